@@ -1,0 +1,62 @@
+"""Checks on a case before anything is computed from it: readable 3D files, one grid, a binary mask."""
+
+from __future__ import annotations
+
+import SimpleITK as sitk
+
+from lesionseg.data.case import Case
+from lesionseg.errors import GeometryError, InputFileError
+from lesionseg.io import geometry_difference, image_extension, read_geometry
+
+
+def validate_case(case: Case, *, allow_unaligned_channels: bool = False, read_mask: bool = True) -> None:
+    """Check that a case's files can be used together.
+
+    Checks: every channel file is a readable 3D scalar volume (headers only, plus NIfTI truncation); all
+    channels share one grid unless ``allow_unaligned_channels`` (registration will align them later);
+    the mask, when present, is on the grid of the first channel (a ``.seg.nrrd`` is resampled instead)
+    and, with ``read_mask``, holds one label (see :func:`lesionseg.io.binarise_mask`).
+
+    Raises:
+        InputFileError: an unreadable, truncated, 2D or 4D file, or a multi-label mask.
+        GeometryError: channels, or the mask and the channels, on different grids.
+    """
+    geometries = {name: read_geometry(path) for name, path in case.channels.items()}
+    names = list(geometries)
+    reference = names[0]
+    if not allow_unaligned_channels:
+        for name in names[1:]:
+            difference = geometry_difference(geometries[reference], geometries[name])
+            if difference is not None:
+                raise GeometryError(
+                    f"case {case.case_id}: channel '{name}' ({case.channels[name]}) is not on the grid of "
+                    f"'{reference}' ({difference}); register the channels first or let prepare register them."
+                )
+    if case.mask is None:
+        return
+    if image_extension(case.mask) == ".seg.nrrd":
+        if read_mask:
+            case.read_mask(reference=geometries[reference].reference_image())
+        return
+    mask_geometry = read_geometry(case.mask)
+    difference = geometry_difference(geometries[reference], mask_geometry)
+    if difference is not None:
+        raise GeometryError(
+            f"case {case.case_id}: the mask {case.mask} is not on the grid of channel '{reference}' "
+            f"({difference}); resample the mask onto that channel."
+        )
+    if read_mask:
+        from lesionseg.io import read_mask as read_mask_file
+
+        try:
+            read_mask_file(case.mask, label=case.metadata.get("label"))
+        except InputFileError as error:
+            raise InputFileError(f"case {case.case_id}: {error}") from error
+
+
+def lesion_volume_ml(mask: sitk.Image) -> float:
+    """Lesion volume of a 0/1 mask in millilitres (voxel count x voxel volume in mm³ / 1000)."""
+    import numpy as np
+
+    voxel_mm3 = float(np.prod(mask.GetSpacing()))
+    return float(np.count_nonzero(sitk.GetArrayViewFromImage(mask))) * voxel_mm3 / 1000.0

@@ -1,0 +1,30 @@
+"""Reading and writing volumes with their geometry; SimpleITK.Image is the volume type of the core.
+
+Public API:
+    read_image, write_image, read_mask, binarise_mask: volumes and masks in NIfTI, NRRD, MHA, DICOM.
+    read_seg_nrrd, read_segment, write_seg_nrrd: Slicer ``.seg.nrrd`` segmentations.
+    Geometry, geometry_difference, require_same_geometry, resample_onto: grids and their comparison.
+    atomic_path, write_json_atomic, write_text_atomic: writes that never leave half a file.
+"""
+
+from lesionseg.io.atomic import atomic_path, write_json_atomic, write_text_atomic
+from lesionseg.io.geometry import Geometry, geometry_difference, require_same_geometry, resample_onto
+from lesionseg.io.image_io import (
+    IMAGE_EXTENSIONS,
+    binarise_mask,
+    image_extension,
+    read_dicom_series,
+    read_geometry,
+    read_image,
+    read_mask,
+    strip_image_extension,
+    write_image,
+)
+from lesionseg.io.seg_nrrd import SegmentInfo, read_seg_nrrd, read_segment, write_seg_nrrd
+
+__all__ = [
+    "IMAGE_EXTENSIONS", "Geometry", "SegmentInfo", "atomic_path", "binarise_mask", "geometry_difference",
+    "image_extension", "read_dicom_series", "read_geometry", "read_image", "read_mask", "read_seg_nrrd", "read_segment",
+    "require_same_geometry", "resample_onto", "strip_image_extension", "write_image", "write_json_atomic",
+    "write_seg_nrrd", "write_text_atomic",
+]
