@@ -14,8 +14,9 @@ def validate_case(case: Case, *, allow_unaligned_channels: bool = False, read_ma
 
     Checks: every channel file is a readable 3D scalar volume (headers only, plus NIfTI truncation); all
     channels share one grid unless ``allow_unaligned_channels`` (registration will align them later);
-    the mask, when present, is on the grid of the first channel (a ``.seg.nrrd`` is resampled instead)
-    and, with ``read_mask``, holds one label (see :func:`lesionseg.io.binarise_mask`).
+    the mask, when present, is on the grid of a channel (the first such channel is recorded as
+    ``case.metadata["mask_channel"]``; a ``.seg.nrrd`` is resampled instead) and, with ``read_mask``, holds
+    one label (see :func:`lesionseg.io.binarise_mask`).
 
     Raises:
         InputFileError: an unreadable, truncated, 2D or 4D file, or a multi-label mask.
@@ -39,12 +40,14 @@ def validate_case(case: Case, *, allow_unaligned_channels: bool = False, read_ma
             case.read_mask(reference=geometries[reference].reference_image())
         return
     mask_geometry = read_geometry(case.mask)
-    difference = geometry_difference(geometries[reference], mask_geometry)
-    if difference is not None:
+    differences = {name: geometry_difference(geometry, mask_geometry) for name, geometry in geometries.items()}
+    on_grid_of = [name for name, difference in differences.items() if difference is None]
+    if not on_grid_of:
         raise GeometryError(
             f"case {case.case_id}: the mask {case.mask} is not on the grid of channel '{reference}' "
-            f"({difference}); resample the mask onto that channel."
+            f"({differences[reference]}) nor of any other channel; resample the mask onto the channel it was drawn on."
         )
+    case.metadata.setdefault("mask_channel", on_grid_of[0])
     if read_mask:
         from lesionseg.io import read_mask as read_mask_file
 
