@@ -31,8 +31,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lesionseg.synth import write_cohort
-
     modalities = parse_channel_list(args.modality, "--modality", allowed=SYNTH_MODALITIES)
     if args.cases < 1:
         raise ParameterError(f"--cases must be at least 1, not {args.cases}.")
@@ -42,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(f"--spacing must be three numbers like 1,1,3, not {args.spacing!r}.") from None
     if len(spacing) != 3 or min(spacing) <= 0:
         raise ParameterError(f"--spacing must be three positive numbers like 1,1,3, not {args.spacing!r}.")
+    from lesionseg.synth import write_cohort
+
     start = time.perf_counter()
     options = {"spacing_mm": spacing}
     if args.misalign:

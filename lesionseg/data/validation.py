@@ -31,7 +31,8 @@ def validate_case(case: Case, *, allow_unaligned_channels: bool = False, read_ma
             if difference is not None:
                 raise GeometryError(
                     f"case {case.case_id}: channel '{name}' ({case.channels[name]}) is not on the grid of "
-                    f"'{reference}' ({difference}); register the channels first or let prepare register them."
+                    f"channel '{reference}' ({case.channels[reference]}): {difference} "
+                    f"('{reference}' first); register the channels or let prepare register them."
                 )
     if case.mask is None:
         return
