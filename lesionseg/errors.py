@@ -31,6 +31,14 @@ class ParameterError(LesionSegError):
     """A parameter (command-line option or function argument) has a value that cannot be used."""
 
 
+class PreprocessingError(LesionSegError):
+    """A case cannot be prepared: no brain found, a channel that cannot be registered, NaN voxels, ..."""
+
+
+class BundleError(LesionSegError):
+    """A model bundle file is truncated, foreign, of a newer format, or does not fit the input."""
+
+
 class CancelledError(Exception):
     """A long-running job was cancelled through its cancel flag; not an error of the user's input."""
 
