@@ -23,6 +23,7 @@ from lesionseg.errors import CancelledError, LesionSegError
 COMMAND_MODULES: tuple[str, ...] = (
     "synth",
     "cases",
+    "prepare",
     "demo",
 )
 

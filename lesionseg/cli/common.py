@@ -22,3 +22,12 @@ def parse_channel_list(text: str, option: str, allowed: Iterable[str] | None = N
         if unknown:
             raise ParameterError(f"{option}: unknown channel {unknown[0]!r}; choose among {', '.join(allowed)}.")
     return names
+
+
+def parse_float_pair(text: str, option: str) -> tuple[float, float]:
+    """Parse ``"0,80"`` into (0.0, 80.0); ParameterError naming the option otherwise."""
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise ParameterError(f"{option} must be two numbers like 0,80, not {text!r}.") from None
+    return low, high

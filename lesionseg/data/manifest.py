@@ -1,4 +1,5 @@
-"""CSV manifests: one row per case with ``case_id``, optional ``patient_id``, one column per channel, ``mask``.
+"""CSV manifests: one row per case with ``case_id``, optional ``patient_id``, one column per channel, ``mask``
+(and optionally ``brain_mask``, a user-supplied brain mask that preparation uses instead of extracting one).
 
 Paths may be absolute or relative to the CSV file's folder. Columns other than these are kept as metadata.
 """
@@ -12,7 +13,7 @@ from lesionseg.data.case import Case
 from lesionseg.data.channels import channel_or_lower
 from lesionseg.errors import DatasetError
 
-RESERVED_COLUMNS = {"case_id", "patient_id", "mask", "label"}
+RESERVED_COLUMNS = {"case_id", "patient_id", "mask", "label", "brain_mask"}
 #: metadata columns that are not channels
 METADATA_COLUMNS = {"split", "notes", "age", "sex", "site", "lesion_ml", "onset_hours"}
 
@@ -53,6 +54,8 @@ def discover_manifest(csv_path: Path) -> list[Case]:
         mask = _resolve(base, row["mask"]) if row.get("mask") else None
         metadata = {"layout": "manifest"}
         metadata.update({c: row[c] for c in columns if c.lower() in METADATA_COLUMNS and row.get(c)})
+        if row.get("brain_mask"):
+            metadata["brain_mask"] = _resolve(base, row["brain_mask"])
         if row.get("label"):
             metadata["label"] = int(row["label"])
         cases.append(Case(case_id, row.get("patient_id") or case_id, channels, mask, metadata))

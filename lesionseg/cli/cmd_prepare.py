@@ -1,0 +1,60 @@
+"""``lesionseg prepare DATASET OUT``: make the 2D training slices of a dataset, with their records."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lesionseg.cli.common import parse_channel_list, parse_float_pair
+from lesionseg.progress import PROGRESS_MODES, make_progress
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "prepare", help="prepare 2D training slices (brain extraction, registration, flip, resize)",
+        description="Prepare a dataset for 2D training: brain extraction, registration of the channels onto the "
+                    "reference, normalisation, axial slices with lesion (and some without), lesions flipped into "
+                    "one hemisphere, resized to SxS without cropping. Every step is recorded per case.",
+    )
+    parser.add_argument("dataset", type=Path, help="dataset folder or CSV manifest (any layout 'cases' reads)")
+    parser.add_argument("out", type=Path, help="output folder of the prepared dataset")
+    parser.add_argument("--channels", help="comma-separated channels, in order (default: all of the first case)")
+    parser.add_argument("--reference", help="the reference channel (default: the first channel)")
+    parser.add_argument("--size", type=int, default=192, help="side of the prepared slices in pixels (default 192)")
+    parser.add_argument("--negatives", type=float, default=0.1,
+                        help="fraction of each case's lesion-free brain slices to keep (default 0.1)")
+    parser.add_argument("--side", choices=("left", "right"), default="left",
+                        help="hemisphere (patient's) that lesions are flipped into (default left)")
+    parser.add_argument("--brain-extraction", choices=("auto", "classical", "hdbet"), default="auto",
+                        help="brain extraction method (default auto: HD-BET when installed, else classical)")
+    parser.add_argument("--no-register", action="store_true", help="assume the channels are already aligned")
+    parser.add_argument("--deformable", action="store_true", help="add a deformable registration stage")
+    parser.add_argument("--ct-window", default="0,80", help="CT window in HU, low,high (default 0,80)")
+    parser.add_argument("--replace-nonfinite", action="store_true",
+                        help="replace NaN/infinite voxels (and count them) instead of refusing the case")
+    parser.add_argument("--mask-revision", default="original",
+                        help="which mask to use: original, latest or a revision id (default original)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the choice of lesion-free slices")
+    parser.add_argument("--workers", type=int, default=1, help="cases prepared in parallel (default 1)")
+    parser.add_argument("--progress", choices=PROGRESS_MODES, default="bar", help="progress display (default bar)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lesionseg.preprocess import PrepareConfig, prepare_dataset
+
+    config = PrepareConfig(
+        channels=parse_channel_list(args.channels, "--channels") if args.channels else None,
+        reference=parse_channel_list(args.reference, "--reference")[0] if args.reference else None,
+        size=args.size, negatives=args.negatives, lesion_side=args.side, brain_extraction=args.brain_extraction,
+        registration=[] if args.no_register else ["rigid", "affine"], deformable=args.deformable,
+        ct_window=parse_float_pair(args.ct_window, "--ct-window"), replace_nonfinite=args.replace_nonfinite,
+        seed=args.seed, mask_revision=args.mask_revision,
+    )
+    summary = prepare_dataset(args.dataset, args.out, config, workers=args.workers, progress=make_progress(args.progress))
+    if args.progress == "jsonl":
+        make_progress("jsonl")({"event": "done", "stage": "prepare", **summary})
+    else:
+        print(f"prepared {summary['cases']} cases into {args.out}: {summary['slices']} slices, "
+              f"{summary['lesion_slices']} with lesion ({summary['skipped']} cases unchanged and skipped)")
+    return 0

@@ -1,0 +1,97 @@
+"""Preparation parameters, saved as ``prepare.json`` with the prepared dataset and inside model bundles."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from lesionseg.errors import ParameterError
+
+SIDES = ("left", "right")
+BRAIN_METHODS = ("auto", "classical", "hdbet")
+REGISTRATION_STAGES = ("rigid", "affine")
+
+
+@dataclass
+class PrepareConfig:
+    """How cases are prepared for 2D training and inference.
+
+    Attributes:
+        channels: channels to use, in this order (None: every channel of the first case).
+        reference: the channel whose grid is the reference (None: the first of ``channels``).
+        size: S, the side of the prepared slices in pixels (the paper's 192).
+        negatives: fraction of a case's lesion-free brain slices kept for training (0 = none).
+        lesion_side: hemisphere (patient's) that training lesions are flipped into.
+        brain_extraction: "auto" (HD-BET when installed, else classical), "classical" or "hdbet".
+        registration: stages registering other channels onto the reference (empty: assume aligned).
+        deformable: add a deformable (B-spline) stage after the affine one.
+        clip_percentiles: MRI intensity percentiles (inside the brain) clipped before the z-score.
+        ct_window: CT window in Hounsfield units (low, high).
+        replace_nonfinite: replace NaN/inf voxels (and count them) instead of refusing the case.
+        max_obliquity_deg: volumes more oblique than this are resampled onto an axial grid.
+        min_rotation_deg: smaller mid-plane angles are not corrected.
+        min_lesion_in_brain: a mask with less than this fraction inside the brain is refused.
+        seed: seed for the choice of negative slices.
+        mask_revision: which mask revision to use ("original", "latest" or a revision id).
+    """
+
+    channels: list[str] | None = None
+    reference: str | None = None
+    size: int = 192
+    negatives: float = 0.1
+    lesion_side: str = "left"
+    brain_extraction: str = "auto"
+    registration: list[str] = field(default_factory=lambda: ["rigid", "affine"])
+    deformable: bool = False
+    clip_percentiles: tuple[float, float] = (0.5, 99.5)
+    ct_window: tuple[float, float] = (0.0, 80.0)
+    replace_nonfinite: bool = False
+    max_obliquity_deg: float = 3.0
+    min_rotation_deg: float = 1.0
+    min_lesion_in_brain: float = 0.5
+    seed: int = 0
+    mask_revision: str = "original"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ParameterError` for a value that cannot be used."""
+        if not isinstance(self.size, int) or self.size < 16:
+            raise ParameterError(f"size must be an integer of at least 16 pixels, not {self.size!r}.")
+        if not 0.0 <= float(self.negatives) <= 1.0:
+            raise ParameterError(f"negatives must be a fraction between 0 and 1, not {self.negatives!r}.")
+        if self.lesion_side not in SIDES:
+            raise ParameterError(f"lesion_side must be 'left' or 'right', not {self.lesion_side!r}.")
+        if self.brain_extraction not in BRAIN_METHODS:
+            raise ParameterError(f"brain_extraction must be one of {', '.join(BRAIN_METHODS)}, not {self.brain_extraction!r}.")
+        unknown = [stage for stage in self.registration if stage not in REGISTRATION_STAGES]
+        if unknown:
+            raise ParameterError(f"registration stages must be among {', '.join(REGISTRATION_STAGES)}, not {unknown[0]!r}.")
+        low, high = self.clip_percentiles
+        if not 0.0 <= low < high <= 100.0:
+            raise ParameterError(f"clip_percentiles must satisfy 0 <= low < high <= 100, not {self.clip_percentiles!r}.")
+        if not self.ct_window[0] < self.ct_window[1]:
+            raise ParameterError(f"ct_window must be (low, high) with low < high, not {self.ct_window!r}.")
+        if self.channels is not None and self.reference is not None and self.reference not in self.channels:
+            raise ParameterError(f"reference channel {self.reference!r} is not among the channels {self.channels}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["clip_percentiles"] = list(self.clip_percentiles)
+        data["ct_window"] = list(self.ct_window)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PrepareConfig":
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        for key in ("clip_percentiles", "ct_window"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    def reference_channel(self, available: list[str]) -> str:
+        """The reference channel among ``available`` (the configured one, or the first channel)."""
+        channels = self.channels or available
+        return self.reference or channels[0]

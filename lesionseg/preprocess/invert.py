@@ -1,0 +1,64 @@
+"""Mapping prepared slices back onto the reference channel's native grid."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import SimpleITK as sitk
+
+from lesionseg.errors import ParameterError
+from lesionseg.preprocess.record import PrepareRecord
+
+
+def stack_on_grid(slices: np.ndarray, record: PrepareRecord, flipped: list[bool] | None = None) -> sitk.Image:
+    """Place prepared slices back on the prepared grid, undoing their flips; missing slices are 0.
+
+    Args:
+        slices: (N, S, S) in the record's slice order (``record.slice_indices``).
+        record: the case's preparation record.
+        flipped: per-slice flips to undo (default: the record's).
+
+    Returns:
+        A float32 image with the prepared grid's geometry, (S, S, number of grid slices) voxels.
+    """
+    slices = np.asarray(slices)
+    size = record.grid.size
+    expected = (len(record.slice_indices), size, size)
+    if slices.shape != expected:
+        raise ParameterError(f"invert expects slices of shape {expected} for case {record.case_id}, got {slices.shape}.")
+    flips = record.flipped if flipped is None else flipped
+    stack = np.zeros((record.grid.n_slices, size, size), np.float32)
+    for position, (index, flip) in enumerate(zip(record.slice_indices, flips)):
+        stack[index] = slices[position][:, ::-1] if flip else slices[position]
+    image = sitk.GetImageFromArray(stack)
+    geometry = record.grid.geometry
+    image.SetSpacing(geometry.spacing)
+    image.SetOrigin(geometry.origin)
+    image.SetDirection(geometry.direction)
+    return image
+
+
+def invert(slices: np.ndarray, record: PrepareRecord, *, kind: Literal["probability", "label"] = "probability",
+           flipped: list[bool] | None = None) -> sitk.Image:
+    """Map a stack of 2D predictions back onto the reference channel's native grid.
+
+    Args:
+        slices: (N, S, S) probabilities in [0, 1] or 0/1 labels, one per kept slice, in record order.
+        record: the preparation record (nothing else is needed).
+        kind: ``"probability"`` returns float32 probabilities (linear interpolation);
+            ``"label"`` interpolates linearly and thresholds at 0.5, returning uint8 0/1.
+        flipped: per-slice flips to undo instead of the record's (inference on mirrored slices).
+
+    Returns:
+        An image with exactly the native geometry (size, spacing, origin, direction) of the reference.
+    """
+    if kind not in ("probability", "label"):
+        raise ParameterError(f"kind must be 'probability' or 'label', not {kind!r}.")
+    stacked = stack_on_grid(slices, record, flipped)
+    reference = record.native.reference_image(sitk.sitkFloat32)
+    native = sitk.Resample(stacked, reference, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    if kind == "label":
+        labels = sitk.BinaryThreshold(native, 0.5, 1e30, 1, 0)
+        return sitk.Cast(labels, sitk.sitkUInt8)
+    return native

@@ -1,0 +1,247 @@
+"""Preparing one case: native volumes in, prepared S x S slices and their record out.
+
+Order of steps (each recorded): read and check the channels; brain extraction on the reference
+channel (a user-supplied brain mask wins); the axial frame; the mid-sagittal plane; the prepared grid;
+registration of the other channels onto the reference; one resampling of every channel, the lesion mask
+and the brain mask onto the prepared grid; intensity normalisation on that grid (MRI z-score inside the
+brain, CT window); slice selection (training: lesion slices and a fraction of lesion-free brain slices;
+inference: every brain slice); hemisphere flip (training: each slice's lesion into the chosen hemisphere).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from lesionseg.data import CT_CHANNELS, Case
+from lesionseg.errors import LesionSegError, PreprocessingError
+from lesionseg.io import Geometry, geometry_difference, read_image, read_mask
+from lesionseg.preprocess.config import PrepareConfig
+from lesionseg.preprocess.grid import frame_slices_of, prepared_grid, sample_onto_grid
+from lesionseg.preprocess.midplane import estimate_midplane
+from lesionseg.preprocess.orientation import axial_frame
+from lesionseg.preprocess.record import PrepareRecord
+
+
+@dataclass
+class PreparedCase:
+    """The prepared slices of one case.
+
+    Attributes:
+        images: (N, C, S, S) float32, channels in ``record.channels`` order.
+        masks: (N, S, S) uint8 lesion masks (zeros when the case has no mask).
+        brains: (N, S, S) uint8 brain masks.
+        record: how they were made (and how to map predictions back).
+        rows: one dict per slice for ``slices.csv`` (slice_index, flipped, lesion_pixels,
+            lesion_area_mm2, has_lesion).
+    """
+
+    images: np.ndarray
+    masks: np.ndarray
+    brains: np.ndarray
+    record: PrepareRecord
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _modality(channel: str) -> str:
+    return "ct" if channel in CT_CHANNELS else "mri"
+
+
+def _in_case(error: LesionSegError, case_id: str) -> LesionSegError:
+    """The same error with the case named in front, unless it already names it."""
+    message = str(error)
+    if case_id in message:
+        return error
+    return type(error)(f"case {case_id}: {message}")
+
+
+def read_case_channels(case: Case, channels: list[str], config: PrepareConfig) -> dict[str, sitk.Image]:
+    """Read the chosen channels as float32 and refuse (or replace) NaN and infinite voxels."""
+    from lesionseg.preprocess.normalise import check_finite
+
+    images = {}
+    for name in channels:
+        image = read_image(case.channel_path(name), pixel_type=sitk.sitkFloat32)
+        image, replaced = check_finite(image, case_id=case.case_id, channel=name, replace=config.replace_nonfinite)
+        images[name] = image
+        if replaced:
+            case.metadata.setdefault("nonfinite_replaced", {})[name] = int(replaced)
+    return images
+
+
+def prepare_case(case: Case, config: PrepareConfig, *, training: bool = True,
+                 side: str | None = None) -> PreparedCase:
+    """Prepare one case.
+
+    Args:
+        case: the case (its mask is needed when ``training``).
+        config: preparation parameters.
+        training: keep lesion slices plus a fraction of lesion-free brain slices and flip lesions into
+            ``config.lesion_side``; otherwise keep every brain slice, unflipped (or all flipped when
+            ``side`` says the lesion is in the other hemisphere than the model was trained on).
+        side: inference only: the hemisphere of the lesion, "left" or "right"; slices are flipped when it
+            differs from ``config.lesion_side``. None: no flip.
+
+    Returns:
+        The prepared slices and their record.
+
+    Raises:
+        LesionSegError: bad input, with a sentence naming the case.
+    """
+    try:
+        return _prepare(case, config, training=training, side=side)
+    except LesionSegError as error:
+        raise _in_case(error, case.case_id) from error
+
+
+def _prepare(case: Case, config: PrepareConfig, *, training: bool, side: str | None) -> PreparedCase:
+    from lesionseg.preprocess.brain import extract_brain
+    from lesionseg.preprocess.normalise import normalise_mri, window_ct
+    from lesionseg.preprocess.registration import register
+
+    channels = list(config.channels or case.channel_names)
+    reference_name = config.reference_channel(case.channel_names)
+    if reference_name not in channels:
+        raise PreprocessingError(f"the reference channel '{reference_name}' is not among the channels {channels}.")
+    images = read_case_channels(case, channels, config)
+    reference = images[reference_name]
+    steps: dict[str, Any] = {"nonfinite_replaced": dict(case.metadata.get("nonfinite_replaced", {}))}
+
+    # brain mask on the reference grid
+    user_brain = None
+    if case.metadata.get("brain_mask"):
+        user_brain = read_mask(case.metadata["brain_mask"], reference=reference)
+    brain = extract_brain(reference, _modality(reference_name), user_mask=user_brain,
+                          method=config.brain_extraction, case_id=case.case_id)
+    steps["brain_extraction"] = {"method": "user" if user_brain is not None else config.brain_extraction,
+                                 "modality": _modality(reference_name),
+                                 "volume_ml": float(np.count_nonzero(sitk.GetArrayViewFromImage(brain)))
+                                 * float(np.prod(brain.GetSpacing())) / 1000.0}
+
+    # lesion mask on the reference grid
+    lesion = None
+    if training:
+        lesion = case.read_mask(reference=reference)
+        difference = geometry_difference(lesion, reference)
+        if difference is not None:
+            raise PreprocessingError(f"the mask {case.mask} is not on the grid of channel '{reference_name}' ({difference}).")
+        lesion_voxels = np.count_nonzero(sitk.GetArrayViewFromImage(lesion))
+        if lesion_voxels:
+            near_brain = sitk.BinaryDilate(brain, [2] * 3)
+            inside = np.count_nonzero(sitk.GetArrayViewFromImage(lesion) & sitk.GetArrayViewFromImage(near_brain))
+            if inside < config.min_lesion_in_brain * lesion_voxels:
+                raise PreprocessingError(
+                    f"the lesion mask {case.mask} lies mostly outside the brain ({100.0 * inside / lesion_voxels:.0f} % "
+                    "inside); check that the mask belongs to this scan, or give a brain mask."
+                )
+
+    frame = axial_frame(reference, config.max_obliquity_deg)
+    midplane = estimate_midplane(reference, brain, frame.geometry)
+    grid = prepared_grid(frame, midplane, config.size, config.min_rotation_deg)
+
+    # registration of the other channels onto the reference
+    transforms: dict[str, sitk.Transform | None] = {reference_name: None}
+    registrations: dict[str, Any] = {reference_name: None}
+    for name in channels:
+        if name == reference_name:
+            continue
+        if config.registration:
+            result = register(reference, images[name], stages=tuple(config.registration), deformable=config.deformable,
+                              fixed_mask=brain, seed=config.seed, case_id=case.case_id)
+            transforms[name] = result.transform
+            registrations[name] = result.record
+        else:
+            if geometry_difference(images[name], reference) is not None:
+                raise PreprocessingError(f"channel '{name}' is not on the reference grid and registration is off.")
+            transforms[name] = None
+            registrations[name] = {"stages": []}
+    steps["registration"] = registrations
+
+    # one resampling onto the prepared grid, then normalisation there
+    brain_stack = sample_onto_grid(brain, grid, is_mask=True)
+    brain_on_grid = sitk.GetImageFromArray(brain_stack)
+    channel_stacks = []
+    normalisation = {}
+    for name in channels:
+        outside = -1024.0 if _modality(name) == "ct" else float(np.min(sitk.GetArrayViewFromImage(images[name])))
+        stack = sample_onto_grid(images[name], grid, is_mask=False, default_value=outside, transform=transforms[name])
+        stack_image = sitk.GetImageFromArray(stack)
+        if _modality(name) == "ct":
+            normalised = window_ct(stack_image, window=tuple(config.ct_window))
+            normalisation[name] = {"kind": "ct_window", "window_hu": list(config.ct_window)}
+        else:
+            normalised = normalise_mri(stack_image, brain_on_grid, clip_percentiles=tuple(config.clip_percentiles))
+            normalisation[name] = {"kind": "zscore_in_brain", "clip_percentiles": list(config.clip_percentiles)}
+        channel_stacks.append(sitk.GetArrayFromImage(normalised).astype(np.float32))
+    steps["normalisation"] = normalisation
+    images_on_grid = np.stack(channel_stacks, axis=1)  # (slices, C, S, S)
+
+    if lesion is not None:
+        lesion_stack = sample_onto_grid(lesion, grid, is_mask=True)
+        native_lesion_pixels = frame_slices_of(lesion, frame).reshape(grid.n_slices, -1).sum(axis=1)
+    else:
+        lesion_stack = np.zeros_like(brain_stack)
+        native_lesion_pixels = np.zeros(grid.n_slices, dtype=np.int64)
+
+    # slice selection
+    brain_slices = np.flatnonzero(brain_stack.reshape(grid.n_slices, -1).any(axis=1))
+    if brain_slices.size == 0:
+        raise PreprocessingError("no axial slice contains brain after brain extraction.")
+    if training:
+        lesion_slices = np.flatnonzero(native_lesion_pixels > 0)
+        candidates = np.setdiff1d(brain_slices, lesion_slices)
+        rng = np.random.default_rng([config.seed, zlib.crc32(case.case_id.encode())])
+        count = int(round(config.negatives * candidates.size))
+        negatives = np.sort(rng.choice(candidates, size=count, replace=False)) if count else np.array([], int)
+        kept = np.union1d(lesion_slices, negatives).astype(int)
+        steps["slices"] = {"lesion": int(lesion_slices.size), "negatives": int(negatives.size),
+                           "brain": int(brain_slices.size), "negatives_fraction": config.negatives}
+    else:
+        kept = brain_slices.astype(int)
+        steps["slices"] = {"brain": int(brain_slices.size)}
+
+    # hemisphere flip: columns >= S/2 are the patient's left
+    half = config.size // 2
+    flips = []
+    if training:
+        left = lesion_stack[:, :, half:].reshape(grid.n_slices, -1).sum(axis=1)
+        right = lesion_stack[:, :, :half].reshape(grid.n_slices, -1).sum(axis=1)
+        case_flip = bool((right.sum() > left.sum()) if config.lesion_side == "left" else (left.sum() > right.sum()))
+        for index in kept:
+            if left[index] + right[index] == 0:
+                flips.append(case_flip)  # a lesion-free slice follows the case's dominant side
+            elif config.lesion_side == "left":
+                flips.append(bool(right[index] > left[index]))
+            else:
+                flips.append(bool(left[index] > right[index]))
+        lesion_side: str | None = config.lesion_side
+    else:
+        flip_all = side is not None and side != config.lesion_side
+        flips = [flip_all] * len(kept)
+        lesion_side = side
+
+    def select(stack: np.ndarray) -> np.ndarray:
+        chosen = stack[kept]
+        for position, flip in enumerate(flips):
+            if flip:
+                chosen[position] = chosen[position][..., ::-1]
+        return np.ascontiguousarray(chosen)
+
+    record = PrepareRecord(
+        case_id=case.case_id, patient_id=case.patient_id, reference_channel=reference_name, channels=channels,
+        native=Geometry.of(reference), frame=frame, midplane=midplane, grid=grid,
+        slice_indices=[int(i) for i in kept], flipped=[bool(f) for f in flips], lesion_side=lesion_side,
+        steps=steps,
+    )
+    pixel_area = grid.frame_pixel_mm[0] * grid.frame_pixel_mm[1]
+    rows = [{
+        "case_id": case.case_id, "patient_id": case.patient_id, "slice_index": int(index), "flipped": bool(flip),
+        "lesion_pixels": int(native_lesion_pixels[index]),
+        "lesion_area_mm2": float(native_lesion_pixels[index] * pixel_area),
+        "has_lesion": bool(native_lesion_pixels[index] > 0),
+    } for index, flip in zip(kept, flips)]
+    return PreparedCase(select(images_on_grid), select(lesion_stack), select(brain_stack), record, rows)
