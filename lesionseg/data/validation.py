@@ -5,11 +5,21 @@ from __future__ import annotations
 import SimpleITK as sitk
 
 from lesionseg.data.case import Case
-from lesionseg.errors import GeometryError, InputFileError
+from lesionseg.errors import GeometryError, InputFileError, LesionSegError
 from lesionseg.io import geometry_difference, image_extension, read_geometry
 
 
 def validate_case(case: Case, *, allow_unaligned_channels: bool = False, read_mask: bool = True) -> None:
+    """Check that a case's files can be used together; errors name the case (see :func:`_validate`)."""
+    try:
+        _validate(case, allow_unaligned_channels=allow_unaligned_channels, read_mask=read_mask)
+    except LesionSegError as error:
+        if case.case_id in str(error):
+            raise
+        raise type(error)(f"case {case.case_id}: {error}") from error
+
+
+def _validate(case: Case, *, allow_unaligned_channels: bool, read_mask: bool) -> None:
     """Check that a case's files can be used together.
 
     Checks: every channel file is a readable 3D scalar volume (headers only, plus NIfTI truncation); all
@@ -52,10 +62,7 @@ def validate_case(case: Case, *, allow_unaligned_channels: bool = False, read_ma
     if read_mask:
         from lesionseg.io import read_mask as read_mask_file
 
-        try:
-            read_mask_file(case.mask, label=case.metadata.get("label"))
-        except InputFileError as error:
-            raise InputFileError(f"case {case.case_id}: {error}") from error
+        read_mask_file(case.mask, label=case.metadata.get("label"))
 
 
 def lesion_volume_ml(mask: sitk.Image) -> float:

@@ -2,7 +2,9 @@
 
 SimpleITK reads a truncated NIfTI file without complaint (the missing voxels come back as garbage or
 zeros), so NIfTI files are checked against the size their own header announces: for ``.nii.gz`` the
-gzip trailer holds the uncompressed size (modulo 2**32), for ``.nii`` the file size itself.
+gzip trailer holds the uncompressed size (modulo 2**32), for ``.nii`` the file size itself. ITK also
+turns a zero slice thickness (``pixdim[3] = 0``) into 1 mm without a word, so voxel sizes are checked
+in the header too.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ def check_file_basics(path: Path) -> None:
                 raise InputFileError(f"{path} is named .gz but is not gzip-compressed (is it really an image?).")
 
 
-def _nifti_header(raw: bytes, path: Path) -> tuple[int, int]:
-    """(expected total bytes, header size) from a NIfTI-1 or NIfTI-2 header."""
+def _nifti_header(raw: bytes, path: Path) -> tuple[int, tuple[float, ...]]:
+    """(expected total bytes, voxel sizes along the spatial axes) from a NIfTI-1 or NIfTI-2 header."""
     if len(raw) < 348:
         raise InputFileError(f"{path} is too short to hold a NIfTI header (truncated or not NIfTI).")
     for endian in "<>":
@@ -47,10 +49,12 @@ def _nifti_header(raw: bytes, path: Path) -> tuple[int, int]:
             dims = struct.unpack(endian + "8h", raw[40:56])
             datatype, bitpix = struct.unpack(endian + "hh", raw[70:74])
             (vox_offset,) = struct.unpack(endian + "f", raw[108:112])
+            pixdim = struct.unpack(endian + "8f", raw[76:108])
             break
         if sizeof_hdr == 540 and len(raw) >= 540:  # NIfTI-2
             datatype, bitpix = struct.unpack(endian + "hh", raw[12:16])
             dims = struct.unpack(endian + "8q", raw[16:80])
+            pixdim = struct.unpack(endian + "8d", raw[104:168])
             (vox_offset,) = struct.unpack(endian + "q", raw[168:176])
             break
     else:
@@ -60,11 +64,21 @@ def _nifti_header(raw: bytes, path: Path) -> tuple[int, int]:
     for n in dims[1 : ndim + 1]:
         voxels *= max(int(n), 1)
     bytes_per_voxel = NIFTI_DATATYPE_BYTES.get(int(datatype), max(int(bitpix), 8) // 8)
-    return int(vox_offset) + voxels * bytes_per_voxel, sizeof_hdr
+    return int(vox_offset) + voxels * bytes_per_voxel, tuple(pixdim[1: min(ndim, 3) + 1])
+
+
+def _check_voxel_sizes(voxel_sizes: tuple[float, ...], path: Path) -> None:
+    """Refuse a zero, negative or NaN voxel size: ITK would silently replace it by 1 mm."""
+    names = ("column width", "row height", "slice thickness")
+    for axis, size in enumerate(voxel_sizes):
+        if not size > 0:  # also catches NaN
+            raise InputFileError(f"{path} has a {names[axis]} of {size:g} mm in its header (pixdim[{axis + 1}]); "
+                                 "voxel sizes must be positive.")
 
 
 def check_nifti_complete(path: Path) -> None:
-    """Refuse a NIfTI file (``.nii`` or ``.nii.gz``) that holds fewer bytes than its header announces."""
+    """Refuse a NIfTI file (``.nii`` or ``.nii.gz``) that holds fewer bytes than its header announces, or
+    whose header gives a zero or negative voxel size."""
     name = path.name.lower()
     if name.endswith(".nii.gz"):
         try:
@@ -72,7 +86,8 @@ def check_nifti_complete(path: Path) -> None:
                 head = handle.read(544)
         except (OSError, EOFError, zlib.error) as error:
             raise InputFileError(f"{path} is not a readable gzip file ({error}).") from error
-        expected, _ = _nifti_header(head, path)
+        expected, voxel_sizes = _nifti_header(head, path)
+        _check_voxel_sizes(voxel_sizes, path)
         with path.open("rb") as handle:
             handle.seek(-4, 2)
             (stored_size,) = struct.unpack("<I", handle.read(4))
@@ -84,7 +99,8 @@ def check_nifti_complete(path: Path) -> None:
     elif name.endswith(".nii"):
         with path.open("rb") as handle:
             head = handle.read(544)
-        expected, _ = _nifti_header(head, path)
+        expected, voxel_sizes = _nifti_header(head, path)
+        _check_voxel_sizes(voxel_sizes, path)
         actual = path.stat().st_size
         if actual < expected:
             raise InputFileError(f"{path} is truncated: {actual} bytes on disk, its header announces {expected}.")
