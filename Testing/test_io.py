@@ -277,3 +277,16 @@ def test_seg_nrrd_we_write_opens_in_slicer_as_one_named_coloured_segment(tmp_pat
     back = read_segment(path, reference=labelmap)
     assert np.array_equal(sitk.GetArrayFromImage(back), labelmap_array)
     assert Geometry.of(back) == Geometry.of(labelmap)
+
+
+@pytest.mark.parametrize("extension", [".nii.gz", ".nii", ".nrrd"])
+def test_nan_voxels_survive_reading(tmp_path, extension):
+    """ITK's NIfTI reader turns NaN into 0; lesionseg puts them back so that preparation can refuse them."""
+    values = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    values[1, 2, 3] = np.nan
+    values[3, 0, 5] = np.inf
+    path = write_image(sitk.GetImageFromArray(values), tmp_path / f"nan{extension}")
+    back = sitk.GetArrayFromImage(read_image(path))
+    assert np.isnan(back[1, 2, 3]) and not np.isfinite(back[3, 0, 5])
+    assert np.count_nonzero(~np.isfinite(back)) == 2
+    np.testing.assert_array_equal(back[np.isfinite(values)], values[np.isfinite(values)])

@@ -16,7 +16,7 @@ import SimpleITK as sitk
 from lesionseg.errors import InputFileError, ParameterError
 from lesionseg.io.atomic import atomic_path
 from lesionseg.io.geometry import Geometry
-from lesionseg.io.validation import check_file_basics, check_nifti_complete
+from lesionseg.io.validation import check_file_basics, check_nifti_complete, nifti_nonfinite_mask
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 WRITE_EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii", ".nrrd", ".mha", ".seg.nrrd")
@@ -57,6 +57,18 @@ def _squeeze_to_3d(image: sitk.Image, path: Path) -> sitk.Image:
     if min(image.GetSize()) < 1 or min(image.GetSpacing()) <= 0:
         raise InputFileError(f"{path} has a zero or negative voxel size {image.GetSpacing()} mm.")
     return image
+
+
+def _restore_nonfinite(image: sitk.Image, path: Path) -> sitk.Image:
+    """Put back the NaN voxels that ITK's NIfTI reader replaced by 0, so that callers can see them."""
+    bad = nifti_nonfinite_mask(path)
+    if bad is None or bad.shape != sitk.GetArrayViewFromImage(image).shape:
+        return image
+    array = sitk.GetArrayFromImage(image).astype(np.float32 if image.GetPixelID() == sitk.sitkFloat32 else np.float64)
+    array[bad] = np.nan
+    restored = sitk.GetImageFromArray(array)
+    restored.CopyInformation(image)
+    return restored
 
 
 def read_dicom_series(folder: Path) -> sitk.Image:
@@ -110,6 +122,8 @@ def read_image(path: str | os.PathLike, *, pixel_type: int | None = None) -> sit
         except RuntimeError as error:
             raise InputFileError(f"{path} could not be read as an image ({_short(error)}).") from error
     image = _squeeze_to_3d(image, path)
+    if image_extension(path) in (".nii", ".nii.gz"):
+        image = _restore_nonfinite(image, path)
     if pixel_type is not None and image.GetPixelID() != pixel_type:
         image = sitk.Cast(image, pixel_type)
     return image

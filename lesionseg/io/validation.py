@@ -12,7 +12,10 @@ from __future__ import annotations
 import gzip
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from lesionseg.errors import InputFileError
 
@@ -39,8 +42,27 @@ def check_file_basics(path: Path) -> None:
                 raise InputFileError(f"{path} is named .gz but is not gzip-compressed (is it really an image?).")
 
 
-def _nifti_header(raw: bytes, path: Path) -> tuple[int, tuple[float, ...]]:
-    """(expected total bytes, voxel sizes along the spatial axes) from a NIfTI-1 or NIfTI-2 header."""
+@dataclass(frozen=True)
+class NiftiHeader:
+    """The fields of a NIfTI-1 or NIfTI-2 header that the checks need."""
+
+    endian: str
+    datatype: int
+    dims: tuple[int, ...]
+    voxel_sizes: tuple[float, ...]
+    vox_offset: int
+    bytes_per_voxel: int
+
+    @property
+    def data_bytes(self) -> int:
+        voxels = 1
+        for n in self.dims:
+            voxels *= max(n, 1)
+        return voxels * self.bytes_per_voxel
+
+
+def _nifti_header(raw: bytes, path: Path) -> NiftiHeader:
+    """Parse the start of a NIfTI-1 or NIfTI-2 file."""
     if len(raw) < 348:
         raise InputFileError(f"{path} is too short to hold a NIfTI header (truncated or not NIfTI).")
     for endian in "<>":
@@ -60,11 +82,9 @@ def _nifti_header(raw: bytes, path: Path) -> tuple[int, tuple[float, ...]]:
     else:
         raise InputFileError(f"{path} does not start with a NIfTI header (corrupt or not a NIfTI file).")
     ndim = max(1, min(int(dims[0]), 7))
-    voxels = 1
-    for n in dims[1 : ndim + 1]:
-        voxels *= max(int(n), 1)
     bytes_per_voxel = NIFTI_DATATYPE_BYTES.get(int(datatype), max(int(bitpix), 8) // 8)
-    return int(vox_offset) + voxels * bytes_per_voxel, tuple(pixdim[1: min(ndim, 3) + 1])
+    return NiftiHeader(endian, int(datatype), tuple(int(n) for n in dims[1: ndim + 1]),
+                       tuple(float(v) for v in pixdim[1: min(ndim, 3) + 1]), int(vox_offset), bytes_per_voxel)
 
 
 def _check_voxel_sizes(voxel_sizes: tuple[float, ...], path: Path) -> None:
@@ -86,8 +106,9 @@ def check_nifti_complete(path: Path) -> None:
                 head = handle.read(544)
         except (OSError, EOFError, zlib.error) as error:
             raise InputFileError(f"{path} is not a readable gzip file ({error}).") from error
-        expected, voxel_sizes = _nifti_header(head, path)
-        _check_voxel_sizes(voxel_sizes, path)
+        header = _nifti_header(head, path)
+        expected = header.vox_offset + header.data_bytes
+        _check_voxel_sizes(header.voxel_sizes, path)
         with path.open("rb") as handle:
             handle.seek(-4, 2)
             (stored_size,) = struct.unpack("<I", handle.read(4))
@@ -99,8 +120,34 @@ def check_nifti_complete(path: Path) -> None:
     elif name.endswith(".nii"):
         with path.open("rb") as handle:
             head = handle.read(544)
-        expected, voxel_sizes = _nifti_header(head, path)
-        _check_voxel_sizes(voxel_sizes, path)
+        header = _nifti_header(head, path)
+        expected = header.vox_offset + header.data_bytes
+        _check_voxel_sizes(header.voxel_sizes, path)
         actual = path.stat().st_size
         if actual < expected:
             raise InputFileError(f"{path} is truncated: {actual} bytes on disk, its header announces {expected}.")
+
+
+#: NIfTI datatype codes of floating-point voxels -> numpy type (native order; the header's endian is applied)
+NIFTI_FLOAT_TYPES = {16: "f4", 64: "f8"}
+
+
+def nifti_nonfinite_mask(path: Path) -> np.ndarray | None:
+    """Where a floating-point NIfTI volume holds NaN or infinite voxels, as a (z, y, x) bool array.
+
+    ITK's NIfTI reader turns NaN voxels into 0 without a word, so preparation could never see them; this
+    reads the voxel block itself. Returns None for integer volumes and for volumes with only finite values.
+    """
+    name = path.name.lower()
+    opener = gzip.open if name.endswith(".nii.gz") else open
+    with opener(path, "rb") as handle:
+        header = _nifti_header(handle.read(544), path)
+        if header.datatype not in NIFTI_FLOAT_TYPES or len(header.dims) < 3:
+            return None
+        handle.seek(header.vox_offset)
+        values = np.frombuffer(handle.read(header.data_bytes), dtype=header.endian + NIFTI_FLOAT_TYPES[header.datatype])
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return None
+    x, y, z = header.dims[:3]
+    return bad[: x * y * z].reshape(z, y, x)

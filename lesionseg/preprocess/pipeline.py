@@ -151,7 +151,8 @@ def _prepare(case: Case, config: PrepareConfig, *, training: bool, side: str | N
             continue
         if config.registration:
             result = register(reference, images[name], stages=tuple(config.registration), deformable=config.deformable,
-                              fixed_mask=brain, seed=config.seed, case_id=case.case_id)
+                              fixed_mask=brain, seed=config.seed, case_id=case.case_id, channel=name,
+                              fixed_channel=reference_name)
             transforms[name] = result.transform
             registrations[name] = result.record
         else:
