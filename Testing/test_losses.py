@@ -1,0 +1,209 @@
+"""Losses by name: values against hand computations, perfect < wrong, per-sample values, the band."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from lesionseg.errors import ParameterError
+from lesionseg.losses import LOSSES, F1Estimator, boundary_band, build_loss, save_f1_estimator
+
+
+@pytest.fixture(scope="module")
+def estimator_file(tmp_path_factory):
+    """An (untrained) F1 estimator file, enough to build and differentiate the f1 loss."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("f1") / "estimator.pt"
+    save_f1_estimator(F1Estimator(size=32, width=4), path)
+    return path
+
+
+def _kwargs(name, estimator_file):
+    return {"estimator": estimator_file} if name == "f1" else {}
+
+
+def _target(batch: int, shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
+    """(B, 1, *shape) labels: a box lesion per sample at a random place."""
+    rng = np.random.default_rng(seed)
+    target = torch.zeros(batch, 1, *shape, dtype=torch.long)
+    for b in range(batch):
+        corner = [int(rng.integers(2, s // 2)) for s in shape]
+        index = (b, 0, *[slice(c, c + s // 3) for c, s in zip(corner, shape)])
+        target[index] = 1
+    return target
+
+
+def _logits_for(labels: torch.Tensor, margin: float = 8.0) -> torch.Tensor:
+    """Two-class logits that predict ``labels`` with the given margin."""
+    one_hot = torch.cat([labels == 0, labels == 1], dim=1).float()
+    return margin * (2 * one_hot - 1)
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (16, 16, 16)], ids=["2d", "3d"])
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_every_loss_runs_backward_with_per_sample_values(name, shape, estimator_file):
+    torch.manual_seed(0)
+    loss = build_loss(name, **_kwargs(name, estimator_file))
+    target = _target(3, shape)
+    logits = torch.randn(3, 2, *shape, requires_grad=True)
+    value = loss(logits, target)
+    assert value.shape == () and torch.isfinite(value)
+    value.backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+    per_sample = loss.per_sample(logits, target)
+    assert per_sample.shape == (3,)
+    assert loss.per_sample_mean_is_batch
+    torch.testing.assert_close(per_sample.mean(), value, rtol=1e-5, atol=1e-6)
+    # the same values from a loss built to return them
+    vector = build_loss(name, per_sample=True, **_kwargs(name, estimator_file))(logits, target)
+    torch.testing.assert_close(vector, per_sample)
+    # one sample's value does not depend on the others in the batch
+    torch.testing.assert_close(loss.per_sample(logits[1:2], target[1:2])[0], per_sample[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_a_perfect_prediction_scores_below_a_wrong_one(name, estimator_file):
+    loss = build_loss(name, **_kwargs(name, estimator_file))
+    target = _target(2, (64, 64), seed=3)
+    perfect, inverted = _logits_for(target), _logits_for(1 - target)
+    shifted = _logits_for(torch.roll(target, shifts=(12, 12), dims=(2, 3)))
+    assert loss(perfect, target) < loss(shifted, target) < loss(inverted, target) + 1e-6
+    assert (loss.per_sample(perfect, target) < loss.per_sample(shifted, target)).all()
+
+
+def test_ce_dice_matches_a_hand_computation():
+    torch.manual_seed(2)
+    logits, target = torch.randn(2, 2, 8, 8), _target(2, (8, 8))
+    probability = torch.softmax(logits, 1)
+    one_hot = torch.cat([target == 0, target == 1], 1).float()
+    intersection = (probability * one_hot).sum((2, 3))
+    dice = 1 - (2 * intersection + 1e-5) / (probability.sum((2, 3)) + one_hot.sum((2, 3)) + 1e-5)
+    cross_entropy = -(torch.log(probability) * one_hot).sum(1).mean()
+    torch.testing.assert_close(build_loss("ce_dice")(logits, target), dice.mean() + cross_entropy)
+
+
+def test_dice_bce_uses_the_softmax_lesion_probability():
+    torch.manual_seed(3)
+    logits, target = torch.randn(2, 2, 8, 8), _target(2, (8, 8))
+    p, t = torch.softmax(logits, 1)[:, 1], target[:, 0].float()
+    dice = 1 - (2 * (p * t).sum((1, 2)) + 1e-5) / (p.sum((1, 2)) + t.sum((1, 2)) + 1e-5)
+    bce = -(t * torch.log(p) + (1 - t) * torch.log(1 - p)).mean()
+    torch.testing.assert_close(build_loss("dice_bce")(logits, target), dice.mean() + bce)
+
+
+def test_lovasz_equals_the_jaccard_loss_on_hard_predictions():
+    """The Lovász extension agrees with the set function on binary vectors: 1 - IoU per present class."""
+    target = _target(1, (20, 20), seed=5)
+    prediction = torch.roll(target, shifts=(2, 3), dims=(2, 3))
+    logits = _logits_for(prediction, margin=60.0)  # softmax exactly 0/1 in float32
+    t, p = target[0, 0].numpy().astype(bool), prediction[0, 0].numpy().astype(bool)
+    iou = [np.sum((p == c) & (t == c)) / np.sum((p == c) | (t == c)) for c in (False, True)]
+    expected = np.mean([1 - value for value in iou])
+    assert float(build_loss("lovasz")(logits, target)) == pytest.approx(expected, abs=1e-6)
+    assert float(build_loss("lovasz")(_logits_for(target, 60.0), target)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_lovasz_batch_variant_documents_that_the_mean_differs():
+    loss = build_loss("lovasz", per_image=False)
+    assert not loss.per_sample_mean_is_batch
+    torch.manual_seed(4)
+    logits, target = torch.randn(2, 2, 16, 16), _target(2, (16, 16))
+    assert loss(logits, target).shape == ()
+
+
+def test_boundary_band_of_a_10x10_square_is_the_two_pixel_ring():
+    target = torch.zeros(1, 1, 32, 32, dtype=torch.long)
+    target[0, 0, 10:20, 10:20] = 1
+    band = boundary_band(target)[0, 0].numpy()
+    # by hand: the 12x12 square (one ring outside) minus the 8x8 square (one ring removed inside)
+    expected = np.zeros((32, 32), bool)
+    expected[9:21, 9:21] = True
+    expected[11:19, 11:19] = False
+    assert band.sum() == 144 - 64 == 80
+    assert np.array_equal(band, expected)
+    # rows through the middle cross the band twice, 2 pixels each time
+    assert band[15].sum() == 4 and list(np.flatnonzero(band[15])) == [9, 10, 19, 20]
+
+
+def test_boundary_band_matches_scipy_in_2d_and_3d():
+    rng = np.random.default_rng(7)
+    for shape, structure in (((40, 40), np.ones((3, 3))), ((12, 20, 20), np.ones((3, 3, 3)))):
+        mask = ndimage.gaussian_filter(rng.standard_normal(shape), 2) > 0.3
+        expected = (ndimage.binary_dilation(mask, structure, border_value=0)
+                    & ~ndimage.binary_erosion(mask, structure, border_value=1))
+        band = boundary_band(torch.from_numpy(mask)[None, None].long())[0, 0].numpy()
+        assert np.array_equal(band, expected)
+    cube = torch.zeros(1, 1, 10, 10, 10)
+    cube[0, 0, 3:7, 3:7, 3:7] = 1
+    assert int(boundary_band(cube).sum()) == 6 ** 3 - 2 ** 3
+
+
+def test_boundary_nll_weights_the_band_ten_times():
+    torch.manual_seed(6)
+    target = torch.zeros(2, 1, 24, 24, dtype=torch.long)
+    target[0, 0, 5:15, 5:15] = 1
+    target[1, 0, 8:12, 3:20] = 1
+    logits = torch.randn(2, 2, 24, 24)
+    nll = F.cross_entropy(logits, target[:, 0], reduction="none").numpy()
+    weights = np.ones((2, 24, 24))
+    for b in range(2):
+        mask = target[b, 0].numpy().astype(bool)
+        band = ndimage.binary_dilation(mask, np.ones((3, 3))) & ~ndimage.binary_erosion(mask, np.ones((3, 3)))
+        weights[b][band] = 10.0
+    expected = (weights * nll).reshape(2, -1).mean(1)
+    loss = build_loss("boundary_nll")
+    np.testing.assert_allclose(loss.per_sample(logits, target).numpy(), expected, rtol=1e-5)
+    assert float(build_loss("boundary_nll", band_weight=1.0)(logits, target)) == pytest.approx(
+        float(F.cross_entropy(logits, target[:, 0])), rel=1e-5)
+
+
+def test_f1_loss_adds_alpha_times_one_minus_the_estimate_and_keeps_the_estimator_frozen(estimator_file):
+    torch.manual_seed(8)
+    logits = torch.randn(2, 2, 64, 64, requires_grad=True)
+    target = _target(2, (64, 64))
+    loss = build_loss("f1", estimator=estimator_file, alpha=0.2).train()
+    estimate = loss.estimate(logits, target)
+    assert estimate.shape == (2,) and ((estimate >= 0) & (estimate <= 1)).all()
+    expected = build_loss("ce_dice")(logits, target) + 0.2 * (1 - estimate.mean())
+    value = loss(logits, target)
+    torch.testing.assert_close(value, expected)
+    value.backward()
+    assert logits.grad.abs().sum() > 0
+    assert not loss.estimator.training
+    assert all(p.grad is None and not p.requires_grad for p in loss.estimator.parameters())
+    # the F1 term itself carries gradient to the logits through the frozen CNN
+    logits.grad = None
+    loss.estimate(logits, target).sum().backward()
+    assert logits.grad.abs().sum() > 0
+
+
+def test_unknown_loss_lists_the_valid_names():
+    with pytest.raises(ParameterError) as raised:
+        build_loss("focal")
+    for name in LOSSES:
+        assert name in str(raised.value)
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: build_loss("ce_dice", alpha=1), ["alpha", "lambda_dice"]),
+    (lambda: build_loss("f1"), ["estimator"]),
+    (lambda: build_loss("boundary_nll", band_weight=-1), ["band_weight"]),
+    (lambda: build_loss("lovasz", classes="some"), ["classes"]),
+    (lambda: build_loss("ce_dice")(torch.zeros(2, 2, 8, 8), torch.zeros(2, 8, 8)), ["(2, 1, 8, 8)"]),
+    (lambda: build_loss("ce_dice")(torch.zeros(2, 1, 8, 8), torch.zeros(2, 1, 8, 8)), ["2 channels"]),
+])
+def test_bad_use_is_a_parameter_error(call, words):
+    with pytest.raises(ParameterError) as raised:
+        call()
+    for word in words:
+        assert word in str(raised.value)
+
+
+def test_f1_loss_with_a_missing_estimator_file_names_it(tmp_path):
+    from lesionseg.errors import InputFileError
+
+    with pytest.raises(InputFileError, match="missing.pt"):
+        build_loss("f1", estimator=tmp_path / "missing.pt")

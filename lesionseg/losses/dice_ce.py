@@ -1,0 +1,132 @@
+"""Region losses from MONAI: cross-entropy + Dice, generalised Dice + cross-entropy, Dice + BCE.
+
+The batch value is MONAI's own loss; the per-sample value uses the same MONAI loss with
+``reduction="none"`` plus a per-sample mean of the cross-entropy, so that its mean over the batch equals
+the batch value (MONAI's ``batch=False``: Dice is computed per sample, then averaged).
+Inputs follow :mod:`lesionseg.losses.base` (logits ``(B, C, ...)``, target labels ``(B, 1, ...)``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from monai.losses import DiceCELoss, DiceLoss, GeneralizedDiceLoss
+
+from lesionseg.errors import ParameterError
+from lesionseg.losses.base import SegmentationLoss, lesion_logit, mean_per_sample
+
+
+def _non_negative(value: float, label: str, name: str) -> float:
+    value = float(value)
+    if not value >= 0.0:
+        raise ParameterError(f"loss {name!r}: {label} must be >= 0, not {value!r}.")
+    return value
+
+
+def _cross_entropy_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return mean_per_sample(F.cross_entropy(logits, target[:, 0].long(), reduction="none"))
+
+
+class CEDiceLoss(SegmentationLoss):
+    """Cross-entropy + Dice on the softmax (MONAI ``DiceCELoss(to_onehot_y=True, softmax=True)``).
+
+    Args:
+        include_background: include the background channel in the Dice (MONAI's default, True).
+        lambda_dice: weight of the Dice term.
+        lambda_ce: weight of the cross-entropy term.
+        smooth_nr: constant added to the Dice numerator.
+        smooth_dr: constant added to the Dice denominator.
+        per_sample: see :class:`~lesionseg.losses.base.SegmentationLoss`.
+    """
+
+    name = "ce_dice"
+
+    def __init__(self, include_background: bool = True, lambda_dice: float = 1.0, lambda_ce: float = 1.0,
+                 smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, per_sample: bool = False) -> None:
+        super().__init__(per_sample)
+        self.lambda_dice = _non_negative(lambda_dice, "lambda_dice", self.name)
+        self.lambda_ce = _non_negative(lambda_ce, "lambda_ce", self.name)
+        options = dict(include_background=include_background, to_onehot_y=True, softmax=True,
+                       smooth_nr=smooth_nr, smooth_dr=smooth_dr)
+        self.monai_loss = DiceCELoss(**options, lambda_dice=self.lambda_dice, lambda_ce=self.lambda_ce)
+        self.dice_none = DiceLoss(**options, reduction="none")
+
+    def _batch(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.monai_loss(logits, target)
+
+    def _per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        dice = mean_per_sample(self.dice_none(logits, target))  # (B, C, 1, 1) -> mean over classes
+        return self.lambda_dice * dice + self.lambda_ce * _cross_entropy_per_sample(logits, target)
+
+
+class GDiceCELoss(SegmentationLoss):
+    """Generalised Dice (MONAI ``GeneralizedDiceLoss``, class weights 1/volume²) + cross-entropy.
+
+    MONAI has no generalised-Dice + CE loss in one class, so the two MONAI/PyTorch terms are added here.
+
+    Args:
+        include_background: include the background class in the generalised Dice.
+        w_type: MONAI's class weighting, ``"square"`` (1/volume², Sudre et al. 2017), ``"simple"`` or
+            ``"uniform"``.
+        lambda_gdice: weight of the generalised Dice term.
+        lambda_ce: weight of the cross-entropy term.
+        per_sample: see :class:`~lesionseg.losses.base.SegmentationLoss`.
+    """
+
+    name = "gdice_ce"
+
+    def __init__(self, include_background: bool = True, w_type: str = "square", lambda_gdice: float = 1.0,
+                 lambda_ce: float = 1.0, per_sample: bool = False) -> None:
+        super().__init__(per_sample)
+        if w_type not in ("square", "simple", "uniform"):
+            raise ParameterError(f"loss {self.name!r}: w_type must be square, simple or uniform, not {w_type!r}.")
+        self.lambda_gdice = _non_negative(lambda_gdice, "lambda_gdice", self.name)
+        self.lambda_ce = _non_negative(lambda_ce, "lambda_ce", self.name)
+        options = dict(include_background=include_background, to_onehot_y=True, softmax=True, w_type=w_type)
+        self.gdice_mean = GeneralizedDiceLoss(**options, reduction="mean")
+        self.gdice_none = GeneralizedDiceLoss(**options, reduction="none")
+
+    def _batch(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        ce = F.cross_entropy(logits, target[:, 0].long())
+        return self.lambda_gdice * self.gdice_mean(logits, target) + self.lambda_ce * ce
+
+    def _per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        gdice = mean_per_sample(self.gdice_none(logits, target))  # (B, 1, 1, 1)
+        return self.lambda_gdice * gdice + self.lambda_ce * _cross_entropy_per_sample(logits, target)
+
+
+class DiceBCELoss(SegmentationLoss):
+    """Dice + binary cross-entropy on the lesion channel.
+
+    The lesion logit is ``logits[:, 1] - logits[:, 0]`` (its sigmoid is the softmax lesion probability),
+    or the only channel of single-channel logits. MONAI ``DiceCELoss(sigmoid=True)`` on that one channel
+    is exactly Dice (on the sigmoid) + ``BCEWithLogits``.
+
+    Args:
+        lambda_dice: weight of the Dice term.
+        lambda_bce: weight of the binary cross-entropy term.
+        smooth_nr: constant added to the Dice numerator.
+        smooth_dr: constant added to the Dice denominator.
+        per_sample: see :class:`~lesionseg.losses.base.SegmentationLoss`.
+    """
+
+    name = "dice_bce"
+    min_channels = 1
+
+    def __init__(self, lambda_dice: float = 1.0, lambda_bce: float = 1.0, smooth_nr: float = 1e-5,
+                 smooth_dr: float = 1e-5, per_sample: bool = False) -> None:
+        super().__init__(per_sample)
+        self.lambda_dice = _non_negative(lambda_dice, "lambda_dice", self.name)
+        self.lambda_bce = _non_negative(lambda_bce, "lambda_bce", self.name)
+        options = dict(sigmoid=True, smooth_nr=smooth_nr, smooth_dr=smooth_dr)
+        self.monai_loss = DiceCELoss(**options, lambda_dice=self.lambda_dice, lambda_ce=self.lambda_bce)
+        self.dice_none = DiceLoss(**options, reduction="none")
+
+    def _batch(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.monai_loss(lesion_logit(logits), (target > 0).to(logits.dtype))
+
+    def _per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logit, truth = lesion_logit(logits), (target > 0).to(logits.dtype)
+        dice = mean_per_sample(self.dice_none(logit, truth))
+        bce = mean_per_sample(F.binary_cross_entropy_with_logits(logit, truth, reduction="none"))
+        return self.lambda_dice * dice + self.lambda_bce * bce
