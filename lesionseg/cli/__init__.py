@@ -24,6 +24,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "synth",
     "cases",
     "prepare",
+    "difficulty",
+    "train",
+    "train-f1-estimator",
     "demo",
 )
 

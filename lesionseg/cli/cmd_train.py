@@ -1,0 +1,125 @@
+"""``lesionseg train PREPARED RUN``: train a model (or a K-fold ensemble) with a curriculum."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from lesionseg.errors import ParameterError
+from lesionseg.progress import PROGRESS_MODES, make_progress
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a segmentation model with a curriculum",
+        description="Train on a prepared dataset (from 'lesionseg prepare'), slices fed from easy to hard. Writes "
+                    "RUN/model.lsb, per-fold logs, checkpoints and a table of the folds' validation metrics.",
+    )
+    parser.add_argument("prepared", type=Path, help="prepared dataset folder")
+    parser.add_argument("run", type=Path, help="run folder (created)")
+    parser.add_argument("--config", type=Path, help="a train_config.json to start from (options below override it)")
+    parser.add_argument("--model", dest="network", help="network name (default unet2d)")
+    parser.add_argument("--network-kwargs", help="network options as JSON, e.g. '{\"features\": [16, 32, 64, 128, 256]}'")
+    parser.add_argument("--loss", help="loss name (default ce_dice)")
+    parser.add_argument("--loss-kwargs", help="loss options as JSON, e.g. '{\"alpha\": 0.2, \"estimator\": \"f1.pt\"}'")
+    parser.add_argument("--curriculum", choices=("vanilla", "anti", "spl", "none"), help="schedule (default vanilla)")
+    parser.add_argument("--metric", help="difficulty metric(s): contrast, area, gradient, human, or a,b (default contrast)")
+    parser.add_argument("--difficulty", dest="difficulty_csv", help="difficulty table from 'lesionseg difficulty'")
+    parser.add_argument("--groups", type=int, help="number of difficulty groups (default 6)")
+    parser.add_argument("--grouping", choices=("quantile", "step"), help="groups of equal size or equal metric steps")
+    parser.add_argument("--epochs", type=int, help="epochs (default 200)")
+    parser.add_argument("--batch-size", type=int, help="slices per batch (default 12)")
+    parser.add_argument("--optimiser", choices=("rmsprop", "adam", "sgd"), help="optimiser (default rmsprop)")
+    parser.add_argument("--lr", type=float, help="learning rate (default 1e-4)")
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine", "step", "plateau"), help="(default constant)")
+    folds = parser.add_mutually_exclusive_group()
+    folds.add_argument("--folds", type=int, help="K-fold cross-validation by patient, K models in an ensemble (default 5)")
+    folds.add_argument("--fold", type=int, help="train only this fold (0-based) of --folds (default 5)")
+    folds.add_argument("--all-data", action="store_true", help="one model on every case, no validation")
+    parser.add_argument("--k", type=int, dest="fold_count", help="number of folds when --fold is used (default 5)")
+    parser.add_argument("--min-lesion-ml", type=float, help="drop training cases with a smaller lesion (e.g. 2.5)")
+    parser.add_argument("--no-augment", action="store_true", help="turn augmentation off")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), help="(default fp32)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="(default auto)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--deterministic", action="store_true", help="deterministic algorithms (exact resume)")
+    parser.add_argument("--val-every", type=int, help="validate every N epochs (default 5)")
+    parser.add_argument("--early-stopping", type=int, help="stop after N validations without improvement")
+    parser.add_argument("--finetune", dest="finetune_from", help="start from this bundle's weights (fine-tuning)")
+    parser.add_argument("--freeze-encoder", action="store_true", help="with --finetune: keep the encoder fixed")
+    parser.add_argument("--threads", type=int, dest="num_threads", help="CPU threads for torch")
+    parser.add_argument("--resume", action="store_true", help="continue a stopped run from its checkpoints")
+    parser.add_argument("--progress", choices=PROGRESS_MODES, default="bar", help="progress display (default bar)")
+    parser.set_defaults(func=run)
+
+
+def _json_option(text: str | None, option: str) -> dict | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ParameterError(f"{option} must be a JSON object, e.g. '{{\"features\": [16, 32]}}' ({error}).") from None
+    if not isinstance(value, dict):
+        raise ParameterError(f"{option} must be a JSON object, not {text!r}.")
+    return value
+
+
+def build_config(args: argparse.Namespace):
+    """The TrainConfig from --config (or the run's saved config on --resume) and the options given."""
+    from lesionseg.train import TrainConfig
+
+    saved = args.run / "train_config.json"
+    if args.resume and saved.is_file():
+        base = TrainConfig.load(saved).to_dict()
+    elif args.config:
+        base = TrainConfig.load(args.config).to_dict()
+    else:
+        base = {}
+    overrides = {
+        "network": args.network, "network_kwargs": _json_option(args.network_kwargs, "--network-kwargs"),
+        "loss": args.loss, "loss_kwargs": _json_option(args.loss_kwargs, "--loss-kwargs"),
+        "curriculum": args.curriculum, "difficulty_csv": args.difficulty_csv, "groups": args.groups,
+        "grouping": args.grouping, "epochs": args.epochs, "batch_size": args.batch_size, "optimiser": args.optimiser,
+        "lr": args.lr, "lr_schedule": args.lr_schedule, "min_lesion_ml": args.min_lesion_ml,
+        "precision": args.precision, "device": args.device, "seed": args.seed, "val_every": args.val_every,
+        "early_stopping": args.early_stopping, "finetune_from": args.finetune_from, "num_threads": args.num_threads,
+    }
+    if args.metric:
+        overrides["metrics"] = [m.strip() for m in args.metric.split(",") if m.strip()]
+    if args.no_augment:
+        overrides["augmentation"] = {**base.get("augmentation", {}), "enabled": False}
+    if args.deterministic:
+        overrides["deterministic"] = True
+    if args.freeze_encoder:
+        overrides["freeze_encoder"] = True
+    if args.all_data:
+        overrides.update(all_data=True, fold=None)
+    elif args.fold is not None:
+        overrides.update(fold=args.fold, folds=args.fold_count or base.get("folds", 5))
+    elif args.folds is not None:
+        overrides.update(folds=args.folds, fold=None)
+    merged = {**base, **{key: value for key, value in overrides.items() if value is not None}}
+    return TrainConfig.from_dict(merged)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lesionseg.train import train_run
+
+    config = build_config(args)
+    progress = make_progress(args.progress)
+    summary = train_run(args.prepared, args.run, config, resume=args.resume, progress=progress)
+    if summary.bundle is None:  # a non-zero rank of a distributed run
+        return 0
+    lines = [f"trained {len(summary.results)} model(s) into {args.run}; bundle {summary.bundle}"]
+    for result in summary.results:
+        name = "all data" if result.fold is None else f"fold {result.fold}"
+        dice = result.validation.get("val_dice")
+        lines.append(f"  {name}: {result.epochs_run} epochs, {result.iterations} iterations"
+                     + (f", validation Dice {dice:.3f}" if dice is not None else ""))
+    if args.progress == "jsonl":
+        progress({"event": "done", "stage": "train", "bundle": str(summary.bundle), "mean_dice": summary.mean_dice})
+    else:
+        print("\n".join(lines))
+    return 0

@@ -1,0 +1,151 @@
+"""The training configuration, saved as ``train_config.json`` with every run and inside its bundle."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from lesionseg.errors import ParameterError
+
+OPTIMISERS = ("rmsprop", "adam", "sgd")
+LR_SCHEDULES = ("constant", "cosine", "step", "plateau")
+CURRICULA = ("vanilla", "anti", "spl", "none")
+DIFFICULTY_METRICS = ("area", "contrast", "gradient", "human")
+GROUPINGS = ("quantile", "step")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (paths are strings so that the JSON is portable).
+
+    Attributes:
+        network, network_kwargs: the network by name (``lesionseg.models``) and its keyword arguments.
+        loss, loss_kwargs: the loss by name (``lesionseg.losses``) and its keyword arguments.
+        optimiser: "rmsprop" (the paper's), "adam" or "sgd"; lr, weight_decay, momentum.
+        lr_schedule: "constant", "cosine" (to 1 % of lr), "step" (x0.1 at 2/3 of training) or "plateau".
+        batch_size: slices per batch (the paper's 12); epochs: total epochs (the paper's 200).
+        curriculum: "vanilla", "anti", "spl" (self-paced) or "none"; metrics: difficulty metrics combined by
+            rank average; difficulty_csv: a table from ``lesionseg difficulty`` (computed when absent);
+            groups, grouping: K groups by "quantile" or "step".
+        spl_growth: per-epoch growth of the self-paced threshold.
+        folds: number of cross-validation folds; fold: train only this fold (0-based); all_data: one model on
+            every case, no validation.
+        min_lesion_ml: drop training cases whose lesion is smaller (the transfer paper's 2.5 mL).
+        augmentation: keyword arguments of ``lesionseg.train.augment.AugmentConfig`` ({} = defaults;
+            {"enabled": false} turns it off).
+        precision: "fp32", "bf16" or "fp16"; device: "auto", "cpu", "cuda" or "mps".
+        seed, deterministic: reproducibility (deterministic mode makes a resumed run end with the same
+            weights as an uninterrupted one).
+        val_every: validate every N epochs; early_stopping: stop after this many validations without a
+            better Dice (0 = never).
+        checkpoint_every: write the resumable checkpoint every N epochs (and at the end).
+        finetune_from: a bundle whose weights start the training (fine-tuning); freeze_encoder: keep its
+            encoder's weights fixed.
+        num_threads: CPU threads for torch (0 = torch's default).
+        log_iterations: emit an iteration progress event every N iterations (0 = none).
+    """
+
+    network: str = "unet2d"
+    network_kwargs: dict[str, Any] = field(default_factory=dict)
+    loss: str = "ce_dice"
+    loss_kwargs: dict[str, Any] = field(default_factory=dict)
+    optimiser: str = "rmsprop"
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    lr_schedule: str = "constant"
+    batch_size: int = 12
+    epochs: int = 200
+    curriculum: str = "vanilla"
+    metrics: list[str] = field(default_factory=lambda: ["contrast"])
+    difficulty_csv: str | None = None
+    groups: int = 6
+    grouping: str = "quantile"
+    spl_growth: float = 1.1
+    folds: int = 5
+    fold: int | None = None
+    all_data: bool = False
+    min_lesion_ml: float = 0.0
+    augmentation: dict[str, Any] = field(default_factory=dict)
+    precision: str = "fp32"
+    device: str = "auto"
+    seed: int = 0
+    deterministic: bool = False
+    val_every: int = 5
+    early_stopping: int = 0
+    checkpoint_every: int = 1
+    finetune_from: str | None = None
+    freeze_encoder: bool = False
+    num_threads: int = 0
+    log_iterations: int = 0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ParameterError` (naming the option) for a value that cannot be used."""
+        from lesionseg.losses import LOSSES
+        from lesionseg.models import NETWORKS
+
+        if self.network not in NETWORKS:
+            raise ParameterError(f"--model {self.network!r} is not a known network; choose among {', '.join(NETWORKS)}.")
+        if self.loss not in LOSSES:
+            raise ParameterError(f"--loss {self.loss!r} is not a known loss; choose among {', '.join(LOSSES)}.")
+        self._choice("optimiser", OPTIMISERS)
+        self._choice("lr_schedule", LR_SCHEDULES)
+        self._choice("curriculum", CURRICULA)
+        self._choice("grouping", GROUPINGS)
+        unknown = [m for m in self.metrics if m not in DIFFICULTY_METRICS]
+        if unknown or not self.metrics:
+            raise ParameterError(f"--metric must name one or more of {', '.join(DIFFICULTY_METRICS)}, "
+                                 f"not {','.join(self.metrics) or 'nothing'}.")
+        for name in ("batch_size", "epochs", "groups", "folds", "val_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ParameterError(f"--{name.replace('_', '-')} must be a positive integer, not {value!r}.")
+        if self.folds < 2 and self.fold is None and not self.all_data:
+            raise ParameterError("--folds must be at least 2 (or use --all-data for one model on every case).")
+        if self.fold is not None and not 0 <= self.fold < self.folds:
+            raise ParameterError(f"--fold must be between 0 and {self.folds - 1}, not {self.fold}.")
+        if not self.lr > 0:
+            raise ParameterError(f"--lr must be positive, not {self.lr!r}.")
+        if self.min_lesion_ml < 0:
+            raise ParameterError(f"--min-lesion-ml must be zero or positive, not {self.min_lesion_ml!r}.")
+        if self.early_stopping < 0:
+            raise ParameterError(f"--early-stopping must be zero or positive, not {self.early_stopping!r}.")
+        if not self.spl_growth > 1:
+            raise ParameterError(f"--spl-growth must be above 1, not {self.spl_growth!r}.")
+
+    def _choice(self, name: str, choices: tuple[str, ...]) -> None:
+        if getattr(self, name) not in choices:
+            raise ParameterError(f"--{name.replace('_', '-')} must be one of {', '.join(choices)}, "
+                                 f"not {getattr(self, name)!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ParameterError(f"unknown training option(s): {', '.join(unknown)}.")
+        return cls(**data)
+
+    def save(self, path: str | os.PathLike) -> None:
+        from lesionseg.io import write_json_atomic
+
+        write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "TrainConfig":
+        path = Path(path)
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise ParameterError(f"{path} does not exist.") from None
+        except json.JSONDecodeError as error:
+            raise ParameterError(f"{path} is not valid JSON ({error}).") from error

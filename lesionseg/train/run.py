@@ -1,0 +1,218 @@
+"""A training run: folds (or one fold, or all data), the ensemble bundle, the fold metrics table.
+
+Layout of ``RUN``::
+
+    RUN/train_config.json      the configuration
+    RUN/difficulty.csv         the difficulty table the curriculum used (when it used one)
+    RUN/fold_<i>/              log.csv, log.json, checkpoint.pt, val_cases.csv, val_slices.csv,
+                               slice_losses.csv (mean training loss per slice: the cheap gradient estimate)
+    RUN/all_data/              the same for an --all-data model
+    RUN/folds.csv              one row per trained model: validation Dice, HD95, detection rate, epochs
+    RUN/model.lsb              the bundle (one member per trained model: an ensemble for --folds K)
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io as text_io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lesionseg.data import Case, folds as make_folds
+from lesionseg.errors import DatasetError, ParameterError
+from lesionseg.io import write_text_atomic
+from lesionseg.preprocess import PreparedDataset
+from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
+from lesionseg.train.config import TrainConfig
+from lesionseg.train.distributed import DistInfo, finish, init_distributed
+from lesionseg.train.loop import FoldResult, FoldTrainer
+from lesionseg.train.slices import case_lesion_volumes_ml, select_rows
+
+BUNDLE_NAME = "model.lsb"
+COMPUTABLE_METRICS = ("area", "contrast")
+
+
+@dataclass
+class RunSummary:
+    """What a run produced: the bundle path and one result per trained model."""
+
+    run_dir: Path
+    bundle: Path | None
+    results: list[FoldResult]
+
+    @property
+    def mean_dice(self) -> float:
+        values = [r.validation.get("val_dice") for r in self.results if r.validation]
+        return float(np.mean(values)) if values else float("nan")
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
+    columns = columns or (list(rows[0]) if rows else [])
+    buffer = text_io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: ("" if isinstance(v, float) and not math.isfinite(v) else v) for key, v in row.items()})
+    write_text_atomic(path, buffer.getvalue())
+
+
+def difficulty_for(config: TrainConfig, prepared: PreparedDataset, run_dir: Path | None, progress: ProgressCallback):
+    """The difficulty table the curriculum needs: read from ``--difficulty`` or computed (area, contrast)."""
+    from lesionseg.difficulty import compute_difficulty, read_difficulty, write_difficulty
+
+    if config.curriculum not in ("vanilla", "anti"):
+        return None
+    if config.difficulty_csv:
+        table = read_difficulty(config.difficulty_csv)
+        table.join(prepared)  # refuses a table made on another prepared dataset
+    else:
+        missing = [m for m in config.metrics if m not in COMPUTABLE_METRICS]
+        if missing:
+            raise ParameterError(
+                f"--metric {','.join(missing)} cannot be computed by train; give a table that has it with "
+                "--difficulty (e.g. 'lesionseg difficulty PREPARED --metric gradient --bundle B --out table.csv')."
+            )
+        table = compute_difficulty(prepared, config.metrics, progress=progress)
+    if run_dir is not None:
+        write_difficulty(table, run_dir / "difficulty.csv")
+    return table
+
+
+def plan_folds(config: TrainConfig, prepared: PreparedDataset) -> list[tuple[int | None, list[str], list[str]]]:
+    """(fold, training case ids, validation case ids) for each model to train."""
+    volumes = case_lesion_volumes_ml(prepared)
+    case_ids = prepared.case_ids
+    eligible = [c for c in case_ids if volumes[c] >= config.min_lesion_ml]
+    if not eligible:
+        raise DatasetError(f"no case of {prepared.root} has a lesion of at least {config.min_lesion_ml:g} mL "
+                           "(--min-lesion-ml); lower the threshold.")
+    if config.all_data:
+        return [(None, eligible, [])]
+    patient_of = {row["case_id"]: row["patient_id"] for row in prepared.slices}
+    cases = [Case(c, patient_of[c], {}) for c in case_ids]
+    fold_ids = make_folds(cases, k=config.folds, seed=config.seed, lesion_volumes_ml=volumes)
+    wanted = range(config.folds) if config.fold is None else [config.fold]
+    plans = []
+    for fold in wanted:
+        validation = fold_ids[fold]
+        training = [c for c in eligible if c not in set(validation)]
+        if not training:
+            raise DatasetError(f"fold {fold} has no training case left after --min-lesion-ml.")
+        plans.append((fold, training, validation))
+    return plans
+
+
+def data_fingerprint(prepared: PreparedDataset) -> str:
+    """A hash of the prepared slices (case ids, slice indices, lesion pixels): identifies the training data
+    without writing any patient identifier into the bundle."""
+    digest = hashlib.sha256()
+    for row in prepared.slices:
+        digest.update(f"{row['case_id']}|{row['slice_index']}|{row['lesion_pixels']}\n".encode())
+    return digest.hexdigest()
+
+
+def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, results: list[FoldResult]) -> Path:
+    """Write ``RUN/model.lsb`` with one member per trained model."""
+    from lesionseg.bundle import make_manifest, save_bundle
+    from lesionseg.models import network_config
+
+    channels = prepared.channels or list(prepared.config.channels or [])
+    spacings = np.array([prepared.record(c).native.spacing for c in prepared.case_ids])
+    volumes = list(case_lesion_volumes_ml(prepared).values())
+    members = [{"file": f"weights/{'fold_' + str(r.fold) if r.fold is not None else 'all_data'}.pt",
+                "fold": r.fold, "validation": {k: v for k, v in r.validation.items() if math.isfinite(v)}}
+               for r in results]
+    provenance = {
+        "train_config": {**config.to_dict(), "difficulty_csv": None, "finetune_from": None},
+        "curriculum": {"name": config.curriculum, "metrics": config.metrics, "groups": config.groups,
+                       "grouping": config.grouping, "epochs": config.epochs},
+        "data_fingerprint": data_fingerprint(prepared),
+        "training_data": {"cases": len(prepared.case_ids), "slices": len(prepared.slices),
+                          "lesion_slices": sum(1 for row in prepared.slices if row["has_lesion"]),
+                          "lesion_volume_ml": {"median": float(np.median(volumes)), "min": float(np.min(volumes)),
+                                               "max": float(np.max(volumes))}},
+        "fold_metrics": [{"fold": m["fold"], **m["validation"]} for m in members],
+    }
+    manifest = make_manifest(
+        network_config=network_config(config.network, len(channels), 2, **config.network_kwargs),
+        channels=channels, reference_channel=prepared.config.reference or channels[0],
+        expected_spacing_mm=[float(v) for v in np.median(spacings, axis=0)],
+        preprocessing=prepared.config.to_dict(), members=members, provenance=provenance,
+        name=run_dir.name, description=f"{config.network} trained with the {config.curriculum} curriculum",
+    )
+    return save_bundle(run_dir / BUNDLE_NAME, manifest, [r.state_dict for r in results])
+
+
+def _fold_folder(run_dir: Path, fold: int | None) -> Path:
+    return run_dir / (f"fold_{fold}" if fold is not None else "all_data")
+
+
+def _write_fold_tables(folder: Path, result: FoldResult) -> None:
+    if result.val_cases:
+        _write_csv(folder / "val_cases.csv", result.val_cases)
+    if result.val_slices:
+        _write_csv(folder / "val_slices.csv", result.val_slices)
+    rows = [{"case_id": row["case_id"], "slice_index": row["slice_index"], "has_lesion": int(row["has_lesion"]),
+             "mean_loss": float(loss)} for row, loss in zip(result.train_rows, result.slice_losses)]
+    _write_csv(folder / "slice_losses.csv", rows)
+
+
+def train_run(prepared_root: str | os.PathLike, run_dir: str | os.PathLike, config: TrainConfig, *,
+              resume: bool = False, progress: ProgressCallback = ignore_progress, cancel: CancelFlag | None = None,
+              record_visits: bool = False) -> RunSummary:
+    """Train the models a configuration asks for and write the run folder (see the module docstring).
+
+    Raises:
+        LesionSegError: bad input (no lesion slices, unknown names, a difficulty table of other data...).
+        CancelledError: when ``cancel`` is set; the checkpoints let ``resume=True`` continue.
+    """
+    import torch
+
+    prepared = PreparedDataset(prepared_root)
+    run_dir = Path(run_dir)
+    if not any(row["has_lesion"] for row in prepared.slices):
+        raise DatasetError(f"{prepared.root} has no lesion slices; training needs cases with lesions.")
+    dist = init_distributed(use_cuda=torch.cuda.is_available() and config.device in ("auto", "cuda"))
+    try:
+        if dist.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            config.save(run_dir / "train_config.json")
+        table = difficulty_for(config, prepared, run_dir if dist.is_main else None, progress)
+        initial_state = None
+        if config.finetune_from:
+            from lesionseg.bundle import load_state_dicts
+
+            initial_state = load_state_dicts(config.finetune_from)[0]
+        results = []
+        plans = plan_folds(config, prepared)
+        for fold, training, validation in plans:
+            folder = _fold_folder(run_dir, fold)
+            progress({"event": "message", "message": f"training {'fold ' + str(fold) if fold is not None else 'on all data'}: "
+                                                     f"{len(training)} cases, validation {len(validation)} cases"})
+            trainer = FoldTrainer(config, prepared, select_rows(prepared, training), select_rows(prepared, validation),
+                                  table, folder, fold=fold, progress=progress, cancel=cancel, dist=dist, resume=resume,
+                                  initial_state=initial_state, record_visits=record_visits)
+            result = trainer.run()
+            results.append(result)
+            if dist.is_main:
+                _write_fold_tables(folder, result)
+            if record_visits:  # test aid: the dataset indices each rank trained on, epoch by epoch
+                import json
+
+                (folder / f"visits_rank{dist.rank}.json").write_text(json.dumps(result.visits))
+        bundle = None
+        if dist.is_main:
+            _write_csv(run_dir / "folds.csv", [{
+                "fold": "all" if r.fold is None else r.fold, "train_slices": len(r.train_rows),
+                "epochs": r.epochs_run, "iterations": r.iterations, "best_epoch": r.best_epoch, **r.validation,
+            } for r in results])
+            bundle = write_bundle(run_dir, config, prepared, results)
+        return RunSummary(run_dir, bundle, results)
+    finally:
+        finish(dist)
