@@ -25,18 +25,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "a histogram per metric with the boundaries of the curriculum's equal-size groups.",
     )
     parser.add_argument("prepared", type=Path, help="prepared dataset folder (from 'lesionseg prepare')")
-    parser.add_argument("--metric", default="area,contrast",
+    parser.add_argument("--metric",
                         help="comma-separated metrics: area, contrast (default area,contrast); with --table, the "
                              "columns to plot (default all)")
     parser.add_argument("--out", type=Path, help="difficulty table to write (CSV)")
     parser.add_argument("--table", type=Path,
-                        help="instead of computing, read this difficulty table, check it against PREPARED and plot it")
+                        help="instead of computing, read this difficulty table, check it against PREPARED "
+                             "and plot it")
     parser.add_argument("--plot", type=Path, metavar="DIR", help="folder for one histogram PNG per metric")
     parser.add_argument("--groups", type=int, default=6,
                         help="number of equal-size difficulty groups drawn on the plots (default 6)")
     parser.add_argument("--channel", help="channel the contrast is measured on (default: the reference channel)")
     parser.add_argument("--margin", type=int, default=0,
-                        help="leave healthy pixels within this many pixels of the lesion out of the contrast (default 0)")
+                        help="leave healthy pixels within this many pixels of the lesion out of the contrast "
+                             "(default 0)")
     parser.add_argument("--min-lesion-pixels", type=int, default=5,
                         help="fewer lesion pixels on a prepared slice: contrast not measurable, 0.0 (default 5)")
     parser.add_argument("--min-healthy-pixels", type=int, default=20,
@@ -45,11 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _table_columns(text: str, available: list[str]) -> list[str]:
-    """Columns of an existing table named by ``--metric`` (metric names or column names)."""
+def _table_columns(text: str | None, available: list[str]) -> list[str]:
+    """Columns of an existing table named by ``--metric`` (metric names or column names; None: all)."""
     from lesionseg.difficulty import METRIC_COLUMNS, METRICS
 
-    if text == "area,contrast":  # the default: every column the table has
+    if text is None:
         return list(available)
     columns = []
     for part in (p.strip().lower() for p in text.split(",")):
@@ -95,11 +97,13 @@ def run(args: argparse.Namespace) -> int:
     from lesionseg.preprocess import PreparedDataset
 
     if (args.out is None) == (args.table is None):
-        raise ParameterError("give either --out FILE (compute a difficulty table) or --table FILE (plot an existing one).")
+        raise ParameterError(
+            "give either --out FILE (compute a difficulty table) or --table FILE (plot an existing one)."
+        )
     if args.groups < 1:
         raise ParameterError(f"--groups must be at least 1, not {args.groups}.")
     if args.table is None:
-        metrics = resolve_metrics(args.metric)  # unknown names fail before anything is read
+        metrics = resolve_metrics(args.metric or "area,contrast")  # unknown names fail before anything is read
     prepared = PreparedDataset(args.prepared)
     progress = make_progress(args.progress)
     if args.table is not None:
@@ -107,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         table.join(prepared)
         columns = _table_columns(args.metric, table.metric_names)
         volumes = None
-        heading = f"{args.table}: {len(table)} lesion slices of {len(set(table.case_ids))} cases, consistent with {args.prepared}"
+        heading = (f"{args.table}: {len(table)} lesion slices of {len(set(table.case_ids))} cases, "
+                   f"consistent with {args.prepared}")
     else:
         table = compute_difficulty(prepared, metrics, channel=args.channel, margin_px=args.margin,
                                    min_lesion_pixels=args.min_lesion_pixels,
@@ -115,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
         columns = table.metric_names
         volumes = case_volumes_ml(prepared) if "area" in metrics else None
     if args.plot is not None and len(table) < args.groups:
-        raise ParameterError(f"--groups {args.groups} is more than the {len(table)} lesion slices; use --groups {len(table)} or fewer.")
+        raise ParameterError(
+            f"--groups {args.groups} is more than the {len(table)} lesion slices; use --groups {len(table)} or fewer."
+        )
     if args.out is not None:
         write_difficulty(table, args.out)
         heading = (f"wrote the difficulty of {len(table)} lesion slices of {len(set(table.case_ids))} cases to "

@@ -88,7 +88,9 @@ def _channel_index(prepared: PreparedDataset, channel: str | None) -> int:
         reference = prepared.config.reference
         return channels.index(reference) if reference in channels else 0
     if channel not in channels:
-        raise ParameterError(f"channel {channel!r} is not in {prepared.root}; its channels are {', '.join(channels)}.")
+        raise ParameterError(
+            f"channel {channel!r} is not in {prepared.root}; its channels are {', '.join(channels)}."
+        )
     return channels.index(channel)
 
 
@@ -153,7 +155,9 @@ def compute_difficulty(prepared: PreparedDataset, metrics: Sequence[str] | str, 
                         margin_px=margin_px, min_lesion_pixels=min_lesion_pixels,
                         min_healthy_pixels=min_healthy_pixels)
                 except ParameterError as error:  # options were checked above: this is the data's fault
-                    raise DatasetError(f"{prepared.root}: case {case_id} slice {row['slice_index']}: {error}") from error
+                    raise DatasetError(
+                        f"{prepared.root}: case {case_id} slice {row['slice_index']}: {error}"
+                    ) from error
                 position = where[(case_id, row["slice_index"])]
                 contrast[position], valid[position] = measured.value, measured.valid
             progress({"event": "progress", "stage": "difficulty", "done": done, "total": len(case_ids)})

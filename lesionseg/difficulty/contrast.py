@@ -75,7 +75,8 @@ def _check_slices(image: np.ndarray, lesion: np.ndarray, brain: np.ndarray) -> t
     return image.astype(np.float64, copy=False), lesion != 0, brain != 0
 
 
-def check_contrast_options(hemisphere: str = "auto", margin_px: int = 0, min_lesion_pixels: int = MIN_LESION_PIXELS,
+def check_contrast_options(hemisphere: str = "auto", margin_px: int = 0,
+                           min_lesion_pixels: int = MIN_LESION_PIXELS,
                            min_healthy_pixels: int = MIN_HEALTHY_PIXELS) -> None:
     """Raise :class:`ParameterError` for a contrast option that cannot be used (see :func:`measure_contrast`)."""
     if hemisphere not in HEMISPHERES:
@@ -144,7 +145,9 @@ def measure_contrast(image: np.ndarray, lesion: np.ndarray, brain: np.ndarray, *
     healthy = healthy_region(lesion, brain, side, margin_px)
     lesion_values, healthy_values = image[lesion], image[healthy]
     if not (np.all(np.isfinite(lesion_values)) and np.all(np.isfinite(healthy_values))):
-        raise ParameterError("the image slice holds NaN or infinite intensities inside the lesion or healthy region.")
+        raise ParameterError(
+            "the image slice holds NaN or infinite intensities inside the lesion or healthy region."
+        )
 
     def stats(values: np.ndarray) -> tuple[float, float]:
         return (float(values.mean()), float(values.std())) if values.size else (float("nan"), float("nan"))
@@ -155,7 +158,8 @@ def measure_contrast(image: np.ndarray, lesion: np.ndarray, brain: np.ndarray, *
     if lesion_values.size < min_lesion_pixels:
         reason = f"{lesion_values.size} lesion pixel(s), fewer than {min_lesion_pixels}"
     elif healthy_values.size < min_healthy_pixels:
-        reason = f"{healthy_values.size} healthy pixel(s) in the {side} hemisphere, fewer than {min_healthy_pixels}"
+        reason = (f"{healthy_values.size} healthy pixel(s) in the {side} hemisphere, "
+                  f"fewer than {min_healthy_pixels}")
     elif s_l * s_l + s_h * s_h <= 0.0:
         reason = "no intensity variance in the lesion or the healthy tissue"
     if reason:

@@ -154,8 +154,13 @@ def plot_difficulty(table: DifficultyTable, out_dir: str | os.PathLike, *, metri
     columns = metrics or table.metric_names
     missing = [name for name in columns if name not in table.metrics]
     if missing:
-        raise ParameterError(f"the difficulty table has no {missing[0]!r} column (it has {', '.join(table.metric_names)}).")
+        raise ParameterError(
+            f"the difficulty table has no {missing[0]!r} column (it has {', '.join(table.metric_names)})."
+        )
     if isinstance(groups, bool) or not isinstance(groups, int) or not 1 <= groups <= len(table):
-        raise ParameterError(f"the number of groups must be between 1 and the {len(table)} lesion slices, not {groups!r}.")
+        raise ParameterError(
+            f"the number of groups must be between 1 and the {len(table)} lesion slices, not {groups!r}."
+        )
     out = Path(out_dir)
-    return [plot_metric(table.metrics[name], name, out / f"difficulty_{name}.png", groups=groups) for name in columns]
+    return [plot_metric(table.metrics[name], name, out / f"difficulty_{name}.png", groups=groups)
+            for name in columns]

@@ -72,7 +72,9 @@ class DifficultyTable:
         self.slice_indices = np.asarray(self.slice_indices, dtype=np.int64).reshape(-1)
         n = len(self.case_ids)
         if self.slice_indices.size != n:
-            raise ParameterError(f"a difficulty table needs one slice index per case id ({n}), not {self.slice_indices.size}.")
+            raise ParameterError(
+                f"a difficulty table needs one slice index per case id ({n}), not {self.slice_indices.size}."
+            )
         for kind, columns, known in (("metric", self.metrics, METRIC_COLUMNS), ("flag", self.flags, FLAG_COLUMNS)):
             for name in list(columns):
                 if name not in known:
@@ -137,7 +139,9 @@ class DifficultyTable:
                     )
                 continue
             if not row["has_lesion"]:
-                raise DatasetError(f"{name} has a row for case {key[0]} slice {key[1]}, which has no lesion in {prepared.root}.")
+                raise DatasetError(
+                    f"{name} has a row for case {key[0]} slice {key[1]}, which has no lesion in {prepared.root}."
+                )
             rows[position] = found
         if where:
             case_id, index = next(iter(where))
@@ -214,7 +218,9 @@ def read_difficulty(path: str | os.PathLike) -> DifficultyTable:
     metrics = [name for name in METRIC_COLUMNS if name in header]
     flags = [name for name in FLAG_COLUMNS if name in header]
     if not metrics:
-        raise DatasetError(f"{path} has no difficulty column; expected at least one of {', '.join(METRIC_COLUMNS)}.")
+        raise DatasetError(
+            f"{path} has no difficulty column; expected at least one of {', '.join(METRIC_COLUMNS)}."
+        )
     ignored = [name for name in header if name not in (*KEY_COLUMNS, *METRIC_COLUMNS, *FLAG_COLUMNS)]
     if ignored:
         LOG.warning("%s: ignoring unknown column(s) %s", path, ", ".join(ignored))
