@@ -109,6 +109,8 @@ def _make_lr_schedule(config: TrainConfig, optimiser):
 
 def make_augmentation(config: TrainConfig):
     """The augmentation callable ``(sample, seed) -> sample``, or None when augmentation is off."""
+    if config.augmentation.get("enabled") is False:
+        return None
     from lesionseg.train.augment import AugmentConfig, build_augmentation
 
     augment_config = AugmentConfig.from_dict(config.augmentation)

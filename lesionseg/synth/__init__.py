@@ -1,0 +1,39 @@
+"""The built-in synthetic stroke cohort: a 3D head phantom with lesions, in memory or written to disk.
+
+Public API:
+
+- :func:`make_case` -> :class:`SynthCase`: one case in memory (channels, masks, phantom truth).
+- :func:`write_cohort` -> list of :class:`CaseFiles`: a cohort written in the ISLES'22 public layout
+  (or a flat ``rawdata``/``derivatives`` layout), with the phantom truth under
+  ``derivatives/lesionseg-synth``.
+- Label tables ``TISSUE_LABELS`` and ``TERRITORY_LABELS``; ``MODALITIES``.
+
+See :mod:`lesionseg.synth.phantom` (anatomy), :mod:`lesionseg.synth.lesions` (territories, lesions),
+:mod:`lesionseg.synth.modalities` (intensities), :mod:`lesionseg.synth.geometry` (grids, pose,
+misalignment), :mod:`lesionseg.synth.case` and :mod:`lesionseg.synth.writer`.
+"""
+
+from lesionseg.synth.case import LesionInfo, SynthCase, case_id_for, check_case_options, make_case
+from lesionseg.synth.lesions import TERRITORIES, TERRITORY_LABELS
+from lesionseg.synth.modalities import MODALITIES
+from lesionseg.synth.phantom import BRAIN_LABELS, PARENCHYMA_LABELS, TISSUE_LABELS
+from lesionseg.synth.writer import LAYOUTS, CaseFiles, case_files, write_case, write_cohort
+
+__all__ = [
+    "BRAIN_LABELS",
+    "CaseFiles",
+    "LAYOUTS",
+    "LesionInfo",
+    "MODALITIES",
+    "PARENCHYMA_LABELS",
+    "SynthCase",
+    "TERRITORIES",
+    "TERRITORY_LABELS",
+    "TISSUE_LABELS",
+    "case_files",
+    "case_id_for",
+    "check_case_options",
+    "make_case",
+    "write_case",
+    "write_cohort",
+]

@@ -1,0 +1,82 @@
+"""Validation of the synthetic cohort's options, with one-sentence errors naming the option."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from lesionseg.errors import ParameterError
+from lesionseg.synth.modalities import MODALITIES
+
+CASE_OPTION_DEFAULTS: dict[str, Any] = {
+    "size_xyz": (192, 224, 48),
+    "spacing_mm": (1.0, 1.0, 3.0),
+    "misalignment": None,
+    "head_pose": None,
+    "noise": True,
+    "bias": True,
+}
+
+
+def check_options(modalities, index: int = 1, seed: int = 0, **options) -> tuple[str, ...]:
+    """Validate a case's options (those of ``make_case``); returns the modality names in lower case.
+
+    Args:
+        modalities: Channel names (a single name is accepted too).
+        index: The 1-based case number.
+        seed: The cohort seed (a whole number >= 0).
+        **options: Any of ``CASE_OPTION_DEFAULTS``.
+
+    Raises:
+        ParameterError: An unknown option or an unusable value.
+    """
+    unknown = sorted(set(options) - set(CASE_OPTION_DEFAULTS))
+    if unknown:
+        raise ParameterError(
+            f"unknown synthetic case option {unknown[0]!r}; use some of {', '.join(CASE_OPTION_DEFAULTS)}."
+        )
+    if not _is_whole(seed) or seed < 0:
+        raise ParameterError(f"seed must be a whole number >= 0, not {seed!r}.")
+    if not _is_whole(index) or index < 1:
+        raise ParameterError(f"index must be a whole number >= 1 (case numbers start at 1), not {index!r}.")
+    merged = CASE_OPTION_DEFAULTS | options
+    try:
+        return _check(modalities, **merged)
+    except (TypeError, ValueError) as error:  # e.g. a number where a tuple belongs
+        raise ParameterError(
+            f"a synthetic case option is malformed ({error}); see make_case's arguments."
+        ) from error
+
+
+def _is_whole(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral)
+
+
+def _check(modalities, size_xyz, spacing_mm, misalignment, head_pose, noise, bias) -> tuple[str, ...]:
+    names = (modalities,) if isinstance(modalities, str) else tuple(modalities)
+    mods = tuple(str(m).lower() for m in names)
+    if not mods or any(m not in MODALITIES for m in mods) or len(set(mods)) != len(mods):
+        raise ParameterError(
+            f"modalities must be distinct names among {', '.join(MODALITIES)}, not {names!r}."
+        )
+    if len(size_xyz) != 3 or any(int(n) != n or n < 8 for n in size_xyz):
+        raise ParameterError(f"size_xyz must be three whole voxel counts of at least 8, not {size_xyz!r}.")
+    if len(spacing_mm) != 3 or any(not float(s) > 0 for s in spacing_mm):
+        raise ParameterError(f"spacing_mm must be three positive spacings in mm, not {spacing_mm!r}.")
+    if misalignment is not None and (len(misalignment) != 2 or any(not float(v) >= 0 for v in misalignment)):
+        raise ParameterError(
+            f"misalignment must be None or (max_degrees, max_mm) >= 0, not {misalignment!r}."
+        )
+    if head_pose is not None:
+        shift, rotation = head_pose
+        if len(shift) != 3 or any(abs(float(v)) > 50 for v in shift) or not abs(float(rotation)) <= 45:
+            raise ParameterError(
+                "head_pose must be None or ((dx, dy, dz) within 50 mm, degrees within 45), "
+                f"not {head_pose!r}."
+            )
+    for name, flag in (("noise", noise), ("bias", bias)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ParameterError(f"{name} must be True or False, not {flag!r}.")
+    return mods

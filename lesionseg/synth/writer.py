@@ -1,0 +1,207 @@
+"""Writing the synthetic cohort to disk in the ISLES'22 layouts, with the phantom truth beside it.
+
+Public layout (as the ISLES'22 release)::
+
+    dataset_description.json
+    sub-strokecase0001/ses-0001/anat/sub-strokecase0001_ses-0001_FLAIR.nii.gz
+    sub-strokecase0001/ses-0001/anat/sub-strokecase0001_ses-0001_ct.nii.gz
+    sub-strokecase0001/ses-0001/dwi/sub-strokecase0001_ses-0001_dwi.nii.gz
+    sub-strokecase0001/ses-0001/dwi/sub-strokecase0001_ses-0001_adc.nii.gz
+    derivatives/sub-strokecase0001/ses-0001/sub-strokecase0001_ses-0001_msk.nii.gz
+
+Flat layout: channels as ``rawdata/sub-*/ses-0001/sub-*_ses-0001_{flair,dwi,adc,ct}.nii.gz``, masks as
+in the public layout.
+
+Phantom truth (both layouts), under ``derivatives/lesionseg-synth/sub-*/ses-0001/``:
+``sub-*_ses-0001_brainmask.nii.gz`` (the intracranial mask) and ``sub-*_ses-0001_synth.json`` (mid-sagittal
+plane, channel transforms, lesion sides and territories, every drawn parameter; see
+``SynthCase.truth``); with ``extra_truth=True`` also ``_tissues.nii.gz`` (tissue labels),
+``_territories.nii.gz`` and ``_lesions.nii.gz`` (lesion instances).
+
+Images are int16, masks and labels uint8, written with :func:`lesionseg.io.write_image` (atomic, gzip).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from lesionseg.errors import ParameterError
+from lesionseg.io import write_image, write_json_atomic
+from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
+from lesionseg.synth.case import SynthCase, make_case
+from lesionseg.synth.options import check_options
+
+LAYOUTS: tuple[str, ...] = ("public", "flat")
+SESSION = "ses-0001"
+TRUTH_FOLDER = "lesionseg-synth"
+_PUBLIC = {"flair": ("anat", "FLAIR"), "ct": ("anat", "ct"), "dwi": ("dwi", "dwi"), "adc": ("dwi", "adc")}
+
+
+@dataclass
+class CaseFiles:
+    """Where one written case's files are.
+
+    Attributes:
+        case_id: ``sub-strokecaseNNNN``.
+        channels: Image path per modality name.
+        mask: The lesion mask.
+        brain_mask: The phantom's intracranial mask (truth).
+        truth: The JSON file with the phantom truth.
+    """
+
+    case_id: str
+    channels: dict[str, Path]
+    mask: Path
+    brain_mask: Path
+    truth: Path
+
+
+def case_files(root: str | os.PathLike, case_id: str, modalities, layout: str = "public") -> CaseFiles:
+    """The paths a case gets in a layout (nothing is written).
+
+    Args:
+        root: Dataset folder.
+        case_id: ``sub-strokecaseNNNN``.
+        modalities: Channel names among ``MODALITIES``.
+        layout: ``"public"`` or ``"flat"``.
+
+    Returns:
+        The :class:`CaseFiles` of that case.
+
+    Raises:
+        ParameterError: An unknown layout.
+    """
+    if layout not in LAYOUTS:
+        raise ParameterError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}.")
+    root = Path(root)
+    stem = f"{case_id}_{SESSION}"
+    channels = {}
+    for m in modalities:
+        if layout == "public":
+            folder, suffix = _PUBLIC[m]
+            channels[m] = root / case_id / SESSION / folder / f"{stem}_{suffix}.nii.gz"
+        else:
+            channels[m] = root / "rawdata" / case_id / SESSION / f"{stem}_{m}.nii.gz"
+    truth = root / "derivatives" / TRUTH_FOLDER / case_id / SESSION
+    return CaseFiles(case_id, channels, root / "derivatives" / case_id / SESSION / f"{stem}_msk.nii.gz",
+                     truth / f"{stem}_brainmask.nii.gz", truth / f"{stem}_synth.json")
+
+
+def write_case(case: SynthCase, root: str | os.PathLike, layout: str = "public",
+               extra_truth: bool = False) -> CaseFiles:
+    """Write one in-memory case (channels, lesion mask and truth) into a dataset folder.
+
+    Args:
+        case: The case from :func:`make_case`.
+        root: Dataset folder (created when missing).
+        layout: ``"public"`` or ``"flat"``.
+        extra_truth: Also write tissue labels, territory labels and lesion instances.
+
+    Returns:
+        The written :class:`CaseFiles`.
+    """
+    files = case_files(root, case.case_id, case.channels, layout)
+    for name, image in case.channels.items():
+        write_image(image, files.channels[name])
+    write_image(case.lesion_mask, files.mask)
+    write_image(case.brain_mask, files.brain_mask)
+    if extra_truth:
+        stem = str(files.brain_mask).removesuffix("_brainmask.nii.gz")
+        write_image(case.tissue_labels, f"{stem}_tissues.nii.gz")
+        write_image(case.territory_labels, f"{stem}_territories.nii.gz")
+        write_image(case.lesion_instances, f"{stem}_lesions.nii.gz")
+    write_json_atomic(files.truth, case.truth())
+    return files
+
+
+def _make_and_write(index: int, seed: int, modalities, root: Path, layout: str, extra_truth: bool,
+                    options: dict) -> CaseFiles:
+    case = make_case(index, seed, modalities=modalities, **options)
+    return write_case(case, root, layout, extra_truth)
+
+
+def write_cohort(
+    out_dir: str | os.PathLike,
+    n_cases: int,
+    modalities=("flair",),
+    seed: int = 0,
+    layout: str = "public",
+    extra_truth: bool = False,
+    workers: int = 1,
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelFlag | None = None,
+    **case_options,
+) -> list[CaseFiles]:
+    """Generate and write cases 1..n_cases of a seed (see :func:`make_case` for the case options).
+
+    Args:
+        out_dir: Dataset folder (created when missing; existing case files are overwritten).
+        n_cases: Number of cases (>= 1).
+        modalities: Channel names among ``flair``, ``dwi``, ``adc``, ``ct``.
+        seed: Cohort seed; case i depends only on (seed, i), so files are identical on re-run.
+        layout: ``"public"`` (ISLES'22 release) or ``"flat"`` (``rawdata/``).
+        extra_truth: Also write tissue, territory and lesion-instance label images.
+        workers: Processes to use (1 = in this process).
+        progress: Receives ``{"event": "progress", "stage": "synth", "done": k, "total": n}``.
+        cancel: Checked between cases.
+        **case_options: ``size_xyz``, ``spacing_mm``, ``misalignment``, ``head_pose``, ``noise``, ``bias``.
+
+    Returns:
+        One :class:`CaseFiles` per case, in case order.
+
+    Raises:
+        ParameterError: A bad count, layout, worker count, modality or case option.
+        CancelledError: When ``cancel`` is set.
+    """
+    if not isinstance(n_cases, int) or n_cases < 1:
+        raise ParameterError(f"n_cases must be a whole number >= 1, not {n_cases!r}.")
+    if layout not in LAYOUTS:
+        raise ParameterError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}.")
+    if not isinstance(workers, int) or workers < 1:
+        raise ParameterError(f"workers must be a whole number >= 1, not {workers!r}.")
+    modalities = check_options(modalities, seed=seed, **case_options)
+    root = Path(out_dir)
+    _write_descriptions(root, n_cases, modalities, seed, layout, case_options)
+    progress({"event": "progress", "stage": "synth", "done": 0, "total": n_cases})
+    results: list[CaseFiles] = []
+    args = [(i, int(seed), modalities, root, layout, extra_truth, case_options)
+            for i in range(1, n_cases + 1)]
+    if workers == 1:
+        for done, arg in enumerate(args, start=1):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            results.append(_make_and_write(*arg))
+            progress({"event": "progress", "stage": "synth", "done": done, "total": n_cases})
+        return results
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_make_and_write, *arg) for arg in args]
+        for done, future in enumerate(futures, start=1):
+            if cancel is not None and cancel.is_cancelled:
+                for pending in futures:
+                    pending.cancel()
+                cancel.raise_if_cancelled()
+            results.append(future.result())
+            progress({"event": "progress", "stage": "synth", "done": done, "total": n_cases})
+    return results
+
+
+def _write_descriptions(root: Path, n_cases: int, modalities, seed: int, layout: str, options: dict) -> None:
+    from lesionseg import __version__
+
+    generator = {"Name": "lesionseg.synth", "Version": __version__,
+                 "Description": "Synthetic head phantom with ischemic lesions in arterial territories"}
+    settings = {"n_cases": n_cases, "modalities": list(modalities), "seed": seed, "layout": layout,
+                "case_options": json.loads(json.dumps(options, default=list))}
+    raw = {"Name": "LesionSeg synthetic stroke cohort", "BIDSVersion": "1.7.0", "DatasetType": "raw",
+           "License": "CC0", "GeneratedBy": [generator], "LesionSegSynth": settings}
+    derivative = {"Name": "LesionSeg synthetic phantom truth", "BIDSVersion": "1.7.0",
+                  "DatasetType": "derivative", "GeneratedBy": [generator]}
+    write_json_atomic(root / "dataset_description.json", raw)
+    write_json_atomic(root / "derivatives" / TRUTH_FOLDER / "dataset_description.json", derivative)
+
+
+__all__ = ["CaseFiles", "LAYOUTS", "case_files", "write_case", "write_cohort"]
