@@ -55,3 +55,21 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     environment = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run([sys.executable, "-m", "lesionseg", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout, env=environment)
+
+
+#: small phantoms (112 x 128 x 28 voxels of 1.75 x 1.75 x 5 mm) for tests that prepare or train
+SMALL_PHANTOM = {"size_xyz": (112, 128, 28), "spacing_mm": (1.75, 1.75, 5.0)}
+#: a narrow 2D U-Net that trains in seconds on 64 x 64 slices
+TINY_NETWORK = {"network": "unet2d", "network_kwargs": {"features": [8, 16, 32, 64, 128]}}
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(tmp_path_factory) -> Path:
+    """Six small synthetic FLAIR cases prepared at 64 x 64 (with 30 % lesion-free slices), once per session."""
+    from lesionseg.preprocess import PrepareConfig, prepare_dataset
+    from lesionseg.synth import write_cohort
+
+    root = tmp_path_factory.mktemp("tiny")
+    write_cohort(root / "data", 6, modalities=("flair",), seed=11, **SMALL_PHANTOM)
+    prepare_dataset(root / "data", root / "prepared", PrepareConfig(size=64, negatives=0.3))
+    return root / "prepared"

@@ -108,21 +108,12 @@ def _make_lr_schedule(config: TrainConfig, optimiser):
 
 
 def make_augmentation(config: TrainConfig):
-    """The augmentation callable ``(sample, seed) -> sample``, or None when augmentation is off."""
+    """The augmentation callable ``(sample, seed) -> sample`` (``lesionseg.train.augment``), None when off."""
     if config.augmentation.get("enabled") is False:
         return None
     from lesionseg.train.augment import AugmentConfig, build_augmentation
 
-    augment_config = AugmentConfig.from_dict(config.augmentation)
-    if not augment_config.enabled:
-        return None
-    transform = build_augmentation(augment_config, config.seed)
-
-    def apply(sample: dict, seed: int) -> dict:
-        transform.set_random_state(seed)
-        return transform(sample)
-
-    return apply
+    return build_augmentation(AugmentConfig.from_dict(config.augmentation), config.seed)
 
 
 class FoldTrainer:

@@ -119,17 +119,16 @@ def data_fingerprint(prepared: PreparedDataset) -> str:
 
 def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, results: list[FoldResult]) -> Path:
     """Write ``RUN/model.lsb`` with one member per trained model."""
-    from lesionseg.bundle import make_manifest, save_bundle
+    from lesionseg.bundle import make_manifest, redact_paths, save_bundle
     from lesionseg.models import network_config
 
     channels = prepared.channels or list(prepared.config.channels or [])
     spacings = np.array([prepared.record(c).native.spacing for c in prepared.case_ids])
     volumes = list(case_lesion_volumes_ml(prepared).values())
-    members = [{"file": f"weights/{'fold_' + str(r.fold) if r.fold is not None else 'all_data'}.pt",
-                "fold": r.fold, "validation": {k: v for k, v in r.validation.items() if math.isfinite(v)}}
+    members = [{"fold": r.fold, "validation": {k: v for k, v in r.validation.items() if math.isfinite(v)}}
                for r in results]
     provenance = {
-        "train_config": {**config.to_dict(), "difficulty_csv": None, "finetune_from": None},
+        "train_config": redact_paths(config.to_dict()),
         "curriculum": {"name": config.curriculum, "metrics": config.metrics, "groups": config.groups,
                        "grouping": config.grouping, "epochs": config.epochs},
         "data_fingerprint": data_fingerprint(prepared),
@@ -146,7 +145,7 @@ def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, 
         preprocessing=prepared.config.to_dict(), members=members, provenance=provenance,
         name=run_dir.name, description=f"{config.network} trained with the {config.curriculum} curriculum",
     )
-    return save_bundle(run_dir / BUNDLE_NAME, manifest, [r.state_dict for r in results])
+    return save_bundle(run_dir / BUNDLE_NAME, manifest, [r.state_dict for r in results], case_ids=prepared.case_ids)
 
 
 def _fold_folder(run_dir: Path, fold: int | None) -> Path:
