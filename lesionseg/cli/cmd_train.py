@@ -50,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--freeze-encoder", action="store_true", help="with --finetune: keep the encoder fixed")
     parser.add_argument("--threads", type=int, dest="num_threads", help="CPU threads for torch")
     parser.add_argument("--resume", action="store_true", help="continue a stopped run from its checkpoints")
+    parser.add_argument("--record-visits", action="store_true", help=argparse.SUPPRESS)  # test aid: visits per rank
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="bar", help="progress display (default bar)")
     parser.set_defaults(func=run)
 
@@ -109,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = build_config(args)
     progress = make_progress(args.progress)
-    summary = train_run(args.prepared, args.run, config, resume=args.resume, progress=progress)
+    summary = train_run(args.prepared, args.run, config, resume=args.resume, progress=progress,
+                        record_visits=args.record_visits)
     if summary.bundle is None:  # a non-zero rank of a distributed run
         return 0
     lines = [f"trained {len(summary.results)} model(s) into {args.run}; bundle {summary.bundle}"]

@@ -5,12 +5,15 @@ Public API:
 - :func:`make_case` -> :class:`SynthCase`: one case in memory (channels, masks, phantom truth).
 - :func:`write_cohort` -> list of :class:`CaseFiles`: a cohort written in the ISLES'22 public layout
   (or a flat ``rawdata``/``derivatives`` layout), with the phantom truth under
-  ``derivatives/lesionseg-synth``.
-- Label tables ``TISSUE_LABELS`` and ``TERRITORY_LABELS``; ``MODALITIES``.
+  ``derivatives/lesionseg-synth``; :func:`write_case` writes one in-memory case, :func:`case_files`
+  gives the paths without writing.
+- Label tables ``TISSUE_LABELS`` (brain mask = ``BRAIN_LABELS``) and ``TERRITORY_LABELS``; ``MODALITIES``.
 
-See :mod:`lesionseg.synth.phantom` (anatomy), :mod:`lesionseg.synth.lesions` (territories, lesions),
-:mod:`lesionseg.synth.modalities` (intensities), :mod:`lesionseg.synth.geometry` (grids, pose,
-misalignment), :mod:`lesionseg.synth.case` and :mod:`lesionseg.synth.writer`.
+Modules: :mod:`~lesionseg.synth.phantom` (anatomy), :mod:`~lesionseg.synth.lesions` (territories,
+lesions), :mod:`~lesionseg.synth.modalities` (intensities, bias, noise), :mod:`~lesionseg.synth.geometry`
+(frames, grids, head pose, misalignment convention), :mod:`~lesionseg.synth.fields` (smooth random
+fields), :mod:`~lesionseg.synth.sampling` (phantom on a grid), :mod:`~lesionseg.synth.options`,
+:mod:`~lesionseg.synth.case` and :mod:`~lesionseg.synth.writer`.
 """
 
 from lesionseg.synth.case import LesionInfo, SynthCase, case_id_for, check_case_options, make_case

@@ -1,10 +1,14 @@
 """One synthetic case in memory: :func:`make_case` and the :class:`SynthCase` it returns.
 
 Randomness: case ``index`` of ``seed`` draws from generators seeded with ``[seed, index, stream, ...]``,
-one stream per job (anatomy, territories and lesions, lesion age, each modality's intensities, noise and
-bias, each acquisition's misalignment). A case therefore depends only on ``(seed, index)``, and the
-anatomy and lesions do not change when other modalities, another grid or another pose are asked for
-(the phantom is defined in continuous millimetre coordinates and only sampled on the grid).
+one stream per job (anatomy, territories and lesions, each modality's intensities, noise and bias, each
+acquisition's misalignment); the lesion age follows a golden-ratio sequence over the index from a
+seed-drawn start (see ``draw_lesion_age``). A case therefore depends only on ``(seed, index)``, and its
+anatomy and lesions do not change when other modalities, another grid or another pose are asked for (the
+phantom is defined in continuous millimetre coordinates and only sampled on the grid).
+
+Cost: the phantom is sampled once per acquisition that sees different content (once in all when there
+is no misalignment); about 0.8 s of CPU per single-channel 192 x 224 x 48 case, writing included.
 """
 
 from __future__ import annotations
@@ -158,7 +162,8 @@ def make_case(
             moved by a rigid transform with angles about x, y, z drawn in [-max_degrees, max_degrees] and
             translations in [-max_mm, max_mm], about the head centre (DWI and ADC move together).
         head_pose: None (head centred, mid-sagittal plane x = 0), or ``((dx, dy, dz) mm, degrees)``:
-            shift of the head from its default place and rotation about the superior (z) axis.
+            shift of the head from its default place (within 50 mm) and rotation about the superior (z)
+            axis through the head centre (within 45 degrees); ``midplane_*`` follow it exactly.
         noise: Add noise (set False for noise-free images in tests).
         bias: Apply the MRI bias fields (set False for none).
 
@@ -196,13 +201,15 @@ def make_case(
     channels: dict[str, sitk.Image] = {}
     bias_images: dict[str, sitk.Image] = {}
     truth: Content | None = None
+    fractions = None
     for group, members in groups.items():
-        is_reference = truth is None
-        content = sample_content(grid, pose, anatomy, territories, specs,
-                                 None if is_reference else transforms[group], with_labels=is_reference)
-        truth = content if is_reference else truth
+        if truth is None or misalignment is not None:  # an aligned acquisition sees the reference content
+            is_reference = truth is None
+            content = sample_content(grid, pose, anatomy, territories, specs,
+                                     None if is_reference else transforms[group], with_labels=is_reference)
+            truth = content if is_reference else truth
+            fractions = content.maps.fractions()
         brain = truth.labels >= 3
-        fractions = content.maps.fractions()
         for m in members:
             field_array = None
             if bias and params[m].bias_peak_to_peak is not None:

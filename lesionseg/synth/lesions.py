@@ -12,7 +12,7 @@ itself is decided by the side of the exact mid-sagittal plane, head-frame x = 0,
 Territory label table (``TERRITORY_LABELS``), defined over the brain mask: 1 left ACA, 2 left MCA,
 3 left PCA, 4 right ACA, 5 right MCA, 6 right PCA, 0 outside the brain mask.
 
-A lesion is a union of 1 to 4 randomly rotated ellipsoids (a main blob and satellites) whose surface is
+A lesion is a union of 2 to 4 randomly rotated ellipsoids (a main blob and satellites) whose surface is
 roughened by smooth local noise, intersected with its territory, its hemisphere and the brain tissue
 (grey matter, white matter or deep nuclei; never CSF or ventricles). The result is non-convex. Its
 centre is drawn uniformly inside the territory's tissue; a draw whose lesion would lose more than half
@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from lesionseg.synth.fields import LatticeField, smooth_noise
 from lesionseg.synth.phantom import Anatomy, evaluate_structures
@@ -116,13 +117,8 @@ def territory_label_array(tp: TerritoryParams, qx, xd, yd, zd, brain: np.ndarray
 
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
-    quat = rng.standard_normal(4)
-    w, x, y, z = quat / np.linalg.norm(quat)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
+    """A uniformly random rotation matrix (the generator is passed positionally: SciPy renamed it)."""
+    return Rotation.random(None, rng).as_matrix()
 
 
 def blob_phi(spec: LesionSpec, qx, qy, qz) -> np.ndarray:
@@ -149,7 +145,7 @@ def lesion_phi(spec: LesionSpec, tp: TerritoryParams, qx, qy, qz, xd, yd, zd, ti
 
 def _shape(rng: np.random.Generator, centre: np.ndarray, radius: float):
     """Blob centres, semi-axes and rotations of a lesion of nominal radius ``radius`` (mm)."""
-    count = 1 + int(rng.integers(0, 4))
+    count = 2 + int(rng.integers(0, 3))  # at least one satellite, so that the union is not convex
     centres, axes, rotations = [centre], [radius * rng.uniform(0.6, 1.3, size=3)], [_random_rotation(rng)]
     for _ in range(count - 1):
         direction = rng.standard_normal(3)

@@ -11,9 +11,9 @@ Modalities and units (all stored as int16):
   25-30, grey matter 35-42; lesion a few HU below the tissue it replaces.
 
 Lesion contrast follows one drawn *lesion age* per case (0 = hyperacute, 1 = late): FLAIR and CT contrast
-grow with age (FLAIR from +5 % to +120 % over the replaced tissue, see :func:`flair_contrast`, so that
+grow with age (FLAIR from +5 % to +180 % over the replaced tissue, see :func:`flair_contrast`, so that
 cases range from barely visible to obvious; CT from -1.5 to -8 HU), DWI hyperintensity and ADC drop fade.
-Each lesion scales the case's contrast by its own factor and a smooth internal texture (+-15 %).
+Each lesion scales the case's contrast by its own factor and a smooth internal texture (+-10 %).
 
 MRI intensities are multiplied by a smooth bias field (a random cubic polynomial of the grid's mm
 coordinates, exponentiated) whose peak-to-peak amplitude, ``(max - min) / mean`` over the brain mask,
@@ -67,12 +67,12 @@ def draw_lesion_age(seed: int, index: int) -> float:
 
 
 def flair_contrast(age: float) -> float:
-    """Relative FLAIR lesion contrast for a lesion age: from 0.05 (age 0) to 1.2 (age 1).
+    """Relative FLAIR lesion contrast for a lesion age: from 0.05 (age 0) to 1.8 (age 1).
 
     The logarithm of the contrast grows as ``age ** 1.6``, so that about half of the cases have subtle
     lesions (+5 % to +15 %, Fisher contrast mostly below 1) and the rest spread up to obvious ones.
     """
-    return float(0.05 * (1.2 / 0.05) ** (age ** 1.6))
+    return float(0.05 * (1.8 / 0.05) ** (age ** 1.6))
 
 
 def draw_modality(rng: np.random.Generator, modality: str, age: float) -> ModalityParams:

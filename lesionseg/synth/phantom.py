@@ -9,7 +9,7 @@ Every structure is an implicit function ``phi`` of head-frame coordinates (mm; s
 - the cortex is a grey-matter ribbon of drawn thickness under the pial surface and along every CSF space
   that cuts into the brain: sulci (zero sheets of a smooth random field that is constant along rays, so
   that sulci run perpendicular to the surface), the interhemispheric fissure down to the corpus callosum,
-  and the Sylvian fissures;
+  and the Sylvian fissures (tilted sheets from the lateral surface in to the insula);
 - white matter is the parenchyma deeper than the cortical thickness; lateral and third ventricles (CSF)
   and deep grey nuclei (caudate, putamen, thalamus) are ellipsoids carved out of it.
 
@@ -78,7 +78,7 @@ class AnatomyParams:
     sulcal_width: float
     fissure_width: float
     callosum_top_z: float
-    sylvian: tuple[float, float, float]  # z at y = 0, slope dz/dy, depth
+    sylvian: tuple[float, float, float]  # z at y = 0, slope dz/dy, distance of the insula from the midline
     ventricle_width: tuple[float, float]  # left (x > 0), right (x < 0)
     ventricle_length: float
     ventricle_height: float
@@ -131,7 +131,7 @@ def draw_anatomy(rng: np.random.Generator) -> Anatomy:
         sulcal_width=float(1.2 + 1.6 * atrophy),
         fissure_width=float(2.0 + 2.0 * atrophy),
         callosum_top_z=float(u(16.0, 22.0)),
-        sylvian=(float(u(-6.0, 2.0)), float(u(0.3, 0.6)), float(u(18.0, 26.0))),
+        sylvian=(float(u(-6.0, 2.0)), float(u(0.3, 0.6)), float(u(34.0, 40.0))),
         ventricle_width=tuple(float(ventricle_width * s) for s in u(0.88, 1.12, size=2)),
         ventricle_length=float(u(20.0, 25.0)),
         ventricle_height=float(u(5.0, 7.5)),
@@ -246,9 +246,9 @@ def evaluate_structures(
     sulci = np.minimum(p.sulcal_width / 2 - np.abs(fold), p.sulcal_depth - pial)
     floor_z = p.callosum_top_z - 3.0 * np.maximum(np.abs(yd - 2.0) - 36.0, 0.0)
     fissure = np.minimum(p.fissure_width / 2 - np.abs(xd), zd - floor_z)
-    syl_z0, syl_slope, syl_depth = p.sylvian
+    syl_z0, syl_slope, insula_x = p.sylvian
     sylvian = np.minimum(
-        np.minimum(p.sulcal_width / 2 - np.abs(zd - (syl_z0 + syl_slope * yd)), syl_depth - pial),
+        np.minimum(p.sulcal_width / 2 - np.abs(zd - (syl_z0 + syl_slope * yd)), np.abs(xd) - insula_x),
         np.minimum(yd + 30.0, 28.0 - yd),
     )
     inner_csf = np.maximum(np.maximum(sulci, fissure), sylvian)

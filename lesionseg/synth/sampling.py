@@ -19,7 +19,7 @@ from lesionseg.synth.phantom import (
     tissue_label_array, tissue_maps,
 )
 
-LESION_TEXTURE = 0.15  # amplitude of the smooth texture inside a lesion, relative to its contrast
+LESION_TEXTURE = 0.10  # amplitude of the smooth texture inside a lesion, relative to its contrast
 
 
 @dataclass

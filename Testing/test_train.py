@@ -1,0 +1,200 @@
+"""The trainer: the curriculum through the sampler, exact resume, the gradient difficulty, DDP, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, TINY_NETWORK, run_cli
+from lesionseg.errors import CancelledError
+from lesionseg.preprocess import PreparedDataset
+from lesionseg.progress import CancelFlag
+from lesionseg.train import FoldTrainer, TrainConfig
+from lesionseg.train.curriculum_setup import build_schedule
+from lesionseg.train.run import difficulty_for
+from lesionseg.train.slices import load_slices
+
+
+def tiny_config(**options) -> TrainConfig:
+    settings = {**TINY_NETWORK, "batch_size": 4, "lr": 1e-3, "device": "cpu", "all_data": True, "val_every": 2,
+                "num_threads": 1}  # one thread: fastest for these tiny batches, also on a busy machine
+    settings.update(options)
+    return TrainConfig(**settings)
+
+
+@pytest.mark.slow
+def test_a_curriculum_run_visits_exactly_the_scheduled_slices(tiny_prepared, tmp_path):
+    prepared = PreparedDataset(tiny_prepared)
+    config = tiny_config(epochs=8, curriculum="vanilla", metrics=["area"], augmentation={"enabled": False})
+    table = difficulty_for(config, prepared, None, lambda event: None)
+    rows = list(prepared.slices)
+    result = FoldTrainer(config, prepared, rows, [], table, tmp_path / "run", record_visits=True).run()
+    schedule = build_schedule(rows, table, config)  # the same schedule, rebuilt independently of the run
+    assert len(result.visits) == 8
+    for epoch, visited in enumerate(result.visits):
+        assert sorted(visited) == sorted(schedule.active_indices(epoch).tolist()), epoch  # each active slice once
+    # vanilla over 8 epochs: groups enter at floor([0, 25, 50, 85, 120, 160] * 8 / 200) = [0, 1, 2, 3, 4, 6]
+    counts = [len(v) for v in result.visits]
+    assert counts[0] < counts[1] < counts[2] < counts[3] < counts[4] == counts[5] < counts[6] == counts[7] == len(rows)
+    # easy first: the lesion slices trained at epoch 0 have larger lesions than those that enter later
+    area = {i: row["lesion_area_mm2"] for i, row in enumerate(rows) if row["has_lesion"]}
+    first = [area[i] for i in result.visits[0] if i in area]
+    later = [area[i] for i in set(result.visits[-1]) - set(result.visits[0]) if i in area]
+    assert min(first) >= max(later)
+    assert result.iterations == sum(-(-n // 4) for n in counts)
+
+
+@pytest.mark.slow
+def test_resume_after_a_stop_ends_with_the_same_weights(tiny_prepared, tmp_path):
+    prepared = PreparedDataset(tiny_prepared)
+    config = tiny_config(epochs=4, curriculum="vanilla", metrics=["contrast"], deterministic=True, seed=3,
+                         all_data=False, folds=3, fold=1)  # augmentation on, validation and best-model tracking
+    table = difficulty_for(config, prepared, None, lambda event: None)
+    from lesionseg.train.run import plan_folds
+    from lesionseg.train.slices import select_rows
+
+    _, training, validation = plan_folds(config, prepared)[0]
+    train_rows, val_rows = select_rows(prepared, training), select_rows(prepared, validation)
+
+    def trainer(folder, **options):
+        return FoldTrainer(config, prepared, train_rows, val_rows, table, folder, fold=1, **options)
+
+    straight = trainer(tmp_path / "straight").run()
+    cancel = CancelFlag()
+
+    def stop_after_epoch_1(event):
+        if event.get("event") == "epoch" and event["epoch"] == 1:
+            cancel.cancel()
+
+    with pytest.raises(CancelledError):
+        trainer(tmp_path / "stopped", progress=stop_after_epoch_1, cancel=cancel).run()
+    assert json.loads((tmp_path / "stopped" / "log.json").read_text())[-1]["epoch"] == 1
+    resumed = trainer(tmp_path / "stopped", resume=True).run()
+    assert resumed.iterations == straight.iterations and resumed.best_epoch == straight.best_epoch
+    for key, value in straight.state_dict.items():
+        assert torch.equal(value, resumed.state_dict[key]), key
+    assert [r["epoch"] for r in json.loads((tmp_path / "stopped" / "log.json").read_text())] == [0, 1, 2, 3]
+
+
+def test_one_recorded_loss_decrease_equals_a_hand_run_optimiser_step(tiny_prepared):
+    from lesionseg.losses import build_loss
+    from lesionseg.models import build_network
+    from lesionseg.train.gradient import gradient_difficulty
+
+    prepared = PreparedDataset(tiny_prepared)
+    arrays = load_slices(prepared, [row for row in prepared.slices if row["has_lesion"]][:6])
+    torch.manual_seed(0)
+    network = build_network("unet2d", 1, 2, features=[4, 8, 16, 32, 64])
+    start = {key: value.clone() for key, value in network.state_dict().items()}
+    result = gradient_difficulty(arrays, network, start, lr=1e-3, epochs=1, repeats=1, batch_size=1, seed=5,
+                                 record_steps=True)
+    first = result.steps[0]
+    # by hand: the same start, the same slice, one RMSprop step
+    by_hand = build_network("unet2d", 1, 2, features=[4, 8, 16, 32, 64])
+    by_hand.load_state_dict(start)
+    loss = build_loss("ce_dice")
+    image = torch.as_tensor(arrays.images[[first["row"]]])
+    mask = torch.as_tensor(arrays.masks[[first["row"]]][:, None].astype(np.int64))
+    optimiser = torch.optim.RMSprop(by_hand.parameters(), lr=1e-3)
+    by_hand.eval()
+    with torch.no_grad():
+        before = float(loss(by_hand(image), mask))
+    by_hand.train()
+    optimiser.zero_grad()
+    loss(by_hand(image), mask).backward()
+    optimiser.step()
+    by_hand.eval()
+    with torch.no_grad():
+        after = float(loss(by_hand(image), mask))
+    assert first["before"] == pytest.approx(before, abs=1e-6)
+    assert first["after"] == pytest.approx(after, abs=1e-6)
+    assert before - after != 0
+    assert len(result.score) == 6 and result.score.min() == 0.0 and result.score.max() == 1.0
+
+
+def test_unknown_network_and_loss_names_list_the_valid_ones(tiny_prepared, tmp_path):
+    result = run_cli("train", tiny_prepared, tmp_path / "run", "--model", "vnet")
+    assert result.returncode == 2 and "vnet" in result.stderr and "unet2d" in result.stderr and "res_unet" in result.stderr
+    result = run_cli("train", tiny_prepared, tmp_path / "run", "--loss", "focal")
+    assert result.returncode == 2 and "focal" in result.stderr and "ce_dice" in result.stderr and "lovasz" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_prepared_folder_without_lesion_slices_is_refused(tiny_prepared, tmp_path):
+    empty = tmp_path / "no_lesions"
+    shutil.copytree(tiny_prepared, empty)
+    lines = (empty / "slices.csv").read_text().splitlines()
+    kept = [lines[0]] + [line for line in lines[1:] if line.endswith(",0")]
+    (empty / "slices.csv").write_text("\n".join(kept) + "\n")
+    result = run_cli("train", empty, tmp_path / "run", "--epochs", "1")
+    assert result.returncode == 2 and "no lesion slices" in result.stderr and str(empty) in result.stderr
+
+
+def test_a_truncated_bundle_to_finetune_from_is_refused(tiny_prepared, tmp_path):
+    bundle = tmp_path / "cut.lsb"
+    bundle.write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    result = run_cli("train", tiny_prepared, tmp_path / "run", "--finetune", bundle, "--all-data", "--epochs", "1",
+                     *("--network-kwargs", json.dumps(TINY_NETWORK["network_kwargs"])))
+    assert result.returncode == 2 and str(bundle) in result.stderr and "Traceback" not in result.stderr
+
+
+def subset_with_multiple_of(source: Path, target: Path, multiple: int) -> PreparedDataset:
+    """A copy of a prepared dataset keeping whole cases so that the slice count is a multiple of ``multiple``."""
+    from itertools import combinations
+
+    prepared = PreparedDataset(source)
+    counts = {case_id: len(prepared.case_slices(case_id)) for case_id in prepared.case_ids}
+    chosen = next(subset for size in range(len(counts), 0, -1) for subset in combinations(counts, size)
+                  if sum(counts[c] for c in subset) % multiple == 0)
+    shutil.copytree(source, target)
+    lines = (target / "slices.csv").read_text().splitlines()
+    kept = [lines[0]] + [line for line in lines[1:] if line.split(",")[0] in chosen]
+    (target / "slices.csv").write_text("\n".join(kept) + "\n")
+    subset = PreparedDataset(target)
+    assert len(subset.slices) % multiple == 0 and len(subset.case_ids) >= 3
+    return subset
+
+
+@pytest.mark.slow
+def test_two_ranks_under_torchrun_visit_each_active_slice_once_and_match_one_process(tiny_prepared, tmp_path):
+    """gloo on the CPU: the ranks share each epoch's active slices exactly, and the bundle they write predicts
+    like the single-process run with the same effective batch (2 ranks x 2 slices = 1 process x 4)."""
+    from lesionseg.bundle import load_bundle
+
+    prepared = subset_with_multiple_of(tiny_prepared, tmp_path / "prepared", 4)
+    tiny_prepared = prepared.root
+    common = ["--curriculum", "none", "--all-data", "--epochs", "2", "--no-augment", "--lr", "1e-3", "--seed", "4", "--threads", "1",
+              "--network-kwargs", json.dumps(TINY_NETWORK["network_kwargs"]), "--progress", "none",
+              "--deterministic", "--record-visits"]
+    environment = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"]
+    distributed = subprocess.run([*torchrun, "-m", "lesionseg", "train", str(tiny_prepared), str(tmp_path / "ddp"),
+                                  "--batch-size", "2", *common], capture_output=True, text=True, env=environment,
+                                 timeout=600)
+    assert distributed.returncode == 0, distributed.stderr[-2000:]
+    single = run_cli("train", tiny_prepared, tmp_path / "single", "--batch-size", "4", *common)
+    assert single.returncode == 0, single.stderr
+    n = len(prepared.slices)
+    ranks = [json.loads((tmp_path / "ddp" / "all_data" / f"visits_rank{r}.json").read_text()) for r in (0, 1)]
+    for epoch in range(2):
+        together = ranks[0][epoch] + ranks[1][epoch]
+        assert sorted(together) == list(range(n))  # every slice once, on one rank
+        assert abs(len(ranks[0][epoch]) - len(ranks[1][epoch])) <= 1
+    images = torch.as_tensor(prepared.arrays(prepared.case_ids[0]).images)
+    with torch.no_grad():
+        ddp_probabilities = load_bundle(tmp_path / "ddp" / "model.lsb").probabilities(images)
+        single_probabilities = load_bundle(tmp_path / "single" / "model.lsb").probabilities(images)
+    # identical batches in both runs (n is a multiple of 4): the same weights up to float summation order,
+    # which RMSprop's division by the running gradient norm amplifies a little over the steps
+    difference = (ddp_probabilities - single_probabilities).abs()
+    assert float(difference.mean()) < 2e-3 and float(difference.max()) < 2e-2
+    agreement = ((ddp_probabilities > 0.5) == (single_probabilities > 0.5)).float().mean()
+    assert agreement > 0.99
