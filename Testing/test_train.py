@@ -171,7 +171,10 @@ def test_two_ranks_under_torchrun_visit_each_active_slice_once_and_match_one_pro
 
     prepared = subset_with_multiple_of(tiny_prepared, tmp_path / "prepared", 4)
     tiny_prepared = prepared.root
-    common = ["--curriculum", "none", "--all-data", "--epochs", "2", "--no-augment", "--lr", "1e-3", "--seed", "4", "--threads", "1",
+    # SGD: RMSprop and Adam divide by the running gradient size, which turns float summation-order noise in
+    # tiny gradient components into steps of the full learning rate, so two correct runs would drift apart
+    common = ["--curriculum", "none", "--all-data", "--epochs", "2", "--no-augment", "--optimiser", "sgd",
+              "--lr", "1e-2", "--seed", "4", "--threads", "1",
               "--network-kwargs", json.dumps(TINY_NETWORK["network_kwargs"]), "--progress", "none",
               "--deterministic", "--record-visits"]
     environment = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
@@ -192,9 +195,8 @@ def test_two_ranks_under_torchrun_visit_each_active_slice_once_and_match_one_pro
     with torch.no_grad():
         ddp_probabilities = load_bundle(tmp_path / "ddp" / "model.lsb").probabilities(images)
         single_probabilities = load_bundle(tmp_path / "single" / "model.lsb").probabilities(images)
-    # identical batches in both runs (n is a multiple of 4): the same weights up to float summation order,
-    # which RMSprop's division by the running gradient norm amplifies a little over the steps
+    # identical batches in both runs (n is a multiple of 4): the same weights up to float summation order
     difference = (ddp_probabilities - single_probabilities).abs()
-    assert float(difference.mean()) < 2e-3 and float(difference.max()) < 2e-2
+    assert float(difference.max()) < 1e-3
     agreement = ((ddp_probabilities > 0.5) == (single_probabilities > 0.5)).float().mean()
     assert agreement > 0.99
