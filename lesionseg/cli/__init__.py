@@ -24,9 +24,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "synth",
     "cases",
     "prepare",
+    "transfer-mask",
     "difficulty",
     "train",
     "train-f1-estimator",
+    "segment",
     "demo",
 )
 

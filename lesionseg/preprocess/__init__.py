@@ -11,10 +11,10 @@ Public API:
 
 from lesionseg.preprocess.config import PrepareConfig
 from lesionseg.preprocess.invert import invert, stack_on_grid
-from lesionseg.preprocess.pipeline import PreparedCase, prepare_case
+from lesionseg.preprocess.pipeline import PreparedCase, prepare_case, prepare_images
 from lesionseg.preprocess.prepared import CaseArrays, PreparedDataset
 from lesionseg.preprocess.record import PrepareRecord
 from lesionseg.preprocess.run import prepare_dataset
 
 __all__ = ["CaseArrays", "PrepareConfig", "PrepareRecord", "PreparedCase", "PreparedDataset", "invert",
-           "prepare_case", "prepare_dataset", "stack_on_grid"]
+           "prepare_case", "prepare_dataset", "prepare_images", "stack_on_grid"]

@@ -77,6 +77,8 @@ def normalise_mri(image: sitk.Image, brain_mask: sitk.Image, *,
     if not inside.any():
         raise PreprocessingError(f"{_label(case_id)}: the brain mask of channel {channel} is empty, "
                                  "so the intensities cannot be normalised.")
+    # Hand-written rather than MONAI's NormalizeIntensity: the statistics come from a mask (not "non-zero
+    # voxels") and apply to the whole volume, which that transform does not offer.
     low, high = np.percentile(array[inside], [low_p, high_p])
     np.clip(array, low, high, out=array)
     brain = array[inside]
@@ -103,8 +105,8 @@ def window_ct(image: sitk.Image, *, window: tuple[float, float] = DEFAULT_CT_WIN
     low, high = (float(v) for v in window)
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
         raise ParameterError(f"the CT window must be two finite HU values, low < high, not {window!r}.")
-    array = sitk.GetArrayViewFromImage(image).astype(np.float64)
-    return _float_image((np.clip(array, low, high) - low) / (high - low), image)
+    return sitk.IntensityWindowing(sitk.Cast(image, sitk.sitkFloat32), windowMinimum=low, windowMaximum=high,
+                                   outputMinimum=0.0, outputMaximum=1.0)
 
 
 def check_finite(image: sitk.Image, *, case_id: str, channel: str,

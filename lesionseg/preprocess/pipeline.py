@@ -38,6 +38,7 @@ class PreparedCase:
         record: how they were made (and how to map predictions back).
         rows: one dict per slice for ``slices.csv`` (slice_index, flipped, lesion_pixels,
             lesion_area_mm2, has_lesion).
+        native_brain: the brain mask on the reference channel's native grid (uint8 0/1).
     """
 
     images: np.ndarray
@@ -45,6 +46,7 @@ class PreparedCase:
     brains: np.ndarray
     record: PrepareRecord
     rows: list[dict[str, Any]] = field(default_factory=list)
+    native_brain: sitk.Image | None = None
 
 
 def _modality(channel: str) -> str:
@@ -75,7 +77,7 @@ def read_case_channels(case: Case, channels: list[str], config: PrepareConfig) -
 
 def prepare_case(case: Case, config: PrepareConfig, *, training: bool = True,
                  side: str | None = None) -> PreparedCase:
-    """Prepare one case.
+    """Prepare one case from its files.
 
     Args:
         case: the case (its mask is needed when ``training``).
@@ -93,49 +95,87 @@ def prepare_case(case: Case, config: PrepareConfig, *, training: bool = True,
         LesionSegError: bad input, with a sentence naming the case.
     """
     try:
-        return _prepare(case, config, training=training, side=side)
+        channels = list(config.channels or case.channel_names)
+        images = read_case_channels(case, channels, config)
+        reference_name = config.reference_channel(case.channel_names)
+        reference = images.get(reference_name)
+        user_brain = None
+        if case.metadata.get("brain_mask") and reference is not None:
+            user_brain = read_mask(case.metadata["brain_mask"], reference=reference)
+        lesion = None
+        if training and reference is not None:
+            lesion = case.read_mask(reference=reference)
+            difference = geometry_difference(lesion, reference)
+            if difference is not None:
+                raise PreprocessingError(
+                    f"the mask {case.mask} is not on the grid of channel '{reference_name}' ({difference}).")
+        prepared = prepare_images(images, config, case_id=case.case_id, patient_id=case.patient_id, lesion=lesion,
+                                  user_brain=user_brain, training=training, side=side,
+                                  mask_name=str(case.mask) if case.mask else "the lesion mask")
+        prepared.record.steps["nonfinite_replaced"] = dict(case.metadata.get("nonfinite_replaced", {}))
+        return prepared
     except LesionSegError as error:
         raise _in_case(error, case.case_id) from error
 
 
-def _prepare(case: Case, config: PrepareConfig, *, training: bool, side: str | None) -> PreparedCase:
+def prepare_images(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: str, patient_id: str | None = None,
+                   lesion: sitk.Image | None = None, user_brain: sitk.Image | None = None, training: bool = False,
+                   side: str | None = None, mask_name: str = "the lesion mask") -> PreparedCase:
+    """Prepare one case from volumes in memory (the predictor's entry point; see :func:`prepare_case`).
+
+    Args:
+        images: channel name -> native volume (float32, finite: see ``read_case_channels``), any grids.
+        config: preparation parameters; ``config.channels`` (default: the keys of ``images``) fixes the
+            order of the prepared channels and ``config.reference`` the reference.
+        case_id, patient_id: recorded, and named in errors.
+        lesion: the lesion mask on the reference channel's grid (needed when ``training``).
+        user_brain: a brain mask on the reference grid that replaces brain extraction.
+        training, side: as in :func:`prepare_case`.
+        mask_name: how errors name the lesion mask.
+    """
+    try:
+        return _prepare(images, config, case_id=case_id, patient_id=patient_id or case_id, lesion=lesion,
+                        user_brain=user_brain, training=training, side=side, mask_name=mask_name)
+    except LesionSegError as error:
+        raise _in_case(error, case_id) from error
+
+
+def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: str, patient_id: str,
+             lesion: sitk.Image | None, user_brain: sitk.Image | None, training: bool, side: str | None,
+             mask_name: str) -> PreparedCase:
     from lesionseg.preprocess.brain import extract_brain
     from lesionseg.preprocess.normalise import normalise_mri, window_ct
     from lesionseg.preprocess.registration import register
 
-    channels = list(config.channels or case.channel_names)
-    reference_name = config.reference_channel(case.channel_names)
+    channels = list(config.channels or images)
+    reference_name = config.reference_channel(channels)
     if reference_name not in channels:
         raise PreprocessingError(f"the reference channel '{reference_name}' is not among the channels {channels}.")
-    images = read_case_channels(case, channels, config)
+    missing = [name for name in channels if name not in images]
+    if missing:
+        raise PreprocessingError(f"no image was given for channel(s) {', '.join(missing)}.")
     reference = images[reference_name]
-    steps: dict[str, Any] = {"nonfinite_replaced": dict(case.metadata.get("nonfinite_replaced", {}))}
+    steps: dict[str, Any] = {}
 
     # brain mask on the reference grid
-    user_brain = None
-    if case.metadata.get("brain_mask"):
-        user_brain = read_mask(case.metadata["brain_mask"], reference=reference)
     brain = extract_brain(reference, _modality(reference_name), user_mask=user_brain,
-                          method=config.brain_extraction, case_id=case.case_id)
+                          method=config.brain_extraction, case_id=case_id)
     steps["brain_extraction"] = {"method": "user" if user_brain is not None else config.brain_extraction,
                                  "modality": _modality(reference_name),
                                  "volume_ml": float(np.count_nonzero(sitk.GetArrayViewFromImage(brain)))
                                  * float(np.prod(brain.GetSpacing())) / 1000.0}
 
-    # lesion mask on the reference grid
-    lesion = None
+    # the lesion mask must lie in the brain
     if training:
-        lesion = case.read_mask(reference=reference)
-        difference = geometry_difference(lesion, reference)
-        if difference is not None:
-            raise PreprocessingError(f"the mask {case.mask} is not on the grid of channel '{reference_name}' ({difference}).")
+        if lesion is None:
+            raise PreprocessingError("training slices need a lesion mask and none was given.")
         lesion_voxels = np.count_nonzero(sitk.GetArrayViewFromImage(lesion))
         if lesion_voxels:
             near_brain = sitk.BinaryDilate(brain, [2] * 3)
             inside = np.count_nonzero(sitk.GetArrayViewFromImage(lesion) & sitk.GetArrayViewFromImage(near_brain))
             if inside < config.min_lesion_in_brain * lesion_voxels:
                 raise PreprocessingError(
-                    f"the lesion mask {case.mask} lies mostly outside the brain ({100.0 * inside / lesion_voxels:.0f} % "
+                    f"the lesion mask {mask_name} lies mostly outside the brain ({100.0 * inside / lesion_voxels:.0f} % "
                     "inside); check that the mask belongs to this scan, or give a brain mask."
                 )
 
@@ -151,7 +191,7 @@ def _prepare(case: Case, config: PrepareConfig, *, training: bool, side: str | N
             continue
         if config.registration:
             result = register(reference, images[name], stages=tuple(config.registration), deformable=config.deformable,
-                              fixed_mask=brain, seed=config.seed, case_id=case.case_id, channel=name,
+                              fixed_mask=brain, seed=config.seed, case_id=case_id, channel=name,
                               fixed_channel=reference_name)
             transforms[name] = result.transform
             registrations[name] = result.record
@@ -195,7 +235,7 @@ def _prepare(case: Case, config: PrepareConfig, *, training: bool, side: str | N
     if training:
         lesion_slices = np.flatnonzero(native_lesion_pixels > 0)
         candidates = np.setdiff1d(brain_slices, lesion_slices)
-        rng = np.random.default_rng([config.seed, zlib.crc32(case.case_id.encode())])
+        rng = np.random.default_rng([config.seed, zlib.crc32(case_id.encode())])
         count = int(round(config.negatives * candidates.size))
         negatives = np.sort(rng.choice(candidates, size=count, replace=False)) if count else np.array([], int)
         kept = np.union1d(lesion_slices, negatives).astype(int)
@@ -233,16 +273,16 @@ def _prepare(case: Case, config: PrepareConfig, *, training: bool, side: str | N
         return np.ascontiguousarray(chosen)
 
     record = PrepareRecord(
-        case_id=case.case_id, patient_id=case.patient_id, reference_channel=reference_name, channels=channels,
+        case_id=case_id, patient_id=patient_id, reference_channel=reference_name, channels=channels,
         native=Geometry.of(reference), frame=frame, midplane=midplane, grid=grid,
         slice_indices=[int(i) for i in kept], flipped=[bool(f) for f in flips], lesion_side=lesion_side,
         steps=steps,
     )
     pixel_area = grid.frame_pixel_mm[0] * grid.frame_pixel_mm[1]
     rows = [{
-        "case_id": case.case_id, "patient_id": case.patient_id, "slice_index": int(index), "flipped": bool(flip),
+        "case_id": case_id, "patient_id": patient_id, "slice_index": int(index), "flipped": bool(flip),
         "lesion_pixels": int(native_lesion_pixels[index]),
         "lesion_area_mm2": float(native_lesion_pixels[index] * pixel_area),
         "has_lesion": bool(native_lesion_pixels[index] > 0),
     } for index, flip in zip(kept, flips)]
-    return PreparedCase(select(images_on_grid), select(lesion_stack), select(brain_stack), record, rows)
+    return PreparedCase(select(images_on_grid), select(lesion_stack), select(brain_stack), record, rows, brain)

@@ -1,0 +1,133 @@
+"""``lesionseg segment BUNDLE INPUT -o OUT``: segment one case or a whole dataset with a model bundle."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lesionseg.errors import DatasetError, InputFileError, ParameterError
+from lesionseg.progress import PROGRESS_MODES, make_progress
+
+EXIT_PARTIAL = 3
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "segment", help="segment stroke lesions with a model bundle",
+        description="Segment one case or a dataset. INPUT is one image (single-channel bundle), name=path pairs "
+                    "(flair=a.nii.gz dwi=b.nii.gz), or a dataset folder (then OUT is a folder with one mask per "
+                    "case, summary.csv and segment.log). Masks land on the reference channel's native grid.",
+    )
+    parser.add_argument("bundle", type=Path, help="model bundle (.lsb)")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="an image, name=path pairs, or a dataset folder")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="output mask file, or folder for a dataset")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="(default auto)")
+    parser.add_argument("--tta", action="store_true", help="test-time augmentation (anterior-posterior flips)")
+    parser.add_argument("--side", choices=("auto", "left", "right"), default="auto",
+                        help="hemisphere of the lesion; auto runs both orientations (default auto)")
+    parser.add_argument("--prob", type=Path, help="also write the probability map (a file, or a folder for a dataset)")
+    parser.add_argument("--lesions", type=Path, help="single case: write the per-lesion table (.csv or .json)")
+    parser.add_argument("--brain-mask", type=Path, help="single case: use this brain mask instead of extracting one")
+    parser.add_argument("--format", choices=("nii.gz", "nii", "nrrd", "seg", "mha"), default="nii.gz",
+                        help="dataset: output format (seg = Slicer .seg.nrrd; default nii.gz)")
+    parser.add_argument("--skip-existing", action="store_true", help="dataset: keep masks already in OUT (resume)")
+    parser.add_argument("--threshold", type=float, help="probability threshold (default: the bundle's, 0.5)")
+    parser.add_argument("--min-lesion-mm3", type=float, help="remove lesions smaller than this (default 10)")
+    parser.add_argument("--no-fill-holes", action="store_true", help="do not fill holes inside lesions")
+    parser.add_argument("--batch-size", type=int, default=16, help="slices per network call (default 16)")
+    parser.add_argument("--progress", choices=PROGRESS_MODES, default="bar", help="progress display (default bar)")
+    parser.set_defaults(func=run)
+
+
+def parse_inputs(inputs: list[str]) -> tuple[str, object]:
+    """("pairs", {name: path}), ("image", path) or ("dataset", path)."""
+    from lesionseg.data.channels import channel_or_lower
+
+    if any("=" in item for item in inputs):
+        pairs = {}
+        for item in inputs:
+            if "=" not in item:
+                raise ParameterError(f"mix of name=path pairs and a plain path ({item!r}); give every channel as name=path.")
+            name, _, path = item.partition("=")
+            key = channel_or_lower(name)
+            if not key or not path:
+                raise ParameterError(f"{item!r} is not a name=path pair (e.g. flair=scan.nii.gz).")
+            if key in pairs:
+                raise ParameterError(f"channel {key!r} is given twice.")
+            pairs[key] = Path(path)
+        return "pairs", pairs
+    if len(inputs) > 1:
+        raise ParameterError("several inputs must be given as name=path pairs (e.g. flair=a.nii.gz dwi=b.nii.gz).")
+    path = Path(inputs[0])
+    if not path.exists():
+        raise InputFileError(f"{path} does not exist.")
+    if path.is_dir():
+        from lesionseg.data import detect_layout
+
+        try:
+            detect_layout(path)
+            return "dataset", path
+        except DatasetError:
+            return "image", path  # a DICOM series folder
+    return "image", path
+
+
+def run(args: argparse.Namespace) -> int:
+    from lesionseg.infer import Predictor, segment_cases, write_labelmap, write_lesion_table, write_probabilities
+    from lesionseg.infer.outputs import check_writable
+
+    kind, value = parse_inputs(args.inputs)
+    progress = make_progress(args.progress)
+    if kind != "dataset":
+        check_writable(args.out)
+        if args.prob:
+            check_writable(args.prob)
+        if args.lesions:
+            _check_table(args.lesions)
+    predictor = Predictor(args.bundle, device=args.device, tta=args.tta, batch_size=args.batch_size,
+                          threshold=args.threshold, min_lesion_mm3=args.min_lesion_mm3,
+                          fill_holes=not args.no_fill_holes, progress=progress)
+    if kind == "dataset":
+        from lesionseg.data import discover
+
+        cases = discover(value, validate=False, allow_unaligned_channels=True)
+        result = segment_cases(predictor, cases, args.out, output_format=args.format, prob_dir=args.prob,
+                               side=args.side, skip_existing=args.skip_existing)
+        message = (f"segmented {len(result.rows) - result.failed} of {len(result.rows)} cases into {args.out}"
+                   + (f"; {result.failed} failed (see {args.out / 'summary.csv'})" if result.failed else ""))
+        if args.progress == "jsonl":
+            progress({"event": "done", "stage": "segment", "cases": len(result.rows), "failed": result.failed})
+        else:
+            print(message)
+        return EXIT_PARTIAL if result.failed else 0
+    images = value if kind == "pairs" else {predictor.channels[0]: value}
+    if kind == "image" and len(predictor.channels) > 1:
+        images = {"input": value}  # let the channel check explain what is missing
+    prediction = predictor.predict(images, side=args.side, brain_mask=args.brain_mask,
+                                   case_id=_case_name(args.inputs))
+    write_labelmap(prediction.labelmap, args.out)
+    if args.prob:
+        write_probabilities(prediction.probabilities, args.prob)
+    if args.lesions:
+        write_lesion_table(prediction.lesions, args.lesions)
+    for warning in prediction.warnings:
+        progress({"event": "warning", "message": warning})
+    if args.progress == "jsonl":
+        progress({"event": "done", "stage": "segment", "lesion_ml": prediction.lesion_volume_ml,
+                  "lesions": len(prediction.lesions), "output": str(args.out)})
+    else:
+        print(f"{args.out}: {prediction.lesion_volume_ml:.2f} mL in {len(prediction.lesions)} lesion(s) "
+              f"({sum(prediction.timings.values()):.1f} s on {prediction.device})")
+    return 0
+
+
+def _check_table(path: Path) -> None:
+    if path.suffix.lower() not in (".csv", ".json"):
+        raise ParameterError(f"--lesions {path}: use a .csv or .json file name.")
+
+
+def _case_name(inputs: list[str]) -> str:
+    from lesionseg.io import strip_image_extension
+
+    first = inputs[0].partition("=")[2] or inputs[0]
+    return strip_image_extension(first) or "case"

@@ -1,0 +1,271 @@
+"""The predictor: a patient's native volumes in, a lesion labelmap and probabilities on the reference grid out.
+
+Steps: check the inputs against the bundle (channel names; a spacing far from the training data's gives a
+warning), prepare every brain slice with the bundle's preprocessing (the same code as training), run the
+network(s) over the slices in batches under ``torch.inference_mode`` (an ensemble averages its members;
+test-time augmentation averages anterior-posterior flips), map the probabilities back through the
+recorded inverse, threshold and clean up.
+
+Hemisphere: the models are trained on slices whose lesion was flipped into one hemisphere. With
+``side="left"``/``"right"`` the user says where the lesion is, and slices are flipped to the training side
+when needed; with ``side="auto"`` the network sees both orientations and the two unflipped probability
+maps are combined by their voxelwise maximum.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import SimpleITK as sitk
+
+from lesionseg.errors import ParameterError
+from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
+
+LOG = logging.getLogger(__name__)
+SIDES = ("auto", "left", "right")
+#: a reference spacing further than this factor from the training data's draws a warning
+SPACING_WARNING_FACTOR = 1.5
+
+
+@dataclass
+class Prediction:
+    """The result of one case.
+
+    Attributes:
+        case_id: the case.
+        labelmap: uint8 0/1 lesion mask on the reference channel's native grid.
+        probabilities: float32 lesion probabilities on the same grid.
+        brain_mask: the brain mask used (same grid).
+        lesion_volume_ml: total lesion volume.
+        lesions: one row per connected lesion (see :func:`lesionseg.infer.lesions.lesion_table`).
+        record: the preparation record (how the slices were made).
+        timings: seconds spent in ``preprocess``, ``network``, ``postprocess`` (and ``read`` when files).
+        warnings: things the user should know (spacing far from the training data, CPU fallback...).
+        tta_variance: with test-time augmentation, the per-voxel variance of the augmented passes.
+        device: where the network ran.
+    """
+
+    case_id: str
+    labelmap: sitk.Image
+    probabilities: sitk.Image
+    brain_mask: sitk.Image
+    lesion_volume_ml: float
+    lesions: list[dict[str, Any]]
+    record: Any
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    tta_variance: sitk.Image | None = None
+    device: str = "cpu"
+
+
+class Predictor:
+    """Loads a bundle once and segments cases.
+
+    Args:
+        bundle: path of a ``.lsb`` bundle.
+        device: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda" or "mps".
+        tta: average anterior-posterior flips (test-time augmentation).
+        batch_size: slices per network call.
+        threshold: probability threshold (default: the bundle's).
+        min_lesion_mm3: lesions smaller than this are removed.
+        fill_holes: fill holes enclosed in lesions.
+        progress, cancel: progress events and the cancel flag.
+    """
+
+    def __init__(self, bundle: str | os.PathLike, *, device: str = "auto", tta: bool = False, batch_size: int = 16,
+                 threshold: float | None = None, min_lesion_mm3: float | None = None, fill_holes: bool = True,
+                 progress: ProgressCallback = ignore_progress, cancel: CancelFlag | None = None) -> None:
+        from lesionseg.bundle import load_bundle
+        from lesionseg.device import resolve_device
+        from lesionseg.infer.postprocess import DEFAULT_MIN_LESION_MM3
+        from lesionseg.models import min_size, size_multiple, spatial_dims
+        from lesionseg.preprocess import PrepareConfig
+
+        if batch_size < 1:
+            raise ParameterError(f"--batch-size must be at least 1, not {batch_size}.")
+        self.path = Path(bundle)
+        self.bundle = load_bundle(self.path)
+        self.manifest = self.bundle.manifest
+        self.device = resolve_device(device)
+        for network in self.bundle.networks:
+            network.to(self.device).eval()
+        network_config = self.manifest["network"]
+        self.network_name = network_config["name"]
+        keywords = dict(network_config.get("kwargs", {}))
+        self.spatial_dims = spatial_dims(self.network_name, **keywords)
+        self.multiple = size_multiple(self.network_name, **keywords)
+        self.minimum = min_size(self.network_name, **keywords)
+        settings = dict(self.manifest["preprocessing"])
+        settings.update(channels=list(self.manifest["channels"]), reference=self.manifest["reference_channel"])
+        self.config = PrepareConfig.from_dict(settings)
+        self.tta = bool(tta)
+        self.batch_size = int(batch_size)
+        self.threshold = float(self.manifest.get("threshold", 0.5) if threshold is None else threshold)
+        if not 0.0 < self.threshold < 1.0:
+            raise ParameterError(f"--threshold must lie strictly between 0 and 1, not {self.threshold}.")
+        self.min_lesion_mm3 = DEFAULT_MIN_LESION_MM3 if min_lesion_mm3 is None else float(min_lesion_mm3)
+        self.fill_holes = fill_holes
+        self.progress = progress
+        self.cancel = cancel
+        self.network_seconds = 0.0
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self.manifest["channels"])
+
+    # ---- inputs -------------------------------------------------------------------------------------
+    def match_channels(self, images: Mapping[str, Any], source: str) -> dict[str, Any]:
+        """The inputs renamed and ordered as the bundle expects (BundleError when one is missing)."""
+        from lesionseg.bundle import check_channels
+
+        names = check_channels(self.manifest, list(images), str(self.path), source)
+        return {needed: images[given] for needed, given in zip(self.channels, names)}
+
+    def spacing_warning(self, reference: sitk.Image) -> str | None:
+        expected = self.manifest.get("expected_spacing_mm")
+        if not expected:
+            return None
+        ratios = np.array(reference.GetSpacing()) / np.array(expected, dtype=float)
+        if np.any(ratios > SPACING_WARNING_FACTOR) or np.any(ratios < 1 / SPACING_WARNING_FACTOR):
+            given = "x".join(f"{v:g}" for v in reference.GetSpacing())
+            trained = "x".join(f"{v:g}" for v in expected)
+            return (f"the voxel size {given} mm is far from the training data's {trained} mm; "
+                    "check the result carefully.")
+        return None
+
+    # ---- the network ----------------------------------------------------------------------------------
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        """Mean lesion probability of the members for (B, C, S, S) slices -> (B, S, S)."""
+        import torch
+
+        from lesionseg.models.padding import forward_padded
+
+        tensor = torch.as_tensor(np.ascontiguousarray(batch), dtype=torch.float32, device=self.device)
+        total = None
+        with torch.inference_mode():
+            for network in self.bundle.networks:
+                logits = forward_padded(network, tensor, self.multiple, self.minimum)
+                probability = torch.softmax(logits.float(), dim=1)[:, 1]
+                total = probability if total is None else total + probability
+        return (total / len(self.bundle.networks)).cpu().numpy()
+
+    def _run_batches(self, slices: np.ndarray, warnings: list[str]) -> np.ndarray:
+        """Probabilities for all slices, halving the batch on GPU out-of-memory errors, then using the CPU."""
+        import torch
+
+        outputs = []
+        start = 0
+        batch_size = self.batch_size
+        while start < len(slices):
+            if self.cancel:
+                self.cancel.raise_if_cancelled()
+            try:
+                began = time.perf_counter()
+                outputs.append(self._forward(slices[start:start + batch_size]))
+                self.network_seconds += time.perf_counter() - began
+                start += batch_size
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                if batch_size > 1:
+                    batch_size = max(1, batch_size // 2)
+                    warnings.append(f"the GPU ran out of memory; the batch was halved to {batch_size} slices.")
+                else:
+                    self.device = torch.device("cpu")
+                    for network in self.bundle.networks:
+                        network.to(self.device)
+                    warnings.append("the GPU ran out of memory even for one slice; continuing on the CPU.")
+        return np.concatenate(outputs) if outputs else np.zeros((0,) + slices.shape[2:], np.float32)
+
+    def slice_probabilities(self, slices: np.ndarray, warnings: list[str] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Lesion probabilities of prepared slices (N, C, S, S) -> (N, S, S), with test-time augmentation when
+        on (mean of the slices and their anterior-posterior flips; the variance is returned too)."""
+        warnings = [] if warnings is None else warnings
+        if self.spatial_dims != 2:
+            raise ParameterError(f"bundle {self.path} holds a {self.spatial_dims}D network ({self.network_name}); "
+                                 "this version segments with 2D slice networks only.")
+        plain = self._run_batches(slices, warnings)
+        if not self.tta:
+            return plain, None
+        flipped = self._run_batches(slices[..., ::-1, :], warnings)[..., ::-1, :]
+        passes = np.stack([plain, flipped])
+        return passes.mean(axis=0), passes.var(axis=0)
+
+    # ---- one case -------------------------------------------------------------------------------------
+    def predict(self, images: Mapping[str, Any], *, side: str = "auto", brain_mask: sitk.Image | None = None,
+                case_id: str = "case") -> Prediction:
+        """Segment one case.
+
+        Args:
+            images: channel name -> native volume (``SimpleITK.Image`` or a path), names as the bundle's
+                channels (any order, case-insensitive).
+            side: "auto", "left" or "right" (see the module docstring).
+            brain_mask: a brain mask on the reference channel's grid, used instead of brain extraction.
+            case_id: named in messages and the record.
+
+        Returns:
+            The :class:`Prediction`.
+
+        Raises:
+            LesionSegError: inputs that do not fit the bundle or cannot be prepared.
+        """
+        from lesionseg.infer.lesions import lesion_table
+        from lesionseg.infer.postprocess import lesion_mask
+        from lesionseg.io import read_image, read_mask
+        from lesionseg.preprocess import invert, prepare_images
+        from lesionseg.preprocess.normalise import check_finite
+
+        if side not in SIDES:
+            raise ParameterError(f"--side must be one of {', '.join(SIDES)}, not {side!r}.")
+        timings: dict[str, float] = {}
+        warnings: list[str] = []
+        began = time.perf_counter()
+        ordered = self.match_channels(images, case_id)
+        volumes: dict[str, sitk.Image] = {}
+        for name, value in ordered.items():
+            image = value if isinstance(value, sitk.Image) else read_image(value)
+            image = sitk.Cast(image, sitk.sitkFloat32) if image.GetPixelID() != sitk.sitkFloat32 else image
+            volumes[name], _ = check_finite(image, case_id=case_id, channel=name, replace=self.config.replace_nonfinite)
+        reference = volumes[self.config.reference]
+        if brain_mask is not None and not isinstance(brain_mask, sitk.Image):
+            brain_mask = read_mask(brain_mask, reference=reference)
+        timings["read"] = time.perf_counter() - began
+        warning = self.spacing_warning(reference)
+        if warning:
+            warnings.append(warning)
+
+        began = time.perf_counter()
+        chosen_side = None if side == "auto" else side
+        prepared = prepare_images(volumes, self.config, case_id=case_id, user_brain=brain_mask, training=False,
+                                  side=chosen_side)
+        timings["preprocess"] = time.perf_counter() - began
+
+        self.network_seconds = 0.0
+        probabilities, variance = self.slice_probabilities(prepared.images, warnings)
+        if side == "auto":  # the other orientation too, unflipped, combined by the voxelwise maximum
+            mirrored, mirrored_variance = self.slice_probabilities(prepared.images[..., ::-1].copy(), warnings)
+            probabilities = np.maximum(probabilities, mirrored[..., ::-1])
+            if variance is not None:
+                variance = 0.5 * (variance + mirrored_variance[..., ::-1])
+        timings["network"] = self.network_seconds
+        self.progress({"event": "progress", "stage": "network", "done": 1, "total": 1, "message": case_id})
+
+        began = time.perf_counter()
+        record = prepared.record
+        native_probabilities = invert(probabilities, record, kind="probability")
+        brain = prepared.native_brain
+        labelmap = lesion_mask(native_probabilities, threshold=self.threshold, min_lesion_mm3=self.min_lesion_mm3,
+                               fill_holes=self.fill_holes, brain=brain)
+        lesions = lesion_table(labelmap, record.midplane, native_probabilities)
+        tta_variance = invert(variance, record, kind="probability") if variance is not None else None
+        timings["postprocess"] = time.perf_counter() - began
+        return Prediction(
+            case_id=case_id, labelmap=labelmap, probabilities=native_probabilities, brain_mask=brain,
+            lesion_volume_ml=float(sum(row["volume_ml"] for row in lesions)), lesions=lesions, record=record,
+            timings=timings, warnings=warnings, tta_variance=tta_variance, device=self.device.type,
+        )
