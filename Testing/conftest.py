@@ -73,3 +73,34 @@ def tiny_prepared(tmp_path_factory) -> Path:
     write_cohort(root / "data", 6, modalities=("flair",), seed=11, **SMALL_PHANTOM)
     prepare_dataset(root / "data", root / "prepared", PrepareConfig(size=64, negatives=0.3))
     return root / "prepared"
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_prepared, tmp_path_factory) -> Path:
+    """A tiny model bundle trained once per session (all data, 3 epochs at 64 x 64, one thread).
+
+    Its predictions are not good lesion masks (too little training for that); tests use it for what does
+    not depend on quality: geometry, formats, batches, bad input.
+    """
+    from lesionseg.train import TrainConfig, train_run
+
+    config = TrainConfig(**TINY_NETWORK, epochs=3, all_data=True, batch_size=8, lr=2e-3, optimiser="adam",
+                         device="cpu", num_threads=1, curriculum="none", augmentation={"enabled": False})
+    summary = train_run(tiny_prepared, tmp_path_factory.mktemp("tiny_run") / "run", config)
+    return summary.bundle
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_prepared, tmp_path_factory) -> Path:
+    """A tiny 3-fold cross-validated run folder (2 epochs at 64 x 64, area + contrast curriculum, one thread),
+    trained once per session: folds.csv, fold_<i>/{log,val_cases,val_slices}.csv, difficulty.csv, model.lsb.
+
+    Its models are not good (too little training); tests use it for the run folder's structure.
+    """
+    from lesionseg.train import TrainConfig, train_run
+
+    config = TrainConfig(**TINY_NETWORK, epochs=2, folds=3, batch_size=4, lr=1e-3, device="cpu", num_threads=1,
+                         val_every=1, metrics=["area", "contrast"], groups=3, augmentation={"enabled": False})
+    run = tmp_path_factory.mktemp("tiny_cv_run") / "run"
+    train_run(tiny_prepared, run, config)
+    return run

@@ -74,11 +74,12 @@ def segment_cases(predictor: Predictor, cases: list[Case], out: Path, *, output_
         pending = reader.submit(_read_case, predictor, todo[0]) if todo else None
         for position, case in enumerate(todo):
             began = time.perf_counter()
+            current = pending  # this case's read; the next case's read starts now, whatever happens to this one
+            pending = reader.submit(_read_case, predictor, todo[position + 1]) if position + 1 < len(todo) else None
             try:
                 if predictor.cancel:
                     predictor.cancel.raise_if_cancelled()
-                images = pending.result()
-                pending = reader.submit(_read_case, predictor, todo[position + 1]) if position + 1 < len(todo) else None
+                images = current.result()
                 prediction = predictor.predict(images, side=side, case_id=case.case_id)
                 write_labelmap(prediction.labelmap, output_path(out, case.case_id, output_format))
                 write_lesion_table(prediction.lesions, out / f"{case.case_id}_lesions.csv")
@@ -94,8 +95,6 @@ def segment_cases(predictor: Predictor, cases: list[Case], out: Path, *, output_
             except CancelledError:
                 raise
             except LesionSegError as error:
-                if pending is None and position + 1 < len(todo):
-                    pending = reader.submit(_read_case, predictor, todo[position + 1])
                 rows.append({"case_id": case.case_id, "lesion_ml": "", "lesion_count": "",
                              "seconds": f"{time.perf_counter() - began:.2f}", "status": f"failed: {error}"})
                 log_lines.append(f"{case.case_id}: failed: {error}")

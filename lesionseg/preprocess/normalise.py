@@ -37,7 +37,8 @@ def _float_image(array_zyx: np.ndarray, like: sitk.Image) -> sitk.Image:
 
 
 def _label(case_id: str) -> str:
-    return f"case {case_id}" if case_id else "this case"
+    """The message prefix naming the case ("case X: "), or nothing without a case id."""
+    return f"case {case_id}: " if case_id else ""
 
 
 def normalise_mri(image: sitk.Image, brain_mask: sitk.Image, *,
@@ -70,12 +71,12 @@ def normalise_mri(image: sitk.Image, brain_mask: sitk.Image, *,
             f"clip percentiles must satisfy 0 <= low < high <= 100, not {clip_percentiles!r}.")
     difference = geometry_difference(image, brain_mask)
     if difference is not None:
-        raise GeometryError(f"{_label(case_id)}: the brain mask is not on the {channel} image's grid "
+        raise GeometryError(f"{_label(case_id)}the brain mask is not on the {channel} image's grid "
                             f"({difference}); resample it first.")
     array = sitk.GetArrayFromImage(image).astype(np.float64)
     inside = sitk.GetArrayViewFromImage(brain_mask) != 0
     if not inside.any():
-        raise PreprocessingError(f"{_label(case_id)}: the brain mask of channel {channel} is empty, "
+        raise PreprocessingError(f"{_label(case_id)}the brain mask of channel {channel} is empty, "
                                  "so the intensities cannot be normalised.")
     # Hand-written rather than MONAI's NormalizeIntensity: the statistics come from a mask (not "non-zero
     # voxels") and apply to the whole volume, which that transform does not offer.
@@ -84,7 +85,7 @@ def normalise_mri(image: sitk.Image, brain_mask: sitk.Image, *,
     brain = array[inside]
     mean, std = float(brain.mean()), float(brain.std())
     if not std > 0.0:
-        raise PreprocessingError(f"{_label(case_id)}: channel {channel} has the same intensity ({mean:g}) "
+        raise PreprocessingError(f"{_label(case_id)}channel {channel} has the same intensity ({mean:g}) "
                                  "everywhere in the brain, so it cannot be normalised.")
     return _float_image((array - mean) / std, image)
 
@@ -136,11 +137,11 @@ def check_finite(image: sitk.Image, *, case_id: str, channel: str,
     if count == 0:
         return image, 0
     if count == bad.size:
-        raise PreprocessingError(f"{_label(case_id)}: channel {channel} has no finite voxel "
+        raise PreprocessingError(f"{_label(case_id)}channel {channel} has no finite voxel "
                                  f"(all {count} are NaN or infinite).")
     if not replace:
         raise PreprocessingError(
-            f"{_label(case_id)}: channel {channel} has {count} NaN or infinite voxels; fix the image or "
+            f"{_label(case_id)}channel {channel} has {count} NaN or infinite voxels; fix the image or "
             "allow replacing them by the smallest finite value.")
     fixed = array.copy()
     fixed[bad] = array[~bad].min()

@@ -183,7 +183,8 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
     midplane = estimate_midplane(reference, brain, frame.geometry)
     grid = prepared_grid(frame, midplane, config.size, config.min_rotation_deg)
 
-    # registration of the other channels onto the reference
+    # registration of the other channels onto the reference (whole head: inside the brain CT has almost no
+    # contrast and the skull carries the match, so a brain mask for the metric made CT-to-FLAIR fail)
     transforms: dict[str, sitk.Transform | None] = {reference_name: None}
     registrations: dict[str, Any] = {reference_name: None}
     for name in channels:
@@ -191,7 +192,7 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
             continue
         if config.registration:
             result = register(reference, images[name], stages=tuple(config.registration), deformable=config.deformable,
-                              fixed_mask=brain, seed=config.seed, case_id=case_id, channel=name,
+                              fixed_mask=None, seed=config.seed, case_id=case_id, channel=name,
                               fixed_channel=reference_name)
             transforms[name] = result.transform
             registrations[name] = result.record

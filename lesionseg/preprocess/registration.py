@@ -85,7 +85,8 @@ class RegistrationResult:
 
 
 def _who(case_id: str) -> str:
-    return f"case {case_id}" if case_id else "this case"
+    """The message prefix naming the case ("case X: "), or nothing without a case id."""
+    return f"case {case_id}: " if case_id else ""
 
 
 def require_not_flat(image: sitk.Image, *, case_id: str, channel: str) -> None:
@@ -93,11 +94,11 @@ def require_not_flat(image: sitk.Image, *, case_id: str, channel: str) -> None:
     array = sitk.GetArrayViewFromImage(image)
     finite = array[np.isfinite(array)] if array.dtype.kind == "f" else array
     if finite.size == 0:
-        raise PreprocessingError(f"{_who(case_id)}: channel {channel} has no finite voxel, so it cannot be "
+        raise PreprocessingError(f"{_who(case_id)}channel {channel} has no finite voxel, so it cannot be "
                                  "registered.")
     low, high = finite.min(), finite.max()
     if low == high:
-        raise PreprocessingError(f"{_who(case_id)}: channel {channel} is flat (every voxel is "
+        raise PreprocessingError(f"{_who(case_id)}channel {channel} is flat (every voxel is "
                                  f"{float(low):g}), so it cannot be registered.")
 
 
@@ -268,10 +269,10 @@ def register(fixed: sitk.Image, moving: sitk.Image, *, stages: tuple[str, ...] =
     if fixed_mask is not None:
         difference = geometry_difference(fixed, fixed_mask)
         if difference is not None:
-            raise GeometryError(f"{_who(case_id)}: the registration mask is not on the {fixed_channel} grid "
+            raise GeometryError(f"{_who(case_id)}the registration mask is not on the {fixed_channel} grid "
                                 f"({difference}).")
         mask = sitk.Cast(fixed_mask != 0, sitk.sitkUInt8)
-    who = f"{_who(case_id)}: registration of channel {channel} onto {fixed_channel}"
+    who = f"{_who(case_id)}registration of channel {channel} onto {fixed_channel}"
     fixed_f = sitk.Cast(fixed, sitk.sitkFloat32)
     moving_f = sitk.Cast(moving, sitk.sitkFloat32)
     started = time.perf_counter()
@@ -488,7 +489,7 @@ def transfer_mask(mask: sitk.Image, source: sitk.Image, target: sitk.Image, *, d
     """
     difference = geometry_difference(mask, source)
     if difference is not None:
-        raise GeometryError(f"{_who(case_id)}: the mask is not on the grid of {source_name} ({difference}); "
+        raise GeometryError(f"{_who(case_id)}the mask is not on the grid of {source_name} ({difference}); "
                             "give the scan the mask was drawn on.")
     result = register(target, source, stages=stages, deformable=deformable, seed=seed, case_id=case_id,
                       channel=source_name, fixed_channel=target_name)
