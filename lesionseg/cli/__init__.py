@@ -29,6 +29,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train",
     "train-f1-estimator",
     "segment",
+    "evaluate",
+    "report",
+    "analyse",
     "demo",
 )
 
