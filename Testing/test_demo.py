@@ -1,0 +1,20 @@
+"""``lesionseg demo`` runs the whole pipeline end to end (here in a quick, small configuration)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_cli
+
+
+@pytest.mark.slow
+def test_the_demo_runs_end_to_end_and_writes_the_reports(tmp_path):
+    out = tmp_path / "demo"
+    result = run_cli("demo", out, "--cases", "6", "--held-out", "2", "--size", "64", "--epochs", "2", "--device", "cpu",
+                     timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for page in ("run-vanilla/report/index.html", "evaluation-vanilla/index.html", "evaluation-none/index.html"):
+        assert (out / page).is_file(), page
+    assert (out / "run-vanilla" / "model.lsb").is_file() and (out / "run-none" / "model.lsb").is_file()
+    assert (out / "segment-vanilla" / "summary.csv").read_text().count(",ok") == 2
+    assert "curriculum vs none" in result.stdout and "open " in result.stdout
