@@ -200,3 +200,18 @@ def test_two_ranks_under_torchrun_visit_each_active_slice_once_and_match_one_pro
     assert float(difference.max()) < 1e-3
     agreement = ((ddp_probabilities > 0.5) == (single_probabilities > 0.5)).float().mean()
     assert agreement > 0.99
+
+
+def test_difficulty_gradient_from_a_bundle_adds_a_normalised_column(tiny_prepared, tiny_bundle, tmp_path):
+    from lesionseg.difficulty import read_difficulty
+
+    out = tmp_path / "gradient.csv"
+    result = run_cli("difficulty", tiny_prepared, "--metric", "area,gradient", "--bundle", tiny_bundle,
+                     "--repeats", "1", "--gradient-epochs", "1", "--device", "cpu", "--out", out, "--progress", "none")
+    assert result.returncode == 0, result.stderr
+    table = read_difficulty(out)
+    lesion_rows = [row for row in PreparedDataset(tiny_prepared).slices if row["has_lesion"]]
+    assert table.keys == [(row["case_id"], row["slice_index"]) for row in lesion_rows]
+    assert set(table.metric_names) == {"area_mm2", "gradient"}
+    scores = table.metrics["gradient"]
+    assert scores.min() == 0.0 and scores.max() == 1.0  # min-max normalised, high = easy

@@ -43,8 +43,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="fewer lesion pixels on a prepared slice: contrast not measurable, 0.0 (default 5)")
     parser.add_argument("--min-healthy-pixels", type=int, default=20,
                         help="fewer healthy pixels in the lesion's hemisphere: contrast 0.0 (default 20)")
+    gradient = parser.add_argument_group("gradient difficulty (--metric gradient)")
+    gradient.add_argument("--bundle", type=Path, help="a trained model bundle: the converged model the protocol retrains")
+    gradient.add_argument("--gradient-epochs", type=int, default=2, help="retraining epochs per repeat (default 2)")
+    gradient.add_argument("--repeats", type=int, default=5, help="repeats with a shuffled order (default 5)")
+    gradient.add_argument("--lr", type=float, help="learning rate of the retraining (default: the bundle's)")
+    gradient.add_argument("--batch-size", type=int, help="batch size of the retraining (default: the bundle's)")
+    gradient.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="(default auto)")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="bar", help="progress display (default bar)")
     parser.set_defaults(func=run)
+
+
+def _split_gradient(text: str | None) -> tuple[str | None, bool]:
+    """Take ``gradient`` out of a --metric list: (the other metrics or None, whether gradient was asked)."""
+    if text is None:
+        return None, False
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    wanted = "gradient" in (p.lower() for p in parts)
+    rest = [p for p in parts if p.lower() != "gradient"]
+    return (",".join(rest) if rest else None), wanted
 
 
 def _table_columns(text: str | None, available: list[str]) -> list[str]:
@@ -85,6 +102,22 @@ def _summary(table, volumes: dict[str, float] | None) -> list[str]:
     return lines
 
 
+def _with_gradient(table, prepared, args: argparse.Namespace, progress, keep: bool):
+    """The table with a ``gradient`` column (and without the area column computed only for its rows)."""
+    from lesionseg.difficulty import DifficultyTable
+    from lesionseg.train.gradient import gradient_for_prepared
+
+    result = gradient_for_prepared(prepared, args.bundle, epochs=args.gradient_epochs, repeats=args.repeats,
+                                   lr=args.lr, batch_size=args.batch_size, device=args.device, progress=progress)
+    keys = [(row["case_id"], int(row["slice_index"])) for row in result.rows]
+    if keys != table.keys:
+        raise ParameterError("the gradient difficulty and the other metrics do not cover the same lesion slices.")
+    metrics = dict(table.metrics) if keep else {}
+    metrics["gradient"] = result.score
+    return DifficultyTable(table.case_ids, table.slice_indices, metrics, dict(table.flags) if keep else {},
+                           table.source)
+
+
 def run(args: argparse.Namespace) -> int:
     from lesionseg.difficulty import (
         case_volumes_ml,
@@ -102,8 +135,14 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.groups < 1:
         raise ParameterError(f"--groups must be at least 1, not {args.groups}.")
+    wants_gradient = False
     if args.table is None:
-        metrics = resolve_metrics(args.metric or "area,contrast")  # unknown names fail before anything is read
+        others, wants_gradient = _split_gradient(args.metric)
+        if wants_gradient and args.bundle is None:
+            raise ParameterError("--metric gradient needs --bundle (the converged model whose retraining is measured).")
+        if wants_gradient and (args.gradient_epochs < 1 or args.repeats < 1):
+            raise ParameterError("--gradient-epochs and --repeats must be at least 1.")
+        metrics = resolve_metrics(others) if others else ([] if wants_gradient else resolve_metrics("area,contrast"))
     prepared = PreparedDataset(args.prepared)
     progress = make_progress(args.progress)
     if args.table is not None:
@@ -114,9 +153,11 @@ def run(args: argparse.Namespace) -> int:
         heading = (f"{args.table}: {len(table)} lesion slices of {len(set(table.case_ids))} cases, "
                    f"consistent with {args.prepared}")
     else:
-        table = compute_difficulty(prepared, metrics, channel=args.channel, margin_px=args.margin,
+        table = compute_difficulty(prepared, metrics or ["area"], channel=args.channel, margin_px=args.margin,
                                    min_lesion_pixels=args.min_lesion_pixels,
                                    min_healthy_pixels=args.min_healthy_pixels, progress=progress)
+        if wants_gradient:
+            table = _with_gradient(table, prepared, args, progress, keep=bool(metrics))
         columns = table.metric_names
         volumes = case_volumes_ml(prepared) if "area" in metrics else None
     if args.plot is not None and len(table) < args.groups:

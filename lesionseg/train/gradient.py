@@ -134,3 +134,32 @@ def loss_based_estimate(mean_losses: np.ndarray) -> np.ndarray:
     known = np.isfinite(values)
     filled = np.where(known, values, np.median(values[known]) if known.any() else 0.0)
     return 1.0 - normalise_high_easy(filled)
+
+
+def gradient_for_prepared(prepared, bundle_path, *, epochs: int = 2, repeats: int = 5, lr: float | None = None,
+                          batch_size: int | None = None, seed: int = 0, device: str = "auto",
+                          progress: ProgressCallback = ignore_progress, cancel: CancelFlag | None = None) -> GradientResult:
+    """The gradient difficulty of every lesion slice of a prepared dataset, from a bundle's first member.
+
+    The retraining uses the bundle's training loss and optimiser, and its learning rate and batch size
+    unless ``lr``/``batch_size`` are given. Rows come in ``slices.csv`` order (lesion slices only).
+    """
+    from lesionseg.bundle import load_state_dicts, read_manifest
+    from lesionseg.device import resolve_device
+    from lesionseg.models import build_network_from_config, min_size, size_multiple
+    from lesionseg.train.slices import load_slices
+
+    manifest = read_manifest(bundle_path)
+    settings = manifest.get("provenance", {}).get("train_config", {}) or {}
+    network_config = manifest["network"]
+    network = build_network_from_config(network_config)
+    keywords = dict(network_config.get("kwargs", {}))
+    arrays = load_slices(prepared, [row for row in prepared.slices if row["has_lesion"]])
+    return gradient_difficulty(
+        arrays, network, load_state_dicts(bundle_path)[0], loss_name=settings.get("loss", "ce_dice"),
+        loss_kwargs=settings.get("loss_kwargs") or {}, optimiser=settings.get("optimiser", "rmsprop"),
+        lr=float(lr if lr is not None else settings.get("lr", 1e-4)),
+        batch_size=int(batch_size if batch_size is not None else settings.get("batch_size", 12)),
+        epochs=epochs, repeats=repeats, seed=seed, multiple=size_multiple(network_config["name"], **keywords),
+        minimum=min_size(network_config["name"], **keywords), device=resolve_device(device),
+        progress=progress, cancel=cancel)
