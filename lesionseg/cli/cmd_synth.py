@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lesionseg.cli.common import parse_channel_list
 from lesionseg.errors import ParameterError
+from lesionseg.progress import PROGRESS_MODES, make_progress
 
 SYNTH_MODALITIES = ("flair", "dwi", "adc", "ct")
 
@@ -27,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--spacing", default="1,1,3", help="voxel size x,y,z in mm (default 1,1,3)")
     parser.add_argument("--misalign", action="store_true",
                         help="move each channel after the first by a small random rigid transform")
+    parser.add_argument("--workers", type=int, default=1, help="cases written in parallel (default 1)")
+    parser.add_argument("--progress", choices=PROGRESS_MODES, default="none", help="progress display (default none)")
     parser.set_defaults(func=run)
 
 
@@ -46,7 +49,15 @@ def run(args: argparse.Namespace) -> int:
     options = {"spacing_mm": spacing}
     if args.misalign:
         options["misalignment"] = (5.0, 5.0)
-    write_cohort(args.out, args.cases, modalities=tuple(modalities), seed=args.seed, layout=args.layout, **options)
-    print(f"wrote {args.cases} synthetic cases ({', '.join(modalities)}) to {args.out} "
-          f"in {time.perf_counter() - start:.1f} s")
+    if args.workers < 1:
+        raise ParameterError(f"--workers must be at least 1, not {args.workers}.")
+    progress = make_progress(args.progress)
+    write_cohort(args.out, args.cases, modalities=tuple(modalities), seed=args.seed, layout=args.layout,
+                 workers=args.workers, progress=progress, **options)
+    message = (f"wrote {args.cases} synthetic cases ({', '.join(modalities)}) to {args.out} "
+               f"in {time.perf_counter() - start:.1f} s")
+    if args.progress == "jsonl":
+        progress({"event": "done", "stage": "synth", "cases": args.cases, "out": str(args.out)})
+    else:
+        print(message)
     return 0
