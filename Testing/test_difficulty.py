@@ -247,7 +247,7 @@ def test_compute_difficulty_gives_one_finite_row_per_lesion_slice(prepared, tmp_
     for case_id in dataset.case_ids:
         masks = dataset.arrays(case_id).masks
         pixels += [int(masks[i].sum()) for i, r in enumerate(dataset.case_slices(case_id)) if r["has_lesion"]]
-    assert np.array_equal(valid, np.array(pixels) >= 5) and valid.sum() >= 10
+    assert np.array_equal(valid, np.array(pixels) >= 5) and valid.sum() >= 5  # enough measurable slices to mean something
     assert events[-1]["event"] in ("progress", "warning")
 
     rows = table.join(dataset)
