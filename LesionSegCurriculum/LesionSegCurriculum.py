@@ -4,6 +4,9 @@ This file only holds the module's metadata, the panel's wiring and the self-test
 ``LesionSegCurriculumLib`` and the science in the ``lesionseg`` package.
 """
 
+import os
+import tempfile
+
 import qt
 import slicer
 from slicer.i18n import tr as _
@@ -15,7 +18,23 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from LesionSegCurriculumLib import CurriculumLogic
+from LesionSegCurriculumLib import (
+    CHARTS,
+    CURRICULA,
+    CURRICULUM_LABELS,
+    DEVICES,
+    LOSSES,
+    NETWORKS,
+    CurriculumLogic,
+    DifficultyParameters,
+    PrepareParameters,
+    TrainParameters,
+)
+from LesionSegInferenceLib import DEVICE_LABELS
+from LesionSegInferenceLib.InstallLogic import slicer_install_logic
+from LesionSegInferenceLib.SlicerLaunchers import default_launcher
+
+MODULE_FOLDER = os.path.dirname(os.path.abspath(__file__))
 
 ACKNOWLEDGEMENT = """
 The curriculum follows J. Moreau et al., "Difficulty metrics study for curriculum-based deep learning in
@@ -32,6 +51,14 @@ The module builds on <a href="https://monai.io">MONAI</a>, PyTorch and SimpleITK
 
 #: Columns of the case list, in order.
 CASE_COLUMNS = ("Case", "Patient", "Channels", "Mask")
+#: The metric choices of the training panel: label -> ``--metric`` names.
+METRIC_CHOICES = (
+    ("Fisher contrast", ["contrast"]),
+    ("Lesion area", ["area"]),
+    ("Area and contrast (mean rank)", ["area", "contrast"]),
+    ("Gradient difficulty (trains a model first)", ["gradient"]),
+    ("Human rating (from the difficulty table)", ["human"]),
+)
 
 
 class LesionSegCurriculum(ScriptedLoadableModule):
@@ -41,24 +68,29 @@ class LesionSegCurriculum(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("LesionSeg Curriculum")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
-        self.parent.dependencies = []
+        # Its logic imports LesionSegInferenceLib (the background-run layer), so that module loads first.
+        self.parent.dependencies = ["LesionSegInference"]
         self.parent.contributors = ["LesionSeg developers"]
         self.parent.helpText = _(
             "Prepare a stroke lesion dataset (ISLES'22, ATLAS v2.0, an nnU-Net raw dataset or a CSV "
-            "manifest) and train a segmentation model with curriculum learning: training slices are "
-            "ordered by difficulty and introduced from easy to hard. For now the panel lists and checks "
-            "the cases of a dataset; preparation and training come in a later version."
+            "manifest), measure the difficulty of its slices, and train a segmentation model with "
+            "curriculum learning: slices are ordered by difficulty and introduced from easy to hard. "
+            "Preparation and training run in the background with Cancel; a cancelled run resumes. "
+            "The trained bundle can be opened in LesionSeg Inference."
         )
         self.parent.acknowledgementText = _(ACKNOWLEDGEMENT)
 
 
 class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """The panel: dataset folder, case list, Prepare and Train, progress and log."""
+    """The panel: dataset and cases, Prepare, difficulty table and histograms, training with live charts."""
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self.jobButton = None
+        self.bundle = None
+        self.dependenciesReady = False
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -67,46 +99,120 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
-        self.logic = CurriculumLogic()
-
+        self.logic = CurriculumLogic(scene=slicer.mrmlScene, launcher=default_launcher())
         self.ui.casesTableWidget.setColumnCount(len(CASE_COLUMNS))
         self.ui.casesTableWidget.setHorizontalHeaderLabels([_(name) for name in CASE_COLUMNS])
-        notYet = _("Available in a later version of LesionSeg.")
-        for button in (self.ui.prepareButton, self.ui.trainButton):
-            button.enabled = False
-            button.toolTip = notYet
+        for label, metrics in METRIC_CHOICES:
+            self.ui.metricComboBox.addItem(_(label), ",".join(metrics))
+        for name in CURRICULA:
+            self.ui.curriculumComboBox.addItem(_(CURRICULUM_LABELS[name]), name)
+        for name in NETWORKS:
+            self.ui.networkComboBox.addItem(name, name)
+        for name in LOSSES:
+            self.ui.lossComboBox.addItem(name, name)
+        for name in DEVICES:
+            self.ui.deviceComboBox.addItem(_(DEVICE_LABELS[name]), name)
+        for metric, (title, _yLabel) in CHARTS.items():
+            self.ui.chartComboBox.addItem(_(title), metric)
 
-        self.ui.datasetPathLineEdit.connect("currentPathChanged(QString)", self.updateListCasesButton)
+        self.ui.datasetPathLineEdit.connect("currentPathChanged(QString)", self.updateButtons)
+        self.ui.preparedPathLineEdit.connect("currentPathChanged(QString)", self.updateButtons)
+        self.ui.runPathLineEdit.connect("currentPathChanged(QString)", self.updateButtons)
+        self.ui.resumeCheckBox.connect("toggled(bool)", self.updateButtons)
+        self.ui.allDataCheckBox.connect("toggled(bool)", self.updateButtons)
         self.ui.listCasesButton.connect("clicked(bool)", self.onListCasesButton)
+        self.ui.prepareButton.connect("clicked(bool)", self.onPrepareButton)
+        self.ui.difficultyButton.connect("clicked(bool)", self.onDifficultyButton)
+        self.ui.trainButton.connect("clicked(bool)", self.onTrainButton)
+        self.ui.histogramComboBox.connect("currentIndexChanged(int)", self.showHistogram)
+        self.ui.chartComboBox.connect("currentIndexChanged(int)", self.showTrainingChart)
+        self.ui.openInInferenceButton.connect("clicked(bool)", self.onOpenInInference)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
 
         self.ui.progressBar.setValue(0)
-        self.updateListCasesButton()
+        self.updateButtons()
 
     def cleanup(self):
+        if self.logic is not None and self.logic.running:
+            self.logic.cancel()
         self.removeObservers()
 
-    def updateListCasesButton(self, *_args):
-        ok, reason = self.logic.validate_dataset_path(self.ui.datasetPathLineEdit.currentPath)
-        self.ui.listCasesButton.enabled = ok
-        self.ui.statusLabel.text = reason
+    # ---- parameters -------------------------------------------------------------------------------------------
+    def prepareParameters(self):
+        return PrepareParameters(dataset=self.ui.datasetPathLineEdit.currentPath,
+                                 output=self.ui.preparedPathLineEdit.currentPath, size=self.ui.sizeSpinBox.value,
+                                 negatives=self.ui.negativesSpinBox.value)
 
+    def difficultyParameters(self):
+        metrics = [name for name, box in (("area", self.ui.areaCheckBox), ("contrast", self.ui.contrastCheckBox))
+                   if box.checked]
+        return DifficultyParameters(prepared=self.ui.preparedPathLineEdit.currentPath, metrics=metrics,
+                                    groups=self.ui.groupsSpinBox.value)
+
+    def trainParameters(self):
+        prepared = self.ui.preparedPathLineEdit.currentPath
+        metrics = [m for m in (self.ui.metricComboBox.currentData or "contrast").split(",") if m]
+        return TrainParameters(
+            prepared=prepared, run=self.ui.runPathLineEdit.currentPath,
+            network=self.ui.networkComboBox.currentData, loss=self.ui.lossComboBox.currentData,
+            curriculum=self.ui.curriculumComboBox.currentData, metrics=metrics, groups=self.ui.groupsSpinBox.value,
+            epochs=self.ui.epochsSpinBox.value, batch_size=self.ui.batchSizeSpinBox.value,
+            folds=self.ui.foldsSpinBox.value, all_data=self.ui.allDataCheckBox.checked,
+            device=self.ui.deviceComboBox.currentData, resume=self.ui.resumeCheckBox.checked,
+            difficulty_csv=self.logic.difficulty_table_for(prepared, metrics))
+
+    def updateButtons(self, *_args):
+        """Each button enabled when its inputs are valid (the reason as tooltip); Cancel while its job runs."""
+        running = self.logic.running
+        ok, reason = self.logic.validate_dataset_path(self.ui.datasetPathLineEdit.currentPath)
+        self.ui.listCasesButton.enabled = ok and not running
+        self.ui.foldsSpinBox.enabled = not self.ui.allDataCheckBox.checked
+        messages = []
+        for button, parameters, label in ((self.ui.prepareButton, self.prepareParameters(), _("Prepare")),
+                                          (self.ui.difficultyButton, self.difficultyParameters(),
+                                           _("Measure difficulty")),
+                                          (self.ui.trainButton, self.trainParameters(), _("Train"))):
+            if running:
+                isJob = button is self.jobButton
+                button.text = _("Cancel") if isJob else label
+                button.enabled = isJob
+                continue
+            ok, reason = parameters.validate()
+            button.text = label
+            button.enabled = ok
+            button.toolTip = reason if not ok else ""
+            if not ok:
+                messages.append(reason)
+        if not running:
+            self.ui.statusLabel.text = messages[0] if messages else ""
+
+    def ensureDependencies(self):
+        """Check (and, after the user agrees, install) the Python packages lesionseg needs; True when ready."""
+        if self.dependenciesReady:
+            return True
+        install = slicer_install_logic(MODULE_FOLDER)
+        if install is not None:
+            with slicer.util.WaitCursor():
+                ok, message = install.ensure()
+            if message:
+                self.appendLog(message)
+            if not ok:
+                slicer.util.errorDisplay(message, windowTitle=_("LesionSeg dependencies"))
+                return False
+        self.dependenciesReady = True
+        return True
+
+    # ---- cases ------------------------------------------------------------------------------------------------
     def onListCasesButton(self):
-        try:
-            from lesionseg.errors import LesionSegError
-        except ImportError as error:
-            self.showMessage(_("The lesionseg package cannot be imported ({error}); reinstall the LesionSeg "
-                               "extension.").format(error=error))
-            return
-        path = self.ui.datasetPathLineEdit.currentPath
-        qt.QApplication.setOverrideCursor(qt.Qt.WaitCursor)
-        try:
-            rows = self.logic.list_cases(path)
-        except LesionSegError as error:
-            self.showRows([])
-            self.showMessage(str(error))
-            return
-        finally:
-            qt.QApplication.restoreOverrideCursor()
+        from lesionseg.errors import LesionSegError
+
+        with slicer.util.WaitCursor():
+            try:
+                rows = self.logic.list_cases(self.ui.datasetPathLineEdit.currentPath)
+            except LesionSegError as error:
+                self.showRows([])
+                self.showMessage(str(error))
+                return
         self.showRows(rows)
         self.showMessage(self.logic.summarize(rows))
 
@@ -120,15 +226,162 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
                 table.setItem(index, column, qt.QTableWidgetItem(text))
         table.resizeColumnsToContents()
 
+    # ---- jobs -------------------------------------------------------------------------------------------------
+    def startJob(self, button, start, parameters, onFinished):
+        """Start a job (or cancel the running one when its button says Cancel)."""
+        if self.logic.running:
+            self.logic.cancel()
+            self.ui.statusLabel.text = _("Cancelling...")
+            return
+        if not self.ensureDependencies():
+            return
+        from lesionseg.errors import LesionSegError
+
+        ok, reason = parameters.validate()
+        if not ok:
+            self.showMessage(reason)
+            return
+        self.jobButton = button
+        self.ui.progressBar.setRange(0, 0)
+        self.ui.logTextEdit.clear()
+        try:
+            start(parameters, on_progress=self.onProgress, on_log=self.appendLog,
+                  on_finished=lambda result: self.onJobFinished(result, onFinished))
+        except (LesionSegError, OSError) as error:
+            self.jobButton = None
+            self.ui.progressBar.setRange(0, 100)
+            self.showError(str(error))
+        self.updateButtons()
+
+    def onPrepareButton(self):
+        self.startJob(self.ui.prepareButton, self.logic.prepare, self.prepareParameters(), self.onPrepared)
+
+    def onDifficultyButton(self):
+        parameters = self.difficultyParameters()
+        self.startJob(self.ui.difficultyButton, self.logic.measure_difficulty, parameters,
+                      lambda result: self.onDifficultyMeasured(result, parameters))
+
+    def onTrainButton(self):
+        parameters = self.trainParameters()
+        if not self.logic.running:
+            self.ui.openInInferenceButton.enabled = False
+        self.startJob(self.ui.trainButton, self.logic.train, parameters,
+                      lambda result: self.onTrained(result, parameters))
+
+    def onProgress(self, progress):
+        if progress.fraction is not None:
+            self.ui.progressBar.setRange(0, 100)
+            self.ui.progressBar.setValue(int(round(100 * progress.fraction)))
+        self.ui.statusLabel.text = progress.message or progress.stage
+        if self.logic.charts_stale and self.jobButton is self.ui.trainButton:
+            self.logic.update_charts()
+            self.ui.chartComboBox.enabled = bool(self.logic.charts)
+            self.showTrainingChart()
+
+    def onJobFinished(self, result, onDone):
+        self.jobButton = None
+        self.ui.progressBar.setRange(0, 100)
+        self.ui.progressBar.setValue(100 if result.ok else 0)
+        self.updateButtons()
+        if result.state == "cancelled":
+            self.showMessage(_("Cancelled."))
+        elif not result.ok:
+            self.showError(result.error, "\n".join(result.log))
+        onDone(result)
+
+    def onPrepared(self, result):
+        if result.ok:
+            self.showMessage(_("Prepared: {summary}").format(summary=result.summary or _("done")))
+            self.updateButtons()
+
+    def onDifficultyMeasured(self, result, parameters):
+        from lesionseg.errors import LesionSegError
+
+        if not result.ok:
+            return
+        try:
+            display = self.logic.show_difficulty(parameters.csv_path, parameters.groups)
+        except LesionSegError as error:
+            self.showError(str(error))
+            return
+        combo = self.ui.histogramComboBox
+        combo.blockSignals(True)
+        combo.clear()
+        for metric in display.charts:
+            combo.addItem(metric, metric)
+        combo.blockSignals(False)
+        combo.enabled = bool(display.charts)
+        self.showMessage(display.summary())
+        layoutManager = slicer.app.layoutManager()
+        if layoutManager is not None:
+            layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotTableView)
+            selection = slicer.app.applicationLogic().GetSelectionNode()
+            selection.SetActiveTableID(display.table_node.GetID())
+            slicer.app.applicationLogic().PropagateTableSelection()
+        self.showHistogram()
+
+    def showHistogram(self, *_args):
+        display = self.logic.difficulty
+        metric = self.ui.histogramComboBox.currentData
+        if display is not None and metric in display.charts:
+            slicer.modules.plots.logic().ShowChartInLayout(display.charts[metric])
+
+    def showTrainingChart(self, *_args):
+        chart = self.logic.charts.get(self.ui.chartComboBox.currentData)
+        if chart is None and self.logic.charts:
+            chart = next(iter(self.logic.charts.values()))
+        if chart is not None:
+            slicer.modules.plots.logic().ShowChartInLayout(chart)
+
+    def onTrained(self, result, parameters):
+        if self.logic.charts_stale:
+            self.logic.update_charts()
+            self.showTrainingChart()
+        if result.state == "cancelled":
+            self.showMessage(_("Training cancelled; tick Resume and click Train to continue it."))
+            self.ui.resumeCheckBox.checked = True
+            return
+        if not result.ok:
+            return
+        self.bundle = self.logic.bundle_of(result, parameters)
+        if self.bundle is None:
+            self.showError(_("Training ended but wrote no bundle in {run}.").format(run=parameters.run))
+            return
+        self.ui.openInInferenceButton.enabled = True
+        self.showMessage(_("Bundle written to {path}.").format(path=self.bundle))
+        if slicer.util.confirmYesNoDisplay(_("The model was written to {path}. Open it in LesionSeg Inference?")
+                                           .format(path=self.bundle)):
+            self.onOpenInInference()
+
+    def onOpenInInference(self):
+        if self.bundle is None:
+            return
+        slicer.util.selectModule("LesionSegInference")
+        slicer.modules.lesionseginference.widgetRepresentation().self().selectBundle(str(self.bundle))
+
+    # ---- messages ---------------------------------------------------------------------------------------------
+    def appendLog(self, line):
+        self.ui.logTextEdit.appendPlainText(line)
+
     def showMessage(self, message):
         self.ui.statusLabel.text = message
-        self.ui.logTextEdit.appendPlainText(message)
+        self.appendLog(message)
+
+    def showError(self, message, details=""):
+        self.showMessage(message)
+        slicer.util.errorDisplay(message, detailedText=details or None, windowTitle=_("LesionSeg Curriculum"))
+
+    def onSceneStartClose(self, caller, event):
+        self.logic.difficulty = None
+        self.logic.charts = {}
+        self.ui.histogramComboBox.clear()
+        self.ui.histogramComboBox.enabled = False
+        self.ui.chartComboBox.enabled = False
 
 
 class LesionSegCurriculumTest(ScriptedLoadableModuleTest):
-    """Self-test run inside Slicer: the package imports and the logic rejects a missing dataset.
-
-    Listing, preparing and training on a synthetic cohort come with the curriculum issues.
+    """Self-test run inside Slicer: bad settings are refused, and a synthetic cohort is listed, prepared,
+    measured (table and histograms) and trained for one epoch in two folds on the CPU, giving a bundle.
     """
 
     def setUp(self):
@@ -137,20 +390,41 @@ class LesionSegCurriculumTest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
         self.test_lesionseg_imports()
-        self.test_missing_dataset_is_reported()
+        self.test_bad_settings_are_refused()
+        self.setUp()
+        self.test_prepare_and_train_synthetic_cohort()
 
     def test_lesionseg_imports(self):
         import lesionseg
 
         self.assertTrue(lesionseg.__version__)
 
-    def test_missing_dataset_is_reported(self):
+    def test_bad_settings_are_refused(self):
         from lesionseg.errors import InputFileError
 
         logic = CurriculumLogic()
         ok, reason = logic.validate_dataset_path("")
         self.assertFalse(ok)
         self.assertIn("dataset folder", reason)
-        missing = slicer.app.temporaryPath + "/LesionSegCurriculumTest-no-such-folder"
+        missing = os.path.join(slicer.app.temporaryPath, "LesionSegCurriculumTest-no-such-folder")
         with self.assertRaises(InputFileError):
             logic.list_cases(missing)
+        ok, reason = TrainParameters(prepared=missing, run=missing).validate()
+        self.assertFalse(ok)
+        self.assertIn("click Prepare first", reason)
+
+    def test_prepare_and_train_synthetic_cohort(self):
+        from LesionSegCurriculumLib.SelfTest import check_outcome, run_curriculum_self_test
+        from LesionSegInferenceLib.InstallLogic import InstallLogic
+
+        requirements = os.path.join(MODULE_FOLDER, "Resources", "requirements.txt")
+        if not os.path.isfile(requirements):
+            requirements = os.path.join(os.path.dirname(MODULE_FOLDER), "Resources", "requirements.txt")
+        if os.path.isfile(requirements):
+            ok, reason = InstallLogic(requirements, testing=True).ensure()
+            self.assertTrue(ok, reason)
+        self.delayDisplay("Preparing and training on a synthetic cohort (about a minute)")
+        folder = tempfile.mkdtemp(prefix="LesionSegCurriculumTest-", dir=slicer.app.temporaryPath)
+        outcome = run_curriculum_self_test(slicer.mrmlScene, folder)
+        self.assertEqual(check_outcome(outcome), [])
+        self.delayDisplay(f"Trained {outcome.bundle}")

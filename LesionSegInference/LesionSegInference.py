@@ -1,4 +1,4 @@
-"""LesionSegInference: segment the stroke lesion of a loaded volume with a LesionSeg model bundle.
+"""LesionSegInference: segment the stroke lesion of loaded volumes with a LesionSeg model bundle.
 
 This file only holds the module's metadata, the panel's wiring and the self-test; the logic is in
 ``LesionSegInferenceLib`` and the science in the ``lesionseg`` package.
@@ -6,7 +6,9 @@ This file only holds the module's metadata, the panel's wiring and the self-test
 
 import logging
 import os
+import tempfile
 
+import qt
 import slicer
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -18,13 +20,23 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from LesionSegInferenceLib import (
-    DEVICE_CHOICES,
     DEVICE_LABELS,
+    SIDE_CHOICES,
+    SIDE_LABELS,
     TERMINOLOGY_FILE_NAME,
+    BundleCatalog,
     InferenceLogic,
     InferenceParameters,
+    available_device_choices,
+    channel_volume_names,
+    detect_devices,
+    display_rows,
     find_extension_resource,
 )
+from LesionSegInferenceLib.InstallLogic import slicer_install_logic
+from LesionSegInferenceLib.SlicerLaunchers import default_launcher
+
+MODULE_FOLDER = os.path.dirname(os.path.abspath(__file__))
 
 ACKNOWLEDGEMENT = """
 LesionSeg implements published methods for stroke lesion segmentation. If you use it in your research,
@@ -39,6 +51,13 @@ IEEE International Symposium on Biomedical Imaging (ISBI), 2024.</li>
 The module builds on <a href="https://monai.io">MONAI</a>, PyTorch and SimpleITK.
 """
 
+#: Headers of the lesion table, for the columns of ``display_rows``.
+LESION_HEADERS = (("lesion", "Lesion"), ("volume_ml", "Volume (mL)"), ("hemisphere", "Side"),
+                  ("mean_probability", "Mean prob."), ("centroid_r_mm", "R (mm)"), ("centroid_a_mm", "A (mm)"),
+                  ("centroid_s_mm", "S (mm)"))
+#: Milliseconds the threshold slider must rest before the segment is recomputed.
+RETHRESHOLD_DELAY_MS = 250
+
 
 class LesionSegInference(ScriptedLoadableModule):
     """Module metadata; registers the "Stroke lesion" terminology when Slicer has started."""
@@ -50,16 +69,17 @@ class LesionSegInference(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["LesionSeg developers"]
         self.parent.helpText = _(
-            "Segment the stroke lesion of a brain MRI (FLAIR, DWI, ADC, T1) or CT volume with a trained "
+            "Segment the stroke lesion of brain MRI (FLAIR, DWI, ADC, T1) or CT volumes with a trained "
             "LesionSeg model bundle. The result is a segmentation with a \"Stroke lesion\" segment that "
-            "overlays the input volume voxel for voxel."
+            "overlays the input volume voxel for voxel, a probability map, the brain mask used and a table "
+            "of lesions. Research use only, not for clinical decisions."
         )
         self.parent.acknowledgementText = _(ACKNOWLEDGEMENT)
         slicer.app.connect("startupCompleted()", self.registerTerminology)
 
     def registerTerminology(self):
         """Load the LesionSeg terminology so that the "Stroke lesion" entry appears in segment editors."""
-        path = find_extension_resource(os.path.dirname(self.parent.path), TERMINOLOGY_FILE_NAME)
+        path = find_extension_resource(MODULE_FOLDER, TERMINOLOGY_FILE_NAME)
         if path is None:
             logging.warning("LesionSeg: %s was not found beside the module; reinstall the extension.",
                             TERMINOLOGY_FILE_NAME)
@@ -68,15 +88,18 @@ class LesionSegInference(ScriptedLoadableModule):
 
 
 class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """The panel: input volume, model bundle, device, Apply, progress and status."""
+    """The panel: bundle chooser with model card, input volumes per channel, options, Apply/Cancel, results."""
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
-        self.packageReady = False
-        self.packageMessage = ""
+        self.entries = []
+        self.channelSelectors = {}
+        self.dependenciesReady = False
+        self.rethresholdTimer = None
 
+    # ---- set-up ---------------------------------------------------------------------------------------------
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/LesionSegInference.ui"))
@@ -84,54 +107,324 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
-        self.logic = InferenceLogic()
-        for device in DEVICE_CHOICES:
-            self.ui.deviceComboBox.addItem(DEVICE_LABELS[device], device)
+        self.logic = InferenceLogic(slicer.mrmlScene, launcher=default_launcher(),
+                                    catalog=BundleCatalog(qt.QSettings()), work_root=slicer.app.temporaryPath)
+        self.fillDeviceList()
+        for side in SIDE_CHOICES:
+            self.ui.sideComboBox.addItem(SIDE_LABELS[side], side)
+        self.ui.lesionTableWidget.setColumnCount(len(LESION_HEADERS))
+        self.ui.lesionTableWidget.setHorizontalHeaderLabels([_(header) for _key, header in LESION_HEADERS])
+        self.rethresholdTimer = qt.QTimer()
+        self.rethresholdTimer.setSingleShot(True)
+        self.rethresholdTimer.setInterval(RETHRESHOLD_DELAY_MS)
+        self.rethresholdTimer.connect("timeout()", self.onRethreshold)
 
-        self.ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateApplyButton)
-        self.ui.bundlePathLineEdit.connect("currentPathChanged(QString)", self.updateApplyButton)
-        self.ui.deviceComboBox.connect("currentIndexChanged(int)", self.updateApplyButton)
+        self.ui.bundleFolderLineEdit.connect("currentPathChanged(QString)", self.onBundleFolderChanged)
+        self.ui.bundleListWidget.connect("currentRowChanged(int)", self.onBundleSelected)
+        self.ui.outputSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateApplyButton)
+        for widget in (self.ui.deviceComboBox, self.ui.sideComboBox):
+            widget.connect("currentIndexChanged(int)", self.updateApplyButton)
+        self.ui.thresholdSliderWidget.connect("valueChanged(double)", self.onPostprocessingChanged)
+        self.ui.minLesionSpinBox.connect("valueChanged(double)", self.onPostprocessingChanged)
+        self.ui.fillHolesCheckBox.connect("toggled(bool)", self.onPostprocessingChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.lesionTableWidget.connect("cellClicked(int,int)", self.onLesionClicked)
+        self.ui.showProbabilityCheckBox.connect("toggled(bool)", self.onShowProbability)
+        self.ui.showBrainMaskCheckBox.connect("toggled(bool)", self.onShowBrainMask)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAddedEvent, self.onNodeAdded)
 
+        ok, message = self.logic.check_lesionseg()
+        self.ui.packageStatusLabel.text = message
         self.ui.progressBar.setValue(0)
-        self.packageReady, self.packageMessage = self.logic.check_lesionseg()
-        self.ui.packageStatusLabel.text = self.packageMessage
-        self.updateApplyButton()
+        self.ui.bundleFolderLineEdit.currentPath = self.logic.catalog.folder
+        self.refreshBundles()
 
     def cleanup(self):
+        if self.logic is not None and self.logic.running:
+            self.logic.cancel()
         self.removeObservers()
 
+    def fillDeviceList(self):
+        """Device choices with the detected GPU and its memory; unavailable ones are listed, then refused."""
+        try:
+            options = detect_devices()
+        except RuntimeError as error:  # a broken CUDA set-up: let the user still choose the CPU
+            logging.warning("LesionSeg: device detection failed: %s", error)
+            options = []
+        self.logic.available_devices = available_device_choices(options) if options else ("auto", "cpu")
+        self.ui.deviceComboBox.clear()
+        for option in options or []:
+            self.ui.deviceComboBox.addItem(option.label, option.choice)
+        if not options:
+            for choice in ("auto", "cpu"):
+                self.ui.deviceComboBox.addItem(DEVICE_LABELS[choice], choice)
+
+    # ---- bundles --------------------------------------------------------------------------------------------
+    def onBundleFolderChanged(self, path):
+        self.logic.catalog.folder = path
+        self.refreshBundles()
+
+    def refreshBundles(self):
+        """List the folder's bundles and re-select the last chosen one."""
+        self.entries = self.logic.catalog.entries()
+        wasBlocked = self.ui.bundleListWidget.blockSignals(True)
+        self.ui.bundleListWidget.clear()
+        for entry in self.entries:
+            self.ui.bundleListWidget.addItem(entry.label)
+        self.ui.bundleListWidget.blockSignals(wasBlocked)
+        paths = [str(entry.path) for entry in self.entries]
+        last = self.logic.catalog.last_bundle
+        self.ui.bundleListWidget.setCurrentRow(paths.index(last) if last in paths else (0 if paths else -1))
+        if not paths:
+            self.onBundleSelected(-1)
+
+    def selectBundle(self, path):
+        """Show a bundle's folder and choose the bundle (the curriculum panel offers its trained bundle)."""
+        self.logic.catalog.last_bundle = str(path)
+        self.ui.bundleFolderLineEdit.currentPath = os.path.dirname(str(path))
+        self.refreshBundles()
+
+    def currentEntry(self):
+        row = self.ui.bundleListWidget.currentRow
+        return self.entries[row] if 0 <= row < len(self.entries) else None
+
+    def onBundleSelected(self, row):
+        entry = self.currentEntry()
+        if entry is None:
+            self.ui.modelCardTextEdit.setPlainText(_("No model bundle in this folder; choose a folder holding .lsb files."))
+            self.rebuildChannelSelectors(None)
+            self.updateApplyButton()
+            return
+        self.logic.catalog.last_bundle = str(entry.path)
+        self.ui.modelCardTextEdit.setPlainText(entry.card_text() if entry.ok else entry.error)
+        if entry.ok:
+            self.ui.thresholdSliderWidget.value = entry.threshold
+        self.rebuildChannelSelectors(entry)
+        self.updateApplyButton()
+
+    def rebuildChannelSelectors(self, entry):
+        """One volume selector per channel the bundle expects, pre-filled from the volumes' names."""
+        layout = self.ui.channelsWidget.layout()
+        while layout.rowCount() > 0:
+            layout.removeRow(0)
+        self.channelSelectors = {}
+        if entry is None or not entry.ok:
+            self.ui.channelsHintLabel.text = _("Choose a model bundle to see which volumes it needs.")
+            return
+        volumes = list(slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode"))
+        volumes = [volume for volume in volumes if not volume.IsA("vtkMRMLLabelMapVolumeNode")]
+        guesses = channel_volume_names(entry, volumes)
+        for channel in entry.channels:
+            selector = slicer.qMRMLNodeComboBox()
+            selector.nodeTypes = ["vtkMRMLScalarVolumeNode"]
+            selector.showChildNodeTypes = False
+            selector.noneEnabled = True
+            selector.addEnabled = False
+            selector.removeEnabled = False
+            selector.setMRMLScene(slicer.mrmlScene)
+            selector.setCurrentNode(guesses.get(channel))
+            selector.toolTip = _("The {channel} volume.").format(channel=channel.upper())
+            selector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateApplyButton)
+            reference = " (reference)" if channel == entry.reference_channel else ""
+            layout.addRow(f"{channel.upper()}{reference}:", selector)
+            self.channelSelectors[channel] = selector
+        self.ui.channelsHintLabel.text = _("The output is on the grid of the reference volume; all volumes "
+                                           "must share it.")
+
+    def onNodeAdded(self, caller, event):
+        """A volume loaded after the bundle was chosen fills an empty channel whose name it matches."""
+        entry = self.currentEntry()
+        if entry is not None and entry.ok and not self.logic.running:
+            qt.QTimer.singleShot(0, self.fillEmptyChannels)
+
+    def fillEmptyChannels(self):
+        entry = self.currentEntry()
+        if entry is None or not entry.ok:
+            return
+        volumes = [v for v in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")
+                   if not v.IsA("vtkMRMLLabelMapVolumeNode")]
+        guesses = channel_volume_names(entry, volumes)
+        for channel, selector in self.channelSelectors.items():
+            if selector.currentNode() is None and guesses.get(channel) is not None:
+                selector.setCurrentNode(guesses[channel])
+
+    # ---- parameters and validation -------------------------------------------------------------------------
     def parameters(self):
         """The panel's current settings as plain data for the logic."""
+        entry = self.currentEntry()
         return InferenceParameters(
-            input_volume=self.ui.inputVolumeSelector.currentNode(),
-            bundle_path=self.ui.bundlePathLineEdit.currentPath,
+            bundle_path=str(entry.path) if entry is not None else "",
+            input_volumes={channel: selector.currentNode() for channel, selector in self.channelSelectors.items()},
             device=self.ui.deviceComboBox.currentData or "auto",
+            side=self.ui.sideComboBox.currentData or "auto",
+            tta=self.ui.ttaCheckBox.checked,
+            threshold=float(self.ui.thresholdSliderWidget.value),
+            min_lesion_mm3=float(self.ui.minLesionSpinBox.value),
+            fill_holes=self.ui.fillHolesCheckBox.checked,
+            output_segmentation=self.ui.outputSegmentationSelector.currentNode(),
         )
 
     def updateApplyButton(self, *_args):
+        if self.logic is None:
+            return
+        if self.logic.running:
+            self.ui.applyButton.text = _("Cancel")
+            self.ui.applyButton.enabled = True
+            self.ui.applyButton.toolTip = _("Stop the segmentation.")
+            return
+        self.ui.applyButton.text = _("Apply")
         ok, reason = self.logic.validate(self.parameters())
-        if ok and not self.packageReady:
-            ok, reason = False, self.packageMessage
         self.ui.applyButton.enabled = ok
-        self.ui.applyButton.toolTip = _("Segment the stroke lesion of the input volume.") if ok else reason
+        self.ui.applyButton.toolTip = _("Segment the stroke lesion of the input volumes.") if ok else reason
         self.ui.statusLabel.text = reason
 
+    def ensureDependencies(self):
+        """Check (and, after the user agrees, install) the Python packages lesionseg needs; True when ready."""
+        if self.dependenciesReady:
+            return True
+        install = slicer_install_logic(MODULE_FOLDER)
+        if install is None:
+            logging.warning("LesionSeg: requirements.txt was not found beside the module; not checked.")
+            self.dependenciesReady = True
+            return True
+        with slicer.util.WaitCursor():
+            ok, message = install.ensure()
+        if message:
+            self.appendLog(message)
+        if not ok:
+            slicer.util.errorDisplay(message, windowTitle=_("LesionSeg dependencies"))
+            return False
+        self.dependenciesReady = True
+        self.fillDeviceList()  # torch may have just been installed
+        return True
+
+    # ---- running ----------------------------------------------------------------------------------------------
     def onApplyButton(self):
-        ok, reason = self.logic.validate(self.parameters())
+        if self.logic.running:
+            self.logic.cancel()
+            self.ui.statusLabel.text = _("Cancelling...")
+            return
+        if not self.ensureDependencies():
+            return
+        parameters = self.parameters()
+        ok, reason = self.logic.validate(parameters)
         if not ok:
             self.ui.statusLabel.text = reason
+            self.appendLog(reason)
             return
-        # Running the bundle arrives with the inference issue; say so instead of pretending.
-        self.ui.statusLabel.text = _(
-            "The inputs are valid, but running a model bundle is not available in this version yet."
-        )
+        from lesionseg.errors import LesionSegError
+
+        self.ui.logTextEdit.clear()
+        self.ui.progressBar.setRange(0, 0)
+        self.ui.statusLabel.text = _("Segmenting...")
+        try:
+            self.logic.start(parameters, on_progress=self.onProgress, on_log=self.appendLog,
+                             on_finished=self.onFinished)
+        except (LesionSegError, OSError) as error:
+            self.ui.progressBar.setRange(0, 100)
+            self.showError(str(error))
+        self.updateApplyButton()
+
+    def onProgress(self, progress):
+        if progress.fraction is not None:
+            self.ui.progressBar.setRange(0, 100)
+            self.ui.progressBar.setValue(int(round(100 * progress.fraction)))
+        self.ui.statusLabel.text = progress.message or progress.stage
+
+    def appendLog(self, line):
+        self.ui.logTextEdit.appendPlainText(line)
+
+    def showError(self, message, details=""):
+        self.ui.statusLabel.text = message
+        self.appendLog(message)
+        slicer.util.errorDisplay(message, detailedText=details or None, windowTitle=_("LesionSeg Inference"))
+
+    def onFinished(self, outcome):
+        self.ui.progressBar.setRange(0, 100)
+        self.ui.progressBar.setValue(100 if outcome.state == "succeeded" else 0)
+        self.updateApplyButton()
+        if outcome.state == "cancelled":
+            self.ui.statusLabel.text = outcome.error
+            return
+        if outcome.state != "succeeded":
+            self.showError(outcome.error, "\n".join(outcome.job.log) if outcome.job is not None else "")
+            return
+        result = outcome.result
+        for warning in result.warnings:
+            self.appendLog(_("Warning: {warning}").format(warning=warning))
+        slicer.util.setSliceViewerLayers(background=result.reference_volume, fit=True)
+        result.segmentation_node.GetDisplayNode().SetVisibility(True)
+        self.ui.showProbabilityCheckBox.enabled = True
+        self.ui.showBrainMaskCheckBox.enabled = result.brain_node is not None
+        self.showResult()
+        self.ui.statusLabel.text = _("Done: {summary}").format(summary=result.summary())
+
+    def showResult(self):
+        """The lesion volume and the lesion table of the current result."""
+        result = self.logic.result
+        table = self.ui.lesionTableWidget
+        rows = display_rows(result.lesions) if result is not None else []
+        table.setRowCount(len(rows))
+        for index, row in enumerate(rows):
+            for column, (key, _header) in enumerate(LESION_HEADERS):
+                value = row.get(key)
+                text = "" if value is None else (f"{value:.3g}" if isinstance(value, float) else str(value))
+                table.setItem(index, column, qt.QTableWidgetItem(text))
+        table.resizeColumnsToContents()
+        self.ui.lesionVolumeLabel.text = result.summary() if result is not None else _("No segmentation yet.")
+
+    # ---- after a run ----------------------------------------------------------------------------------------
+    def onPostprocessingChanged(self, *_args):
+        """Threshold, smallest lesion or hole filling changed: update the segment after a short rest."""
+        self.updateApplyButton()
+        if self.logic.result is not None and not self.logic.running:
+            self.rethresholdTimer.start()
+
+    def onRethreshold(self):
+        from lesionseg.errors import LesionSegError
+
+        try:
+            self.logic.rethreshold(float(self.ui.thresholdSliderWidget.value),
+                                   min_lesion_mm3=float(self.ui.minLesionSpinBox.value),
+                                   fill_holes=self.ui.fillHolesCheckBox.checked)
+        except LesionSegError as error:
+            self.ui.statusLabel.text = str(error)
+            return
+        self.showResult()
+
+    def onLesionClicked(self, row, _column):
+        try:
+            r, a, s = self.logic.jump_target(row)
+        except IndexError:
+            return
+        slicer.modules.markups.logic().JumpSlicesToLocation(r, a, s, True)
+
+    def onShowProbability(self, shown):
+        result = self.logic.result
+        if result is not None and slicer.mrmlScene.IsNodePresent(result.probability_node):
+            slicer.util.setSliceViewerLayers(foreground=result.probability_node if shown else None,
+                                             foregroundOpacity=0.5)
+
+    def onShowBrainMask(self, shown):
+        result = self.logic.result
+        if result is not None and result.brain_node is not None and slicer.mrmlScene.IsNodePresent(result.brain_node):
+            slicer.util.setSliceViewerLayers(label=result.brain_node if shown else None, labelOpacity=0.4)
+
+    def onSceneStartClose(self, caller, event):
+        if self.logic.running:
+            self.logic.cancel()
+        self.logic.result = None
+        self.ui.showProbabilityCheckBox.checked = False
+        self.ui.showBrainMaskCheckBox.checked = False
+        self.ui.showProbabilityCheckBox.enabled = False
+        self.ui.showBrainMaskCheckBox.enabled = False
+        self.showResult()
 
 
 class LesionSegInferenceTest(ScriptedLoadableModuleTest):
-    """Self-test run inside Slicer: the package imports and the logic rejects missing inputs.
-
-    The end-to-end run on a synthetic volume comes with the inference issue.
+    """Self-test run inside Slicer: bad inputs are refused, and a synthetic case is segmented end to end on
+    the CPU with a tiny bundle trained for one epoch (segment present, on the volume's grid, plausible volume).
     """
 
     def setUp(self):
@@ -140,7 +433,9 @@ class LesionSegInferenceTest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
         self.test_lesionseg_imports()
-        self.test_missing_inputs_are_reported()
+        self.test_bad_inputs_are_refused()
+        self.setUp()
+        self.test_segment_synthetic_case()
 
     def test_lesionseg_imports(self):
         import lesionseg
@@ -149,13 +444,26 @@ class LesionSegInferenceTest(ScriptedLoadableModuleTest):
         ok, message = InferenceLogic.check_lesionseg()
         self.assertTrue(ok, message)
 
-    def test_missing_inputs_are_reported(self):
-        logic = InferenceLogic()
+    def test_bad_inputs_are_refused(self):
+        logic = InferenceLogic(slicer.mrmlScene)
         ok, reason = logic.validate(InferenceParameters())
         self.assertFalse(ok)
-        self.assertIn("input volume", reason)
-
-        emptyVolume = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "Empty")
-        ok, reason = logic.validate(InferenceParameters(input_volume=emptyVolume))
+        self.assertIn("Choose a model bundle", reason)
+        ok, reason = logic.validate(InferenceParameters(bundle_path=os.path.join(slicer.app.temporaryPath, "none.lsb")))
         self.assertFalse(ok)
-        self.assertIn("'Empty'", reason)
+        self.assertIn("does not exist", reason)
+
+    def test_segment_synthetic_case(self):
+        from LesionSegInferenceLib.InstallLogic import InstallLogic
+        from LesionSegInferenceLib.SelfTest import run_inference_self_test
+
+        requirements = find_extension_resource(MODULE_FOLDER, "requirements.txt")
+        if requirements is not None:
+            ok, reason = InstallLogic(requirements, testing=True).ensure()
+            self.assertTrue(ok, reason)
+        self.delayDisplay("Training a tiny bundle and segmenting a synthetic FLAIR volume (about a minute)")
+        folder = tempfile.mkdtemp(prefix="LesionSegInferenceTest-", dir=slicer.app.temporaryPath)
+        result, problems = run_inference_self_test(slicer.mrmlScene, folder)
+        self.assertEqual(problems, [])
+        self.assertGreaterEqual(result.lesion_volume_ml, 0.0)
+        self.delayDisplay(f"Segmented: {result.summary()}")

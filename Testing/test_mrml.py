@@ -367,3 +367,19 @@ def test_only_lesionseg_mrml_imports_slicer():
             if any(name.split(".")[0] in ("slicer", "qt", "ctk") for name in names):
                 offenders.append(str(path.relative_to(REPO)))
     assert offenders == []
+
+
+def test_refilling_a_chart_replaces_its_series_and_tables(slicer_scene):
+    from lesionseg.mrml import curve_chart_node
+
+    slicer, scene, _ = slicer_scene
+    chart = curve_chart_node(scene, {"fold 0": ([0, 1, 2], [1.0, 0.8, 0.7])}, title="loss", x_label="epoch",
+                             y_label="loss")
+    before = scene.GetNumberOfNodesByClass("vtkMRMLPlotSeriesNode"), scene.GetNumberOfNodesByClass("vtkMRMLTableNode")
+    curve_chart_node(scene, {"fold 0": ([0, 1, 2, 3], [1.0, 0.8, 0.7, 0.6])}, title="loss", x_label="epoch",
+                     y_label="loss", chart=chart)
+    after = scene.GetNumberOfNodesByClass("vtkMRMLPlotSeriesNode"), scene.GetNumberOfNodesByClass("vtkMRMLTableNode")
+    assert before == after == (1, 1)
+    assert chart.GetNumberOfPlotSeriesNodes() == 1
+    table = chart.GetNthPlotSeriesNode(0).GetTableNode()
+    assert table.GetNumberOfRows() == 4 and table.GetTable().GetColumn(1).GetValue(3) == 0.6

@@ -30,7 +30,10 @@ from lesionseg.preprocess import PrepareConfig, PreparedDataset, prepare_dataset
 from lesionseg.synth import write_cohort
 from lesionseg.train import TrainConfig, train_run
 
-NETWORK = {"network": "unet2d", "network_kwargs": {"features": [16, 32, 64, 128, 256]}}
+NETWORKS = {
+    "monai_unet": {"network": "monai_unet", "network_kwargs": {"channels": [16, 32, 64, 128, 256]}},
+    "unet2d": {"network": "unet2d", "network_kwargs": {"features": [16, 32, 64, 128, 256]}},
+}
 
 
 def held_out_dice(bundle: Path, cases) -> list[float]:
@@ -51,6 +54,10 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=20)
     parser.add_argument("--held-out", type=int, default=4)
     parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--network", choices=sorted(NETWORKS), default="monai_unet",
+                        help="monai_unet (MONAI UNet, widths 16-256: fast on a CPU) or unet2d (the paper's, 16-256)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--work", type=Path, help="keep the work folder here (default: a temporary one)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="lesionseg-bench-quality-"))
@@ -66,11 +73,12 @@ def main() -> None:
             prepare_dataset(training, prepared_root, PrepareConfig(size=args.size, negatives=0.1))
         prepared = PreparedDataset(prepared_root)
         print(f"{len(training)} training cases ({len(prepared.slices)} slices), {len(held_out)} held out; "
-              f"budget {args.minutes:g} min per run")
+              f"budget {args.minutes:g} min per run; {args.network}, {args.threads or 'default'} thread(s)")
         for curriculum in args.curricula.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
-                base = dict(**NETWORK, all_data=True, batch_size=12, lr=1e-3, optimiser="adam", device="cpu",
-                            curriculum=curriculum, metrics=["contrast"], seed=seed)
+                base = dict(**NETWORKS[args.network], all_data=True, batch_size=12, lr=args.lr, optimiser="adam",
+                            device="cpu", curriculum=curriculum, metrics=["contrast"], seed=seed,
+                            num_threads=args.threads)
                 probe = work / f"probe-{curriculum}-{seed}"
                 began = time.perf_counter()
                 train_run(prepared_root, probe, TrainConfig(**base, epochs=2))

@@ -1,9 +1,14 @@
-"""Logic of the LesionSegCurriculum module: finds the cases of a dataset through ``lesionseg.data``.
+"""Logic of the LesionSegCurriculum module: cases, preparation, difficulty and curriculum training.
+
+Listing a dataset's cases calls ``lesionseg.data.discover``; preparing, measuring difficulty and training
+run ``lesionseg prepare``, ``lesionseg difficulty`` and ``lesionseg train`` in a background process
+(``LesionSegInferenceLib.BackgroundJob``, the launcher injected), one job at a time. Training's epoch events
+feed :class:`~.TrainingCurves.TrainingCurves`, drawn as loss and Dice charts; a finished difficulty table
+is shown as a table and histograms (:mod:`.Difficulty`).
 
 Nothing here imports Qt or needs the Slicer application. ``lesionseg`` is imported inside the methods
 that need it, so that the module still loads (and can say what is missing) when the package or its
-dependencies are not installed yet. Preparing the slices, the difficulty metrics and curriculum training
-come with later issues; they will call ``lesionseg`` the same way.
+dependencies are not installed yet.
 """
 
 from __future__ import annotations
@@ -12,6 +17,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from LesionSegInferenceLib import BackgroundJob, JobProgress, JobResult
+
+from .Difficulty import DifficultyDisplay, show_difficulty
+from .Parameters import METRIC_COLUMNS, DifficultyParameters, PrepareParameters, TrainParameters
+from .TrainingCurves import TrainingCurves
 
 #: ``discover(root, validate=...) -> list[Case]``, the signature of ``lesionseg.data.discover``.
 DiscoverFunction = Callable[..., Sequence[Any]]
@@ -40,14 +51,28 @@ class CaseRow:
 
 
 class CurriculumLogic:
-    """Lists a dataset's cases for the panel; later, prepares data and runs curriculum training.
+    """Lists a dataset's cases, and prepares, measures and trains in background processes.
 
     Args:
         discover: the case finder, ``lesionseg.data.discover`` when None (tests may pass another).
+        scene: the MRML scene for tables and charts (``slicer.mrmlScene`` in the application).
+        launcher: how jobs are started (default: ``SubprocessLauncher``; the panel passes
+            ``SlicerLaunchers.default_launcher()`` so callbacks arrive on the GUI thread).
+        python: the interpreter of the jobs (default: PythonSlicer in Slicer, else this Python).
     """
 
-    def __init__(self, discover: DiscoverFunction | None = None) -> None:
+    def __init__(self, discover: DiscoverFunction | None = None, *, scene=None, launcher=None,
+                 python: str | None = None) -> None:
         self._discover = discover
+        self.scene = scene
+        self.launcher = launcher
+        self.python = python
+        self.job: BackgroundJob | None = None
+        self.command = ""
+        self.curves = TrainingCurves()
+        self.charts: dict[str, Any] = {}
+        self.charts_stale = False
+        self.difficulty: DifficultyDisplay | None = None
 
     @staticmethod
     def validate_dataset_path(dataset_path: str | os.PathLike) -> tuple[bool, str]:
@@ -103,3 +128,105 @@ class CurriculumLogic:
         case_word = "case" if len(rows) == 1 else "cases"
         patient_word = "patient" if patients == 1 else "patients"
         return f"{len(rows)} {case_word} of {patients} {patient_word}, {masks} with a lesion mask."
+
+    # ---- jobs -----------------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """True while a job runs."""
+        return self.job is not None and self.job.running
+
+    def _start(self, command: str, parameters, on_progress, on_log, on_finished, wait: bool) -> BackgroundJob:
+        from lesionseg.errors import ParameterError
+
+        if self.running:
+            raise ParameterError(f"a {self.command} job is running; wait for it or cancel it first.")
+        ok, reason = parameters.validate()
+        if not ok:
+            raise ParameterError(reason)
+        self.command = command
+        self.job = BackgroundJob(command, parameters.arguments(), launcher=self.launcher, python=self.python,
+                                 on_progress=on_progress, on_log=on_log,
+                                 on_finished=None if wait else on_finished)
+        result = self.job.start(waitForCompletion=wait)
+        if wait and on_finished is not None:
+            on_finished(result)
+        return self.job
+
+    def prepare(self, parameters: PrepareParameters, *, on_progress: Callable[[JobProgress], None] | None = None,
+                on_log: Callable[[str], None] | None = None,
+                on_finished: Callable[[JobResult], None] | None = None, wait: bool = False) -> BackgroundJob:
+        """Run ``lesionseg prepare`` (in the background, or to the end when ``wait``).
+
+        Raises:
+            ParameterError: invalid parameters (the sentence of ``validate``) or a job is already running.
+        """
+        return self._start("prepare", parameters, on_progress, on_log, on_finished, wait)
+
+    def measure_difficulty(self, parameters: DifficultyParameters, *,
+                           on_progress: Callable[[JobProgress], None] | None = None,
+                           on_log: Callable[[str], None] | None = None,
+                           on_finished: Callable[[JobResult], None] | None = None,
+                           wait: bool = False) -> BackgroundJob:
+        """Run ``lesionseg difficulty`` into ``parameters.csv_path``; show it with :meth:`show_difficulty`."""
+        return self._start("difficulty", parameters, on_progress, on_log, on_finished, wait)
+
+    def train(self, parameters: TrainParameters, *, on_progress: Callable[[JobProgress], None] | None = None,
+              on_log: Callable[[str], None] | None = None, on_finished: Callable[[JobResult], None] | None = None,
+              wait: bool = False) -> BackgroundJob:
+        """Run ``lesionseg train``; its epochs feed :attr:`curves` (a resumed run's earlier epochs first).
+
+        ``on_progress`` is called after the curves are updated, so it can redraw the charts.
+        """
+        self.curves.clear()
+        self.charts_stale = True
+        if parameters.resume:
+            self.curves.read_run(parameters.run)
+
+        def progress(state: JobProgress) -> None:
+            if self.curves.add_progress(state):
+                self.charts_stale = True
+            if on_progress is not None:
+                on_progress(state)
+
+        return self._start("train", parameters, progress, on_log, on_finished, wait)
+
+    def cancel(self) -> None:
+        """Stop the running job (its whole process tree); a cancelled training can be resumed."""
+        if self.job is not None:
+            self.job.cancel()
+
+    # ---- results in the scene ------------------------------------------------------------------------------
+    def show_difficulty(self, csv_path: str | os.PathLike, groups: int = 6) -> DifficultyDisplay:
+        """The difficulty table and its histograms in the scene (refilled on each call)."""
+        self.difficulty = show_difficulty(self.scene, csv_path, groups, previous=self.difficulty)
+        return self.difficulty
+
+    def update_charts(self) -> dict[str, Any]:
+        """Redraw the loss and Dice charts from :attr:`curves`; returns metric -> chart node."""
+        self.charts = self.curves.charts(self.scene, previous=self.charts)
+        self.charts_stale = False
+        return self.charts
+
+    @staticmethod
+    def bundle_of(result: JobResult, parameters: TrainParameters) -> Path | None:
+        """The bundle a finished training wrote (from its summary, else ``RUN/model.lsb``), or None."""
+        if not result.ok:
+            return None
+        written = Path(str(result.summary.get("bundle") or parameters.bundle_path))
+        return written if written.is_file() else None
+
+    @staticmethod
+    def difficulty_table_for(prepared: str | os.PathLike, metrics: Sequence[str]) -> str:
+        """``<prepared>/difficulty.csv`` when it holds every metric a training asks for, else "".
+
+        Training measures the difficulty itself when given no table; a table measured before (the
+        panel's Measure difficulty) saves that work when it has the columns of the chosen metrics.
+        """
+        import csv
+
+        path = Path(str(prepared or "")).expanduser() / "difficulty.csv"
+        if not path.is_file() or not metrics or any(metric not in METRIC_COLUMNS for metric in metrics):
+            return ""
+        with path.open(newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+        return str(path) if all(METRIC_COLUMNS[metric] in header for metric in metrics) else ""

@@ -1,5 +1,38 @@
-"""Logic of the LesionSegCurriculum Slicer module, importable without Qt or the Slicer application."""
+"""Logic of the LesionSegCurriculum Slicer module, importable without Qt or the Slicer application.
 
-from .Logic import CaseRow, CurriculumLogic
+It runs its jobs with the background-run layer of ``LesionSegInferenceLib`` (not a copy of it). Inside
+Slicer the two module folders are on the module path (the installed extension puts both Libs in one
+folder, and the Curriculum module declares the Inference module as a dependency so that it loads first);
+when running from the source tree the sibling ``LesionSegInference/`` folder is added here if needed.
+"""
 
-__all__ = ["CaseRow", "CurriculumLogic"]
+import importlib.util as _importlib_util
+import sys as _sys
+from pathlib import Path as _Path
+
+if _importlib_util.find_spec("LesionSegInferenceLib") is None:
+    _sibling = _Path(__file__).resolve().parents[2] / "LesionSegInference"
+    if (_sibling / "LesionSegInferenceLib" / "__init__.py").is_file():
+        _sys.path.append(str(_sibling))
+
+from .Difficulty import DifficultyDisplay, group_samples, show_difficulty  # noqa: E402
+from .Logic import CaseRow, CurriculumLogic  # noqa: E402
+from .Parameters import (  # noqa: E402
+    CURRICULA,
+    CURRICULUM_LABELS,
+    DATA_METRICS,
+    DEVICES,
+    LOSSES,
+    NETWORKS,
+    TRAIN_METRICS,
+    DifficultyParameters,
+    PrepareParameters,
+    TrainParameters,
+)
+from .TrainingCurves import CHARTS, TrainingCurves, curve_name  # noqa: E402
+
+__all__ = [
+    "CHARTS", "CURRICULA", "CURRICULUM_LABELS", "DATA_METRICS", "DEVICES", "LOSSES", "NETWORKS", "TRAIN_METRICS",
+    "CaseRow", "CurriculumLogic", "DifficultyDisplay", "DifficultyParameters", "PrepareParameters",
+    "TrainParameters", "TrainingCurves", "curve_name", "group_samples", "show_difficulty",
+]

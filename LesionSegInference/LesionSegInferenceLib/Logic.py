@@ -1,75 +1,83 @@
-"""Logic of the LesionSegInference module: checks a run's inputs; the science is in ``lesionseg``.
+"""Logic of the LesionSegInference module: a segmentation run from the panel's settings to nodes in the scene.
 
-Nothing here imports Qt or needs the Slicer application: volume nodes are used only through their
-MRML methods (``GetName``, ``GetImageData``, ``IsA``), so real nodes from slicer-core, or stand-ins, work
-in tests. ``lesionseg`` is imported inside the methods that need it, so that the module still loads
-(and can tell the user what is missing) when the package or its dependencies are not installed yet.
+A run: validate the inputs (:mod:`.Validation`), write the input volumes to a work folder
+(``lesionseg.mrml.image_from_volume_node`` + ``lesionseg.io.write_image``), run ``lesionseg segment`` in a
+background process (:class:`~.Process.BackgroundJob`, launcher injected), and on completion load the
+labelmap, probability map, brain mask and lesion table into the scene (:mod:`.Results`). The threshold
+slider re-thresholds in memory; lesion rows give the points the slice views jump to. The headless batch
+(a dataset folder -> masks and ``summary.csv``) runs the same command, blocking.
+
+Nothing here imports Qt or needs the Slicer application. ``lesionseg`` is imported inside the methods
+that need it, so that the module still loads (and can tell the user what is missing) when the package or
+its dependencies are not installed yet. With a launcher whose callbacks come on another thread (the plain
+:class:`~.Process.SubprocessLauncher`), use the blocking :meth:`InferenceLogic.process`: results are then
+loaded on the caller's thread.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
-from .Parameters import DEVICE_CHOICES, InferenceParameters
+from .BundleCatalog import BundleCatalog, BundleEntry
+from .JobProgress import JobProgress, JobResult
+from .Parameters import InferenceParameters
+from .Process import BackgroundJob, Launcher
+from .Results import InferenceResult, jump_target, load_results, output_files, rethreshold
+from .Validation import validate_run
+
+#: Input volumes are written uncompressed: the job reads them once, soon after.
+INPUT_SUFFIX = ".nrrd"
+
+
+@dataclass
+class RunOutcome:
+    """How a panel run ended.
+
+    Attributes:
+        state: "succeeded", "failed" or "cancelled".
+        error: the sentence for the user when it failed ("" otherwise).
+        job: the background job's result (None when the job never started).
+        result: the nodes in the scene when it succeeded.
+    """
+
+    state: str
+    error: str = ""
+    job: JobResult | None = None
+    result: InferenceResult | None = None
 
 
 class InferenceLogic:
-    """Validates inputs for segmenting a stroke lesion with a model bundle.
+    """Segments the stroke lesion of volumes in a scene with a model bundle, in a background process.
 
-    Running the bundle (in a background process, with progress and cancel) comes with the inference
-    issue; until then :meth:`validate` is the logic's whole job besides :meth:`check_lesionseg`.
+    Args:
+        scene: the MRML scene (``slicer.mrmlScene`` in the application; a ``vtkMRMLScene`` in tests).
+        launcher: how jobs are started (default: :class:`~.Process.SubprocessLauncher`; the panel passes
+            ``SlicerLaunchers.default_launcher()`` so callbacks arrive on the GUI thread).
+        python: the interpreter of the jobs (default: PythonSlicer in Slicer, else this Python).
+        catalog: the bundle catalog (default: one with in-memory settings).
+        work_root: where work folders are made (default: the system's temporary folder).
+        keep_files: keep each run's work folder (inputs and outputs) instead of deleting it.
     """
 
-    def validate(self, parameters: InferenceParameters) -> tuple[bool, str]:
-        """Check that a run could start with these parameters.
+    def __init__(self, scene=None, *, launcher: Launcher | None = None, python: str | None = None,
+                 catalog: BundleCatalog | None = None, work_root: str | os.PathLike | None = None,
+                 keep_files: bool = False) -> None:
+        self.scene = scene
+        self.launcher = launcher
+        self.python = python
+        self.catalog = catalog or BundleCatalog()
+        self.work_root = work_root
+        self.keep_files = keep_files
+        self.job: BackgroundJob | None = None
+        self.result: InferenceResult | None = None
+        self.available_devices: tuple[str, ...] | None = None
 
-        Args:
-            parameters: the input volume node, bundle path and device.
-
-        Returns:
-            ``(True, "")`` when the inputs are usable, else ``(False, reason)`` with one sentence that
-            names the input and what is wrong.
-        """
-        ok, reason = self._validate_volume(parameters.input_volume)
-        if not ok:
-            return ok, reason
-        ok, reason = self._validate_bundle_path(parameters.bundle_path)
-        if not ok:
-            return ok, reason
-        if parameters.device not in DEVICE_CHOICES:
-            return False, f"The device {parameters.device!r} is not one of {', '.join(DEVICE_CHOICES)}."
-        return True, ""
-
-    @staticmethod
-    def _validate_volume(volume) -> tuple[bool, str]:
-        if volume is None:
-            return False, "Select an input volume to segment."
-        name = volume.GetName() or "(unnamed)"
-        if volume.IsA("vtkMRMLLabelMapVolumeNode"):
-            return False, f"The input volume '{name}' is a labelmap; select an MRI or CT image instead."
-        image = volume.GetImageData()
-        if image is None or image.GetNumberOfPoints() == 0:
-            return False, f"The input volume '{name}' has no voxels; load an image into it first."
-        components = image.GetNumberOfScalarComponents()
-        if components != 1:
-            return False, (
-                f"The input volume '{name}' has {components} values per voxel; select a single-channel "
-                "(grey-level) MRI or CT image."
-            )
-        return True, ""
-
-    @staticmethod
-    def _validate_bundle_path(bundle_path: str) -> tuple[bool, str]:
-        text = (bundle_path or "").strip()
-        if not text:
-            return False, "Choose a model bundle file."
-        path = Path(text).expanduser()
-        if not path.exists():
-            return False, f"The model bundle '{path}' does not exist."
-        if not path.is_file():
-            return False, f"The model bundle '{path}' is a folder; choose the bundle file itself."
-        return True, ""
-
+    # ---- checks -----------------------------------------------------------------------------------------
     @staticmethod
     def check_lesionseg() -> tuple[bool, str]:
         """Whether the ``lesionseg`` package imports in this Python.
@@ -84,3 +92,246 @@ class InferenceLogic:
                 f"The lesionseg package cannot be imported ({error}); reinstall the LesionSeg extension."
             )
         return True, f"lesionseg {lesionseg.__version__}"
+
+    def bundle_entry(self, bundle_path: str) -> BundleEntry | None:
+        """The catalog entry of a bundle path (None when no path is given)."""
+        return self.catalog.entry(bundle_path) if (bundle_path or "").strip() else None
+
+    def validate(self, parameters: InferenceParameters) -> tuple[bool, str]:
+        """Check that a run could start with these parameters (see :mod:`.Validation`).
+
+        Returns:
+            ``(True, "")`` or ``(False, reason)``: one sentence that names the input and what to do.
+        """
+        return validate_run(parameters, self.bundle_entry(parameters.bundle_path), self.available_devices)
+
+    @property
+    def running(self) -> bool:
+        """True while a job runs."""
+        return self.job is not None and self.job.running
+
+    # ---- building the job ----------------------------------------------------------------------------------
+    @staticmethod
+    def segment_arguments(parameters: InferenceParameters, inputs: dict[str, Path], folder: Path) -> list[str]:
+        """The ``lesionseg segment`` arguments of one case (without ``--progress``).
+
+        Args:
+            parameters: the run's settings.
+            inputs: channel -> input image file, in the bundle's channel order.
+            folder: the work folder, where the outputs go (names of :func:`~.Results.output_files`).
+        """
+        files = output_files(folder)
+        arguments = [str(parameters.bundle_path), *(f"{channel}={path}" for channel, path in inputs.items()),
+                     "-o", str(files["labelmap"]), "--prob", str(files["probability"]),
+                     "--lesions", str(files["lesions"]), "--brain-out", str(files["brain"]),
+                     "--device", parameters.device, "--side", parameters.side,
+                     "--min-lesion-mm3", f"{parameters.min_lesion_mm3:g}"]
+        if parameters.tta:
+            arguments.append("--tta")
+        if parameters.threshold is not None:
+            arguments += ["--threshold", f"{parameters.threshold:g}"]
+        if not parameters.fill_holes:
+            arguments.append("--no-fill-holes")
+        return arguments
+
+    @staticmethod
+    def batch_arguments(bundle: str | os.PathLike, input_folder: str | os.PathLike, output_folder: str | os.PathLike,
+                        *, device: str = "auto", side: str = "auto", tta: bool = False, threshold: float | None = None,
+                        min_lesion_mm3: float | None = None, fill_holes: bool = True, output_format: str = "nii.gz",
+                        prob_folder: str | os.PathLike | None = None, skip_existing: bool = False) -> list[str]:
+        """The ``lesionseg segment`` arguments of a dataset folder -> a folder of masks and ``summary.csv``."""
+        arguments = [str(bundle), str(input_folder), "-o", str(output_folder), "--device", device, "--side", side,
+                     "--format", output_format]
+        if tta:
+            arguments.append("--tta")
+        if threshold is not None:
+            arguments += ["--threshold", f"{threshold:g}"]
+        if min_lesion_mm3 is not None:
+            arguments += ["--min-lesion-mm3", f"{min_lesion_mm3:g}"]
+        if not fill_holes:
+            arguments.append("--no-fill-holes")
+        if prob_folder is not None:
+            arguments += ["--prob", str(prob_folder)]
+        if skip_existing:
+            arguments.append("--skip-existing")
+        return arguments
+
+    def write_inputs(self, parameters: InferenceParameters, folder: Path) -> dict[str, Path]:
+        """Write the bundle's channels from their volume nodes into ``folder`` (voxels and geometry).
+
+        Returns:
+            channel -> written file, in the bundle's channel order.
+        """
+        from lesionseg.io import write_image
+        from lesionseg.mrml import image_from_volume_node
+
+        entry = self.bundle_entry(parameters.bundle_path)
+        written = {}
+        for channel in entry.channels:
+            path = folder / f"{channel}{INPUT_SUFFIX}"
+            write_image(image_from_volume_node(parameters.input_volumes[channel]), path, compress=False)
+            written[channel] = path
+        return written
+
+    def _prepare(self, parameters: InferenceParameters) -> tuple[Path, list[str]]:
+        from lesionseg.errors import ParameterError
+
+        if self.running:
+            raise ParameterError("a segmentation is already running; wait for it or cancel it first.")
+        ok, reason = self.validate(parameters)
+        if not ok:
+            raise ParameterError(reason)
+        folder = Path(tempfile.mkdtemp(prefix="lesionseg-segment-", dir=self.work_root))
+        try:
+            inputs = self.write_inputs(parameters, folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return folder, self.segment_arguments(parameters, inputs, folder)
+
+    # ---- running ----------------------------------------------------------------------------------------
+    def start(self, parameters: InferenceParameters, *, on_progress: Callable[[JobProgress], None] | None = None,
+              on_log: Callable[[str], None] | None = None,
+              on_finished: Callable[[RunOutcome], None] | None = None) -> BackgroundJob:
+        """Start a run in the background; the results are loaded into the scene when the job ends.
+
+        Args:
+            parameters: the run's settings (validated first).
+            on_progress: receives the job's :class:`JobProgress` after each event.
+            on_log: receives each log line of the job.
+            on_finished: receives the :class:`RunOutcome` once the results are in the scene (or it failed).
+
+        Returns:
+            The running job.
+
+        Raises:
+            ParameterError: the inputs are not valid (the sentence of :meth:`validate`) or a run is going on.
+        """
+        folder, arguments = self._prepare(parameters)
+
+        def finished(job_result: JobResult) -> None:
+            outcome = self._complete(parameters, folder, job_result)
+            if on_finished is not None:
+                on_finished(outcome)
+
+        self.job = BackgroundJob("segment", arguments, launcher=self.launcher, python=self.python,
+                                 on_progress=on_progress, on_log=on_log, on_finished=finished)
+        self.job.start()
+        return self.job
+
+    def process(self, parameters: InferenceParameters, *, on_progress: Callable[[JobProgress], None] | None = None,
+                on_log: Callable[[str], None] | None = None) -> InferenceResult:
+        """Run to the end and load the results (for scripts and self-tests); blocks.
+
+        Returns:
+            The :class:`InferenceResult`.
+
+        Raises:
+            ParameterError: invalid inputs.
+            LesionSegError: the job failed or was cancelled (its sentence).
+        """
+        from lesionseg.errors import LesionSegError
+
+        folder, arguments = self._prepare(parameters)
+        self.job = BackgroundJob("segment", arguments, launcher=self.launcher, python=self.python,
+                                 on_progress=on_progress, on_log=on_log)
+        job_result = self.job.start(waitForCompletion=True)
+        outcome = self._complete(parameters, folder, job_result)
+        if outcome.state != "succeeded":
+            raise LesionSegError(outcome.error)
+        return outcome.result
+
+    def cancel(self) -> None:
+        """Stop the running job (its whole process tree); the outcome will be "cancelled"."""
+        if self.job is not None:
+            self.job.cancel()
+
+    def _complete(self, parameters: InferenceParameters, folder: Path, job_result: JobResult) -> RunOutcome:
+        """Load a finished job's results into the scene and remove its work folder."""
+        from lesionseg.errors import LesionSegError
+
+        try:
+            if job_result.state == "cancelled":
+                return RunOutcome("cancelled", "The segmentation was cancelled.", job_result)
+            if not job_result.ok:
+                return RunOutcome("failed", _sentence(job_result.error or "the segmentation failed"), job_result)
+            entry = self.bundle_entry(parameters.bundle_path)
+            reference = parameters.input_volumes[entry.reference_channel or entry.channels[0]]
+            threshold = entry.threshold if parameters.threshold is None else parameters.threshold
+            warnings = list(self.job.progress.warnings) if self.job is not None else []
+            try:
+                self.result = load_results(self.scene, folder, reference, threshold=threshold,
+                                           min_lesion_mm3=parameters.min_lesion_mm3,
+                                           fill_holes=parameters.fill_holes,
+                                           output_node=parameters.output_segmentation, previous=self.result,
+                                           warnings=warnings)
+            except LesionSegError as error:
+                return RunOutcome("failed", _sentence(f"The results could not be loaded: {error}"), job_result)
+            return RunOutcome("succeeded", "", job_result, self.result)
+        finally:
+            if not self.keep_files:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    # ---- after a run ------------------------------------------------------------------------------------
+    def rethreshold(self, threshold: float, *, min_lesion_mm3: float | None = None,
+                    fill_holes: bool | None = None) -> InferenceResult:
+        """Update the last result's segment for another threshold, without running the network again.
+
+        Raises:
+            ParameterError: there is no result yet, or the threshold is outside (0, 1).
+        """
+        from lesionseg.errors import ParameterError
+
+        if self.result is None:
+            raise ParameterError("there is no segmentation to re-threshold yet; click Apply first.")
+        return rethreshold(self.scene, self.result, threshold, min_lesion_mm3=min_lesion_mm3, fill_holes=fill_holes)
+
+    def jump_target(self, row_index: int) -> tuple[float, float, float]:
+        """The world RAS point (mm) of a lesion of the last result (see :func:`.Results.jump_target`)."""
+        if self.result is None:
+            raise IndexError("there is no lesion table yet.")
+        return jump_target(self.result, row_index)
+
+    # ---- headless batch ---------------------------------------------------------------------------------
+    def segment_dataset(self, bundle: str | os.PathLike, input_folder: str | os.PathLike,
+                        output_folder: str | os.PathLike, *, on_progress: Callable[[JobProgress], None] | None = None,
+                        on_log: Callable[[str], None] | None = None, **options: Any) -> JobResult:
+        """Segment every case of a dataset folder into ``output_folder`` (masks, ``summary.csv``); blocks.
+
+        Args:
+            bundle, input_folder, output_folder: as ``lesionseg segment BUNDLE INPUT -o OUT``.
+            on_progress, on_log: as for :meth:`start`.
+            **options: the keyword options of :meth:`batch_arguments`.
+
+        Returns:
+            The job's result: state "succeeded", "partial" (exit code 3: some cases failed) or "failed".
+        """
+        arguments = self.batch_arguments(bundle, input_folder, output_folder, **options)
+        self.job = BackgroundJob("segment", arguments, launcher=self.launcher, python=self.python,
+                                 on_progress=on_progress, on_log=on_log)
+        return self.job.start(waitForCompletion=True)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def channel_volume_names(entry: BundleEntry, volumes: Sequence[Any]) -> dict[str, Any]:
+    """A first guess of which loaded volume is which channel: a volume whose name contains the channel
+    name (case-insensitive), else None; the reference channel falls back to the first volume.
+
+    Args:
+        entry: the chosen bundle.
+        volumes: the scalar volume nodes of the scene, in scene order.
+    """
+    chosen: dict[str, Any] = {}
+    for channel in entry.channels:
+        match = next((volume for volume in volumes if channel.lower() in (volume.GetName() or "").lower()
+                      and volume not in chosen.values()), None)
+        chosen[channel] = match
+    reference = entry.reference_channel or (entry.channels[0] if entry.channels else "")
+    if reference and chosen.get(reference) is None:
+        chosen[reference] = next((volume for volume in volumes if volume not in chosen.values()), None)
+    return chosen

@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prob", type=Path, help="also write the probability map (a file, or a folder for a dataset)")
     parser.add_argument("--lesions", type=Path, help="single case: write the per-lesion table (.csv or .json)")
     parser.add_argument("--brain-mask", type=Path, help="single case: use this brain mask instead of extracting one")
+    parser.add_argument("--brain-out", type=Path, help="single case: also write the brain mask used (0/1)")
     parser.add_argument("--format", choices=("nii.gz", "nii", "nrrd", "seg", "mha"), default="nii.gz",
                         help="dataset: output format (seg = Slicer .seg.nrrd; default nii.gz)")
     parser.add_argument("--skip-existing", action="store_true", help="dataset: keep masks already in OUT (resume)")
@@ -84,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
             check_writable(args.prob)
         if args.lesions:
             _check_table(args.lesions)
+        if args.brain_out:
+            check_writable(args.brain_out)
     predictor = Predictor(args.bundle, device=args.device, tta=args.tta, batch_size=args.batch_size,
                           threshold=args.threshold, min_lesion_mm3=args.min_lesion_mm3,
                           fill_holes=not args.no_fill_holes, progress=progress)
@@ -110,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         write_probabilities(prediction.probabilities, args.prob)
     if args.lesions:
         write_lesion_table(prediction.lesions, args.lesions)
+    if args.brain_out:
+        write_labelmap(prediction.brain_mask, args.brain_out)
     for warning in prediction.warnings:
         progress({"event": "warning", "message": warning})
     if args.progress == "jsonl":

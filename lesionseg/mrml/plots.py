@@ -26,11 +26,27 @@ SERIES_COLORS: tuple[tuple[float, float, float], ...] = (
 )
 
 
+def _remove_series(scene, chart) -> None:
+    """Take a chart's series out of the scene, with the tables they read (refilling must not pile them up)."""
+    tables = set()
+    series_nodes = [chart.GetNthPlotSeriesNode(i) for i in range(chart.GetNumberOfPlotSeriesNodes())]
+    chart.RemoveAllPlotSeriesNodeIDs()
+    for series in series_nodes:
+        if series is None:
+            continue
+        table = series.GetTableNode()
+        if table is not None:
+            tables.add(table)
+        scene.RemoveNode(series)
+    for table in tables:
+        scene.RemoveNode(table)
+
+
 def _chart(scene, name: str, title: str, x_label: str, y_label: str, chart):
     if chart is None:
         chart = scene.AddNewNodeByClass(CHART_CLASS, scene.GenerateUniqueName(name))
     else:
-        chart.RemoveAllPlotSeriesNodeIds()
+        _remove_series(scene, chart)
     chart.SetTitle(title)
     chart.SetXAxisTitle(x_label)
     chart.SetYAxisTitle(y_label)
