@@ -58,6 +58,9 @@ def main() -> None:
                         help="monai_unet (MONAI UNet, widths 16-256: fast on a CPU) or unet2d (the paper's, 16-256)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--negatives", type=float, default=1.0,
+                        help="fraction of lesion-free brain slices kept for training (default all: the model must "
+                             "learn to say 'nothing here' on every slice it will see)")
     parser.add_argument("--work", type=Path, help="keep the work folder here (default: a temporary one)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="lesionseg-bench-quality-"))
@@ -68,9 +71,9 @@ def main() -> None:
             write_cohort(data, args.cases, modalities=("flair",), seed=100)
         cases = discover(data)
         held_out, training = cases[-args.held_out:], cases[:-args.held_out]
-        prepared_root = work / f"prepared{args.size}"
+        prepared_root = work / f"prepared{args.size}-negatives{args.negatives:g}"
         if not (prepared_root / "prepare.json").exists():
-            prepare_dataset(training, prepared_root, PrepareConfig(size=args.size, negatives=0.1))
+            prepare_dataset(training, prepared_root, PrepareConfig(size=args.size, negatives=args.negatives))
         prepared = PreparedDataset(prepared_root)
         print(f"{len(training)} training cases ({len(prepared.slices)} slices), {len(held_out)} held out; "
               f"budget {args.minutes:g} min per run; {args.network}, {args.threads or 'default'} thread(s)")
