@@ -97,7 +97,7 @@ def plot_metric(values: np.ndarray, column: str, path: str | os.PathLike, *, gro
         low, high = low - 0.5, high + 0.5
     bins = np.geomspace(low, high, BINS + 1) if log else np.linspace(low, high, BINS + 1)
 
-    figure = Figure(figsize=(8.0, 4.5), dpi=110)
+    figure = Figure(figsize=(9.0, 4.5), dpi=110)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     colours = colormaps["RdYlGn_r"](np.linspace(0.05, 0.95, groups))
@@ -127,7 +127,7 @@ def plot_metric(values: np.ndarray, column: str, path: str | os.PathLike, *, gro
     if hidden:
         heading += f"\n({hidden} slices at {values[values <= 0].max():g} not shown on the log axis)"
     axes.set_title(heading, fontsize=10, pad=16)
-    axes.legend(fontsize=7, frameon=False, loc="upper left" if easy == "high" else "upper right")
+    axes.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never on them
     figure.tight_layout()
     path = Path(path)
     with atomic_path(path) as temporary:
