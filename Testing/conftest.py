@@ -53,7 +53,7 @@ def _rules(factory):
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``python -m lesionseg ARGS`` in a subprocess; returns the completed process (text output)."""
     environment = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "lesionseg", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "lesionseg", *map(str, args)], capture_output=True, text=True, encoding="utf-8", errors="replace",
                           cwd=cwd, timeout=timeout, env=environment)
 
 

@@ -307,7 +307,7 @@ def test_session_leader_command_announces_its_group_and_its_kill_reaches_grandch
     ProcessTree = lib["ProcessTree"]
     command = ProcessTree.session_leader_command([sys.executable, "-c", _TREE_SCRIPT])
     # no start_new_session here: the command itself must leave this test's process group
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, encoding="utf-8", errors="replace")
     try:
         group = ProcessTree.session_marker_group(process.stdout.readline())
         assert group == process.pid  # exec kept the pid

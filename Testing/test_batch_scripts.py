@@ -30,7 +30,7 @@ AS_SLICER_WOULD = ("import runpy, sys, slicer; script = sys.argv[1]; sys.argv = 
 def _run(script: Path, *arguments, timeout: float = 600) -> subprocess.CompletedProcess:
     environment = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run([sys.executable, "-c", AS_SLICER_WOULD, str(script), *map(str, arguments)],
-                          capture_output=True, text=True, timeout=timeout, env=environment, cwd=str(REPO / "Testing"))
+                          capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout, env=environment, cwd=str(REPO / "Testing"))
 
 
 @pytest.fixture(scope="module")

@@ -296,5 +296,5 @@ def test_self_paced_automatic_start_minimum_and_resume():
 
 def test_importing_curriculum_does_not_import_torch():
     code = "import sys, lesionseg.curriculum, lesionseg.metrics; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", errors="replace", check=True)
     assert out.stdout.strip() == "False"

@@ -343,7 +343,7 @@ def _cmake_executable() -> str | None:
 
 
 def _cmake(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([_cmake_executable(), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run([_cmake_executable(), *args], cwd=cwd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300)
 
 
 @pytest.mark.slow
@@ -388,7 +388,7 @@ def test_cmake_builds_and_installs_the_extension(tmp_path):
         "LesionSegCurriculumLib; print(lesionseg.__file__); print(LesionSegInferenceLib.__file__)"
     )
     result = subprocess.run([sys.executable, "-S", "-c", probe, str(scripted)], capture_output=True,
-                            text=True, timeout=120)
+                            text=True, encoding="utf-8", errors="replace", timeout=120)
     assert result.returncode == 0, result.stderr
     for line in result.stdout.split():
         assert Path(line).resolve().is_relative_to(scripted.resolve())

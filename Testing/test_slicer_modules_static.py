@@ -268,7 +268,7 @@ def test_lib_logic_imports_and_validates_without_qt_or_slicer():
         """
     )
     result = subprocess.run([sys.executable, "-c", script, *(str(REPO / m) for m in MODULES)],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 
@@ -279,7 +279,7 @@ def test_curriculum_lib_finds_the_inference_lib_beside_it():
     script = ("import sys; sys.path.insert(0, sys.argv[1]); import LesionSegCurriculumLib, LesionSegInferenceLib; "
               "print(LesionSegInferenceLib.__file__)")
     result = subprocess.run([sys.executable, "-c", script, str(REPO / "LesionSegCurriculum")], capture_output=True,
-                            text=True, timeout=120, cwd=str(REPO / "Testing"))
+                            text=True, encoding="utf-8", errors="replace", timeout=120, cwd=str(REPO / "Testing"))
     assert result.returncode == 0, result.stderr
     expected = REPO / "LesionSegInference" / "LesionSegInferenceLib" / "__init__.py"
     assert Path(result.stdout.strip()).resolve() == expected.resolve()

@@ -180,7 +180,7 @@ def test_two_ranks_under_torchrun_visit_each_active_slice_once_and_match_one_pro
     environment = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"]
     distributed = subprocess.run([*torchrun, "-m", "lesionseg", "train", str(tiny_prepared), str(tmp_path / "ddp"),
-                                  "--batch-size", "2", *common], capture_output=True, text=True, env=environment,
+                                  "--batch-size", "2", *common], capture_output=True, text=True, encoding="utf-8", errors="replace", env=environment,
                                  timeout=600)
     assert distributed.returncode == 0, distributed.stderr[-2000:]
     single = run_cli("train", tiny_prepared, tmp_path / "single", "--batch-size", "4", *common)

@@ -59,8 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerate_narrow_terminal_encodings() -> None:
+    """Let messages with "mm²", "±" or progress bars print on an ASCII terminal instead of crashing.
+
+    Under a C locale without UTF-8 mode, ``sys.stdout`` is ASCII with strict errors; a unit in a message
+    would then raise ``UnicodeEncodeError`` after the work was done. Unencodable characters are escaped.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if encoding != "utf8" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
+    _tolerate_narrow_terminal_encodings()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
