@@ -30,6 +30,7 @@ from LesionSegCurriculumLib import (
     PrepareParameters,
     TrainParameters,
 )
+from LesionSegCurriculumWidgets.RefinementSection import RefinementSection
 from LesionSegInferenceLib import DEVICE_LABELS
 from LesionSegInferenceLib.InstallLogic import slicer_install_logic
 from LesionSegInferenceLib.SlicerLaunchers import default_launcher
@@ -79,6 +80,18 @@ class LesionSegCurriculum(ScriptedLoadableModule):
             "The trained bundle can be opened in LesionSeg Inference."
         )
         self.parent.acknowledgementText = _(ACKNOWLEDGEMENT)
+        # The refinement tools as a Segment Editor effect, registered once the application has started.
+        slicer.app.connect("startupCompleted()", registerSegmentEditorEffect)
+
+
+def registerSegmentEditorEffect():
+    """Register the "LesionSeg refine" Segment Editor effect (``LesionSegCurriculumLib/SegmentEditorEffect.py``)."""
+    import qSlicerSegmentationsEditorEffectsPythonQt as effects
+
+    instance = effects.qSlicerSegmentEditorScriptedEffect(None)
+    instance.setPythonSource(os.path.join(MODULE_FOLDER, "LesionSegCurriculumWidgets", "SegmentEditorEffect.py")
+                             .replace("\\", "/"))
+    instance.self().register()
 
 
 class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -91,6 +104,7 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.jobButton = None
         self.bundle = None
         self.dependenciesReady = False
+        self.refinementSection = None
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -128,6 +142,7 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui.chartComboBox.connect("currentIndexChanged(int)", self.showTrainingChart)
         self.ui.openInInferenceButton.connect("clicked(bool)", self.onOpenInInference)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.refinementSection = RefinementSection(self)
 
         self.ui.progressBar.setValue(0)
         self.updateButtons()
@@ -185,6 +200,8 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
                 messages.append(reason)
         if not running:
             self.ui.statusLabel.text = messages[0] if messages else ""
+        if self.refinementSection is not None:
+            self.refinementSection.updateButtons()
 
     def ensureDependencies(self):
         """Check (and, after the user agrees, install) the Python packages lesionseg needs; True when ready."""

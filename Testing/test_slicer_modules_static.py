@@ -27,7 +27,8 @@ SLICER_MIN_PYTHON = (3, 10)
 
 def _module_python_files(module: str) -> list[Path]:
     folder = REPO / module
-    return [folder / f"{module}.py", *sorted((folder / f"{module}Lib").glob("*.py"))]
+    return [folder / f"{module}.py", *sorted((folder / f"{module}Lib").glob("*.py")),
+            *sorted((folder / f"{module}Widgets").glob("*.py"))]
 
 
 def _lib_files(module: str) -> list[Path]:
@@ -160,6 +161,12 @@ PANEL_CONTROLS = {
         "foldsSpinBox": "QSpinBox", "allDataCheckBox": "QCheckBox", "resumeCheckBox": "QCheckBox",
         "trainButton": "QPushButton", "chartComboBox": "QComboBox", "openInInferenceButton": "QPushButton",
         "progressBar": "QProgressBar", "logTextEdit": "QPlainTextEdit",
+        # the refinement section: queue, proposed change, accept/reject, rating, next case
+        "revisionsPathLineEdit": "ctkPathLineEdit", "reviewBundlePathLineEdit": "ctkPathLineEdit",
+        "reviewQueueButton": "QPushButton", "queueTableWidget": "QTableWidget", "refineToolComboBox": "QComboBox",
+        "proposeButton": "QPushButton", "acceptButton": "QPushButton", "rejectButton": "QPushButton",
+        "ratingComboBox": "QComboBox", "markReviewedButton": "QPushButton", "flagButton": "QPushButton",
+        "nextCaseButton": "QPushButton",
     },
 }
 #: Sections of each panel (collapsible group boxes), in order.
@@ -167,7 +174,7 @@ PANEL_SECTIONS = {
     "LesionSegInference": ["modelCollapsibleButton", "inputsCollapsibleButton", "optionsCollapsibleButton",
                            "outputsCollapsibleButton", "resultsCollapsibleButton", "logCollapsibleButton"],
     "LesionSegCurriculum": ["datasetCollapsibleButton", "prepareCollapsibleButton", "difficultyCollapsibleButton",
-                            "trainingCollapsibleButton", "logCollapsibleButton"],
+                            "trainingCollapsibleButton", "refineCollapsibleButton", "logCollapsibleButton"],
 }
 
 
@@ -381,3 +388,22 @@ def test_curriculum_logic_passes_the_validate_flag_to_discover(tmp_path):
     assert calls == [(tmp_path, False)]
     assert [(row.case_id, row.channels, row.has_mask) for row in rows] == [("b", ("flair",), False),
                                                                           ("a", ("ct",), True)]
+
+
+def test_the_segment_editor_effect_is_registered_and_complete():
+    """The effect file the module registers exists, defines the effect class with the methods the editor calls,
+    and hands its result to the editor (so masking and undo apply)."""
+    module_source = (REPO / "LesionSegCurriculum" / "LesionSegCurriculum.py").read_text(encoding="utf-8")
+    assert '"startupCompleted()", registerSegmentEditorEffect' in module_source
+    assert 'os.path.join(MODULE_FOLDER, "LesionSegCurriculumWidgets", "SegmentEditorEffect.py")' in module_source
+    path = REPO / "LesionSegCurriculum" / "LesionSegCurriculumWidgets" / "SegmentEditorEffect.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    effect = _class(tree, "SegmentEditorEffect")
+    assert [getattr(base, "id", None) for base in effect.bases] == ["AbstractScriptedSegmentEditorEffect"]
+    methods = {node.name for node in effect.body if isinstance(node, ast.FunctionDef)}
+    assert {"__init__", "clone", "icon", "helpText", "setupOptionsFrame", "onApply"} <= methods
+    source = path.read_text(encoding="utf-8")
+    assert "saveStateForUndo()" in source and "modifySelectedSegmentByLabelmap(" in source
+    cmake = (REPO / "LesionSegCurriculum" / "CMakeLists.txt").read_text(encoding="utf-8")
+    for file in sorted((REPO / "LesionSegCurriculum" / "LesionSegCurriculumWidgets").glob("*.py")):
+        assert f"${{MODULE_NAME}}Widgets/{file.name}" in cmake, f"CMakeLists.txt does not install {file.name}"

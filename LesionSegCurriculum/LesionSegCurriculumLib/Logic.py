@@ -190,6 +190,13 @@ class CurriculumLogic:
 
         return self._start("train", parameters, progress, on_log, on_finished, wait)
 
+    def review_queue(self, parameters, *, on_progress: Callable[[JobProgress], None] | None = None,
+                     on_log: Callable[[str], None] | None = None,
+                     on_finished: Callable[[JobResult], None] | None = None, wait: bool = False) -> BackgroundJob:
+        """Run ``lesionseg review-queue`` into ``parameters.queue_csv`` (``Refinement.ReviewQueueParameters``);
+        read it with ``Refinement.read_queue``."""
+        return self._start("review-queue", parameters, on_progress, on_log, on_finished, wait)
+
     def cancel(self) -> None:
         """Stop the running job (its whole process tree); a cancelled training can be resumed."""
         if self.job is not None:

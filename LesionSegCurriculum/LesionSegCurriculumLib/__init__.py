@@ -29,10 +29,22 @@ from .Parameters import (  # noqa: E402
     PrepareParameters,
     TrainParameters,
 )
+from .Refinement import (  # noqa: E402
+    QUEUE_COLUMNS,
+    RATINGS,
+    REFINE_TOOLS,
+    REVIEW_STATES,
+    QueueRow,
+    RefinementLogic,
+    ReviewQueueParameters,
+    next_case,
+    read_queue,
+)
 from .TrainingCurves import CHARTS, TrainingCurves, curve_name  # noqa: E402
 
 __all__ = [
     "CHARTS", "CURRICULA", "CURRICULUM_LABELS", "DATA_METRICS", "DEVICES", "LOSSES", "NETWORKS", "TRAIN_METRICS",
     "CaseRow", "CurriculumLogic", "DifficultyDisplay", "DifficultyParameters", "PrepareParameters",
-    "TrainParameters", "TrainingCurves", "curve_name", "group_samples", "show_difficulty",
+    "QUEUE_COLUMNS", "QueueRow", "RATINGS", "REFINE_TOOLS", "REVIEW_STATES", "RefinementLogic", "ReviewQueueParameters",
+    "TrainParameters", "TrainingCurves", "curve_name", "group_samples", "next_case", "read_queue", "show_difficulty",
 ]

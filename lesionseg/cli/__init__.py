@@ -32,6 +32,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evaluate",
     "report",
     "analyse",
+    "refine",
+    "revisions",
+    "review-queue",
     "demo",
 )
 

@@ -33,7 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--replace-nonfinite", action="store_true",
                         help="replace NaN/infinite voxels (and count them) instead of refusing the case")
     parser.add_argument("--mask-revision", default="original",
-                        help="which mask to use: original, latest or a revision id (default original)")
+                        help="which mask to use: original, latest or a revision id such as rev-0003 "
+                             "(default original; see 'lesionseg revisions')")
+    parser.add_argument("--revisions", type=Path, dest="revisions_dir",
+                        help="folder of the mask revisions when not in <dataset>/derivatives/lesionseg/revisions")
     parser.add_argument("--seed", type=int, default=0, help="seed for the choice of lesion-free slices")
     parser.add_argument("--workers", type=int, default=1, help="cases prepared in parallel (default 1)")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="bar", help="progress display (default bar)")
@@ -51,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         ct_window=parse_float_pair(args.ct_window, "--ct-window"), replace_nonfinite=args.replace_nonfinite,
         seed=args.seed, mask_revision=args.mask_revision,
     )
-    summary = prepare_dataset(args.dataset, args.out, config, workers=args.workers, progress=make_progress(args.progress))
+    summary = prepare_dataset(args.dataset, args.out, config, workers=args.workers, progress=make_progress(args.progress),
+                              revisions_dir=args.revisions_dir)
     if args.progress == "jsonl":
         make_progress("jsonl")({"event": "done", "stage": "prepare", **summary})
     else:

@@ -46,6 +46,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--deterministic", action="store_true", help="deterministic algorithms (exact resume)")
     parser.add_argument("--val-every", type=int, help="validate every N epochs (default 5)")
     parser.add_argument("--early-stopping", type=int, help="stop after N validations without improvement")
+    parser.add_argument("--mask-revision",
+                        help="check that the prepared slices were made from this mask revision of every case "
+                             "(original, latest or an id); a mask refined since 'prepare' is refused")
+    parser.add_argument("--revisions", type=Path, dest="revisions_dir",
+                        help="folder of the mask revisions when not where 'prepare' found them")
     parser.add_argument("--finetune", dest="finetune_from", help="start from this bundle's weights (fine-tuning)")
     parser.add_argument("--freeze-encoder", action="store_true", help="with --finetune: keep the encoder fixed")
     parser.add_argument("--threads", type=int, dest="num_threads", help="CPU threads for torch")
@@ -109,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
     from lesionseg.train import train_run
 
     config = build_config(args)
+    if args.mask_revision:
+        from lesionseg.refine.prepared_revisions import check_prepared_revisions
+
+        check_prepared_revisions(args.prepared, args.mask_revision, args.revisions_dir)
     progress = make_progress(args.progress)
     summary = train_run(args.prepared, args.run, config, resume=args.resume, progress=progress,
                         record_visits=args.record_visits)

@@ -81,13 +81,18 @@ def prepare_one(case: Case, config: PrepareConfig, out: Path, threads: int = 0) 
 
 def prepare_dataset(dataset: str | os.PathLike | list[Case], out: str | os.PathLike, config: PrepareConfig, *,
                     workers: int = 1, progress: ProgressCallback = ignore_progress,
-                    cancel: CancelFlag | None = None) -> dict[str, Any]:
+                    cancel: CancelFlag | None = None,
+                    revisions_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Prepare every case of a dataset into ``out`` (see :mod:`lesionseg.preprocess.prepared`).
 
     Cases are checked first (all of them, before anything is written), then prepared, ``workers`` at a
     time in separate processes. ``prepare.json`` and ``slices.csv`` are written at the end, so a failed
     or cancelled run leaves complete case files only; re-running skips the cases whose inputs and
     parameters are unchanged.
+
+    ``config.mask_revision`` picks each case's mask among its revisions (``original``, ``latest`` or an id,
+    see :mod:`lesionseg.refine.revisions`), kept under ``revisions_dir`` or the dataset's derivatives; the
+    revision used is recorded per case in ``prepare.json``.
 
     Returns:
         A summary: number of cases, slices, lesion slices, how many were skipped.
@@ -98,10 +103,16 @@ def prepare_dataset(dataset: str | os.PathLike | list[Case], out: str | os.PathL
     if workers < 1:
         raise ParameterError(f"--workers must be at least 1, not {workers}.")
     out = Path(out)
+    from_revisions = config.mask_revision != "original"
     cases = list(dataset) if isinstance(dataset, list) else discover(
-        dataset, allow_unaligned_channels=bool(config.registration), require_masks=True)
+        dataset, allow_unaligned_channels=bool(config.registration), require_masks=not from_revisions)
     if not cases:
         raise DatasetError("there are no cases to prepare.")
+    if from_revisions:
+        from lesionseg.refine.revisions import resolve_case_masks
+
+        cases = resolve_case_masks(cases, config.mask_revision, revisions_dir,
+                                   dataset=None if isinstance(dataset, list) else dataset)
     channels = list(config.channels or cases[0].channel_names)
     config.channels = channels
     config.reference = config.reference_channel(channels)
@@ -143,8 +154,14 @@ def prepare_dataset(dataset: str | os.PathLike | list[Case], out: str | os.PathL
                         other.cancel()
                     cancel.raise_if_cancelled()
     rows = [row for case in cases for row in results[case.case_id]["rows"]]
-    case_list = [{"case_id": c.case_id, "patient_id": c.patient_id, "slices": results[c.case_id]["slices"]} for c in cases]
-    write_dataset_index(out, config, rows, case_list, {"channels": channels})
+    case_list = [{"case_id": c.case_id, "patient_id": c.patient_id, "slices": results[c.case_id]["slices"],
+                  "mask_revision": c.metadata.get("mask_revision", "original")} for c in cases]
+    sources = {"channels": channels}
+    if not isinstance(dataset, list):
+        sources["dataset"] = str(Path(dataset).resolve())
+    if revisions_dir is not None:
+        sources["revisions_dir"] = str(Path(revisions_dir).resolve())
+    write_dataset_index(out, config, rows, case_list, sources)
     return {
         "cases": len(cases),
         "slices": len(rows),

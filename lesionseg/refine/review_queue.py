@@ -1,0 +1,284 @@
+"""The review queue: which cases (and slices) of a dataset need an annotator's attention most.
+
+Measured from the image, the current mask and optionally a model bundle, never from anything else a
+dataset may carry (a synthetic cohort's truth is not read):
+
+- ``model_disagreement``: 1 - Dice between the model's labelmap and the mask (needs a bundle);
+- ``model_uncertainty``: mean per-voxel variance of test-time-augmented predictions, over the lesion
+  (mask or prediction), divided by 0.25, the largest variance of a probability (without TTA: the mean of
+  ``4 p (1 - p)`` of the probabilities); needs a bundle;
+- ``intensity_misfit``: ``d / (d + 1 mm)``, where ``d`` is how far, on average, the mask's outline lies
+  from what intensity-guided refinement makes of it when it judges the drawn voxels by the image alone
+  (:func:`lesionseg.refine.tools.intensity.refine_intensity` with ``keep_fraction=0.5``): the volume between the two outlines divided
+  by the outline's area (``outline_offset_mm``); not available (None) when the lesion is not distinct on
+  the image: intensity cannot judge that outline;
+- ``shape_irregularity``: the share of the mask's volume in enclosed holes (3D or within a slice) and in
+  stray components (under a tenth of the largest one's volume), capped at 1;
+- ``difficulty``: the mean of ``smallness = 1 / (1 + volume in mL)`` and ``low_contrast = 1 / (1 + F)``,
+  F the Fisher ratio of the lesion against the tissue around it: small, faint lesions are easy to miss.
+
+``attention`` is the weighted mean of the available measures (:data:`WEIGHTS`, renormalised when there is
+no bundle). Cases are ordered never reviewed first (a case whose mask changed since its last review
+counts as never reviewed), then flagged, then reviewed; by decreasing attention within each group. Each
+entry lists the axial slices (index along the image's third axis) where the measures disagree most.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+from lesionseg.errors import DatasetError, LesionSegError
+from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
+from lesionseg.refine.ratings import current_state, read_marks
+from lesionseg.refine.revisions import RevisionStore
+
+WEIGHTS = {"model_disagreement": 0.35, "intensity_misfit": 0.25, "shape_irregularity": 0.2, "model_uncertainty": 0.1,
+           "difficulty": 0.1}
+#: an outline this far (mm, on average) from where the image puts it gets an intensity misfit of 0.5
+MISFIT_SCALE_MM = 1.0
+#: components under this fraction of the largest one's volume count as stray (shape irregularity)
+STRAY_FRACTION = 0.1
+GROUP_ORDER = {"never reviewed": 0, "changed since review": 0, "flagged": 1, "reviewed": 2}
+
+
+class PredictorLike(Protocol):
+    """What the queue needs from :class:`lesionseg.infer.Predictor`."""
+
+    def predict(self, images: dict[str, sitk.Image], *, case_id: str = "case") -> Any: ...
+
+
+@dataclass
+class QueueEntry:
+    """One case of the review queue.
+
+    Attributes:
+        case_id: the case.
+        rank: 1 = look at it first.
+        attention: the weighted score in [0, 1].
+        status: ``never reviewed``, ``changed since review``, ``flagged`` or ``reviewed``.
+        rating: the current rating, if any.
+        revision: the revision that was measured.
+        volume_ml: its lesion volume.
+        measures: the measures (None when not available) and the Fisher ratio ``fisher``.
+        slices: ``(slice index, score)`` of the slices that need most attention, best first.
+        note: why a measure is missing, if one is.
+    """
+
+    case_id: str
+    rank: int
+    attention: float
+    status: str
+    rating: str | None
+    revision: str
+    volume_ml: float
+    measures: dict[str, float | None]
+    slices: list[tuple[int, float]] = field(default_factory=list)
+    note: str = ""
+
+    def to_row(self) -> dict[str, Any]:
+        """A flat dict for a CSV row."""
+        return {"rank": self.rank, "case_id": self.case_id, "attention": round(self.attention, 4),
+                "status": self.status, "rating": self.rating or "", "revision": self.revision,
+                "volume_ml": round(self.volume_ml, 3),
+                **{name: ("" if value is None else round(value, 4)) for name, value in self.measures.items()},
+                "slices": " ".join(str(index) for index, _ in self.slices), "note": self.note}
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    from lesionseg.metrics import dice
+
+    return float(dice(a, b))
+
+
+def measure_case(image: sitk.Image, mask: sitk.Image, *, modality: str = "mri", prediction: Any = None,
+                 top_slices: int = 5) -> tuple[dict[str, float | None], list[tuple[int, float]], str]:
+    """The queue's measures for one case (see the module docstring).
+
+    Args:
+        image: the scan the mask was drawn on.
+        mask: the current mask (0/1, on the scan's grid).
+        modality: ``mri`` or ``ct`` (brain extraction).
+        prediction: the predictor's output for this case (``labelmap``, ``probabilities``, optionally
+            ``tta_variance``, all on the scan's grid), or None.
+        top_slices: how many slices to list.
+
+    Returns:
+        ``(measures, slices, note)``.
+    """
+    from lesionseg.refine._checks import array_spacing, same_grid
+    from lesionseg.refine.tools.common import brain_array
+    from lesionseg.refine.tools.distributions import ADD_FRACTION
+    from lesionseg.refine.tools.intensity import refine_intensity
+
+    same_grid(image, mask, "the mask")
+    current = sitk.GetArrayFromImage(mask) != 0
+    spacing = array_spacing(image)
+    volume_ml = float(np.count_nonzero(current) * np.prod(spacing) / 1000.0)
+    measures: dict[str, float | None] = {name: None for name in (*WEIGHTS, "outline_offset_mm", "fisher")}
+    slice_score = np.zeros(current.shape[0])
+    notes = []
+    if not current.any():
+        measures.update(intensity_misfit=1.0, shape_irregularity=1.0, difficulty=1.0, fisher=0.0)
+        notes.append("the mask is empty")
+    else:
+        brain = brain_array(image, None, modality)
+        details: dict = {}
+        # the image's own boundary: drawn voxels are judged like the others (no benefit of the doubt)
+        refined = sitk.GetArrayFromImage(refine_intensity(image, mask, brain=_as_image(brain, image), modality=modality,
+                                                          keep_fraction=ADD_FRACTION, details=details)) != 0
+        if details.get("changed"):
+            displacement = _mean_displacement_mm(current, refined, spacing)
+            measures["intensity_misfit"] = displacement / (displacement + MISFIT_SCALE_MM)
+            measures["outline_offset_mm"] = displacement
+        slice_score += (current ^ refined).sum(axis=(1, 2))
+        irregular = _irregular_voxels(current, spacing)
+        measures["shape_irregularity"] = float(min(1.0, np.count_nonzero(irregular) / np.count_nonzero(current)))
+        slice_score += irregular.sum(axis=(1, 2))
+        if not details.get("changed"):
+            notes.append(f"intensity: {details.get('reason', 'unchanged')}")
+        fisher = float((details.get("model") or {}).get("fisher", 0.0))
+        measures["fisher"] = fisher
+        measures["difficulty"] = 0.5 * (1.0 / (1.0 + volume_ml)) + 0.5 * (1.0 / (1.0 + fisher))
+    if prediction is not None:
+        labelmap = sitk.GetArrayFromImage(prediction.labelmap) != 0
+        if labelmap.shape != current.shape:
+            raise DatasetError("the model's labelmap is not on the grid of the mask; the predictor must return "
+                               "results on the input's native grid.")
+        measures["model_disagreement"] = 1.0 - _dice(current, labelmap)
+        slice_score += (current ^ labelmap).sum(axis=(1, 2))
+        region = current | labelmap
+        variance = getattr(prediction, "tta_variance", None)
+        if variance is not None:
+            values = sitk.GetArrayFromImage(variance)
+            per_voxel = np.clip(values / 0.25, 0.0, 1.0)
+        else:
+            probabilities = sitk.GetArrayFromImage(prediction.probabilities).astype(np.float64)
+            per_voxel = 4.0 * probabilities * (1.0 - probabilities)
+            notes.append("no TTA variance: uncertainty from the probabilities")
+        measures["model_uncertainty"] = float(per_voxel[region].mean()) if region.any() else 0.0
+        slice_score += per_voxel.sum(axis=(1, 2))
+    order = np.argsort(-slice_score, kind="stable")[:top_slices]
+    top = max(float(slice_score.max()), 1e-12)
+    slices = [(int(k), round(float(slice_score[k] / top), 3)) for k in order if slice_score[k] > 0]
+    return measures, slices, "; ".join(notes)
+
+
+def surface_area_mm2(mask: np.ndarray, spacing: np.ndarray) -> float:
+    """Area (mm²) of the voxel faces between ``mask`` and the rest (the array's border counts as outside)."""
+    padded = np.pad(mask, 1)
+    area = 0.0
+    for axis in range(3):
+        faces = np.count_nonzero(np.diff(padded.astype(np.int8), axis=axis))
+        area += faces * float(np.prod(np.delete(spacing, axis)))
+    return area
+
+
+def _mean_displacement_mm(mask: np.ndarray, other: np.ndarray, spacing: np.ndarray) -> float:
+    """How far, on average, ``other``'s outline lies from ``mask``'s: differing volume / outline area (mm).
+
+    Unlike 1 - Dice it does not grow as a lesion gets smaller: a one-voxel shift of a small lesion's outline
+    costs it a large share of its Dice but is the same 1-voxel offset as for a large one.
+    """
+    area = surface_area_mm2(mask, spacing)
+    return float(np.count_nonzero(mask ^ other) * np.prod(spacing) / area) if area else 0.0
+
+
+def _irregular_voxels(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Voxels that make the outline implausible: enclosed holes (3D or within a slice) and the specks and
+    stray strokes outside the main lesions (components under a tenth of the largest one's volume)."""
+    from lesionseg.refine.tools.cleanup import _fill_holes
+
+    holes = _fill_holes(mask, spacing) & ~mask
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    if count <= 1:
+        return holes
+    sizes = np.bincount(labels.ravel())[1:]
+    small = 1 + np.flatnonzero(sizes < STRAY_FRACTION * sizes.max())
+    return holes | np.isin(labels, small)
+
+
+def _as_image(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
+    image = sitk.GetImageFromArray(array.astype(np.uint8))
+    image.CopyInformation(reference)
+    return image
+
+
+def attention_score(measures: dict[str, float | None]) -> float:
+    """The weighted mean of the available measures (weights :data:`WEIGHTS`, renormalised)."""
+    available = {name: value for name, value in measures.items() if name in WEIGHTS and value is not None}
+    total = sum(WEIGHTS[name] for name in available)
+    return float(sum(WEIGHTS[name] * value for name, value in available.items()) / total) if total else 0.0
+
+
+def review_queue(dataset: str | os.PathLike, *, bundle: str | os.PathLike | None = None,
+                 predictor: PredictorLike | None = None, revision: str = "latest",
+                 revisions_dir: str | os.PathLike | None = None, channel: str | None = None, tta: bool = True,
+                 device: str = "auto", top_slices: int = 5, progress: ProgressCallback = ignore_progress,
+                 cancel: CancelFlag | None = None) -> list[QueueEntry]:
+    """Rank the cases of a dataset for review (see the module docstring).
+
+    Args:
+        dataset: a dataset folder or CSV manifest (any layout ``discover`` reads).
+        bundle: a model bundle; the predictor is made from it (``lesionseg.infer.Predictor``).
+        predictor: a predictor object instead of ``bundle`` (tests, or the Slicer module's own).
+        revision: which revision of each mask to measure (``latest`` by default).
+        revisions_dir: the ``--revisions DIR`` folder, for read-only datasets.
+        channel: the channel to measure on (default: the one the mask was drawn on).
+        tta: ask the predictor for test-time augmentation (uncertainty).
+        device: ``auto``, ``cpu``, ``cuda`` or ``mps``, for the predictor.
+        top_slices: slices listed per case.
+        progress, cancel: progress events (``stage: review-queue``) and a cancel flag.
+
+    Returns:
+        The entries in review order (rank 1 first). Cases with neither a mask nor a revision are left out.
+
+    Raises:
+        LesionSegError: bad input (dataset, bundle, revision name), naming the case.
+    """
+    from lesionseg.data import CT_CHANNELS, discover, validate_case
+
+    cases = discover(dataset, validate=False)
+    if bundle is not None and predictor is None:
+        from lesionseg.infer import Predictor
+
+        predictor = Predictor(bundle, device=device, tta=tta)
+    entries = []
+    progress({"event": "progress", "stage": "review-queue", "done": 0, "total": len(cases)})
+    for done, case in enumerate(cases, start=1):
+        if cancel:
+            cancel.raise_if_cancelled()
+        validate_case(case)
+        store = RevisionStore.for_case(case, dataset=dataset, revisions_dir=revisions_dir)
+        if not store.ids():
+            continue
+        measured = store.resolve(revision)
+        name = channel or case.metadata.get("mask_channel") or next(iter(case.channels))
+        image = case.read_channel(name)
+        mask = store.read(measured)
+        prediction = None
+        if predictor is not None:
+            prediction = predictor.predict({key: case.read_channel(key) for key in case.channels}, case_id=case.case_id)
+        try:
+            measures, slices, note = measure_case(image, mask, modality="ct" if name in CT_CHANNELS else "mri",
+                                                  prediction=prediction, top_slices=top_slices)
+        except LesionSegError as error:
+            raise type(error)(f"case {case.case_id}: {error}") from error
+        state = current_state(read_marks(store.folder))
+        status = state["status"]
+        if status == "reviewed" and state["revision"] not in (None, measured):
+            status = "changed since review"
+        volume = float(np.count_nonzero(sitk.GetArrayFromImage(mask)) * np.prod(mask.GetSpacing()) / 1000.0)
+        entries.append(QueueEntry(case.case_id, 0, attention_score(measures), status, state["rating"], measured,
+                                  volume, measures, slices, note))
+        progress({"event": "progress", "stage": "review-queue", "done": done, "total": len(cases),
+                  "message": case.case_id})
+    entries.sort(key=lambda e: (GROUP_ORDER.get(e.status, 0), -e.attention, e.case_id))
+    for rank, entry in enumerate(entries, start=1):
+        entry.rank = rank
+    return entries
