@@ -86,7 +86,7 @@ def test_user_mask_always_wins_and_is_binarised(case_mri_ct):
     # Even for an image in which nothing could be found.
     blank = sitk.Image(flair.GetSize(), sitk.sitkInt16)
     blank.CopyInformation(flair)
-    assert np.array_equal(sitk.GetArrayViewFromImage(extract_brain(blank, "ct", user_mask=user)),
+    assert np.array_equal(sitk.GetArrayFromImage(extract_brain(blank, "ct", user_mask=user)),
                           expected.astype(np.uint8))
     shifted = sitk.Image(user)
     shifted.SetOrigin(tuple(o + 5.0 for o in user.GetOrigin()))

@@ -236,7 +236,7 @@ def test_empty_prediction_gives_an_empty_named_segment_and_other_grids_are_refus
     empty.CopyInformation(image)
     node = segmentation_node_from_labelmap(scene, empty, volume)
     assert segment_names(node) == ["Stroke lesion"]
-    assert sitk.GetArrayViewFromImage(mask_from_segmentation_node(scene, node, reference_volume=volume)).sum() == 0
+    assert sitk.GetArrayFromImage(mask_from_segmentation_node(scene, node, reference_volume=volume)).sum() == 0
 
     shifted = lesion_labelmap(image)
     shifted.SetOrigin((0.0, 0.0, 0.0))

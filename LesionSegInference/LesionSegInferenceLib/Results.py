@@ -242,7 +242,7 @@ def _lesion_labels(mask):
 
     labels = sitk.RelabelComponent(sitk.ConnectedComponent(sitk.Cast(mask > 0, sitk.sitkUInt8), True),
                                    sortByObjectSize=True)
-    return sitk.GetArrayViewFromImage(labels)
+    return sitk.GetArrayFromImage(labels)  # a copy: a view would outlive its image
 
 
 def _carry_hemispheres(lesions: list[dict[str, Any]], labelmap, source_labelmap, source_lesions) -> None:
