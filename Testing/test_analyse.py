@@ -14,7 +14,7 @@ from lesionseg.cli import main
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open() as handle:
+    with path.open(encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 

@@ -212,7 +212,7 @@ def test_blocking_run_of_a_real_job_reports_progress_and_its_summary(lib, tmp_pa
 def _proc_stat(pid: int) -> tuple[str, int, int] | None:
     """(state, parent pid, start time) of a process from /proc, None when it is gone."""
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
     except (FileNotFoundError, ProcessLookupError):
         return None
     fields = text[text.rindex(")") + 2:].split()  # after "pid (command) "

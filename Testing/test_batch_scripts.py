@@ -60,7 +60,7 @@ def test_train_batch_prepares_and_trains_into_a_bundle(trained):
     assert lines[-1] == f"Bundle: {root / 'run' / 'model.lsb'}"
     manifest = read_manifest(root / "run" / "model.lsb")
     assert manifest["channels"] == ["flair"] and len(manifest["members"]) == 1
-    with (root / "prepared" / "slices.csv").open() as handle:
+    with (root / "prepared" / "slices.csv").open(encoding="utf-8") as handle:
         assert {row["case_id"] for row in csv.DictReader(handle)} == {f"sub-strokecase000{i}" for i in range(1, 5)}
 
 
@@ -93,7 +93,7 @@ def test_segment_batch_reports_a_corrupt_case_and_exits_3(trained, tmp_path):
     lines = result.stdout.splitlines()
     assert "[ 50%] segment: sub-strokecase0001" in lines and "[100%] segment: sub-strokecase0002" in lines
     assert lines[-2].startswith("partial: ") and lines[-1] == f"Summary: {tmp_path / 'out' / 'summary.csv'}"
-    with (tmp_path / "out" / "summary.csv").open() as handle:
+    with (tmp_path / "out" / "summary.csv").open(encoding="utf-8") as handle:
         rows = {row["case_id"]: row for row in csv.DictReader(handle)}
     assert rows["sub-strokecase0001"]["status"] == "ok"
     assert rows["sub-strokecase0002"]["status"].startswith("failed: ") and corrupt.name in rows[

@@ -60,7 +60,7 @@ def test_nnunet_and_csv_exports_give_the_same_cases_back(tmp_path):
     write_isles_public(tmp_path / "isles", n=4, channels=("flair", "dwi"))
     original = discover(tmp_path / "isles")
     nnunet_root = export_nnunet(original, tmp_path / "nnunet_raw", dataset_id=7, dataset_name="Stroke")
-    description = json.loads((nnunet_root / "dataset.json").read_text())
+    description = json.loads((nnunet_root / "dataset.json").read_text(encoding="utf-8"))
     assert description["channel_names"] == {"0": "DWI", "1": "FLAIR"} and description["numTraining"] == 4
     manifest = export_manifest(original, tmp_path / "lists" / "cases.csv")
     for exported in (discover(nnunet_root), discover(manifest)):

@@ -16,5 +16,5 @@ def test_the_demo_runs_end_to_end_and_writes_the_reports(tmp_path):
     for page in ("run-vanilla/report/index.html", "evaluation-vanilla/index.html", "evaluation-none/index.html"):
         assert (out / page).is_file(), page
     assert (out / "run-vanilla" / "model.lsb").is_file() and (out / "run-none" / "model.lsb").is_file()
-    assert (out / "segment-vanilla" / "summary.csv").read_text().count(",ok") == 2
+    assert (out / "segment-vanilla" / "summary.csv").read_text(encoding="utf-8").count(",ok") == 2
     assert "curriculum vs none" in result.stdout and "open " in result.stdout

@@ -29,10 +29,10 @@ def test_difficulty_writes_one_row_per_lesion_slice_and_the_histograms(prepared,
                      "--groups", "4", "--progress", "none")
     assert result.returncode == 0, result.stderr
     assert "lesion volume per case" in result.stdout
-    with (prepared / "slices.csv").open() as handle:
+    with (prepared / "slices.csv").open(encoding="utf-8") as handle:
         lesion_slices = [(r["case_id"], r["slice_index"], r["lesion_area_mm2"]) for r in csv.DictReader(handle)
                          if r["has_lesion"] == "1"]
-    with out.open() as handle:
+    with out.open(encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         rows = list(reader)
     assert reader.fieldnames == ["case_id", "slice_index", "area_mm2", "contrast_fisher", "contrast_valid"]
@@ -49,7 +49,7 @@ def test_difficulty_writes_one_row_per_lesion_slice_and_the_histograms(prepared,
     assert [p.name for p in (tmp_path / "again").iterdir()] == ["difficulty_contrast_fisher.png"]
 
     # bad input: a NaN in a difficulty column of that table
-    text = out.read_text().splitlines()
+    text = out.read_text(encoding="utf-8").splitlines()
     fields = text[2].split(",")
     fields[3] = "nan"
     text[2] = ",".join(fields)

@@ -49,7 +49,7 @@ def cohort(tmp_path) -> dict:
 
 
 def _read_csv(path: Path) -> dict[str, dict[str, str]]:
-    with path.open() as handle:
+    with path.open(encoding="utf-8") as handle:
         return {row["case_id"]: row for row in csv.DictReader(handle)}
 
 

@@ -361,10 +361,10 @@ def test_cmake_builds_and_installs_the_extension(tmp_path):
     installed = _cmake("--install", str(build), "--prefix", str(install), cwd=tmp_path)
     assert installed.returncode == 0, installed.stdout + installed.stderr
 
-    assert sorted((build / "modules.txt").read_text().split("\n")[:-1]) == sorted(
+    assert sorted((build / "modules.txt").read_text(encoding="utf-8").split("\n")[:-1]) == sorted(
         f"{module} generic_tests=TRUE" for module in MODULES)
-    assert sorted((build / "unittests.txt").read_text().split()) == sorted(f"{m}.py" for m in MODULES)
-    category, depends, icon_url = (build / "extension.txt").read_text().strip().split("|")
+    assert sorted((build / "unittests.txt").read_text(encoding="utf-8").split()) == sorted(f"{m}.py" for m in MODULES)
+    category, depends, icon_url = (build / "extension.txt").read_text(encoding="utf-8").strip().split("|")
     assert (category, depends) == ("Segmentation", "PyTorch") and icon_url.startswith("https://")
     assert (build / "cpack.txt").is_file()
 

@@ -137,7 +137,7 @@ def test_a_batch_with_one_corrupt_case_finishes_the_others_and_exits_3(tiny_bund
     out = tmp_path / "out"
     result = run_cli("segment", tiny_bundle, tmp_path / "data", "-o", out, "--side", "left", "--progress", "none")
     assert result.returncode == 3, result.stderr
-    assert (out / "summary.csv").read_text().splitlines()[0] == "case_id,lesion_ml,lesion_count,seconds,status"
+    assert (out / "summary.csv").read_text(encoding="utf-8").splitlines()[0] == "case_id,lesion_ml,lesion_count,seconds,status"
     status = read_status(out / "summary.csv")
     assert status[cases[0].case_id] == "ok" and status[cases[2].case_id] == "ok"
     assert status[cases[1].case_id].startswith("failed") and "truncated" in status[cases[1].case_id]
@@ -152,7 +152,7 @@ def test_a_batch_with_one_corrupt_case_finishes_the_others_and_exits_3(tiny_bund
 def read_status(path: Path) -> dict[str, str]:
     import csv
 
-    with path.open(newline="") as handle:
+    with path.open(encoding="utf-8", newline="") as handle:
         return {row["case_id"]: row["status"] for row in csv.DictReader(handle)}
 
 

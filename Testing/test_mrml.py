@@ -299,7 +299,7 @@ def test_table_nodes_hold_typed_columns_and_slicer_writes_the_numbers(tmp_path, 
     scene.AddNode(storage)
     storage.SetFileName(str(tmp_path / "difficulty.csv"))
     assert storage.WriteData(node)
-    with open(tmp_path / "difficulty.csv", newline="") as handle:
+    with open(tmp_path / "difficulty.csv", encoding="utf-8", newline="") as handle:
         written = list(csv.DictReader(handle))
     assert [row["case_id"] for row in written] == ["sub-01", "sub-01", "sub-02"]
     assert [float(row["area_mm2"]) for row in written[:2]] == [153.125, 0.5]

@@ -36,7 +36,7 @@ def test_prepare_writes_the_layout_in_parallel_and_skips_unchanged_cases(tmp_pat
     assert result.returncode == 0, result.stderr
     assert "0 cases unchanged" in result.stdout
     assert run_cli("prepare", tmp_path / "data", serial, "--size", "96", "--progress", "none").returncode == 0
-    info = json.loads((parallel / "prepare.json").read_text())
+    info = json.loads((parallel / "prepare.json").read_text(encoding="utf-8"))
     assert info["config"]["size"] == 96 and info["channels"] == ["flair"]
     assert [c["case_id"] for c in info["cases"]] == [c.case_id for c in cases]
     for case in cases:
@@ -45,7 +45,7 @@ def test_prepare_writes_the_layout_in_parallel_and_skips_unchanged_cases(tmp_pat
             for key in ("images", "masks", "brains"):
                 np.testing.assert_array_equal(a[key], b[key])  # 2 workers give exactly what 1 gives
         assert (parallel / "cases" / f"{case.case_id}.json").is_file()
-    assert (parallel / "slices.csv").read_text() == (serial / "slices.csv").read_text()
+    assert (parallel / "slices.csv").read_text(encoding="utf-8") == (serial / "slices.csv").read_text(encoding="utf-8")
     assert not [p for p in files_under(parallel) if ".tmp-" in p.name]
 
     stamps = {p: p.stat().st_mtime_ns for p in files_under(serial / "cases")}

@@ -198,7 +198,7 @@ def test_every_training_lesion_ends_on_the_chosen_side(synthetic_cases, prepared
 def test_prepared_layout_areas_and_volumes(prepared_folder, synthetic_cases):
     dataset = PreparedDataset(prepared_folder)
     assert dataset.case_ids == [s.case_id for s in synthetic_cases]
-    header = (prepared_folder / "slices.csv").read_text().splitlines()[0]
+    header = (prepared_folder / "slices.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header == "case_id,patient_id,slice_index,flipped,lesion_pixels,lesion_area_mm2,has_lesion"
     for synthetic in synthetic_cases:
         arrays = dataset.arrays(synthetic.case_id)

@@ -209,7 +209,7 @@ def test_a_real_process_reports_an_unknown_revision(dataset):
 def test_review_queue_and_ratings_export(dataset, tmp_path, capsys):
     code, out, _ = _run(capsys, "review-queue", dataset, "--progress", "none", "--out", tmp_path / "queue.csv")
     assert code == 0 and "2 case(s)" in out and "no --bundle" in out
-    rows = (tmp_path / "queue.csv").read_text().splitlines()
+    rows = (tmp_path / "queue.csv").read_text(encoding="utf-8").splitlines()
     assert rows[0].startswith("rank,case_id,attention") and len(rows) == 3
     assert _run(capsys, "revisions", dataset, CASE, "--review", "reviewed", "--rating", "easy")[0] == 0
     prepared = tmp_path / "prepared"

@@ -48,7 +48,7 @@ class _Tables(HTMLParser):
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open() as handle:
+    with path.open(encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -59,7 +59,7 @@ def _better_copy(run: Path, destination: Path) -> Path:
         rows = _rows(path)
         for position, row in enumerate(rows):
             row["dice"] = f"{min(1.0, float(row['dice']) + 0.3 + 0.05 * position):.6f}"
-        with path.open("w", newline="") as handle:
+        with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
@@ -137,7 +137,7 @@ def test_overlay_samples_are_predicted_by_each_folds_model(tiny_run, tiny_prepar
 @pytest.mark.slow
 def test_report_without_prepared_notes_the_overlays_and_escapes_text(report, tmp_path, capsys):
     run = shutil.copytree(report["other"], tmp_path / "run")
-    config = (run / "train_config.json").read_text()
+    config = (run / "train_config.json").read_text(encoding="utf-8")
     (run / "train_config.json").write_text(config.replace('"network": "unet2d"', '"network": "<b>unet&2d</b>"'))
     out = tmp_path / "page"
     assert main(["report", str(run), "--out", str(out), "--progress", "none"]) == 0

@@ -213,7 +213,7 @@ def test_a_killed_refinement_leaves_the_revisions_and_the_log_intact(dataset):
     for step in range(2):
         store.add(_changed(store.read("latest"), 10 + step), tool="manual", source="latest")
     before = _snapshot(store.folder)
-    log_before = json.loads(store.log_path.read_text())
+    log_before = json.loads(store.log_path.read_text(encoding="utf-8"))
     environment = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     environment[PAUSE_ENVIRONMENT] = "60"
     process = subprocess.Popen([sys.executable, "-m", "lesionseg", "refine", "cleanup", str(dataset),
@@ -236,7 +236,7 @@ def test_a_killed_refinement_leaves_the_revisions_and_the_log_intact(dataset):
     assert process.returncode == -signal.SIGKILL
     after = _snapshot(store.folder)
     assert {name: data for name, data in after.items() if name != orphan.name} == before
-    assert json.loads(store.log_path.read_text()) == log_before
+    assert json.loads(store.log_path.read_text(encoding="utf-8")) == log_before
     assert store.ids() == ["original", "rev-0001", "rev-0002"]
     for revision in ("rev-0001", "rev-0002"):
         store.read(revision)  # checked against the log's SHA-256

@@ -598,7 +598,7 @@ def test_install_logic_asks_first_never_installs_in_testing_mode_and_pins_slicer
     calls = []
 
     def installer(arguments):
-        constraints = Path(arguments[arguments.index("-c") + 1]).read_text().split()
+        constraints = Path(arguments[arguments.index("-c") + 1]).read_text(encoding="utf-8").split()
         calls.append((arguments[:arguments.index("-c")], constraints))
         versions["monai"] = "1.5.0"
 
@@ -808,7 +808,7 @@ def test_training_curves_from_events_and_fold_logs_become_charts(slicer_scene, t
 
 def _difficulty_csv(path: Path) -> list[float]:
     areas = [10.0, 200.0, 35.0, 80.0, 150.0, 5.0, 60.0, 120.0, 95.0, 20.0, 45.0, 175.0]
-    with path.open("w", newline="") as handle:
+    with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["case_id", "slice_index", "area_mm2", "contrast_fisher", "contrast_valid"])
         for index, area in enumerate(areas):
@@ -928,7 +928,7 @@ def test_curriculum_self_test_prepares_measures_and_trains_a_synthetic_cohort(sl
     _, scene, _ = slicer_scene
     outcome = run_curriculum_self_test(scene, tmp_path)
     assert check_outcome(outcome) == []
-    with (tmp_path / "prepared" / "slices.csv").open() as handle:
+    with (tmp_path / "prepared" / "slices.csv").open(encoding="utf-8") as handle:
         lesion_slices = sum(int(row["has_lesion"]) for row in csv.DictReader(handle))
     assert outcome.difficulty.rows == lesion_slices > 0
     assert outcome.charts["loss"].GetNumberOfPlotSeriesNodes() == 2  # one curve per fold

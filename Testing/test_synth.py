@@ -98,7 +98,7 @@ def test_cohort_difficulty_fisher_spread_low_contrast_slices_and_small_areas(coh
         flair = sitk.ReadImage(str(case.channels["flair"]))
         lesion = arr(sitk.ReadImage(str(case.mask))) > 0
         brain = arr(sitk.ReadImage(str(case.brain_mask))) > 0
-        truth = json.loads(case.truth.read_text())
+        truth = json.loads(case.truth.read_text(encoding="utf-8"))
         distance = side_of_midplane(flair, truth["midplane"]["point_mm"], truth["midplane"]["normal"])
         slices = fisher_slices(arr(flair), lesion, brain, distance, flair.GetSpacing())
         assert slices, f"{case.case_id} has no lesion slice"
@@ -368,13 +368,13 @@ def test_public_and_flat_layouts_use_the_exact_names(tmp_path):
         assert files.brain_mask == truth / f"{sub}_ses-0001_brainmask.nii.gz"
         assert files.truth == truth / f"{sub}_ses-0001_synth.json"
         assert files.mask.is_file() and files.brain_mask.is_file()
-        record = json.loads(files.truth.read_text())
+        record = json.loads(files.truth.read_text(encoding="utf-8"))
         assert record["case_id"] == sub and len(record["midplane"]["normal"]) == 3
         assert set(record["transforms"]) == set(ALL)
         assert all(lesion["side"] in ("left", "right") for lesion in record["lesions"])
         assert sitk.ReadImage(str(expected["flair"])).GetPixelID() == sitk.sitkInt16
         assert sitk.ReadImage(str(files.mask)).GetPixelID() == sitk.sitkUInt8
-    description = json.loads((root / "dataset_description.json").read_text())
+    description = json.loads((root / "dataset_description.json").read_text(encoding="utf-8"))
     assert description["BIDSVersion"] and description["Name"]
 
     flat = write_cohort(tmp_path / "flat", 1, modalities=ALL, seed=1, layout="flat", **SMALL)

@@ -76,12 +76,12 @@ def test_resume_after_a_stop_ends_with_the_same_weights(tiny_prepared, tmp_path)
 
     with pytest.raises(CancelledError):
         trainer(tmp_path / "stopped", progress=stop_after_epoch_1, cancel=cancel).run()
-    assert json.loads((tmp_path / "stopped" / "log.json").read_text())[-1]["epoch"] == 1
+    assert json.loads((tmp_path / "stopped" / "log.json").read_text(encoding="utf-8"))[-1]["epoch"] == 1
     resumed = trainer(tmp_path / "stopped", resume=True).run()
     assert resumed.iterations == straight.iterations and resumed.best_epoch == straight.best_epoch
     for key, value in straight.state_dict.items():
         assert torch.equal(value, resumed.state_dict[key]), key
-    assert [r["epoch"] for r in json.loads((tmp_path / "stopped" / "log.json").read_text())] == [0, 1, 2, 3]
+    assert [r["epoch"] for r in json.loads((tmp_path / "stopped" / "log.json").read_text(encoding="utf-8"))] == [0, 1, 2, 3]
 
 
 def test_one_recorded_loss_decrease_equals_a_hand_run_optimiser_step(tiny_prepared):
@@ -131,7 +131,7 @@ def test_unknown_network_and_loss_names_list_the_valid_ones(tiny_prepared, tmp_p
 def test_a_prepared_folder_without_lesion_slices_is_refused(tiny_prepared, tmp_path):
     empty = tmp_path / "no_lesions"
     shutil.copytree(tiny_prepared, empty)
-    lines = (empty / "slices.csv").read_text().splitlines()
+    lines = (empty / "slices.csv").read_text(encoding="utf-8").splitlines()
     kept = [lines[0]] + [line for line in lines[1:] if line.endswith(",0")]
     (empty / "slices.csv").write_text("\n".join(kept) + "\n")
     result = run_cli("train", empty, tmp_path / "run", "--epochs", "1")
@@ -155,7 +155,7 @@ def subset_with_multiple_of(source: Path, target: Path, multiple: int) -> Prepar
     chosen = next(subset for size in range(len(counts), 0, -1) for subset in combinations(counts, size)
                   if sum(counts[c] for c in subset) % multiple == 0)
     shutil.copytree(source, target)
-    lines = (target / "slices.csv").read_text().splitlines()
+    lines = (target / "slices.csv").read_text(encoding="utf-8").splitlines()
     kept = [lines[0]] + [line for line in lines[1:] if line.split(",")[0] in chosen]
     (target / "slices.csv").write_text("\n".join(kept) + "\n")
     subset = PreparedDataset(target)
@@ -186,7 +186,7 @@ def test_two_ranks_under_torchrun_visit_each_active_slice_once_and_match_one_pro
     single = run_cli("train", tiny_prepared, tmp_path / "single", "--batch-size", "4", *common)
     assert single.returncode == 0, single.stderr
     n = len(prepared.slices)
-    ranks = [json.loads((tmp_path / "ddp" / "all_data" / f"visits_rank{r}.json").read_text()) for r in (0, 1)]
+    ranks = [json.loads((tmp_path / "ddp" / "all_data" / f"visits_rank{r}.json").read_text(encoding="utf-8")) for r in (0, 1)]
     for epoch in range(2):
         together = ranks[0][epoch] + ranks[1][epoch]
         assert sorted(together) == list(range(n))  # every slice once, on one rank
