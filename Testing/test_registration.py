@@ -88,10 +88,16 @@ def test_ct_onto_flair_multimodal_under_one_millimetre():
 @pytest.mark.slow
 def test_same_seed_same_transform():
     case = make_case(2, seed=0, modalities=("flair", "ct"), misalignment=(6.0, 6.0), **SMALL)
-    first = register(case.channels["flair"], case.channels["ct"], stages=("rigid",), seed=7)
-    second = register(case.channels["flair"], case.channels["ct"], stages=("rigid",), seed=7)
-    # Same sample points; only the order of multi-threaded sums may differ, far below a micrometre.
-    assert mean_distance_mm(first.transform, second.transform, case.brain_mask) < 1e-3
+    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # with several threads, sums vary in their last bits
+    try:
+        first = register(case.channels["flair"], case.channels["ct"], stages=("rigid",), seed=7)
+        second = register(case.channels["flair"], case.channels["ct"], stages=("rigid",), seed=7)
+        other = register(case.channels["flair"], case.channels["ct"], stages=("rigid",), seed=8)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    assert first.transform.GetParameters() == second.transform.GetParameters()
+    assert first.transform.GetParameters() != other.transform.GetParameters()  # the seed picks the samples
     assert first.record["seed"] == 7
     assert mean_distance_mm(first.transform, case.transforms["ct"], case.brain_mask) < 1.5
 
