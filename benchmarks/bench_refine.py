@@ -148,8 +148,14 @@ def queue_part(args) -> None:
     model = f"with {args.bundle}" if args.bundle else "without a model"
     print(f"\n4. review queue {model}, {len(queue)} renamed cases: Spearman(rank, true Dice) = {rho:.3f} "
           f"({elapsed:.1f} s)")
+    def shown(value) -> str:
+        return "  -  " if value is None else f"{value:.3f}"
+
+    print("  rank  true Dice  attention  misfit  shape  difficulty  disagreement")
     for entry in queue:
-        print(f"  {entry.rank:>2}. true Dice {truth_dice[entry.case_id]:.3f}  attention {entry.attention:.3f}")
+        m = entry.measures
+        print(f"  {entry.rank:>4}  {truth_dice[entry.case_id]:9.3f}  {entry.attention:9.3f}  {shown(m['intensity_misfit'])}"
+              f"  {shown(m['shape_irregularity'])}  {shown(m['difficulty']):>10}  {shown(m.get('model_disagreement'))}")
 
 
 def main() -> None:
