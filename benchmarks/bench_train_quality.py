@@ -8,6 +8,10 @@ seeds) and the iterations each run used.
 
 Run: ``.venv/bin/python benchmarks/bench_train_quality.py [--curricula vanilla,none] [--seeds 0,1,2]
 [--minutes 10] [--cases 20] [--held-out 4] [--size 128]``.
+
+``--min-lesion-age 0.6`` (with e.g. ``--cases 48``) is a diagnostic: it keeps only the phantom's cases whose
+lesions are clearly brighter than tissue (read from the phantom's own metadata, which the product never
+reads), to separate what the trainer learns from what the subtle half of the cohort hides.
 """
 
 from __future__ import annotations
