@@ -42,6 +42,20 @@ def slicer_scene():
     scene.Clear(1)
 
 
+#: the Slicer module folders, which Slicer puts on ``sys.path`` so that ``<Module>Lib`` imports
+SLICER_MODULE_FOLDERS = [str(REPO / "LesionSegInference"), str(REPO / "LesionSegCurriculum")]
+
+
+@pytest.fixture(scope="module")
+def slicer_module_folders():
+    """Both module folders on ``sys.path`` for the tests of a module file, as Slicer puts them; removed after."""
+    added = [folder for folder in SLICER_MODULE_FOLDERS if folder not in sys.path]
+    sys.path[:0] = added
+    yield
+    for folder in added:
+        sys.path.remove(folder)
+
+
 def _rules(factory):
     rules = factory.GetConverterRules() if hasattr(factory, "GetConverterRules") else []
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 import threading
 from pathlib import Path
 
@@ -19,17 +18,9 @@ import pytest
 import SimpleITK as sitk
 
 REPO = Path(__file__).resolve().parents[1]
-MODULE_FOLDERS = [str(REPO / "LesionSegInference"), str(REPO / "LesionSegCurriculum")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _module_folders_on_path():
-    """Both module folders on ``sys.path``, as Slicer puts them."""
-    added = [folder for folder in MODULE_FOLDERS if folder not in sys.path]
-    sys.path[:0] = added
-    yield
-    for folder in added:
-        sys.path.remove(folder)
+pytestmark = pytest.mark.usefixtures("slicer_module_folders")
 
 
 # ----------------------------------------------------------------------------- data made here

@@ -35,14 +35,7 @@ def _lib_files(module: str) -> list[Path]:
     return sorted((REPO / module / f"{module}Lib").glob("*.py"))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _module_folders_on_path():
-    """Make ``<Module>Lib`` importable as Slicer does (the module folders are on ``sys.path``)."""
-    added = [str(REPO / module) for module in MODULES if str(REPO / module) not in sys.path]
-    sys.path[:0] = added
-    yield
-    for entry in added:
-        sys.path.remove(entry)
+pytestmark = pytest.mark.usefixtures("slicer_module_folders")
 
 
 # ----------------------------------------------------------------------------- Python sources

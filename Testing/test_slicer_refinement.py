@@ -4,7 +4,6 @@ queue file, and a segment refined through the scene giving the same voxels as th
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,16 +16,8 @@ from lesionseg.errors import ParameterError
 from lesionseg.refine import RevisionStore, current_state, degrade_mask, read_marks
 from lesionseg.refine.tools import call_tool
 
-MODULE_FOLDERS = [str(REPO / "LesionSegInference"), str(REPO / "LesionSegCurriculum")]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _module_folders_on_path():
-    added = [folder for folder in MODULE_FOLDERS if folder not in sys.path]
-    sys.path[:0] = added
-    yield
-    for folder in added:
-        sys.path.remove(folder)
+pytestmark = pytest.mark.usefixtures("slicer_module_folders")
 
 
 @pytest.fixture()
