@@ -398,6 +398,8 @@ def test_public_and_flat_layouts_use_the_exact_names(tmp_path):
     lambda: make_case(1, size_xyz=(192, 224)),
     lambda: make_case(1, misalignment=(-1.0, 2.0)),
     lambda: make_case(1, head_pose=((1.0, 2.0), 3.0)),
+    lambda: make_case(1, lesion_age=(0.8, 0.2)),
+    lambda: make_case(1, lesion_age=0.5),
     lambda: write_cohort("unused", 0),
     lambda: write_cohort("unused", 2, layout="nested"),
     lambda: write_cohort("unused", 2, voxel_size=2),
@@ -407,6 +409,23 @@ def test_bad_options_raise_one_sentence_parameter_errors(call):
         call()
     message = str(error.value)
     assert message.endswith(".") and message.count(". ") == 0
+
+
+def test_lesion_age_range_spreads_the_same_sequence_over_the_range():
+    from lesionseg.synth.modalities import draw_lesion_age, flair_contrast
+
+    for index in (1, 2, 3):
+        default = make_case(index, seed=4, **SMALL, noise=False)
+        late = make_case(index, seed=4, **SMALL, noise=False, lesion_age=(0.5, 1.0))
+        unit = draw_lesion_age(4, index)
+        # the default range leaves the cohort exactly as before the option existed
+        assert default.parameters["lesion_age"] == unit
+        assert late.parameters["lesion_age"] == pytest.approx(0.5 + 0.5 * unit, abs=1e-12)
+        # the anatomy and lesions do not depend on the age: the same lesion mask, a brighter lesion
+        assert np.array_equal(arr(default.lesion_mask), arr(late.lesion_mask))
+        lesion = arr(default.lesion_mask) > 0
+        assert arr(late.channels["flair"])[lesion].mean() >= arr(default.channels["flair"])[lesion].mean()
+        assert flair_contrast(0.5 + 0.5 * unit) >= flair_contrast(unit)
 
 
 # --- the smooth fields the phantom is built from --------------------------------------------------

@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--spacing", default="1,1,3", help="voxel size x,y,z in mm (default 1,1,3)")
     parser.add_argument("--misalign", action="store_true",
                         help="move each channel after the first by a small random rigid transform")
+    parser.add_argument("--lesion-age", default="0,1",
+                        help="range LOW,HIGH in [0, 1] of the cases' lesion age (0 hyperacute, faint on FLAIR; 1 late, "
+                             "bright); default 0,1 spans both; 0.5,1 resembles FLAIR a few days after the stroke")
     parser.add_argument("--workers", type=int, default=1, help="cases written in parallel (default 1)")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="none", help="progress display (default none)")
     parser.set_defaults(func=run)
@@ -46,7 +49,14 @@ def run(args: argparse.Namespace) -> int:
     from lesionseg.synth import write_cohort
 
     start = time.perf_counter()
-    options = {"spacing_mm": spacing}
+    try:
+        lesion_age = tuple(float(v) for v in args.lesion_age.split(","))
+    except ValueError:
+        lesion_age = ()
+    if len(lesion_age) != 2 or not 0.0 <= lesion_age[0] <= lesion_age[1] <= 1.0:
+        raise ParameterError(f"--lesion-age must be two numbers LOW,HIGH with 0 <= LOW <= HIGH <= 1, "
+                             f"not {args.lesion_age!r}.")
+    options = {"spacing_mm": spacing, "lesion_age": lesion_age}
     if args.misalign:
         options["misalignment"] = (5.0, 5.0)
     if args.workers < 1:

@@ -149,6 +149,7 @@ def make_case(
     head_pose=None,
     noise: bool = True,
     bias: bool = True,
+    lesion_age=(0.0, 1.0),
 ) -> SynthCase:
     """Generate one synthetic stroke case in memory.
 
@@ -166,6 +167,10 @@ def make_case(
             axis through the head centre (within 45 degrees); ``midplane_*`` follow it exactly.
         noise: Add noise (set False for noise-free images in tests).
         bias: Apply the MRI bias fields (set False for none).
+        lesion_age: ``(low, high)`` in [0, 1]: the range the case's lesion age is spread over (see
+            :func:`~lesionseg.synth.modalities.draw_lesion_age`). The default (0, 1) spans hyperacute lesions
+            that FLAIR barely shows to late ones; (0.5, 1) resembles FLAIR a few days after the stroke
+            (the curriculum paper's day-6 FLAIR), where lesions are hyperintense but still of varied contrast.
 
     Returns:
         The :class:`SynthCase`; the grid has identity direction and its centre at LPS (0, 0, 0).
@@ -174,7 +179,8 @@ def make_case(
         ParameterError: If an argument has an unusable value.
     """
     mods = check_options(modalities, index=index, seed=seed, size_xyz=size_xyz, spacing_mm=spacing_mm,
-                         misalignment=misalignment, head_pose=head_pose, noise=noise, bias=bias)
+                         misalignment=misalignment, head_pose=head_pose, noise=noise, bias=bias,
+                         lesion_age=lesion_age)
     index, seed = int(index), int(seed)
 
     def stream(name: str, *keys: int) -> np.random.Generator:
@@ -186,7 +192,8 @@ def make_case(
     lesion_rng = stream("lesions")
     territories = draw_territories(lesion_rng)
     specs = draw_lesions(lesion_rng, anatomy, territories)
-    age = draw_lesion_age(seed, index)
+    age_low, age_high = (float(v) for v in lesion_age)
+    age = age_low + (age_high - age_low) * draw_lesion_age(seed, index)
     params = {m: draw_modality(stream("modality", _CODE[m]), m, age) for m in mods}
     reference = mods[0]
     groups: dict[str, list[str]] = {}  # acquisition -> its channels; the reference's acquisition first

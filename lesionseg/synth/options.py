@@ -17,6 +17,7 @@ CASE_OPTION_DEFAULTS: dict[str, Any] = {
     "head_pose": None,
     "noise": True,
     "bias": True,
+    "lesion_age": (0.0, 1.0),
 }
 
 
@@ -54,7 +55,7 @@ def _is_whole(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, numbers.Integral)
 
 
-def _check(modalities, size_xyz, spacing_mm, misalignment, head_pose, noise, bias) -> tuple[str, ...]:
+def _check(modalities, size_xyz, spacing_mm, misalignment, head_pose, noise, bias, lesion_age) -> tuple[str, ...]:
     names = (modalities,) if isinstance(modalities, str) else tuple(modalities)
     mods = tuple(str(m).lower() for m in names)
     if not mods or any(m not in MODALITIES for m in mods) or len(set(mods)) != len(mods):
@@ -79,4 +80,7 @@ def _check(modalities, size_xyz, spacing_mm, misalignment, head_pose, noise, bia
     for name, flag in (("noise", noise), ("bias", bias)):
         if not isinstance(flag, (bool, np.bool_)):
             raise ParameterError(f"{name} must be True or False, not {flag!r}.")
+    low, high = (float(v) for v in lesion_age)
+    if not 0.0 <= low <= high <= 1.0:
+        raise ParameterError(f"lesion_age must be a range (low, high) with 0 <= low <= high <= 1, not {lesion_age!r}.")
     return mods

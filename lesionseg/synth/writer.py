@@ -148,7 +148,8 @@ def write_cohort(
         workers: Processes to use (1 = in this process).
         progress: Receives ``{"event": "progress", "stage": "synth", "done": k, "total": n}``.
         cancel: Checked between cases.
-        **case_options: ``size_xyz``, ``spacing_mm``, ``misalignment``, ``head_pose``, ``noise``, ``bias``.
+        **case_options: ``size_xyz``, ``spacing_mm``, ``misalignment``, ``head_pose``, ``noise``, ``bias``,
+            ``lesion_age``.
 
     Returns:
         One :class:`CaseFiles` per case, in case order.
