@@ -114,6 +114,25 @@ def test_lovasz_batch_variant_documents_that_the_mean_differs():
     assert loss(logits, target).shape == ()
 
 
+def test_batch_dice_counts_the_whole_batch_as_one_volume():
+    """Hard predictions: the batch Dice term is 1 - mean over classes of the Dice of the pooled batch."""
+    target = torch.zeros(2, 1, 16, 16, dtype=torch.long)
+    target[0, 0, 2:6, 2:6] = 1  # 16 lesion pixels in slice 0, none in slice 1
+    prediction = target.clone()
+    prediction[1, 0, 10:12, 10:12] = 1  # 4 false-positive pixels in the lesion-free slice
+    logits = _logits_for(prediction, margin=60.0)
+    t, p = target.numpy().astype(bool), prediction.numpy().astype(bool)
+    pooled = [2 * np.sum((p == c) & (t == c)) / (np.sum(p == c) + np.sum(t == c)) for c in (False, True)]
+    ce = float(torch.nn.functional.cross_entropy(logits, target[:, 0]))
+    batch = build_loss("ce_dice", batch_dice=True)
+    assert float(batch(logits, target)) == pytest.approx(1 - np.mean(pooled) + ce, abs=1e-5)
+    assert not batch.per_sample_mean_is_batch
+    # per slice, the lesion-free slice's lesion Dice is 0 (a worse loss): the two readings differ
+    assert float(build_loss("ce_dice")(logits, target)) > float(batch(logits, target)) + 0.1
+    with pytest.raises(ParameterError, match="batch_dice"):
+        build_loss("ce_dice", batch_dice="yes")
+
+
 def test_boundary_band_of_a_10x10_square_is_the_two_pixel_ring():
     target = torch.zeros(1, 1, 32, 32, dtype=torch.long)
     target[0, 0, 10:20, 10:20] = 1

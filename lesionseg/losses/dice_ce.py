@@ -36,19 +36,29 @@ class CEDiceLoss(SegmentationLoss):
         lambda_ce: weight of the cross-entropy term.
         smooth_nr: constant added to the Dice numerator.
         smooth_dr: constant added to the Dice denominator.
+        batch_dice: compute the Dice over the whole batch as one volume (MONAI ``batch=True``, as nnU-Net
+            does for 2D) instead of per slice and then averaged. Per-slice Dice is 1 on every lesion-free
+            slice unless the prediction is exactly empty, and noisy on slices with a few lesion pixels; the
+            batch Dice weighs every lesion pixel of the batch alike. The per-sample values (slice losses,
+            self-paced learning) stay per slice, so their mean is then not the batch value.
         per_sample: see :class:`~lesionseg.losses.base.SegmentationLoss`.
     """
 
     name = "ce_dice"
 
     def __init__(self, include_background: bool = True, lambda_dice: float = 1.0, lambda_ce: float = 1.0,
-                 smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, per_sample: bool = False) -> None:
+                 smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch_dice: bool = False,
+                 per_sample: bool = False) -> None:
         super().__init__(per_sample)
         self.lambda_dice = _non_negative(lambda_dice, "lambda_dice", self.name)
         self.lambda_ce = _non_negative(lambda_ce, "lambda_ce", self.name)
+        if not isinstance(batch_dice, bool):
+            raise ParameterError(f"loss {self.name!r}: batch_dice must be true or false, not {batch_dice!r}.")
+        self.per_sample_mean_is_batch = not batch_dice
         options = dict(include_background=include_background, to_onehot_y=True, softmax=True,
                        smooth_nr=smooth_nr, smooth_dr=smooth_dr)
-        self.monai_loss = DiceCELoss(**options, lambda_dice=self.lambda_dice, lambda_ce=self.lambda_ce)
+        self.monai_loss = DiceCELoss(**options, lambda_dice=self.lambda_dice, lambda_ce=self.lambda_ce,
+                                     batch=batch_dice)
         self.dice_none = DiceLoss(**options, reduction="none")
 
     def _batch(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
