@@ -10,6 +10,7 @@ from lesionseg.errors import ParameterError
 SIDES = ("left", "right")
 BRAIN_METHODS = ("auto", "classical", "hdbet")
 REGISTRATION_STAGES = ("rigid", "affine")
+BIAS_CORRECTIONS = ("none", "n4")  # MRI bias-field correction (lesionseg.preprocess.bias)
 
 
 @dataclass
@@ -33,6 +34,8 @@ class PrepareConfig:
         min_lesion_in_brain: a mask with less than this fraction inside the brain is refused.
         seed: seed for the choice of negative slices.
         mask_revision: which mask revision to use ("original", "latest" or a revision id).
+        bias_correction: "none" or "n4": MRI channels divided by an N4 bias field fitted inside the brain
+            before the z-score (:mod:`lesionseg.preprocess.bias`); CT is never corrected.
     """
 
     channels: list[str] | None = None
@@ -51,6 +54,7 @@ class PrepareConfig:
     min_lesion_in_brain: float = 0.5
     seed: int = 0
     mask_revision: str = "original"
+    bias_correction: str = "none"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -68,6 +72,9 @@ class PrepareConfig:
         unknown = [stage for stage in self.registration if stage not in REGISTRATION_STAGES]
         if unknown:
             raise ParameterError(f"registration stages must be among {', '.join(REGISTRATION_STAGES)}, not {unknown[0]!r}.")
+        if self.bias_correction not in BIAS_CORRECTIONS:
+            raise ParameterError(f"bias_correction must be one of {', '.join(BIAS_CORRECTIONS)}, "
+                                 f"not {self.bias_correction!r}.")
         low, high = self.clip_percentiles
         if not 0.0 <= low < high <= 100.0:
             raise ParameterError(f"clip_percentiles must satisfy 0 <= low < high <= 100, not {self.clip_percentiles!r}.")

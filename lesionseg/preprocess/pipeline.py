@@ -143,6 +143,7 @@ def prepare_images(images: dict[str, sitk.Image], config: PrepareConfig, *, case
 def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: str, patient_id: str,
              lesion: sitk.Image | None, user_brain: sitk.Image | None, training: bool, side: str | None,
              mask_name: str) -> PreparedCase:
+    from lesionseg.preprocess.bias import correct_bias_n4
     from lesionseg.preprocess.brain import extract_brain
     from lesionseg.preprocess.normalise import normalise_mri, window_ct
     from lesionseg.preprocess.registration import register
@@ -216,8 +217,13 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
             normalised = window_ct(stack_image, window=tuple(config.ct_window))
             normalisation[name] = {"kind": "ct_window", "window_hu": list(config.ct_window)}
         else:
+            bias_record = None
+            if config.bias_correction == "n4":
+                stack_image, bias_record = correct_bias_n4(stack_image, brain_on_grid)
             normalised = normalise_mri(stack_image, brain_on_grid, clip_percentiles=tuple(config.clip_percentiles))
             normalisation[name] = {"kind": "zscore_in_brain", "clip_percentiles": list(config.clip_percentiles)}
+            if bias_record is not None:
+                normalisation[name]["bias_correction"] = bias_record
         channel_stacks.append(sitk.GetArrayFromImage(normalised).astype(np.float32))
     steps["normalisation"] = normalisation
     images_on_grid = np.stack(channel_stacks, axis=1)  # (slices, C, S, S)
