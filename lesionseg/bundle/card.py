@@ -39,8 +39,9 @@ def model_card(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """The facts of a model card as a dictionary (JSON types).
 
     Returns:
-        ``name``, ``description``, ``created``, ``lesionseg_version``, ``network`` (name), ``members``
-        (count), ``folds``, ``channels``, ``reference_channel``, ``expected_spacing_mm`` (x, y, z),
+        ``name``, ``description``, ``created``, ``lesionseg_version``, ``network`` (name), ``spatial_dims``,
+        ``patch_size`` (3D networks' training patch (z, y, x), else None), ``members`` (count), ``folds``,
+        ``channels``, ``reference_channel``, ``expected_spacing_mm`` (x, y, z),
         ``threshold``, ``labels`` (names), ``training_data`` (counts and lesion volumes, as stored),
         ``validation`` (``{metric: {"mean", "sd", "n"}}`` over members), ``library_versions``.
     """
@@ -52,6 +53,7 @@ def model_card(manifest: Mapping[str, Any]) -> dict[str, Any]:
         "lesionseg_version": manifest.get("lesionseg_version"),
         "network": manifest["network"]["name"],
         "spatial_dims": manifest["spatial_dims"],
+        "patch_size": manifest.get("patch_size"),
         "members": len(manifest["members"]),
         "folds": [m.get("fold") for m in manifest["members"]],
         "channels": list(manifest["channels"]),
@@ -80,7 +82,8 @@ def format_model_card(manifest: Mapping[str, Any]) -> str:
     ensemble = f"{card['members']} member{'s' if card['members'] != 1 else ''}"
     lines = [
         f"Model: {card['name'] or '(unnamed)'}" + (f" - {card['description']}" if card["description"] else ""),
-        f"Network: {card['network']} ({card['spatial_dims']}D), {ensemble}",
+        f"Network: {card['network']} ({card['spatial_dims']}D"
+        + (f", patches {'x'.join(map(str, card['patch_size']))}" if card["patch_size"] else "") + f"), {ensemble}",
         f"Input channels: {', '.join(card['channels'])} (reference: {card['reference_channel']})",
         f"Training spacing (x, y, z): {spacing} mm",
         f"Labels: {', '.join(card['labels'])}; threshold {_number(card['threshold'])}",

@@ -26,6 +26,10 @@ per ensemble member (its weights file and validation metrics) and the provenance
 
 ``expected_spacing_mm`` is (x, y, z) in millimetres; colours are RGB in 0..1; ``created`` is UTC.
 
+A 3D network (``"spatial_dims": 3``) also records ``"patch_size": [z, y, x]``, the training patch in
+voxels of the prepared grid, which inference uses as its sliding window. The key is optional (bundles
+written before it existed have none; a 3D bundle without it is run with the default training patch).
+
 No patient identifiers (the rule :func:`find_identifiers` enforces when a bundle is saved):
 
 1. ``provenance.data_fingerprint`` is a SHA-256 hex digest (64 hex digits, optionally ``sha256:``-prefixed),
@@ -133,7 +137,8 @@ def redact_paths(value: Any) -> Any:
 def make_manifest(*, network_config: Mapping[str, Any], channels: Sequence[str], reference_channel: str,
                   expected_spacing_mm: Sequence[float], preprocessing: Mapping[str, Any],
                   members: Sequence[Mapping[str, Any]], provenance: Mapping[str, Any], name: str = "",
-                  description: str = "", threshold: float = 0.5, spatial_dims: int | None = None) -> dict[str, Any]:
+                  description: str = "", threshold: float = 0.5, spatial_dims: int | None = None,
+                  patch_size: Sequence[int] | None = None) -> dict[str, Any]:
     """Build a bundle manifest, filling in the format, versions, labels, creation time and library versions.
 
     Args:
@@ -150,6 +155,7 @@ def make_manifest(*, network_config: Mapping[str, Any], channels: Sequence[str],
         name, description: shown on the model card.
         threshold: lesion probability at or above which a voxel is lesion.
         spatial_dims: 2 or 3; by default the network's (:func:`lesionseg.models.spatial_dims`).
+        patch_size: 3D networks: the training patch ``(z, y, x)`` in voxels (the sliding window at inference).
 
     Returns:
         The manifest as a dictionary of JSON types, already validated.
@@ -191,6 +197,8 @@ def make_manifest(*, network_config: Mapping[str, Any], channels: Sequence[str],
         "members": member_entries,
         "provenance": full_provenance,
     })
+    if patch_size is not None:
+        manifest["patch_size"] = json_safe(list(patch_size))
     validate_manifest(manifest, "the new bundle")
     return manifest
 
@@ -256,6 +264,10 @@ def _check_channels_and_grid(data: Mapping[str, Any], source: str) -> None:
         raise _fail(source, f"reference_channel {data['reference_channel']!r} is not among the channels {channels}")
     if data["spatial_dims"] not in (2, 3) or isinstance(data["spatial_dims"], bool):
         raise _fail(source, f"spatial_dims must be 2 or 3, not {data['spatial_dims']!r}")
+    patch = data.get("patch_size")
+    if patch is not None and (not isinstance(patch, list) or len(patch) != 3
+                              or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in patch)):
+        raise _fail(source, f"patch_size must be three positive integers (z, y, x), not {patch!r}")
     spacing = data["expected_spacing_mm"]
     if (not isinstance(spacing, list) or len(spacing) != 3
             or not all(_is_number(s) and math.isfinite(s) and s > 0 for s in spacing)):

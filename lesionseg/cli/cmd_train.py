@@ -14,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", help="train a segmentation model with a curriculum",
         description="Train on a prepared dataset (from 'lesionseg prepare'), slices fed from easy to hard. Writes "
-                    "RUN/model.lsb, per-fold logs, checkpoints and a table of the folds' validation metrics.",
+                    "RUN/model.lsb, per-fold logs, checkpoints and a table of the folds' validation metrics. "
+                    "3D networks (--model unet3d or unet2plus1d) train on patches of whole cases (prepare with "
+                    "--negatives 1), without a curriculum.",
     )
     parser.add_argument("prepared", type=Path, help="prepared dataset folder")
     parser.add_argument("run", type=Path, help="run folder (created)")
@@ -23,13 +25,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--network-kwargs", help="network options as JSON, e.g. '{\"features\": [16, 32, 64, 128, 256]}'")
     parser.add_argument("--loss", help="loss name (default ce_dice)")
     parser.add_argument("--loss-kwargs", help="loss options as JSON, e.g. '{\"alpha\": 0.2, \"estimator\": \"f1.pt\"}'")
-    parser.add_argument("--curriculum", choices=("vanilla", "anti", "spl", "none"), help="schedule (default vanilla)")
+    parser.add_argument("--curriculum", choices=("vanilla", "anti", "spl", "none"),
+                        help="schedule (default vanilla; 3D networks support none only, their default)")
     parser.add_argument("--metric", help="difficulty metric(s): contrast, area, gradient, human, or a,b (default contrast)")
     parser.add_argument("--difficulty", dest="difficulty_csv", help="difficulty table from 'lesionseg difficulty'")
     parser.add_argument("--groups", type=int, help="number of difficulty groups (default 6)")
     parser.add_argument("--grouping", choices=("quantile", "step"), help="groups of equal size or equal metric steps")
     parser.add_argument("--epochs", type=int, help="epochs (default 200)")
-    parser.add_argument("--batch-size", type=int, help="slices per batch (default 12)")
+    parser.add_argument("--batch-size", type=int, help="slices per batch, or patches for a 3D network (default 12)")
+    parser.add_argument("--patch-size", metavar="Z,Y,X",
+                        help="3D networks: training patch and inference window in voxels, slices first, each a "
+                             "multiple of 16 for unet3d and unet2plus1d (default 16,64,64)")
+    parser.add_argument("--patches-per-volume", type=int, metavar="N",
+                        help="3D networks: patches drawn from each training case every epoch, at least 40 %% of "
+                             "them with lesion (default 8)")
     parser.add_argument("--optimiser", choices=("rmsprop", "adam", "sgd"), help="optimiser (default rmsprop)")
     parser.add_argument("--lr", type=float, help="learning rate (default 1e-4)")
     parser.add_argument("--lr-schedule", choices=("constant", "cosine", "step", "plateau"), help="(default constant)")
@@ -91,6 +100,7 @@ def build_config(args: argparse.Namespace):
         "lr": args.lr, "lr_schedule": args.lr_schedule, "min_lesion_ml": args.min_lesion_ml,
         "precision": args.precision, "device": args.device, "seed": args.seed, "val_every": args.val_every,
         "early_stopping": args.early_stopping, "finetune_from": args.finetune_from, "num_threads": args.num_threads,
+        "patch_size": args.patch_size, "patches_per_volume": args.patches_per_volume,
     }
     if args.metric:
         overrides["metrics"] = [m.strip() for m in args.metric.split(",") if m.strip()]

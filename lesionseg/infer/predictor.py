@@ -6,6 +6,13 @@ network(s) over the slices in batches under ``torch.inference_mode`` (an ensembl
 test-time augmentation averages anterior-posterior flips), map the probabilities back through the
 recorded inverse, threshold and clean up.
 
+3D bundles (``spatial_dims`` 3 in the manifest): the prepared slices are put back at their slice
+positions as one ``(C, Z, S, S)`` volume (grid slices between them that were not kept, e.g. without brain,
+are each channel's background, as in 3D training), and the network(s) run over it as a sliding window of
+the bundle's training patch size, half-overlapping, blended with Gaussian weights
+(:func:`lesionseg.models.sliding.sliding_window_probabilities`). The kept slices' probabilities then
+take the same way back to the native grid as a 2D model's.
+
 Hemisphere: the models are trained on slices whose lesion was flipped into one hemisphere. With
 ``side="left"``/``"right"`` the user says where the lesion is, and slices are flipped to the training side
 when needed; with ``side="auto"`` the network sees both orientations and the two unflipped probability
@@ -71,7 +78,7 @@ class Predictor:
         bundle: path of a ``.lsb`` bundle.
         device: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda" or "mps".
         tta: average anterior-posterior flips (test-time augmentation).
-        batch_size: slices per network call.
+        batch_size: slices per network call (sliding windows per call for a 3D bundle).
         threshold: probability threshold (default: the bundle's).
         min_lesion_mm3: lesions smaller than this are removed.
         fill_holes: fill holes enclosed in lesions.
@@ -99,6 +106,11 @@ class Predictor:
         self.network_name = network_config["name"]
         keywords = dict(network_config.get("kwargs", {}))
         self.spatial_dims = spatial_dims(self.network_name, **keywords)
+        self.patch_size: tuple[int, ...] | None = None
+        if self.spatial_dims == 3:
+            from lesionseg.train.config import DEFAULT_PATCH_SIZE
+
+            self.patch_size = tuple(int(s) for s in self.manifest.get("patch_size") or DEFAULT_PATCH_SIZE)
         self.multiple = size_multiple(self.network_name, **keywords)
         self.minimum = min_size(self.network_name, **keywords)
         settings = dict(self.manifest["preprocessing"])
@@ -182,17 +194,56 @@ class Predictor:
                     warnings.append("the GPU ran out of memory even for one slice; continuing on the CPU.")
         return np.concatenate(outputs) if outputs else np.zeros((0,) + slices.shape[2:], np.float32)
 
-    def slice_probabilities(self, slices: np.ndarray, warnings: list[str] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    def _run_volume(self, slices: np.ndarray, slice_indices: Any, warnings: list[str]) -> np.ndarray:
+        """3D: probabilities (N, S, S) of slices (N, C, S, S) at grid positions ``slice_indices`` (None:
+        consecutive), from a sliding window over the volume they form; on a GPU out-of-memory error the
+        networks move to the CPU."""
+        import torch
+
+        from lesionseg.models.sliding import sliding_window_probabilities
+        from lesionseg.preprocess.volume import channel_background, slices_to_volume
+
+        indices = np.arange(len(slices)) if slice_indices is None else np.asarray(slice_indices, dtype=np.int64)
+        stack, first = slices_to_volume(slices, indices, fill=channel_background(slices))
+        volume = np.ascontiguousarray(stack.transpose(1, 0, 2, 3))  # (C, Z, S, S): axes (z, y, x)
+        check = self.cancel.raise_if_cancelled if self.cancel else None
+        began = time.perf_counter()
+        try:
+            probabilities = sliding_window_probabilities(self.bundle.networks, volume, self.patch_size,
+                                                         device=self.device, batch_size=self.batch_size,
+                                                         before_window=check)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            self.device = torch.device("cpu")
+            for network in self.bundle.networks:
+                network.to(self.device)
+            warnings.append("the GPU ran out of memory for the 3D sliding window; continuing on the CPU.")
+            probabilities = sliding_window_probabilities(self.bundle.networks, volume, self.patch_size,
+                                                         device=self.device, batch_size=self.batch_size,
+                                                         before_window=check)
+        self.network_seconds += time.perf_counter() - began
+        return probabilities[indices - first]
+
+    def slice_probabilities(self, slices: np.ndarray, warnings: list[str] | None = None,
+                            slice_indices: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Lesion probabilities of prepared slices (N, C, S, S) -> (N, S, S), with test-time augmentation when
-        on (mean of the slices and their anterior-posterior flips; the variance is returned too)."""
+        on (mean of the slices and their anterior-posterior flips; the variance is returned too).
+
+        ``slice_indices`` (3D bundles only): each slice's index along the prepared grid's slice axis
+        (``record.slice_indices``), so that the volume has its gaps where slices were not kept; None means
+        consecutive slices. 2D bundles ignore it.
+        """
         warnings = [] if warnings is None else warnings
-        if self.spatial_dims != 2:
-            raise ParameterError(f"bundle {self.path} holds a {self.spatial_dims}D network ({self.network_name}); "
-                                 "this version segments with 2D slice networks only.")
-        plain = self._run_batches(slices, warnings)
+        if self.spatial_dims == 3:
+            def run(stack: np.ndarray) -> np.ndarray:
+                return self._run_volume(stack, slice_indices, warnings)
+        else:
+            def run(stack: np.ndarray) -> np.ndarray:
+                return self._run_batches(stack, warnings)
+        plain = run(slices)
         if not self.tta:
             return plain, None
-        flipped = self._run_batches(slices[..., ::-1, :], warnings)[..., ::-1, :]
+        flipped = run(slices[..., ::-1, :])[..., ::-1, :]
         passes = np.stack([plain, flipped])
         return passes.mean(axis=0), passes.var(axis=0)
 
@@ -246,9 +297,11 @@ class Predictor:
         timings["preprocess"] = time.perf_counter() - began
 
         self.network_seconds = 0.0
-        probabilities, variance = self.slice_probabilities(prepared.images, warnings)
+        indices = prepared.record.slice_indices
+        probabilities, variance = self.slice_probabilities(prepared.images, warnings, indices)
         if side == "auto":  # the other orientation too, unflipped, combined by the voxelwise maximum
-            mirrored, mirrored_variance = self.slice_probabilities(prepared.images[..., ::-1].copy(), warnings)
+            mirrored, mirrored_variance = self.slice_probabilities(prepared.images[..., ::-1].copy(), warnings,
+                                                                   indices)
             probabilities = np.maximum(probabilities, mirrored[..., ::-1])
             if variance is not None:
                 variance = 0.5 * (variance + mirrored_variance[..., ::-1])

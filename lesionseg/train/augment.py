@@ -1,4 +1,4 @@
-"""Training augmentation of 2D slices: MONAI transforms plus a k-space motion artefact, seeded and replayable.
+"""Training augmentation of 2D slices (and 3D patches): MONAI transforms plus a k-space motion artefact, seeded.
 
 A sample is ``{"image": (C, H, W) float, "mask": (1, H, W) 0/1}`` (numpy arrays or torch tensors; axes
 channel, rows, columns of a prepared axial slice: rows run anterior-posterior, columns right-left with
@@ -15,6 +15,12 @@ columns >= W/2 on the patient's left). In this order, each with its own probabil
 5. motion artefact (:class:`RandKSpaceMotiond`, written here, see below);
 6. Gaussian noise (MONAI ``RandGaussianNoised``: standard deviation drawn in [0, ``noise_std``], image units;
    prepared MRI is z-scored, so 0.05 = 5 % of the brain's intensity spread).
+
+Patches of 3D networks (``spatial_dims=3``: ``{"image": (C, Z, Y, X), "mask": (1, Z, Y, X)}``, axes
+slices, rows, columns) get the transforms that mean the same thing in 3D: the anterior-posterior flip
+(array axis 1 of the (Z, Y, X) patch: rows), the bias field (a 3D polynomial field) and Gaussian noise.
+The in-plane rotation, the 2D elastic deformation and the per-slice k-space motion are 2D transforms and
+are not applied to patches (their settings are ignored).
 
 Geometric transforms (1-3) move image and mask with one shared draw; the image is interpolated bilinearly
 (padded with its border values, since a prepared slice's background is its minimum, not 0) and the mask
@@ -275,12 +281,15 @@ class Augmentation:
     """
 
     def __init__(self, config: AugmentConfig, seed: int = 0, image_key: str = "image",
-                 mask_keys: Sequence[str] = ("mask",)) -> None:
+                 mask_keys: Sequence[str] = ("mask",), spatial_dims: int = 2) -> None:
+        if spatial_dims not in (2, 3):
+            raise ParameterError(f"augmentation spatial_dims must be 2 or 3, not {spatial_dims!r}.")
         self.config = config
         self.image_key = image_key
         self.mask_keys = tuple(mask_keys)
+        self.spatial_dims = spatial_dims
         self._generator = np.random.default_rng(int(seed))
-        self._transforms = _transforms(config, image_key, self.mask_keys) if config.enabled else None
+        self._transforms = _transforms(config, image_key, self.mask_keys, spatial_dims) if config.enabled else None
         self._states = _random_states(self._transforms or [])
 
     def set_random_state(self, seed: int) -> None:
@@ -398,8 +407,10 @@ def _random_states(transforms: Sequence[Any]) -> list[np.random.RandomState]:
     return found
 
 
-def _transforms(config: AugmentConfig, image_key: str, mask_keys: tuple[str, ...]) -> list[Any]:
-    """The enabled transforms in order, each wrapped with its probability (probability 0 = left out)."""
+def _transforms(config: AugmentConfig, image_key: str, mask_keys: tuple[str, ...],
+                spatial_dims: int = 2) -> list[Any]:
+    """The enabled transforms in order, each wrapped with its probability (probability 0 = left out); for
+    3D patches only the flip, the bias field and the noise (see the module docstring)."""
     from monai.transforms import Rand2DElasticd, RandBiasFieldd, RandFlipd, RandGaussianNoised, RandRotated
 
     keys = [image_key, *mask_keys]
@@ -407,13 +418,16 @@ def _transforms(config: AugmentConfig, image_key: str, mask_keys: tuple[str, ...
     padding = ["border", *["zeros"] * len(mask_keys)]
     transforms: list[Any] = []
     if config.flip_prob > 0:
-        # spatial_axis=0 is the first SPATIAL axis (rows, anterior-posterior): never left-right (columns).
-        transforms.append(_Sometimes(RandFlipd(keys, prob=1.0, spatial_axis=0), config.flip_prob))
-    if config.rotate_prob > 0 and config.rotate_deg > 0:
+        # the rows (anterior-posterior): spatial axis 0 of a (H, W) slice, 1 of a (Z, Y, X) patch; never
+        # left-right (columns).
+        rows = 0 if spatial_dims == 2 else 1
+        transforms.append(_Sometimes(RandFlipd(keys, prob=1.0, spatial_axis=rows), config.flip_prob))
+    planar = spatial_dims == 2
+    if planar and config.rotate_prob > 0 and config.rotate_deg > 0:
         rotate = RandRotated(keys, range_x=math.radians(config.rotate_deg), prob=1.0, keep_size=True, mode=modes,
                              padding_mode=padding)
         transforms.append(_Sometimes(rotate, config.rotate_prob))
-    if config.elastic_prob > 0 and config.elastic_magnitude_px[1] > 0:
+    if planar and config.elastic_prob > 0 and config.elastic_magnitude_px[1] > 0:
         spacing = float(config.elastic_spacing_px)
         elastic = Rand2DElasticd(keys, spacing=(spacing, spacing), magnitude_range=config.elastic_magnitude_px,
                                  prob=1.0, mode=modes, padding_mode=padding)
@@ -421,7 +435,7 @@ def _transforms(config: AugmentConfig, image_key: str, mask_keys: tuple[str, ...
     if config.bias_prob > 0:
         bias = RandBiasFieldd(image_key, degree=config.bias_degree, coeff_range=config.bias_coeff, prob=1.0)
         transforms.append(_Sometimes(bias, config.bias_prob))
-    if config.motion_prob > 0 and (config.motion_max_shift_px > 0 or config.motion_max_rotation_deg > 0):
+    if planar and config.motion_prob > 0 and (config.motion_max_shift_px > 0 or config.motion_max_rotation_deg > 0):
         motion = RandKSpaceMotiond([image_key], prob=1.0, max_shift_px=config.motion_max_shift_px,
                                    max_rotation_deg=config.motion_max_rotation_deg,
                                    max_movements=config.motion_max_movements, axis=config.motion_axis)
@@ -433,13 +447,15 @@ def _transforms(config: AugmentConfig, image_key: str, mask_keys: tuple[str, ...
 
 
 def build_augmentation(config: AugmentConfig | Mapping[str, Any] | None = None, seed: int = 0,
-                       image_key: str = "image", mask_keys: Sequence[str] = ("mask",)) -> Augmentation:
+                       image_key: str = "image", mask_keys: Sequence[str] = ("mask",),
+                       spatial_dims: int = 2) -> Augmentation:
     """The augmentation for a config (an :class:`AugmentConfig`, its dict, or None for the defaults).
 
     Args:
         config: what to apply; ``{"enabled": False}`` gives the identity.
         seed: seed of the augmentation's generator (used when a call passes no seed).
         image_key, mask_keys: the sample's image and mask keys.
+        spatial_dims: 2 for slices, 3 for patches ``(C, Z, Y, X)`` (flip, bias field and noise only).
 
     Returns:
         A callable ``augmentation(sample, seed=None) -> sample`` (see :class:`Augmentation`).
@@ -451,4 +467,4 @@ def build_augmentation(config: AugmentConfig | Mapping[str, Any] | None = None, 
         config = AugmentConfig()
     elif not isinstance(config, AugmentConfig):
         config = AugmentConfig.from_dict(config)
-    return Augmentation(config, seed, image_key, mask_keys)
+    return Augmentation(config, seed, image_key, mask_keys, spatial_dims)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -15,6 +16,20 @@ LR_SCHEDULES = ("constant", "cosine", "step", "plateau")
 CURRICULA = ("vanilla", "anti", "spl", "none")
 DIFFICULTY_METRICS = ("area", "contrast", "gradient", "human")
 GROUPINGS = ("quantile", "step")
+#: the default 3D training patch (z, y, x) in voxels
+DEFAULT_PATCH_SIZE = (16, 64, 64)
+
+
+def _patch_size(value: Any) -> tuple[int, int, int]:
+    """Three positive integers (z, y, x), from a tuple, a list (JSON) or ``"16,64,64"``."""
+    text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        sizes = ()
+    if len(sizes) != 3 or min(sizes) < 1:
+        raise ParameterError(f"--patch-size must be three positive integers Z,Y,X such as 16,64,64, not {text!r}.")
+    return sizes  # type: ignore[return-value]
 
 
 @dataclass
@@ -26,10 +41,13 @@ class TrainConfig:
         loss, loss_kwargs: the loss by name (``lesionseg.losses``) and its keyword arguments.
         optimiser: "rmsprop" (the paper's), "adam" or "sgd"; lr, weight_decay, momentum.
         lr_schedule: "constant", "cosine" (to 1 % of lr), "step" (x0.1 at 2/3 of training) or "plateau".
-        batch_size: slices per batch (the paper's 12); epochs: total epochs (the paper's 200).
-        curriculum: "vanilla", "anti", "spl" (self-paced) or "none"; metrics: difficulty metrics combined by
-            rank average; difficulty_csv: a table from ``lesionseg difficulty`` (computed when absent);
-            groups, grouping: K groups by "quantile" or "step".
+        batch_size: slices per batch (the paper's 12), or patches per batch for a 3D network; epochs: total
+            epochs (the paper's 200).
+        curriculum: "vanilla", "anti", "spl" (self-paced) or "none" (default: "vanilla" for a 2D network,
+            "none" for a 3D one); metrics: difficulty metrics combined by rank average; difficulty_csv: a table
+            from ``lesionseg difficulty`` (computed when absent); groups, grouping: K groups by "quantile" or
+            "step". The curricula order 2D slices by difficulty; a 3D network trains on patches of whole cases
+            and supports "none" only (other values are refused).
         spl_growth: per-epoch growth of the self-paced threshold.
         folds: number of cross-validation folds; fold: train only this fold (0-based); all_data: one model on
             every case, no validation.
@@ -46,6 +64,14 @@ class TrainConfig:
             encoder's weights fixed.
         num_threads: CPU threads for torch (0 = torch's default).
         log_iterations: emit an iteration progress event every N iterations (0 = none).
+        patch_size: 3D networks only: the training patch (z, y, x) in voxels (z along the prepared slices,
+            y rows, x columns); every size a multiple of the network's :func:`lesionseg.models.size_multiple`
+            (16 for ``unet3d`` and ``unet2plus1d``). It is also the sliding window at validation and
+            inference. Ignored by 2D networks.
+        patches_per_volume: 3D only: patches drawn from each training case every epoch.
+        min_lesion_patch_fraction: 3D only: at least this share of a case's patches contain lesion
+            (rejection sampling, :func:`lesionseg.train.patches.sample_patches`; 0.4 as published).
+            3D training needs whole volumes: prepare with ``--negatives 1`` (see :mod:`lesionseg.train.volumes`).
     """
 
     network: str = "unet2d"
@@ -59,7 +85,7 @@ class TrainConfig:
     lr_schedule: str = "constant"
     batch_size: int = 12
     epochs: int = 200
-    curriculum: str = "vanilla"
+    curriculum: str | None = None  # None: "vanilla" for a 2D network, "none" for a 3D one
     metrics: list[str] = field(default_factory=lambda: ["contrast"])
     difficulty_csv: str | None = None
     groups: int = 6
@@ -81,9 +107,24 @@ class TrainConfig:
     freeze_encoder: bool = False
     num_threads: int = 0
     log_iterations: int = 0
+    patch_size: tuple[int, int, int] = DEFAULT_PATCH_SIZE
+    patches_per_volume: int = 8
+    min_lesion_patch_fraction: float = 0.4
 
     def __post_init__(self) -> None:
+        self.patch_size = _patch_size(self.patch_size)
+        if self.curriculum is None:
+            self.curriculum = "none" if self.is_3d else "vanilla"
         self.validate()
+
+    @property
+    def is_3d(self) -> bool:
+        """Whether the network is 3D (trained on patches); False for an unknown name (refused by validate)."""
+        from lesionseg.models import NETWORKS, spatial_dims
+
+        if self.network not in NETWORKS:
+            return False
+        return spatial_dims(self.network, **self.network_kwargs) == 3
 
     def validate(self) -> None:
         """Raise :class:`ParameterError` (naming the option) for a value that cannot be used."""
@@ -118,6 +159,32 @@ class TrainConfig:
             raise ParameterError(f"--early-stopping must be zero or positive, not {self.early_stopping!r}.")
         if not self.spl_growth > 1:
             raise ParameterError(f"--spl-growth must be above 1, not {self.spl_growth!r}.")
+        value = self.patches_per_volume
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ParameterError(f"--patches-per-volume must be a positive integer, not {value!r}.")
+        if not 0.0 <= float(self.min_lesion_patch_fraction) <= 1.0:
+            raise ParameterError(f"min_lesion_patch_fraction must be between 0 and 1, "
+                                 f"not {self.min_lesion_patch_fraction!r}.")
+        if self.is_3d:
+            self._validate_3d()
+
+    def _validate_3d(self) -> None:
+        """The options a 3D network constrains: the curriculum and the patch size."""
+        from lesionseg.models import size_multiple
+
+        if self.curriculum != "none":
+            raise ParameterError(f"--curriculum {self.curriculum} orders 2D slices by difficulty, but the 3D network "
+                                 f"{self.network} trains on patches of whole cases: use --curriculum none.")
+        multiple = size_multiple(self.network, **self.network_kwargs)
+        deepest = [size // multiple for size in self.patch_size]
+        if any(size % multiple for size in self.patch_size) or min(deepest) < 1 or math.prod(deepest) < 2:
+            fitting = [max(multiple, -(-size // multiple) * multiple) for size in self.patch_size]
+            if math.prod(s // multiple for s in fitting) < 2:
+                fitting[-1] *= 2
+            raise ParameterError(
+                f"--patch-size {','.join(map(str, self.patch_size))} does not fit the network {self.network}: each "
+                f"size must be a multiple of {multiple} (its downsampling factor) and not all equal to it, "
+                f"e.g. {','.join(map(str, fitting))}.")
 
     def _choice(self, name: str, choices: tuple[str, ...]) -> None:
         if getattr(self, name) not in choices:

@@ -2,6 +2,11 @@
 
 The loop is plain PyTorch: no DataLoader workers (the slices are in memory and augmentation is seeded per
 slice and epoch), so a resumed run replays exactly what an uninterrupted run does.
+
+A 3D network trains on patches instead of slices (:mod:`lesionseg.train.volumes`): each epoch's samples
+are ``patches_per_volume`` fresh patches of every training case (the "none" schedule over them: each
+once per epoch, shuffled, sharded across DDP ranks like slices), and validation predicts whole cases with
+a sliding window. Everything else (optimiser, checkpoints, resume, logs, progress, cancel) is shared.
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ class FoldResult:
 def config_fingerprint(config: TrainConfig, train_rows: list[dict[str, Any]]) -> str:
     """Hash of the configuration and the training slices: a checkpoint only resumes the same run."""
     ignored = {"device", "num_threads", "log_iterations", "checkpoint_every", "epochs", "early_stopping"}
+    if not config.is_3d:  # options 2D training ignores (and that checkpoints of older versions lack)
+        ignored |= {"patch_size", "patches_per_volume", "min_lesion_patch_fraction"}
     settings = {key: value for key, value in config.to_dict().items() if key not in ignored}
     keys = [(row["case_id"], row["slice_index"]) for row in train_rows]
     return hashlib.sha256(json.dumps([settings, keys], sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -108,12 +115,14 @@ def _make_lr_schedule(config: TrainConfig, optimiser):
 
 
 def make_augmentation(config: TrainConfig):
-    """The augmentation callable ``(sample, seed) -> sample`` (``lesionseg.train.augment``), None when off."""
+    """The augmentation callable ``(sample, seed) -> sample`` (``lesionseg.train.augment``), None when off;
+    for a 3D network the patch augmentation (flip, bias field, noise: see the module's docstring)."""
     if config.augmentation.get("enabled") is False:
         return None
     from lesionseg.train.augment import AugmentConfig, build_augmentation
 
-    return build_augmentation(AugmentConfig.from_dict(config.augmentation), config.seed)
+    return build_augmentation(AugmentConfig.from_dict(config.augmentation), config.seed,
+                              spatial_dims=3 if config.is_3d else 2)
 
 
 class FoldTrainer:
@@ -179,7 +188,8 @@ class FoldTrainer:
             for name, parameter in self.network.named_parameters():
                 parameter.requires_grad_(name not in frozen)
         self.multiple = size_multiple(config.network, **config.network_kwargs)
-        self.minimum = min_size(config.network, **config.network_kwargs)
+        # 3D patches already have a size the network takes (TrainConfig checks it): no padding
+        self.minimum = 0 if config.is_3d else min_size(config.network, **config.network_kwargs)
         self.loss = build_loss(config.loss, **config.loss_kwargs).to(self.device)
         self.model = self.network
         if self.dist.active:
@@ -191,16 +201,33 @@ class FoldTrainer:
         self.optimiser = _make_optimiser(config, trainable)
         self.lr_schedule = _make_lr_schedule(config, self.optimiser)
         self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
-        self.train_arrays = load_slices(self.prepared, self.train_rows)
-        self.dataset = SliceDataset(self.train_arrays, make_augmentation(config), seed=config.seed + 7919 * (self.fold or 0))
         self.val_arrays = load_slices(self.prepared, self.val_rows) if self.val_rows else None
-        self.schedule = build_schedule(self.train_rows, self.table, config)
+        if config.is_3d:
+            self._setup_patches()
+        else:
+            self.train_arrays = load_slices(self.prepared, self.train_rows)
+            self.dataset = SliceDataset(self.train_arrays, make_augmentation(config),
+                                        seed=config.seed + 7919 * (self.fold or 0))
+            self.schedule = build_schedule(self.train_rows, self.table, config)
         from lesionseg.curriculum import CurriculumSampler
 
         self.sampler = CurriculumSampler(self.schedule, seed=config.seed + 104729 * (self.fold or 0), shuffle=True,
                                          num_replicas=self.dist.world_size, rank=self.dist.rank)
         self.log = EpochLog(self.folder, enabled=self.dist.is_main)
         self.fingerprint = config_fingerprint(config, self.train_rows)
+
+    def _setup_patches(self) -> None:
+        """3D: the training cases as volumes, the epoch's patches, and the "none" schedule over them."""
+        from lesionseg.curriculum import make_schedule
+        from lesionseg.train.volumes import PatchDataset, load_volumes
+
+        config = self.config
+        volumes = load_volumes(self.prepared, self.train_rows, config.patch_size)
+        self.val_volumes = load_volumes(self.prepared, self.val_rows, config.patch_size) if self.val_rows else None
+        self.dataset = PatchDataset(volumes, config.patch_size, config.patches_per_volume,
+                                    config.min_lesion_patch_fraction, make_augmentation(config),
+                                    seed=config.seed + 7919 * (self.fold or 0))
+        self.schedule = make_schedule("none", n_slices=len(self.dataset), total_epochs=config.epochs)
 
     # ---- one epoch ----------------------------------------------------------------------------------
     def _batch(self, indices: list[int]):
@@ -263,8 +290,11 @@ class FoldTrainer:
                 loss.backward()
                 self.optimiser.step()
             values = per_sample.detach().cpu().numpy()
-            state["loss_sum"][batch] += values
-            state["loss_count"][batch] += 1
+            if self.config.is_3d:  # a patch's loss goes to every training slice it covers
+                self.dataset.add_losses(batch, values, state["loss_sum"], state["loss_count"])
+            else:
+                state["loss_sum"][batch] += values
+                state["loss_count"][batch] += 1
             total += float(loss.detach()) * len(batch)
             count += len(batch)
             state["iterations"] += 1
@@ -311,7 +341,13 @@ class FoldTrainer:
         if self.val_arrays is None:
             return None
         result = None
-        if self.dist.is_main:
+        if self.dist.is_main and self.config.is_3d:
+            from lesionseg.train.volumes import validate_volumes
+
+            result = validate_volumes(self.network, self.val_volumes, self.val_arrays, self.prepared,
+                                      patch_size=self.config.patch_size, device=self.device,
+                                      precision=self.config.precision, batch_size=self.config.batch_size)
+        elif self.dist.is_main:
             result = validate(self.network, self.val_arrays, self.prepared, device=self.device,
                               precision=self.config.precision, batch_size=self.config.batch_size,
                               multiple=self.multiple, minimum=self.minimum)
@@ -343,6 +379,9 @@ class FoldTrainer:
             record: dict[str, Any] = {"epoch": epoch, "iterations": state["iterations"],
                                       "active_slices": int(self.schedule.active_count(epoch)), "loss": mean_loss,
                                       "lr": float(self.optimiser.param_groups[0]["lr"])}
+            if config.is_3d:  # every slice of the training cases; the epoch's samples are patches
+                record.update(active_slices=n, patches=len(self.dataset),
+                              lesion_patch_fraction=self.dataset.lesion_fraction)
             validated = (epoch + 1) % config.val_every == 0 or epoch == config.epochs - 1
             if validated:
                 result = self._validate()

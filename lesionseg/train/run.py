@@ -143,7 +143,9 @@ def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, 
         channels=channels, reference_channel=prepared.config.reference or channels[0],
         expected_spacing_mm=[float(v) for v in np.median(spacings, axis=0)],
         preprocessing=prepared.config.to_dict(), members=members, provenance=provenance,
-        name=run_dir.name, description=f"{config.network} trained with the {config.curriculum} curriculum",
+        name=run_dir.name, description=(f"{config.network} trained on 3D patches" if config.is_3d else
+                                        f"{config.network} trained with the {config.curriculum} curriculum"),
+        patch_size=list(config.patch_size) if config.is_3d else None,
     )
     return save_bundle(run_dir / BUNDLE_NAME, manifest, [r.state_dict for r in results], case_ids=prepared.case_ids)
 

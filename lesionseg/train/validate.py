@@ -67,6 +67,13 @@ def validate(network, arrays: SliceArrays, prepared: PreparedDataset, *, device,
     """Predict the validation slices and measure them per case and per slice."""
     probabilities = predict_probabilities(network, arrays.images, device=device, precision=precision,
                                           batch_size=batch_size, multiple=multiple, minimum=minimum)
+    return measure(probabilities, arrays, prepared, threshold=threshold)
+
+
+def measure(probabilities: np.ndarray, arrays: SliceArrays, prepared: PreparedDataset,
+            threshold: float = 0.5) -> ValidationResult:
+    """Per-case and per-slice metrics of predicted lesion probabilities (N, S, S), one per row of ``arrays``
+    (each as the row's slice is stored), against the rows' masks (2D and 3D validation alike)."""
     predictions = probabilities >= threshold
     result = ValidationResult()
     by_case: dict[str, list[int]] = {}
