@@ -15,8 +15,8 @@ take the same way back to the native grid as a 2D model's.
 
 Hemisphere: the models are trained on slices whose lesion was flipped into one hemisphere. With
 ``side="left"``/``"right"`` the user says where the lesion is, and slices are flipped to the training side
-when needed; with ``side="auto"`` the network sees both orientations and the two unflipped probability
-maps are combined by their voxelwise maximum.
+when needed; with ``side="auto"`` the network sees both orientations and each slice keeps the one that
+shows more lesion (:mod:`lesionseg.infer.sides`).
 """
 
 from __future__ import annotations
@@ -299,12 +299,14 @@ class Predictor:
         self.network_seconds = 0.0
         indices = prepared.record.slice_indices
         probabilities, variance = self.slice_probabilities(prepared.images, warnings, indices)
-        if side == "auto":  # the other orientation too, unflipped, combined by the voxelwise maximum
+        if side == "auto":  # the mirrored slices too; each slice keeps the orientation with more lesion
+            from lesionseg.infer.sides import choose_orientation
+
             mirrored, mirrored_variance = self.slice_probabilities(prepared.images[..., ::-1].copy(), warnings,
                                                                    indices)
-            probabilities = np.maximum(probabilities, mirrored[..., ::-1])
+            probabilities, use_mirrored = choose_orientation(probabilities, mirrored[..., ::-1], self.threshold)
             if variance is not None:
-                variance = 0.5 * (variance + mirrored_variance[..., ::-1])
+                variance = np.where(use_mirrored[:, None, None], mirrored_variance[..., ::-1], variance)
         timings["network"] = self.network_seconds
         self.progress({"event": "progress", "stage": "network", "done": 1, "total": 1, "message": case_id})
 
