@@ -16,7 +16,9 @@ mask transfer and the review queue.
 4. Review queue: the cases copied under new names with masks damaged to different degrees (no synthetic
    metadata), ranked without a model (or with ``--bundle``); Spearman correlation between rank and true Dice.
 
-Run: ``.venv/bin/python benchmarks/bench_refine.py [--cases 10] [--parts tools,fill,transfer,queue]``.
+Run: ``.venv/bin/python benchmarks/bench_refine.py [--cases 10] [--parts tools,fill,transfer,queue]
+[--bundle B --lesion-age 0.5,1 --seed 1]`` (the queue's cases are cohort ``seed + 100``: with a bundle trained
+by ``bench_train_quality.py`` on cohort 100, use another ``--seed`` so that the model has not seen them).
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ def queue_part(args) -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "renamed"
         for index in range(1, args.cases + 1):
-            case = make_case(index, seed=args.seed + 100)
+            case = make_case(index, seed=args.seed + 100, lesion_age=args.lesion_age)
             name = f"sub-anon{rng.integers(10**6):06d}"
             damage = damages[(index - 1) % len(damages)]
             mask = case.lesion_mask
@@ -168,6 +170,9 @@ def main() -> None:
     parser.add_argument("--affine", action="store_true", help="transfer: add the affine stage to the rigid one")
     parser.add_argument("--parts", default="tools,fill,transfer,queue")
     parser.add_argument("--bundle", help="queue: a model bundle for the model measures")
+    parser.add_argument("--lesion-age", type=lambda text: tuple(float(v) for v in text.split(",")), default=(0.0, 1.0),
+                        help="queue: the cases' lesion-age range (lesionseg synth --lesion-age), e.g. 0.5,1 to match "
+                             "a bundle trained on such a cohort")
     args = parser.parse_args()
     parts = {"tools": tools_part, "fill": fill_part, "transfer": transfer_part, "queue": queue_part}
     for name in args.parts.split(","):
