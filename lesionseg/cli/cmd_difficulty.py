@@ -26,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("prepared", type=Path, help="prepared dataset folder (from 'lesionseg prepare')")
     parser.add_argument("--metric",
-                        help="comma-separated metrics: area, contrast (default area,contrast); with --table, the "
-                             "columns to plot (default all)")
+                        help="comma-separated metrics: area, contrast, gradient (needs --bundle) (default "
+                             "area,contrast); with --table, the columns to plot (default all)")
     parser.add_argument("--out", type=Path, help="difficulty table to write (CSV)")
     parser.add_argument("--table", type=Path,
                         help="instead of computing, read this difficulty table, check it against PREPARED "
@@ -43,7 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="fewer lesion pixels on a prepared slice: contrast not measurable, 0.0 (default 5)")
     parser.add_argument("--min-healthy-pixels", type=int, default=20,
                         help="fewer healthy pixels in the lesion's hemisphere: contrast 0.0 (default 20)")
-    gradient = parser.add_argument_group("gradient difficulty (--metric gradient)")
+    gradient = parser.add_argument_group(
+        "gradient difficulty (--metric gradient)",
+        "The converged model of --bundle is retrained on all lesion slices, --repeats times in a shuffled "
+        "order; each slice's loss is recorded just before and just after each of its updates. Its score is "
+        "the share of its loss the retraining removes (loss before its first update minus after its last, "
+        "over the first), averaged over the repeats and normalised to [0, 1]: 1 = easy.")
     gradient.add_argument("--bundle", type=Path, help="a trained model bundle: the converged model the protocol retrains")
     gradient.add_argument("--gradient-epochs", type=int, default=2, help="retraining epochs per repeat (default 2)")
     gradient.add_argument("--repeats", type=int, default=5, help="repeats with a shuffled order (default 5)")
