@@ -181,7 +181,7 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     shot = tmp_path / "shot.png"
     command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-               f"--screenshot={shot}", "--window-size=1400,2400", (report["out"] / "index.html").as_uri()]
+               f"--screenshot={shot}", "--window-size=1400,4000", (report["out"] / "index.html").as_uri()]
     subprocess.run(command, capture_output=True, timeout=120, check=False)
     assert shot.is_file(), "chromium wrote no screenshot"
     with Image.open(shot) as image:
