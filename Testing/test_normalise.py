@@ -53,6 +53,26 @@ def test_mri_zscore_matches_an_independent_computation():
     np.testing.assert_allclose(result[~inside], outside_value, rtol=1e-5)
 
 
+def test_default_clip_keeps_every_voxel_of_a_bright_lesion_filling_3_percent_of_the_brain():
+    """A FLAIR lesion is the brightest tissue: the default clip must not flatten it (99.5 % clipped about 16 %
+    of this lesion's voxels to one value), so the lesion's voxels map through the same affine map as the rest."""
+    rng = np.random.default_rng(4)
+    array = np.zeros((10, 40, 40), np.float32)
+    array[1:9, 2:38, 2:38] = rng.normal(100.0, 5.0, (8, 36, 36))  # healthy brain, 10,368 voxels
+    lesion = np.zeros(array.shape, bool)
+    lesion[3:6, 10:20, 10:20] = True  # 300 voxels, 2.9 % of the brain
+    array[lesion] = rng.uniform(150.0, 250.0, 300)
+    mask = np.zeros(array.shape, np.uint8)
+    mask[1:9, 2:38, 2:38] = 1
+    result = sitk.GetArrayFromImage(normalise_mri(_image(array), _image(mask))).astype(np.float64)
+    healthy = (mask > 0) & ~lesion & (result > result[mask > 0].min())  # not clipped by the low percentile
+    slope, intercept = np.polyfit(array[healthy], result[healthy], 1)  # the map, from healthy voxels alone
+    off_the_map = np.abs(result[lesion] - (slope * array[lesion] + intercept)) > 1e-4
+    # Only the brain's top 0.01 % (here 1-2 voxels: the brightest of the lesion) may be clipped.
+    assert np.count_nonzero(off_the_map) <= 2
+    assert np.count_nonzero(result[lesion] == result.max()) <= 2
+
+
 @pytest.mark.parametrize("factor", [0.3, 3.0, 1000.0])
 def test_mri_zscore_does_not_depend_on_the_intensity_scale(factor):
     image, mask = _mri_and_mask(1)

@@ -14,9 +14,8 @@ import pytest
 import torch
 
 from conftest import REPO, TINY_NETWORK, run_cli
-from lesionseg.errors import CancelledError
+from resume_check import assert_same_run, stop_after_epoch_1_and_resume
 from lesionseg.preprocess import PreparedDataset
-from lesionseg.progress import CancelFlag
 from lesionseg.train import FoldTrainer, TrainConfig
 from lesionseg.train.curriculum_setup import build_schedule
 from lesionseg.train.run import difficulty_for
@@ -68,19 +67,8 @@ def test_resume_after_a_stop_ends_with_the_same_weights(tiny_prepared, tmp_path)
         return FoldTrainer(config, prepared, train_rows, val_rows, table, folder, fold=1, **options)
 
     straight = trainer(tmp_path / "straight").run()
-    cancel = CancelFlag()
-
-    def stop_after_epoch_1(event):
-        if event.get("event") == "epoch" and event["epoch"] == 1:
-            cancel.cancel()
-
-    with pytest.raises(CancelledError):
-        trainer(tmp_path / "stopped", progress=stop_after_epoch_1, cancel=cancel).run()
-    assert json.loads((tmp_path / "stopped" / "log.json").read_text(encoding="utf-8"))[-1]["epoch"] == 1
-    resumed = trainer(tmp_path / "stopped", resume=True).run()
-    assert resumed.iterations == straight.iterations and resumed.best_epoch == straight.best_epoch
-    for key, value in straight.state_dict.items():
-        assert torch.equal(value, resumed.state_dict[key]), key
+    resumed = stop_after_epoch_1_and_resume(trainer, tmp_path / "stopped")
+    assert_same_run(straight, resumed)
     assert [r["epoch"] for r in json.loads((tmp_path / "stopped" / "log.json").read_text(encoding="utf-8"))] == [0, 1, 2, 3]
 
 

@@ -13,10 +13,9 @@ import SimpleITK as sitk
 import torch
 
 from conftest import SMALL_PHANTOM
+from resume_check import assert_same_run, stop_after_epoch_1_and_resume
 from lesionseg.cli import main
-from lesionseg.errors import CancelledError
 from lesionseg.preprocess import PreparedDataset
-from lesionseg.progress import CancelFlag
 from lesionseg.train import FoldTrainer, TrainConfig
 
 #: a narrow 3D U-Net and a patch it takes (every size a multiple of 16)
@@ -154,18 +153,8 @@ def test_resuming_a_stopped_3d_run_ends_with_the_same_weights(prepared_3d, tmp_p
         return FoldTrainer(config, prepared, train_rows, val_rows, None, folder, fold=1, **options)
 
     straight = trainer(tmp_path / "straight").run()
-    cancel = CancelFlag()
-
-    def stop_after_epoch_1(event):
-        if event.get("event") == "epoch" and event["epoch"] == 1:
-            cancel.cancel()
-
-    with pytest.raises(CancelledError):
-        trainer(tmp_path / "stopped", progress=stop_after_epoch_1, cancel=cancel).run()
-    resumed = trainer(tmp_path / "stopped", resume=True).run()
-    assert resumed.iterations == straight.iterations and resumed.best_epoch == straight.best_epoch
-    for key, value in straight.state_dict.items():
-        assert torch.equal(value, resumed.state_dict[key]), key
+    resumed = stop_after_epoch_1_and_resume(trainer, tmp_path / "stopped")
+    assert_same_run(straight, resumed)
     np.testing.assert_array_equal(straight.slice_losses, resumed.slice_losses)
 
 

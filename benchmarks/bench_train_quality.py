@@ -93,9 +93,13 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget per run")
     parser.add_argument("--cases", type=int, default=20)
     parser.add_argument("--held-out", type=int, default=4)
+    parser.add_argument("--extra-cases", type=int, default=0,
+                        help="more training cases, synthesised after the --cases ones (case i depends only on the "
+                             "cohort seed and i, so the held-out cases stay the same as without them)")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--network", choices=sorted(NETWORKS), default="monai_unet",
                         help="monai_unet (MONAI UNet, widths 16-256: fast on a CPU) or unet2d (the paper's, 16-256)")
+    parser.add_argument("--workers", type=int, default=1, help="processes for preparing the cases")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--negatives", type=float, default=1.0,
@@ -109,6 +113,8 @@ def main() -> None:
     parser.add_argument("--lr-schedule", default="constant", help="TrainConfig.lr_schedule")
     parser.add_argument("--no-augment", action="store_true", help="augmentation off")
     parser.add_argument("--batch-dice", action="store_true", help="ce_dice with the Dice over the whole batch")
+    parser.add_argument("--pace", type=float, default=0.0,
+                        help="seconds per iteration to plan the first run with (default: measured by a 3-epoch run)")
     parser.add_argument("--overhead", type=float, default=20.0,
                         help="seconds of each run's budget kept for what is not iterations (difficulty, bundle)")
     parser.add_argument("--tag", default="", help="prefix of the run folders (to keep runs of several settings)")
@@ -120,20 +126,25 @@ def main() -> None:
         data = work / "data"
         lesion_age = tuple(float(v) for v in args.lesion_age.split(","))
         if not data.exists():
-            write_cohort(data, args.cases, modalities=("flair",), seed=100, lesion_age=lesion_age)
-        cases = discover(data)
-        held_out, training = cases[-args.held_out:], cases[:-args.held_out]
-        prepared_root = work / f"prepared{args.size}-negatives{args.negatives:g}-{args.bias_correction}"
+            write_cohort(data, args.cases + args.extra_cases, modalities=("flair",), seed=100, lesion_age=lesion_age,
+                         workers=args.workers)
+        cases = discover(data)[:args.cases + args.extra_cases]
+        first_held_out = args.cases - args.held_out
+        held_out = cases[first_held_out:args.cases]
+        training = cases[:first_held_out] + cases[args.cases:]
+        extra = f"-extra{args.extra_cases}" if args.extra_cases else ""
+        prepared_root = work / f"prepared{args.size}-negatives{args.negatives:g}-{args.bias_correction}{extra}"
         if not (prepared_root / "prepare.json").exists():
             prepare_dataset(training, prepared_root, PrepareConfig(size=args.size, negatives=args.negatives,
-                                                                   bias_correction=args.bias_correction))
+                                                                   bias_correction=args.bias_correction),
+                            workers=args.workers)
         prepared = PreparedDataset(prepared_root)
         n_slices = len(prepared.slices)
         loss = {"loss": "ce_dice", "loss_kwargs": {"batch_dice": True}} if args.batch_dice else {}
         common = dict(**NETWORKS[args.network], **loss, all_data=True, batch_size=12, lr=args.lr, optimiser="adam",
                       lr_schedule=args.lr_schedule, device="cpu",
                       augmentation={"enabled": False} if args.no_augment else {}, metrics=["contrast"], num_threads=args.threads)
-        per_iteration = seconds_per_iteration(prepared_root, work, {**common, "seed": 0})
+        per_iteration = args.pace or seconds_per_iteration(prepared_root, work, {**common, "seed": 0})
         print(f"lesion age {args.lesion_age}; {len(training)} training cases ({n_slices} slices), {len(held_out)} "
               f"held out; budget {args.minutes:g} min per run; {args.network}, {args.threads or 'default'} "
               f"thread(s); {per_iteration:.3f} s per iteration", flush=True)

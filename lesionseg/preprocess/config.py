@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from lesionseg.errors import ParameterError
+from lesionseg.preprocess.normalise import DEFAULT_CLIP_PERCENTILES
 
 SIDES = ("left", "right")
 BRAIN_METHODS = ("auto", "classical", "hdbet")
@@ -26,7 +27,8 @@ class PrepareConfig:
         brain_extraction: "auto" (HD-BET when installed, else classical), "classical" or "hdbet".
         registration: stages registering other channels onto the reference (empty: assume aligned).
         deformable: add a deformable (B-spline) stage after the affine one.
-        clip_percentiles: MRI intensity percentiles (inside the brain) clipped before the z-score.
+        clip_percentiles: MRI intensity percentiles (inside the brain) clipped before the z-score (the upper
+            one high, so that hyperintense lesions keep their contrast; see :mod:`lesionseg.preprocess.normalise`).
         ct_window: CT window in Hounsfield units (low, high).
         replace_nonfinite: replace NaN/inf voxels (and count them) instead of refusing the case.
         max_obliquity_deg: volumes more oblique than this are resampled onto an axial grid.
@@ -46,7 +48,7 @@ class PrepareConfig:
     brain_extraction: str = "auto"
     registration: list[str] = field(default_factory=lambda: ["rigid", "affine"])
     deformable: bool = False
-    clip_percentiles: tuple[float, float] = (0.5, 99.5)
+    clip_percentiles: tuple[float, float] = DEFAULT_CLIP_PERCENTILES
     ct_window: tuple[float, float] = (0.0, 80.0)
     replace_nonfinite: bool = False
     max_obliquity_deg: float = 3.0

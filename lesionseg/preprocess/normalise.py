@@ -3,8 +3,12 @@
 All functions take and return ``SimpleITK.Image`` volumes and keep the input's grid (size, spacing,
 origin, direction). Outputs are float32.
 
-- :func:`normalise_mri`: clip every voxel to the brain's ``(0.5, 99.5)`` percentiles (by default), then
-  subtract the mean and divide by the standard deviation of the clipped brain voxels. Voxels outside the
+- :func:`normalise_mri`: clip every voxel to the brain's ``(0.5, 99.99)`` percentiles (by default), then
+  subtract the mean and divide by the standard deviation of the clipped brain voxels. The upper percentile
+  is high on purpose: a stroke lesion is the brightest tissue of a FLAIR or DWI and can fill several
+  per cent of the brain, so clipping at 99.5 % (as for CT) flattened every lesion voxel to the value of
+  the brightest healthy tissue, and a lesion in a bright (bias-field) region became invisible. 99.99 %
+  still removes single hot voxels. Voxels outside the
   brain are clipped the same way and go through the same affine map (they are not zeroed), so the image
   stays continuous at the brain's edge and the brain's statistics alone set the scale. Because the map is
   affine in the input, multiplying an MRI by any positive factor gives the same output.
@@ -24,7 +28,7 @@ from lesionseg.errors import GeometryError, ParameterError, PreprocessingError
 from lesionseg.io.geometry import geometry_difference
 
 #: Default percentiles of the brain's intensities to which MRI is clipped before the z-score.
-DEFAULT_CLIP_PERCENTILES = (0.5, 99.5)
+DEFAULT_CLIP_PERCENTILES = (0.5, 99.99)
 #: Default CT window in Hounsfield units (brain window).
 DEFAULT_CT_WINDOW = (0.0, 80.0)
 
