@@ -25,6 +25,7 @@ from LesionSegCurriculumLib import (
     DEVICES,
     LOSSES,
     NETWORKS,
+    VOLUME_NETWORKS,
     CurriculumLogic,
     DifficultyParameters,
     PrepareParameters,
@@ -134,6 +135,9 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui.runPathLineEdit.connect("currentPathChanged(QString)", self.updateButtons)
         self.ui.resumeCheckBox.connect("toggled(bool)", self.updateButtons)
         self.ui.allDataCheckBox.connect("toggled(bool)", self.updateButtons)
+        self.ui.networkComboBox.connect("currentIndexChanged(int)", self.updateButtons)
+        self.ui.curriculumComboBox.connect("currentIndexChanged(int)", self.updateButtons)
+        self.ui.patchSizeLineEdit.connect("textChanged(QString)", self.updateButtons)
         self.ui.listCasesButton.connect("clicked(bool)", self.onListCasesButton)
         self.ui.prepareButton.connect("clicked(bool)", self.onPrepareButton)
         self.ui.difficultyButton.connect("clicked(bool)", self.onDifficultyButton)
@@ -174,6 +178,7 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             epochs=self.ui.epochsSpinBox.value, batch_size=self.ui.batchSizeSpinBox.value,
             folds=self.ui.foldsSpinBox.value, all_data=self.ui.allDataCheckBox.checked,
             device=self.ui.deviceComboBox.currentData, resume=self.ui.resumeCheckBox.checked,
+            patch_size=self.ui.patchSizeLineEdit.text,
             difficulty_csv=self.logic.difficulty_table_for(prepared, metrics))
 
     def updateButtons(self, *_args):
@@ -182,6 +187,7 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         ok, reason = self.logic.validate_dataset_path(self.ui.datasetPathLineEdit.currentPath)
         self.ui.listCasesButton.enabled = ok and not running
         self.ui.foldsSpinBox.enabled = not self.ui.allDataCheckBox.checked
+        self.ui.patchSizeLineEdit.enabled = self.ui.networkComboBox.currentData in VOLUME_NETWORKS
         messages = []
         for button, parameters, label in ((self.ui.prepareButton, self.prepareParameters(), _("Prepare")),
                                           (self.ui.difficultyButton, self.difficultyParameters(),

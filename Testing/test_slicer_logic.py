@@ -671,12 +671,14 @@ def _parse(command: str, arguments):
 def test_curriculum_choices_are_lesionsegs(tmp_path):
     from lesionseg.difficulty import METRICS
     from lesionseg.losses.registry import LOSSES
-    from lesionseg.models.registry import NETWORKS
-    from lesionseg.train.config import CURRICULA, DIFFICULTY_METRICS
+    from lesionseg.models.registry import NETWORKS, spatial_dims
+    from lesionseg.train.config import CURRICULA, DEFAULT_PATCH_SIZE, DIFFICULTY_METRICS
 
     import LesionSegCurriculumLib as lib
 
     assert set(lib.NETWORKS) == set(NETWORKS) and lib.NETWORKS[0] == "unet2d"
+    assert set(lib.VOLUME_NETWORKS) == {name for name in NETWORKS if spatial_dims(name) == 3}
+    assert lib.DEFAULT_PATCH_SIZE == DEFAULT_PATCH_SIZE
     assert set(lib.LOSSES) == set(LOSSES) and lib.LOSSES[0] == "ce_dice"
     assert lib.CURRICULA == CURRICULA and set(lib.TRAIN_METRICS) == set(DIFFICULTY_METRICS)
     assert set(lib.DATA_METRICS) == set(METRICS)
@@ -708,7 +710,7 @@ def test_curriculum_arguments_are_those_of_the_cli(tmp_path):
 
     train = TrainParameters(str(prepared), str(tmp_path / "run"), network="res_unet", network_kwargs={"dropout": 0.1},
                             loss="lovasz", curriculum="anti", metrics=["area", "contrast"], groups=3, epochs=30,
-                            batch_size=6, folds=4, device="cpu", extra=["--threads", "2"])
+                            batch_size=6, folds=4, device="cpu", patch_size="32,64,64", extra=["--threads", "2"])
     assert train.validate() == (True, "")
     namespace = _parse("train", train.arguments())
     assert (namespace.network, json.loads(namespace.network_kwargs), namespace.loss) == (
@@ -716,8 +718,15 @@ def test_curriculum_arguments_are_those_of_the_cli(tmp_path):
     assert (namespace.curriculum, namespace.metric, namespace.groups, namespace.epochs) == ("anti", "area,contrast", 3, 30)
     assert (namespace.batch_size, namespace.folds, namespace.all_data, namespace.device) == (6, 4, False, "cpu")
     assert (namespace.num_threads, namespace.resume) == (2, False)
+    assert namespace.patch_size is None  # a 2D network: no patch size, whatever the field holds
     train.all_data = True
     assert _parse("train", train.arguments()).all_data is True
+    volume = TrainParameters(str(prepared), str(tmp_path / "run3d"), network="unet3d", curriculum="none", metrics=[],
+                             patch_size=" 32, 64,48")
+    assert volume.validate() == (True, "")
+    assert _parse("train", volume.arguments()).patch_size == "32,64,48"
+    volume.patch_size = ""
+    assert _parse("train", volume.arguments()).patch_size == "16,64,64"
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "train_config.json").write_text("{}")
     train.resume = True
@@ -741,6 +750,13 @@ BAD_SETTINGS = {
     "train: zero epochs": ("train", {"epochs": 0}, "epochs 0 must be 1 or more"),
     "train: more groups than epochs": ("train", {"groups": 8, "epochs": 5}, "8 groups cannot each enter"),
     "train: one fold": ("train", {"folds": 1}, "needs 2 folds or more"),
+    "train: 3D with a curriculum": ("train", {"network": "unet3d"}, "trains on patches without a curriculum"),
+    "train: patch not of 16s": ("train", {"network": "unet2plus1d", "curriculum": "none", "patch_size": "16,60,64"},
+                                "must be three whole numbers Z,Y,X"),
+    "train: patch of two numbers": ("train", {"network": "unet3d", "curriculum": "none", "patch_size": "32,64"},
+                                    "must be three whole numbers Z,Y,X"),
+    "train: one-voxel patch": ("train", {"network": "unet3d", "curriculum": "none", "patch_size": "16,16,16"},
+                               "not all 16"),
     "train: missing table": ("train", {"difficulty_csv": "absent.csv"}, "does not exist; compute it first"),
 }
 

@@ -31,6 +31,10 @@ METRIC_COLUMNS: dict[str, str] = {"area": "area_mm2", "contrast": "contrast_fish
                                   "human": "human"}
 #: ``lesionseg train --model`` (``lesionseg.models.NETWORKS``) and ``--loss`` (``lesionseg.losses.LOSSES``).
 NETWORKS: tuple[str, ...] = ("unet2d", "monai_unet", "basic_unet", "res_unet", "unet3d", "unet2plus1d")
+#: The networks that train on 3D patches of whole cases (``lesionseg.models.spatial_dims(name) == 3``).
+VOLUME_NETWORKS: tuple[str, ...] = ("unet3d", "unet2plus1d")
+#: ``lesionseg train --patch-size`` default of the volume networks (slices, rows, columns).
+DEFAULT_PATCH_SIZE: tuple[int, int, int] = (16, 64, 64)
 LOSSES: tuple[str, ...] = ("ce_dice", "gdice_ce", "dice_bce", "lovasz", "boundary_nll", "f1")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 
@@ -149,6 +153,8 @@ class TrainParameters:
         groups: number of difficulty groups; epochs: total epochs; batch_size: slices per batch.
         folds: K-fold cross-validation by patient (K models); all_data: one model on every case instead.
         device: "auto", "cpu", "cuda" or "mps".
+        patch_size: 3D networks only: the training patch and inference window "Z,Y,X" in voxels, each a
+            multiple of 16 ("" = :data:`DEFAULT_PATCH_SIZE`); ignored for 2D networks.
         difficulty_csv: a table from the difficulty step ("" = computed by the run).
         resume: continue a stopped run from its checkpoints.
         extra: further ``lesionseg train`` options, as command-line words (e.g. ``["--threads", "1"]``).
@@ -167,6 +173,7 @@ class TrainParameters:
     folds: int = 5
     all_data: bool = False
     device: str = "auto"
+    patch_size: str = ""
     difficulty_csv: str = ""
     resume: bool = False
     extra: list[str] = field(default_factory=list)
@@ -193,6 +200,13 @@ class TrainParameters:
                                    ("schedule", self.curriculum, CURRICULA), ("device", self.device, DEVICES)):
             if value not in known:
                 return False, f"The {name} {value!r} is not one of {', '.join(known)}; choose one of those."
+        if self.network in VOLUME_NETWORKS:
+            if self.curriculum != "none":
+                return False, (f"The 3D network {self.network} trains on patches without a curriculum; choose "
+                               "'No curriculum', or a 2D network for a curriculum.")
+            if self.patch_dimensions() is None:
+                return False, (f"The patch size {self.patch_size!r} must be three whole numbers Z,Y,X, each a "
+                               f"positive multiple of 16, not all 16 (e.g. {','.join(map(str, DEFAULT_PATCH_SIZE))}).")
         unknown = [metric for metric in self.metrics if metric not in TRAIN_METRICS]
         if self.curriculum != "none" and (not self.metrics or unknown):
             return False, f"Choose the difficulty metric among {', '.join(TRAIN_METRICS)}."
@@ -211,6 +225,18 @@ class TrainParameters:
             return False, f"The difficulty table '{_folder(self.difficulty_csv)}' does not exist; compute it first."
         return True, ""
 
+    def patch_dimensions(self) -> tuple[int, int, int] | None:
+        """The patch size as (z, y, x) voxels (blank: the default), or None when it is not valid."""
+        if _blank(self.patch_size):
+            return DEFAULT_PATCH_SIZE
+        try:
+            values = tuple(int(part) for part in str(self.patch_size).replace(" ", "").split(","))
+        except ValueError:
+            return None
+        if len(values) != 3 or any(value < 16 or value % 16 for value in values) or values == (16, 16, 16):
+            return None  # 16,16,16 leaves the deepest level a single voxel (lesionseg.train.config refuses it)
+        return values
+
     def arguments(self) -> list[str]:
         arguments = [str(_folder(self.prepared)), str(_folder(self.run))]
         if self.resume:  # the run's saved configuration is used; only the device may change
@@ -220,6 +246,8 @@ class TrainParameters:
                       "--batch-size", str(int(self.batch_size)), "--device", self.device]
         if self.network_kwargs:
             arguments += ["--network-kwargs", json.dumps(self.network_kwargs)]
+        if self.network in VOLUME_NETWORKS:
+            arguments += ["--patch-size", ",".join(map(str, self.patch_dimensions() or DEFAULT_PATCH_SIZE))]
         if self.metrics:
             arguments += ["--metric", ",".join(self.metrics)]
         arguments += ["--all-data"] if self.all_data else ["--folds", str(int(self.folds))]

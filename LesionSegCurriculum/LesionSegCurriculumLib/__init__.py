@@ -21,10 +21,12 @@ from .Parameters import (  # noqa: E402
     CURRICULA,
     CURRICULUM_LABELS,
     DATA_METRICS,
+    DEFAULT_PATCH_SIZE,
     DEVICES,
     LOSSES,
     NETWORKS,
     TRAIN_METRICS,
+    VOLUME_NETWORKS,
     DifficultyParameters,
     PrepareParameters,
     TrainParameters,
@@ -43,8 +45,8 @@ from .Refinement import (  # noqa: E402
 from .TrainingCurves import CHARTS, TrainingCurves, curve_name  # noqa: E402
 
 __all__ = [
-    "CHARTS", "CURRICULA", "CURRICULUM_LABELS", "DATA_METRICS", "DEVICES", "LOSSES", "NETWORKS", "TRAIN_METRICS",
+    "CHARTS", "CURRICULA", "CURRICULUM_LABELS", "DATA_METRICS", "DEFAULT_PATCH_SIZE", "DEVICES", "LOSSES", "NETWORKS", "TRAIN_METRICS",
     "CaseRow", "CurriculumLogic", "DifficultyDisplay", "DifficultyParameters", "PrepareParameters",
     "QUEUE_COLUMNS", "QueueRow", "RATINGS", "REFINE_TOOLS", "REVIEW_STATES", "RefinementLogic", "ReviewQueueParameters",
-    "TrainParameters", "TrainingCurves", "curve_name", "group_samples", "next_case", "read_queue", "show_difficulty",
+    "TrainParameters", "TrainingCurves", "VOLUME_NETWORKS", "curve_name", "group_samples", "next_case", "read_queue", "show_difficulty",
 ]
