@@ -203,3 +203,18 @@ def test_difficulty_gradient_from_a_bundle_adds_a_normalised_column(tiny_prepare
     assert set(table.metric_names) == {"area_mm2", "gradient"}
     scores = table.metrics["gradient"]
     assert scores.min() == 0.0 and scores.max() == 1.0  # min-max normalised, high = easy
+    # --gradient-measure step reaches the library: the same column as a direct call with measure="step"
+    from lesionseg.train.gradient import gradient_for_prepared
+
+    step_out = tmp_path / "gradient_step.csv"
+    result = run_cli("difficulty", tiny_prepared, "--metric", "gradient", "--bundle", tiny_bundle, "--repeats", "1",
+                     "--gradient-epochs", "1", "--gradient-measure", "step", "--device", "cpu", "--out", step_out,
+                     "--progress", "none")
+    assert result.returncode == 0, result.stderr
+    direct = gradient_for_prepared(PreparedDataset(tiny_prepared), tiny_bundle, measure="step", epochs=1, repeats=1,
+                                   device="cpu")
+    np.testing.assert_allclose(read_difficulty(step_out).metrics["gradient"], direct.score, atol=1e-5)
+    assert not np.allclose(direct.score, scores)  # the two readings differ
+    result = run_cli("difficulty", tiny_prepared, "--metric", "gradient", "--bundle", tiny_bundle,
+                     "--gradient-measure", "steep", "--out", tmp_path / "x.csv", "--progress", "none")
+    assert result.returncode == 2 and "--gradient-measure" in result.stderr and "retraining, step" in result.stderr

@@ -15,8 +15,12 @@ each whole run (difficulty, training, bundle).
 after the stroke, as the curriculum paper's day-6 FLAIR); the default 0,1 includes hyperacute lesions that
 FLAIR barely shows (+5 to +15 % over the tissue, for about half of the cases).
 
+``--extra-cases M`` adds M training cases synthesised after the ``--cases`` ones; the held-out cases (the last
+``--held-out`` of the first ``--cases``) stay the same, so runs with and without them compare on one test set.
+
 Run: ``.venv/bin/python benchmarks/bench_train_quality.py [--curricula vanilla,none] [--seeds 0,1,2]
-[--minutes 10] [--cases 20] [--held-out 4] [--size 128] [--lesion-age 0,1]``.
+[--minutes 10] [--cases 20] [--held-out 4] [--extra-cases 0] [--size 128] [--lesion-age 0,1]``; the issue's
+figure: ``--cases 60 --held-out 8 --extra-cases 120 --lesion-age 0.5,1 --batch-dice --lr-schedule cosine``.
 """
 
 from __future__ import annotations

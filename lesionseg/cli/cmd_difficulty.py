@@ -54,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gradient.add_argument("--repeats", type=int, default=5, help="repeats with a shuffled order (default 5)")
     gradient.add_argument("--lr", type=float, help="learning rate of the retraining (default: the bundle's)")
     gradient.add_argument("--batch-size", type=int, help="batch size of the retraining (default: the bundle's)")
+    gradient.add_argument("--gradient-measure", default="retraining",
+                          help="retraining (default): the share of each slice's loss the retraining removes; step: "
+                               "the literal published reading, the mean loss decrease of each slice's own updates")
     gradient.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="(default auto)")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="bar", help="progress display (default bar)")
     parser.set_defaults(func=run)
@@ -112,7 +115,8 @@ def _with_gradient(table, prepared, args: argparse.Namespace, progress, keep: bo
     from lesionseg.difficulty import DifficultyTable
     from lesionseg.train.gradient import gradient_for_prepared
 
-    result = gradient_for_prepared(prepared, args.bundle, epochs=args.gradient_epochs, repeats=args.repeats,
+    result = gradient_for_prepared(prepared, args.bundle, measure=args.gradient_measure,
+                                   epochs=args.gradient_epochs, repeats=args.repeats,
                                    lr=args.lr, batch_size=args.batch_size, device=args.device, progress=progress)
     keys = [(row["case_id"], int(row["slice_index"])) for row in result.rows]
     if keys != table.keys:
@@ -147,6 +151,12 @@ def run(args: argparse.Namespace) -> int:
             raise ParameterError("--metric gradient needs --bundle (the converged model whose retraining is measured).")
         if wants_gradient and (args.gradient_epochs < 1 or args.repeats < 1):
             raise ParameterError("--gradient-epochs and --repeats must be at least 1.")
+        if wants_gradient:
+            from lesionseg.train.gradient import MEASURES
+
+            if args.gradient_measure not in MEASURES:
+                raise ParameterError(f"--gradient-measure must be one of {', '.join(MEASURES)}, "
+                                     f"not {args.gradient_measure!r}.")
         metrics = resolve_metrics(others) if others else ([] if wants_gradient else resolve_metrics("area,contrast"))
     prepared = PreparedDataset(args.prepared)
     progress = make_progress(args.progress)
