@@ -12,6 +12,7 @@ import torch
 from lesionseg.errors import ParameterError
 from lesionseg.losses import build_loss
 from lesionseg.models import build_network
+from lesionseg.synth.disks import disk_slices
 from lesionseg.train.gradient import gradient_difficulty, normalise_high_easy
 from lesionseg.train.slices import SliceArrays
 
@@ -30,19 +31,8 @@ def one_thread():
 
 def lesion_set(seed: int, n_easy: int = 6, n_hard: int = 4) -> SliceArrays:
     """Easy slices (bright lesions of radius 7-10 pixels) then hard ones (faint lesions of radius 1.5-2.5)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    images, masks, rows = [], [], []
-    for index in range(n_easy + n_hard):
-        hard = index >= n_easy
-        cy, cx = rng.integers(20, 44, 2)
-        radius = rng.uniform(1.5, 2.5) if hard else rng.uniform(7, 10)
-        mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius * radius
-        image = rng.normal(0.0, 1.0, (SIZE, SIZE)) + (0.5 if hard else 3.0) * mask
-        images.append(image[None].astype(np.float32))
-        masks.append(mask.astype(np.uint8))
-        rows.append({"case_id": f"s{index}", "slice_index": index, "has_lesion": True, "hard": hard})
-    return SliceArrays(np.stack(images), np.stack(masks), np.ones((len(rows), SIZE, SIZE), np.uint8), rows)
+    images, masks, rows = disk_slices(seed, n_easy, n_hard, size=SIZE, hard_contrast=0.5)
+    return SliceArrays(images, masks, np.ones_like(masks), rows)
 
 
 def trained_model(arrays: SliceArrays, seed: int, iterations: int):

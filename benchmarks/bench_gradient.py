@@ -42,6 +42,7 @@ from scipy.stats import mannwhitneyu, spearmanr
 from lesionseg.difficulty import compute_difficulty
 from lesionseg.preprocess import PrepareConfig, PreparedDataset, prepare_dataset
 from lesionseg.synth import write_cohort
+from lesionseg.synth.disks import disk_slices
 from lesionseg.train import TrainConfig, train_run
 from lesionseg.train.gradient import (
     GradientResult,
@@ -147,19 +148,8 @@ def cohort_part(args, work: Path) -> None:
 
 def hard_subset(seed: int = 0, n_easy: int = 24, n_hard: int = 8, size: int = 64) -> SliceArrays:
     """Easy slices (bright lesions of radius 7-10) then hard ones (invisible lesions of radius 1.5-2.5)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    images, masks, rows = [], [], []
-    for index in range(n_easy + n_hard):
-        hard = index >= n_easy
-        cy, cx = rng.integers(20, 44, 2)
-        radius = rng.uniform(1.5, 2.5) if hard else rng.uniform(7, 10)
-        mask = ((yy - cy) ** 2 + (xx - cx) ** 2 <= radius * radius).astype(np.uint8)
-        image = rng.normal(0, 1, (size, size)) + (0.0 if hard else 3.0) * mask
-        images.append(image[None].astype(np.float32))
-        masks.append(mask)
-        rows.append({"case_id": f"s{index}", "slice_index": index, "has_lesion": True, "hard": hard})
-    return SliceArrays(np.stack(images), np.stack(masks), np.ones((len(rows), size, size), np.uint8), rows)
+    images, masks, rows = disk_slices(seed, n_easy, n_hard, size=size, hard_contrast=0.0)
+    return SliceArrays(images, masks, np.ones_like(masks), rows)
 
 
 def hard_subset_part(args) -> None:
