@@ -101,6 +101,15 @@ class SegmentationLoss(nn.Module):
         check_inputs(logits, target, self.name, self.min_channels)
         return self._per_sample(logits, target)
 
+    def training_loss(self, logits: torch.Tensor, target: torch.Tensor,
+                      per_sample: torch.Tensor | None = None) -> torch.Tensor:
+        """The scalar a training step minimises: the mean of the ``(B,)`` per-sample values when that is the
+        batch loss (``per_sample``, when the caller already has them, is reused), else the batch loss itself
+        (a batch Dice is not the mean of per-sample Dice values)."""
+        if self.per_sample_mean_is_batch:
+            return (per_sample if per_sample is not None else self.per_sample(logits, target)).mean()
+        return self(logits, target)
+
     def _batch(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self._per_sample(logits, target).mean()
 

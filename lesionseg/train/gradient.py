@@ -107,16 +107,13 @@ def _per_sample_loss(network, loss, images, masks, multiple: int, minimum: int):
 
 
 def _step(network, loss, optimiser, images, masks, multiple: int, minimum: int) -> None:
-    """One training step, with the trainer's own batch loss (a batch Dice is not the mean of the
-    per-slice values)."""
+    """One training step, minimising what the trainer minimises (``SegmentationLoss.training_loss``)."""
     from lesionseg.models.padding import forward_padded
 
     network.train()
     optimiser.zero_grad(set_to_none=True)
     logits = forward_padded(network, images, multiple, minimum)
-    batch_loss = (loss.per_sample(logits.float(), masks).mean() if loss.per_sample_mean_is_batch
-                  else loss(logits.float(), masks))
-    batch_loss.backward()
+    loss.training_loss(logits.float(), masks).backward()
     optimiser.step()
 
 

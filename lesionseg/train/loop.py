@@ -281,7 +281,7 @@ class FoldTrainer:
             with autocast(self.config.precision, self.device):
                 logits = forward_padded(self.model, images, self.multiple, self.minimum)
             per_sample = self.loss.per_sample(logits.float(), masks)
-            loss = per_sample.mean() if self.loss.per_sample_mean_is_batch else self.loss(logits.float(), masks)
+            loss = self.loss.training_loss(logits.float(), masks, per_sample)
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
                 self.scaler.step(self.optimiser)
