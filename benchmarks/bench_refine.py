@@ -120,6 +120,10 @@ def transfer_part(args) -> None:
               f"{dice(sitk.GetArrayFromImage(carried), sitk.GetArrayFromImage(truth)):.3f}, {elapsed:.1f} s")
 
 
+def shown(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def queue_part(args) -> None:
     from scipy.stats import spearmanr
 
@@ -129,7 +133,7 @@ def queue_part(args) -> None:
     damages = [None, ("erode", 1, 0.3), ("dilate", 1, 0.3), ("holes", 2, 0.2), ("islands", 2, 0.3),
                ("dilate", 2, 0.3), ("holes", 2, 0.5), ("islands", 2, 0.8), ("erode", 2, 0.3), ("dilate", 3, 0.3)]
     rng = np.random.default_rng(args.seed)
-    truth_dice = {}
+    truth_dice, damage_of = {}, {}
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "renamed"
         for index in range(1, args.cases + 1):
@@ -142,6 +146,7 @@ def queue_part(args) -> None:
                 mask = degrade_mask(mask, damage[0], seed=index, brain=brain, voxels=damage[1], fraction=damage[2])
             write_image(case.channels["flair"], root / name / "ses-0001" / "anat" / f"{name}_ses-0001_FLAIR.nii.gz")
             write_image(mask, root / "derivatives" / name / "ses-0001" / f"{name}_ses-0001_msk.nii.gz")
+            damage_of[name] = " ".join(str(part) for part in damage) if damage else "none"
             truth_dice[name] = dice(sitk.GetArrayFromImage(mask), sitk.GetArrayFromImage(case.lesion_mask))
         start = time.perf_counter()
         queue = review_queue(root, bundle=args.bundle, tta=True, device="cpu")
@@ -150,14 +155,16 @@ def queue_part(args) -> None:
     model = f"with {args.bundle}" if args.bundle else "without a model"
     print(f"\n4. review queue {model}, {len(queue)} renamed cases: Spearman(rank, true Dice) = {rho:.3f} "
           f"({elapsed:.1f} s)")
-    def shown(value) -> str:
-        return "  -  " if value is None else f"{value:.3f}"
-
-    print("  rank  true Dice  attention  misfit  shape  difficulty  disagreement")
+    names = ("estimated_dice_loss", "intensity_misfit", "model_disagreement", "shape_irregularity", "model_unseen",
+             "model_uncertainty", "difficulty")
+    print("  rank  true Dice  attention  " + "  ".join(f"{n.split('_')[-1][:8]:>8}" for n in names) + "  damage")
     for entry in queue:
-        m = entry.measures
-        print(f"  {entry.rank:>4}  {truth_dice[entry.case_id]:9.3f}  {entry.attention:9.3f}  {shown(m['intensity_misfit'])}"
-              f"  {shown(m['shape_irregularity'])}  {shown(m['difficulty']):>10}  {shown(m.get('model_disagreement'))}")
+        print(f"  {entry.rank:>4}  {truth_dice[entry.case_id]:9.3f}  {entry.attention:9.3f}  "
+              + "  ".join(f"{shown(entry.measures[n]):>8}" for n in names) + f"  {damage_of[entry.case_id]}")
+    worst = min(truth_dice.values())
+    print(f"  the worst mask (true Dice {worst:.3f}) is at rank "
+          f"{next(e.rank for e in queue if truth_dice[e.case_id] == worst)}; true Dice of the first five: "
+          + ", ".join(f"{truth_dice[e.case_id]:.3f}" for e in queue[:5]))
 
 
 def main() -> None:

@@ -85,9 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    measures = "model disagreement, uncertainty, " if args.bundle else ""
-    print(f"review queue of {args.dataset}: {len(entries)} case(s), by {measures}intensity misfit and difficulty"
-          + ("" if args.bundle else " (no --bundle: model measures left out)"))
+    evidence = "image, shape and model" if args.bundle else "image and shape (no --bundle: model measures left out)"
+    print(f"review queue of {args.dataset}: {len(entries)} case(s), worst estimated mask first (from the {evidence})")
     for entry in shown:
         slices = ", ".join(str(index) for index, _ in entry.slices[:3])
         print(f"  {entry.rank:>3}. {entry.case_id:<28} attention {entry.attention:.3f}  {entry.status:<20}"
