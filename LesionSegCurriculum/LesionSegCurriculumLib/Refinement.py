@@ -95,16 +95,19 @@ class QueueRow:
     revision: str
     volume_ml: float
     slices: tuple[int, ...] = ()
+    #: how far the mask probably is from the truth, as 1 - Dice (None in a queue file without it)
+    estimated_dice_loss: float | None = None
 
     @property
     def cells(self) -> tuple[str, ...]:
         """Texts of the queue table's columns (see :data:`QUEUE_COLUMNS`)."""
-        return (str(self.rank), self.case_id, f"{self.attention:.2f}", self.status, self.rating or "-",
+        loss = "-" if self.estimated_dice_loss is None else f"{self.estimated_dice_loss:.2f}"
+        return (str(self.rank), self.case_id, f"{self.attention:.2f}", loss, self.status, self.rating or "-",
                 self.revision, f"{self.volume_ml:.2f}")
 
 
-#: columns of the queue table
-QUEUE_COLUMNS = ("#", "Case", "Attention", "Status", "Rating", "Revision", "Lesion mL")
+#: columns of the queue table ("Est. 1-Dice": the queue's estimate of the mask's Dice loss against the truth)
+QUEUE_COLUMNS = ("#", "Case", "Attention", "Est. 1-Dice", "Status", "Rating", "Revision", "Lesion mL")
 
 
 def read_queue(csv_path: str | os.PathLike) -> list[QueueRow]:
@@ -127,9 +130,14 @@ def read_queue(csv_path: str | os.PathLike) -> list[QueueRow]:
             raise InputFileError(f"{path} is not a review queue (its columns are {', '.join(reader.fieldnames)}).")
         rows = [QueueRow(int(row["rank"]), row["case_id"], float(row["attention"]), row["status"],
                          row.get("rating", ""), row["revision"], float(row["volume_ml"]),
-                         tuple(int(v) for v in (row.get("slices") or "").split()))
+                         tuple(int(v) for v in (row.get("slices") or "").split()),
+                         _optional_float(row.get("estimated_dice_loss")))
                 for row in reader]
     return sorted(rows, key=lambda row: row.rank)
+
+
+def _optional_float(text: str | None) -> float | None:
+    return float(text) if text not in (None, "") else None
 
 
 def next_case(rows: Sequence[QueueRow], current: str | None, done: Sequence[str] = ()) -> str | None:
@@ -269,14 +277,6 @@ class RefinementLogic:
         revision = session.store.resolve("latest") if session.store.ids() else None
         return add_mark(session.store.folder, case_id, status, rating=rating or None, comment=comment or None,
                         author=self.author, revision=revision)
-
-    def queue_without_model(self) -> list[QueueRow]:
-        """The review queue from the images and masks only (quick enough to run in the panel's process)."""
-        from lesionseg.refine import review_queue
-
-        entries = review_queue(self.dataset, revisions_dir=self.revisions_dir)
-        return [QueueRow(e.rank, e.case_id, e.attention, e.status, e.rating or "", e.revision, e.volume_ml,
-                         tuple(index for index, _ in e.slices)) for e in entries]
 
 
 def validate_refinement_dataset(dataset: str) -> Check:
