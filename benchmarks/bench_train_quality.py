@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from lesionseg.curriculum.schedule import batches_per_rank, iterations_for_groups, vanilla_epochs
+from lesionseg.curriculum.budget import epochs_within_budget
 from lesionseg.data import discover
 from lesionseg.infer import Predictor
 from lesionseg.metrics import dice
@@ -72,23 +72,6 @@ def seconds_per_iteration(prepared_root: Path, work: Path, base: dict) -> float:
     shutil.rmtree(probe)
     return statistics.median(float(row["seconds"]) / (int(row["iterations"]) - int(previous["iterations"]))
                              for previous, row in zip(rows, rows[1:]))
-
-
-def iterations_for(curriculum: str, epochs: int, n_slices: int, batch_size: int, groups: int = 6) -> int:
-    """Optimiser steps of a run (the curricula deal the slices over ``groups`` near-equal groups)."""
-    if curriculum == "none":
-        return epochs * batches_per_rank(n_slices, batch_size)
-    sizes = [len(part) for part in np.array_split(np.arange(n_slices), groups)]
-    starts = vanilla_epochs(epochs, groups)  # "anti" adds the same groups at the same epochs, hard first
-    return iterations_for_groups(sizes, starts, epochs, batch_size)
-
-
-def epochs_within(budget_s: float, per_iteration_s: float, curriculum: str, n_slices: int, batch_size: int) -> int:
-    """The largest number of epochs whose iterations fit in the budget (at least 6, one per group)."""
-    epochs = 6
-    while iterations_for(curriculum, epochs + 1, n_slices, batch_size) * per_iteration_s <= budget_s:
-        epochs += 1
-    return epochs
 
 
 def main() -> None:
@@ -156,7 +139,7 @@ def main() -> None:
         budget = args.minutes * 60 - args.overhead
         for curriculum in args.curricula.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
-                epochs = epochs_within(budget, per_iteration, curriculum, n_slices, 12)
+                epochs = epochs_within_budget(budget, per_iteration, curriculum, n_slices, 12)
                 run = work / f"run-{args.tag}{curriculum}-{seed}"
                 shutil.rmtree(run, ignore_errors=True)
                 began = time.perf_counter()

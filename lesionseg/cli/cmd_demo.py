@@ -1,8 +1,9 @@
 """``lesionseg demo [OUT]``: the whole pipeline on the built-in synthetic cohort.
 
 Synthesise a FLAIR cohort; discover it; prepare the training cases (S = 128 on a CPU); compute the
-contrast difficulty and plot it; train a curriculum model and a no-curriculum model for a few minutes
-each; segment the held-out cases with both; evaluate them against their masks; write the report of the
+contrast difficulty and plot it; train a curriculum model and a no-curriculum model for the same few
+minutes each (a curriculum's early epochs are shorter, so it gets more epochs: equal time, not equal
+epochs, is the fair comparison); segment the held-out cases with both; evaluate them against their masks; write the report of the
 curriculum run and the evaluation pages. Everything lands in OUT (default ``demo-output``); the last lines
 say which HTML pages to open.
 """
@@ -25,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--held-out", type=int, default=4, help="cases kept for segmentation and evaluation (default 4)")
     parser.add_argument("--size", type=int, default=128, help="prepared slice size (default 128)")
     parser.add_argument("--minutes", type=float, default=4.0, help="training time per model (default 4)")
-    parser.add_argument("--epochs", type=int, help="epochs per model (default: as many as --minutes allows)")
+    parser.add_argument("--epochs", type=int, help="epochs per model, the same for both (default: as many as "
+                                                   "--minutes allows each model)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="(default auto)")
     parser.set_defaults(func=run)
@@ -36,7 +38,18 @@ def _step(number: int, text: str) -> float:
     return time.perf_counter()
 
 
+def _seconds_per_step(prepared_root: Path, probe: Path, config) -> tuple[float, int]:
+    """Train ``config`` (a short plain run) in ``probe``; its seconds per optimiser step (setup and validation
+    included, so the budget errs short) and its number of training slices."""
+    from lesionseg.train import train_run
+
+    began = time.perf_counter()
+    fold = train_run(prepared_root, probe, config).results[0]
+    return (time.perf_counter() - began) / max(1, fold.iterations), len(fold.train_rows)
+
+
 def run(args: argparse.Namespace) -> int:
+    from lesionseg.curriculum.budget import epochs_within_budget
     from lesionseg.data import discover
     from lesionseg.difficulty import compute_difficulty, plot_difficulty, write_difficulty
     from lesionseg.errors import ParameterError
@@ -74,16 +87,15 @@ def run(args: argparse.Namespace) -> int:
     base = dict(network="unet2d", network_kwargs={"features": [16, 32, 64, 128, 256]}, folds=4, fold=0,
                 batch_size=12, lr=1e-3, optimiser="adam", device=args.device, seed=args.seed, val_every=2,
                 metrics=["contrast"], difficulty_csv=str(out / "difficulty.csv"))
-    epochs = args.epochs
+    pace = None
     for number, curriculum in ((4, "vanilla"), (5, "none")):
         began = _step(number, f"training with curriculum '{curriculum}' (fold 0 of 4, ~{args.minutes:g} min)")
-        if epochs is None:  # time two epochs, then fit the budget
-            probe = out / f"probe-{curriculum}"
-            probe_began = time.perf_counter()
-            train_run(prepared_root, probe, TrainConfig(**base, curriculum="none", epochs=2))
-            per_epoch = (time.perf_counter() - probe_began) / 2
-            epochs = max(4, int(args.minutes * 60 / per_epoch))
-            print(f"    {per_epoch:.1f} s per epoch: {epochs} epochs")
+        epochs = args.epochs
+        if epochs is None:  # time two plain epochs once, then fit each model's steps to the budget
+            if pace is None:
+                pace = _seconds_per_step(prepared_root, out / "probe", TrainConfig(**base, curriculum="none", epochs=2))
+            epochs = epochs_within_budget(args.minutes * 60, pace[0], curriculum, pace[1], base["batch_size"])
+            print(f"    {pace[0]:.2f} s per step, {pace[1]} training slices: {epochs} epochs of '{curriculum}'")
         run_dir = out / f"run-{curriculum}"
         result = train_run(prepared_root, run_dir, TrainConfig(**base, curriculum=curriculum, epochs=epochs))
         runs[curriculum] = result
