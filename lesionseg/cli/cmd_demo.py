@@ -4,8 +4,8 @@ Synthesise a FLAIR cohort; discover it; prepare the training cases (S = 128 on a
 contrast difficulty and plot it; train a curriculum model and a no-curriculum model for the same few
 minutes each (a curriculum's early epochs are shorter, so it gets more epochs: equal time, not equal
 epochs, is the fair comparison); segment the held-out cases with both; evaluate them against their
-masks; write the report of the curriculum run and the evaluation pages. Everything lands in OUT (default ``demo-output``); the last lines
-say which HTML pages to open.
+masks; write the report of the curriculum run and the evaluation pages. Everything lands in OUT
+(default ``demo-output``); the last lines say which HTML pages to open.
 """
 
 from __future__ import annotations
