@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import REPO, SMALL_PHANTOM, run_cli
+from conftest import SMALL_PHANTOM, run_cli
 from lesionseg.data import discover
 from lesionseg.errors import ParameterError
 from lesionseg.refine import RevisionStore, current_state, degrade_mask, read_marks

@@ -5,7 +5,7 @@ from __future__ import annotations
 import SimpleITK as sitk
 
 from lesionseg.data.case import Case
-from lesionseg.errors import GeometryError, InputFileError, LesionSegError
+from lesionseg.errors import GeometryError, LesionSegError
 from lesionseg.io import geometry_difference, image_extension, read_geometry
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from lesionseg.errors import CancelledError, ParameterError
+from lesionseg.errors import ParameterError
 from lesionseg.preprocess import PreparedDataset
 from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
 from lesionseg.train.batching import epoch_batches, planned_iterations
@@ -260,8 +260,6 @@ class FoldTrainer:
         self.schedule.update(pending, np.clip(np.concatenate(losses), 0.0, None))
 
     def _train_epoch(self, epoch: int, state: dict[str, Any]) -> float:
-        import torch
-
         from lesionseg.device import autocast
         from lesionseg.models.padding import forward_padded
 

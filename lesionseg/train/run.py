@@ -30,7 +30,7 @@ from lesionseg.io import write_text_atomic
 from lesionseg.preprocess import PreparedDataset
 from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
 from lesionseg.train.config import TrainConfig
-from lesionseg.train.distributed import DistInfo, finish, init_distributed
+from lesionseg.train.distributed import finish, init_distributed
 from lesionseg.train.loop import FoldResult, FoldTrainer
 from lesionseg.train.slices import case_lesion_volumes_ml, select_rows
 
