@@ -172,7 +172,11 @@ def test_model_measures_from_a_prediction():
     assert without_tta["model_uncertainty"] == pytest.approx(4 * 0.9 * 0.1) and "no TTA" in note
     nothing = _on_grid(np.zeros(drawn.shape, np.uint8), image)
     blind, _, note = measure_case(image, mask, prediction=_Prediction(nothing, nothing))
-    assert blind["model_disagreement"] is None and blind["model_unseen"] == 1.0 and "finds no lesion" in note
+    assert blind["model_disagreement"] is None and blind["model_unseen"] == 1.0 and "detects none" in note
+    # a model that finds only C, away from the mask's lesions, has no opinion on them either
+    elsewhere = _on_grid((predicted & ~drawn & (np.arange(drawn.shape[0]) >= 20)[:, None, None]).astype(np.uint8), image)
+    aside, _, note = measure_case(image, mask, prediction=_Prediction(elsewhere, sitk.Cast(elsewhere, sitk.sitkFloat32)))
+    assert aside["model_disagreement"] is None and aside["model_unseen"] == 1.0 and "detects none" in note
     # the boxes do not follow the image's lesions: the outline is judged by intensity alone, or not at all
     judged = blind["intensity_misfit"]
     if judged is None:
@@ -207,8 +211,8 @@ def test_the_queue_with_a_trained_bundle(tiny_bundle, renamed, tmp_path):
     queue = review_queue(root, bundle=tiny_bundle, tta=True, device="cpu")
     assert len(queue) == 3
     for entry in queue:
-        if entry.measures["model_disagreement"] is None:  # the tiny model found no lesion in this case
-            assert entry.measures["model_unseen"] == 1.0 and "finds no lesion" in entry.note
+        if entry.measures["model_disagreement"] is None:  # the tiny model detected none of this mask's lesions
+            assert entry.measures["model_unseen"] == 1.0 and "detects none" in entry.note
         else:
             assert 0.0 <= entry.measures["model_disagreement"] <= 1.0
         assert 0.0 <= entry.measures["model_uncertainty"] <= 1.0

@@ -16,8 +16,8 @@ when its evidence cannot judge the mask:
   model detects (26-connected components it overlaps) and everything the model finds. A lesion the model
   does not detect at all is left out of this comparison: a model's misses are mostly faint lesions, and
   counting them would put good masks of faint lesions first. Their share of the mask's volume is reported
-  as ``model_unseen``; the image and shape measures still judge them. None when the model finds no lesion
-  anywhere while the mask holds some;
+  as ``model_unseen``; the image and shape measures still judge them. None when the model detects none of
+  the mask's lesions (its findings elsewhere then say nothing about the mask's outlines);
 - ``shape_irregularity``: against the mask without its stray components (under a tenth of the largest
   one's volume) and with its enclosed holes (3D or within a slice) filled.
 
@@ -177,10 +177,10 @@ def measure_case(image: sitk.Image, mask: sitk.Image, *, modality: str = "mri", 
         detected = _detected_lesions(current, labelmap)
         if current.any():
             measures["model_unseen"] = 1.0 - np.count_nonzero(detected) / np.count_nonzero(current)
-        if labelmap.any() or not current.any():
+        if detected.any() or not current.any():
             measures["model_disagreement"] = 1.0 - _dice(detected, labelmap)
         else:
-            notes.append("the model finds no lesion: the mask is judged without it")
+            notes.append("the model detects none of the mask's lesions: the mask is judged without it")
         slice_score += (current ^ labelmap).sum(axis=(1, 2))
         region = current | labelmap
         variance = getattr(prediction, "tta_variance", None)
