@@ -148,6 +148,7 @@ def measure_case(image: sitk.Image, mask: sitk.Image, *, modality: str = "mri", 
     measures: dict[str, float | None] = {name: None for name in MEASURE_NAMES}
     slice_score = np.zeros(current.shape[0])
     notes = []
+    lesions = _components(current)  # labelled once: the shape and the model measures both need it
     if not current.any():
         measures.update(intensity_misfit=1.0, shape_irregularity=1.0, difficulty=1.0, fisher=0.0)
         notes.append("the mask is empty")
@@ -161,7 +162,7 @@ def measure_case(image: sitk.Image, mask: sitk.Image, *, modality: str = "mri", 
             measures["intensity_misfit"] = 1.0 - _dice(current, refined)
             measures["outline_offset_mm"] = _mean_displacement_mm(current, refined, spacing)
         slice_score += (current ^ refined).sum(axis=(1, 2))
-        regular = _regular_shape(current, spacing)
+        regular = _regular_shape(current, spacing, lesions)
         measures["shape_irregularity"] = 1.0 - _dice(current, regular)
         slice_score += (current ^ regular).sum(axis=(1, 2))
         if not details.get("changed"):
@@ -174,7 +175,7 @@ def measure_case(image: sitk.Image, mask: sitk.Image, *, modality: str = "mri", 
         if labelmap.shape != current.shape:
             raise DatasetError("the model's labelmap is not on the grid of the mask; the predictor must return "
                                "results on the input's native grid.")
-        detected = _detected_lesions(current, labelmap)
+        detected = _detected_lesions(lesions, labelmap)
         if current.any():
             measures["model_unseen"] = 1.0 - np.count_nonzero(detected) / np.count_nonzero(current)
         if detected.any() or not current.any():
@@ -225,14 +226,14 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
 
 
-def _regular_shape(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+def _regular_shape(mask: np.ndarray, spacing: np.ndarray, lesions: tuple[np.ndarray, int]) -> np.ndarray:
     """The mask without what makes its outline implausible: its enclosed holes (3D or within a slice) filled,
     and the specks and stray strokes outside the main lesions (components under :data:`STRAY_FRACTION` of
-    the largest one's volume) removed."""
+    the largest one's volume) removed. ``lesions`` is :func:`_components` of ``mask``."""
     from lesionseg.refine.tools.cleanup import _fill_holes
 
     filled = _fill_holes(mask, spacing)
-    labels, count = _components(mask)
+    labels, count = lesions
     if count <= 1:
         return filled
     sizes = np.bincount(labels.ravel())[1:]
@@ -240,11 +241,12 @@ def _regular_shape(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return filled & ~stray
 
 
-def _detected_lesions(mask: np.ndarray, labelmap: np.ndarray) -> np.ndarray:
-    """The mask's lesions (26-connected components) that the model's labelmap overlaps, whole."""
-    labels, count = _components(mask)
+def _detected_lesions(lesions: tuple[np.ndarray, int], labelmap: np.ndarray) -> np.ndarray:
+    """The mask's lesions (``lesions``: :func:`_components` of the mask) that the model's labelmap overlaps,
+    whole."""
+    labels, count = lesions
     if not count:
-        return mask.copy()
+        return np.zeros(labels.shape, dtype=bool)
     touched = np.unique(labels[labelmap & (labels > 0)])
     return np.isin(labels, touched[touched > 0])
 
@@ -255,12 +257,17 @@ def _as_image(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
     return image
 
 
+def _available(measures: dict[str, float | None], names: tuple[str, ...]) -> list[float]:
+    """The values of ``names`` that ``measures`` has (not None)."""
+    return [measures[name] for name in names if measures.get(name) is not None]
+
+
 def estimated_dice_loss(measures: dict[str, float | None]) -> float:
     """How far the mask probably is from the truth, as 1 - Dice in [0, 1] (see the module docstring): the
     mean of the available :data:`OUTLINE_MEASURES`, or ``shape_irregularity`` when that is larger."""
-    outline = [measures[name] for name in OUTLINE_MEASURES if measures.get(name) is not None]
+    outline = _available(measures, OUTLINE_MEASURES)
     if not outline:  # nothing can judge the outline: the mask is as doubtful as the case is hard to judge
-        outline = [measures[name] for name in HARD_TO_JUDGE if measures.get(name) is not None]
+        outline = _available(measures, HARD_TO_JUDGE)
     shape = measures.get("shape_irregularity") or 0.0
     return float(max(shape, sum(outline) / len(outline) if outline else 0.0))
 
@@ -269,7 +276,7 @@ def attention_score(measures: dict[str, float | None]) -> float:
     """The queue's score in [0, 1]: ``estimated_dice_loss`` with a share :data:`HARD_TO_JUDGE_WEIGHT` for the
     mean of the available :data:`HARD_TO_JUDGE` measures (the whole score is the loss when none is)."""
     loss = estimated_dice_loss(measures)
-    hard = [measures[name] for name in HARD_TO_JUDGE if measures.get(name) is not None]
+    hard = _available(measures, HARD_TO_JUDGE)
     if not hard:
         return loss
     return float((1.0 - HARD_TO_JUDGE_WEIGHT) * loss + HARD_TO_JUDGE_WEIGHT * sum(hard) / len(hard))
