@@ -86,9 +86,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     evidence = "image, shape and model" if args.bundle else "image and shape (no --bundle: model measures left out)"
-    print(f"review queue of {args.dataset}: {len(entries)} case(s), worst estimated mask first (from the {evidence})")
+    print(f"review queue of {args.dataset}: {len(entries)} case(s), worst estimated mask first, from the {evidence}")
     for entry in shown:
         slices = ", ".join(str(index) for index, _ in entry.slices[:3])
-        print(f"  {entry.rank:>3}. {entry.case_id:<28} attention {entry.attention:.3f}  {entry.status:<20}"
+        print(f"  {entry.rank:>3}. {entry.case_id:<28} attention {entry.attention:.3f}  "
+              f"est. 1-Dice {entry.measures['estimated_dice_loss']:.2f}  {entry.status:<20}"
               f" {entry.revision:<9} {entry.volume_ml:6.2f} mL  slices {slices or '-'}")
     return 0
