@@ -18,7 +18,7 @@ from lesionseg.io import write_image
 from lesionseg.metrics import dice
 from lesionseg.preprocess.brain import extract_brain
 from lesionseg.refine import RevisionStore, add_mark, degrade_mask, measure_case, review_queue
-from lesionseg.refine.review_queue import attention_score, estimated_dice_loss
+from lesionseg.refine.review_queue import attention_score, estimated_dice_loss, outline_judged
 from lesionseg.synth import make_case
 
 from conftest import SMALL_PHANTOM
@@ -197,6 +197,8 @@ def test_the_estimated_loss_and_the_attention_score():
                                 "model_uncertainty": 0.2, "difficulty": 0.6}) == pytest.approx(0.4)
     assert attention_score(measures) == pytest.approx(0.9 * 0.3 + 0.1 * 0.4)
     assert attention_score(dict(measures, model_uncertainty=None, difficulty=None)) == pytest.approx(0.3)
+    assert outline_judged(measures) and outline_judged(dict(measures, intensity_misfit=None))
+    assert not outline_judged(dict(measures, intensity_misfit=None, model_disagreement=None))
 
 
 @pytest.mark.slow

@@ -125,9 +125,14 @@ def test_the_queue_file_of_the_background_job_is_read_in_rank_order(dilated_data
     assert [row.rank for row in rows] == [1, 2] and {row.case_id for row in rows} == {c.case_id for c in discover(dataset)}
     assert {row.case_id: row.revision for row in rows}[case_id] == "rev-0001"
     written = {line["case_id"]: line for line in csv.DictReader(parameters.queue_csv.open(encoding="utf-8"))}
-    for row in rows:  # the panel's "Est. 1-Dice" column is the queue's estimated_dice_loss, as written
-        assert row.estimated_dice_loss == pytest.approx(float(written[row.case_id]["estimated_dice_loss"]))
-        assert row.cells[QUEUE_COLUMNS.index("Est. 1-Dice")] == f"{row.estimated_dice_loss:.2f}"
+    for row in rows:  # the panel's "Est. 1-Dice" column is the queue's estimated_dice_loss, as written ...
+        line = written[row.case_id]
+        cell = row.cells[QUEUE_COLUMNS.index("Est. 1-Dice")]
+        if line["intensity_misfit"] == line["model_disagreement"] == "":  # ... unless nothing judged the outline
+            assert row.estimated_dice_loss is None and cell == "-"
+        else:
+            assert row.estimated_dice_loss == pytest.approx(float(line["estimated_dice_loss"]))
+            assert cell == f"{row.estimated_dice_loss:.2f}"
     assert next_case(rows, None) == rows[0].case_id
     assert next_case(rows, rows[0].case_id) == rows[1].case_id
     assert next_case(rows, rows[1].case_id) == rows[0].case_id  # wraps round

@@ -95,7 +95,8 @@ class QueueRow:
     revision: str
     volume_ml: float
     slices: tuple[int, ...] = ()
-    #: how far the mask probably is from the truth, as 1 - Dice (None in a queue file without it)
+    #: how far the mask probably is from the truth, as 1 - Dice (None in a queue file without it, or when
+    #: neither the image nor a model could judge the outline)
     estimated_dice_loss: float | None = None
 
     @property
@@ -131,13 +132,22 @@ def read_queue(csv_path: str | os.PathLike) -> list[QueueRow]:
         rows = [QueueRow(int(row["rank"]), row["case_id"], float(row["attention"]), row["status"],
                          row.get("rating", ""), row["revision"], float(row["volume_ml"]),
                          tuple(int(v) for v in (row.get("slices") or "").split()),
-                         _optional_float(row.get("estimated_dice_loss")))
+                         _estimate(row))
                 for row in reader]
     return sorted(rows, key=lambda row: row.rank)
 
 
 def _optional_float(text: str | None) -> float | None:
     return float(text) if text not in (None, "") else None
+
+
+def _estimate(row: dict[str, str]) -> float | None:
+    """A queue row's estimated 1 - Dice, or None when the queue could not judge the outline."""
+    from lesionseg.refine.review_queue import OUTLINE_MEASURES, outline_judged
+
+    if not outline_judged({name: _optional_float(row.get(name)) for name in OUTLINE_MEASURES}):
+        return None
+    return _optional_float(row.get("estimated_dice_loss"))
 
 
 def next_case(rows: Sequence[QueueRow], current: str | None, done: Sequence[str] = ()) -> str | None:

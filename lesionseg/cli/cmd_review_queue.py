@@ -62,7 +62,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lesionseg.refine.review_queue import review_queue
+    from lesionseg.refine.review_queue import outline_judged, review_queue
 
     if args.export_ratings:
         return _export(args)
@@ -89,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"review queue of {args.dataset}: {len(entries)} case(s), worst estimated mask first, from the {evidence}")
     for entry in shown:
         slices = ", ".join(str(index) for index, _ in entry.slices[:3])
+        estimate = f"{entry.measures['estimated_dice_loss']:.2f}" if outline_judged(entry.measures) else "n/a "
         print(f"  {entry.rank:>3}. {entry.case_id:<28} attention {entry.attention:.3f}  "
-              f"est. 1-Dice {entry.measures['estimated_dice_loss']:.2f}  {entry.status:<20}"
+              f"est. 1-Dice {estimate}  {entry.status:<20}"
               f" {entry.revision:<9} {entry.volume_ml:6.2f} mL  slices {slices or '-'}")
+    if not all(outline_judged(entry.measures) for entry in shown):
+        print("  (est. 1-Dice n/a: neither the image nor a model can judge that outline; such a case is ranked by how "
+              "hard it is to judge)")
     return 0

@@ -262,6 +262,12 @@ def _available(measures: dict[str, float | None], names: tuple[str, ...]) -> lis
     return [measures[name] for name in names if measures.get(name) is not None]
 
 
+def outline_judged(measures: dict[str, float | None]) -> bool:
+    """Whether the image or a model judged the mask's outline (else ``estimated_dice_loss`` rests on the
+    shape and on the hard-to-judge stand-ins only, and should not be shown as an estimate of 1 - Dice)."""
+    return bool(_available(measures, OUTLINE_MEASURES))
+
+
 def estimated_dice_loss(measures: dict[str, float | None]) -> float:
     """How far the mask probably is from the truth, as 1 - Dice in [0, 1] (see the module docstring): the
     mean of the available :data:`OUTLINE_MEASURES`, or ``shape_irregularity`` when that is larger."""
