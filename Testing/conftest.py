@@ -79,13 +79,14 @@ TINY_NETWORK = {"network": "unet2d", "network_kwargs": {"features": [8, 16, 32, 
 
 @pytest.fixture(scope="session")
 def tiny_prepared(tmp_path_factory) -> Path:
-    """Six small synthetic FLAIR cases prepared at 64 x 64 (with 30 % lesion-free slices), once per session."""
+    """Six small synthetic FLAIR cases prepared at 64 x 64 (with 30 % lesion-free slices and one neighbouring slice
+    on each side), once per session."""
     from lesionseg.preprocess import PrepareConfig, prepare_dataset
     from lesionseg.synth import write_cohort
 
     root = tmp_path_factory.mktemp("tiny")
     write_cohort(root / "data", 6, modalities=("flair",), seed=11, **SMALL_PHANTOM)
-    prepare_dataset(root / "data", root / "prepared", PrepareConfig(size=64, negatives=0.3))
+    prepare_dataset(root / "data", root / "prepared", PrepareConfig(size=64, negatives=0.3, context_slices=1))
     return root / "prepared"
 
 

@@ -162,7 +162,7 @@ def test_two_ranks_under_torchrun_visit_each_active_slice_once_and_match_one_pro
     # SGD: RMSprop and Adam divide by the running gradient size, which turns float summation-order noise in
     # tiny gradient components into steps of the full learning rate, so two correct runs would drift apart
     common = ["--curriculum", "none", "--all-data", "--epochs", "2", "--no-augment", "--optimiser", "sgd",
-              "--lr", "1e-2", "--seed", "4", "--threads", "1",
+              "--lr", "1e-2", "--seed", "4", "--threads", "1", "--model", "unet2d", "--context", "0",
               "--network-kwargs", json.dumps(TINY_NETWORK["network_kwargs"]), "--progress", "none",
               "--deterministic", "--record-visits"]
     environment = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")

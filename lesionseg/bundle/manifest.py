@@ -246,9 +246,14 @@ def _check_network(data: Mapping[str, Any], source: str) -> None:
             raise _fail(source, f"network.{key} must be a positive integer, not {value!r}")
     if not isinstance(network.get("kwargs", {}), Mapping):
         raise _fail(source, "network.kwargs must be a dictionary")
-    if network["in_channels"] != len(data["channels"]):
+    context = data.get("preprocessing", {}).get("context_slices", 0) or 0
+    if isinstance(context, bool) or not isinstance(context, int) or context < 0:
+        raise _fail(source, f"preprocessing.context_slices must be a whole number >= 0, not {context!r}")
+    depth = 2 * context + 1  # each channel's slice and its neighbours (2.5D input)
+    if network["in_channels"] != len(data["channels"]) * depth:
         raise _fail(source, f"the network takes {network['in_channels']} channels but {len(data['channels'])} "
-                            f"are listed ({', '.join(data['channels'])})")
+                            f"are listed ({', '.join(data['channels'])})"
+                            + (f" with {context} neighbouring slice(s) on each side" if context else ""))
     if network["out_channels"] < 2:
         raise _fail(source, "network.out_channels must be at least 2 (background and lesion)")
 
@@ -341,9 +346,9 @@ def validate_manifest(data: Any, source: str) -> None:
     if missing:
         raise _fail(source, f"it lacks {', '.join(missing)}")
     _check_channels_and_grid(data, source)
-    _check_network(data, source)
     if not isinstance(data["preprocessing"], Mapping):
         raise _fail(source, "preprocessing must be a dictionary")
+    _check_network(data, source)
     _check_labels(data["labels"], source)
     threshold = data["threshold"]
     if not _is_number(threshold) or not 0.0 < threshold < 1.0:

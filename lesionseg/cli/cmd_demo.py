@@ -1,11 +1,13 @@
-"""``lesionseg demo [OUT]``: the whole pipeline on the built-in synthetic cohort.
+"""``lesionseg demo [OUT]``: the whole pipeline on the built-in synthetic cohort, with the defaults a user gets.
 
-Synthesise a FLAIR cohort; discover it; prepare the training cases (S = 128 on a CPU); compute the
-contrast difficulty and plot it; train a curriculum model and a no-curriculum model for the same few
-minutes each (a curriculum's early epochs are shorter, so it gets more epochs: equal time, not equal
-epochs, is the fair comparison); segment the held-out cases with both; evaluate them against their
-masks; write the report of the curriculum run and the evaluation pages. Everything lands in OUT
-(default ``demo-output``); the last lines say which HTML pages to open.
+Synthesise a FLAIR cohort; discover it; prepare the training cases with the machine's preset (on a CPU:
+128 x 128 slices, every brain slice, one neighbouring slice on each side); compute the contrast difficulty
+and plot it; train a curriculum model and a no-curriculum model for the same few minutes each with the
+trainer's time budget (``--minutes``: it measures its pace and plans the epochs, so the curriculum, whose
+early epochs are shorter, gets more of them), both fine-tuned from the shipped starter model when it fits;
+segment the held-out cases with both; evaluate them against their masks (Dice and lesion-wise F1); write
+the report of the curriculum run and the evaluation pages. Everything lands in OUT (default
+``demo-output``); the last lines say which HTML pages to open.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+
+import numpy as np
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,10 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("out", type=Path, nargs="?", default=Path("demo-output"), help="work folder (default demo-output)")
     parser.add_argument("--cases", type=int, default=16, help="synthetic cases (default 16)")
     parser.add_argument("--held-out", type=int, default=4, help="cases kept for segmentation and evaluation (default 4)")
-    parser.add_argument("--size", type=int, default=128, help="prepared slice size (default 128)")
-    parser.add_argument("--minutes", type=float, default=4.0, help="training time per model (default 4)")
-    parser.add_argument("--epochs", type=int, help="epochs per model, the same for both (default: as many as "
-                                                   "--minutes allows each model)")
+    parser.add_argument("--size", type=int, help="prepared slice size (default: the preset's, 128 on a CPU)")
+    parser.add_argument("--minutes", type=float, default=3.0, help="training time per model (default 3)")
+    parser.add_argument("--epochs", type=int, help="epochs per model, the same for both, instead of a time")
+    parser.add_argument("--lesion-age", default="0.5,1",
+                        help="the cohort's lesion ages LOW,HIGH (default 0.5,1: FLAIR a few days after the stroke; "
+                             "0,1 adds hyperacute lesions that FLAIR barely shows)")
+    parser.add_argument("--from-scratch", action="store_true", help="do not start from the starter model")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="(default auto)")
     parser.set_defaults(func=run)
@@ -38,18 +45,8 @@ def _step(number: int, text: str) -> float:
     return time.perf_counter()
 
 
-def _seconds_per_step(prepared_root: Path, probe: Path, config) -> tuple[float, int]:
-    """Train ``config`` (a short plain run) in ``probe``; its seconds per optimiser step (setup and validation
-    included, so the budget errs short) and its number of training slices."""
-    from lesionseg.train import train_run
-
-    began = time.perf_counter()
-    fold = train_run(prepared_root, probe, config).results[0]
-    return (time.perf_counter() - began) / max(1, fold.iterations), len(fold.train_rows)
-
-
 def run(args: argparse.Namespace) -> int:
-    from lesionseg.curriculum.budget import epochs_within_budget
+    from lesionseg.cli.common import parse_float_pair
     from lesionseg.data import discover
     from lesionseg.difficulty import compute_difficulty, plot_difficulty, write_difficulty
     from lesionseg.errors import ParameterError
@@ -58,22 +55,31 @@ def run(args: argparse.Namespace) -> int:
     from lesionseg.report import evaluate_predictions, write_evaluation_report, write_run_report
     from lesionseg.synth import write_cohort
     from lesionseg.train import TrainConfig, train_run
+    from lesionseg.train.presets import get_preset
 
     if args.held_out < 1 or args.cases - args.held_out < 3:
         raise ParameterError("--cases must leave at least 3 training cases after --held-out (at least 1).")
+    if args.epochs is None and not args.minutes > 0:
+        raise ParameterError(f"--minutes must be a positive number of minutes, not {args.minutes!r}.")
+    lesion_age = parse_float_pair(args.lesion_age, "--lesion-age")
+    if not 0.0 <= lesion_age[0] <= lesion_age[1] <= 1.0:
+        raise ParameterError(f"--lesion-age must be LOW,HIGH with 0 <= LOW <= HIGH <= 1, not {args.lesion_age!r}.")
+    preset = get_preset("auto", args.device)
     out = args.out
     dataset = out / "dataset"
-    began = _step(1, f"synthesising {args.cases} FLAIR cases into {dataset}")
+    began = _step(1, f"synthesising {args.cases} FLAIR cases (lesion ages {args.lesion_age}) into {dataset}")
     if not (dataset / "dataset_description.json").exists():
-        write_cohort(dataset, args.cases, modalities=("flair",), seed=args.seed)
+        write_cohort(dataset, args.cases, modalities=("flair",), seed=args.seed, lesion_age=lesion_age)
     cases = discover(dataset, require_masks=True)
     training, held_out = cases[: -args.held_out], cases[-args.held_out:]
     print(f"    {len(cases)} cases ({time.perf_counter() - began:.0f} s): {len(training)} for training, "
           f"{len(held_out)} held out ({', '.join(c.case_id for c in held_out)})")
 
-    began = _step(2, f"preparing the training cases at {args.size}x{args.size}")
+    prepare_values = {**preset.prepare_values(), **({"size": args.size} if args.size else {})}
+    began = _step(2, f"preparing the training cases ({preset.name} preset: {prepare_values['size']} px, "
+                     f"{prepare_values['context_slices']} neighbouring slice(s) on each side)")
     prepared_root = out / "prepared"
-    summary = prepare_dataset(training, prepared_root, PrepareConfig(size=args.size, negatives=0.1, seed=args.seed))
+    summary = prepare_dataset(training, prepared_root, PrepareConfig(seed=args.seed, **prepare_values))
     print(f"    {summary['slices']} slices, {summary['lesion_slices']} with lesion ({time.perf_counter() - began:.0f} s)")
 
     _step(3, "difficulty: lesion area and Fisher contrast per lesion slice")
@@ -84,24 +90,27 @@ def run(args: argparse.Namespace) -> int:
     print(f"    {len(table)} lesion slices; histograms: {', '.join(str(p) for p in plots)}")
 
     runs = {}
-    base = dict(network="unet2d", network_kwargs={"features": [16, 32, 64, 128, 256]}, folds=4, fold=0,
-                batch_size=12, lr=1e-3, optimiser="adam", device=args.device, seed=args.seed, val_every=2,
-                metrics=["contrast"], difficulty_csv=str(out / "difficulty.csv"))
-    pace = None
+    base = {**preset.train_values(), "folds": 4, "fold": 0, "device": args.device, "seed": args.seed,
+            "difficulty_csv": str(out / "difficulty.csv"), "starter_if_fits": preset.starter and not args.from_scratch}
+    if args.epochs is None:
+        base["minutes"] = args.minutes
+    else:
+        base["epochs"] = args.epochs
+
+    def say(event: dict) -> None:
+        if event.get("event") == "message":
+            print(f"    {event['message']}", flush=True)
+
     for number, curriculum in ((4, "vanilla"), (5, "none")):
-        began = _step(number, f"training with curriculum '{curriculum}' (fold 0 of 4, ~{args.minutes:g} min)")
-        epochs = args.epochs
-        if epochs is None:  # time two plain epochs once, then fit each model's steps to the budget
-            if pace is None:
-                pace = _seconds_per_step(prepared_root, out / "probe", TrainConfig(**base, curriculum="none", epochs=2))
-            epochs = epochs_within_budget(args.minutes * 60, pace[0], curriculum, pace[1], base["batch_size"])
-            print(f"    {pace[0]:.2f} s per step, {pace[1]} training slices: {epochs} epochs of '{curriculum}'")
+        length = f"~{args.minutes:g} min" if args.epochs is None else f"{args.epochs} epochs"
+        began = _step(number, f"training with curriculum '{curriculum}' (fold 0 of 4, {length})")
         run_dir = out / f"run-{curriculum}"
-        result = train_run(prepared_root, run_dir, TrainConfig(**base, curriculum=curriculum, epochs=epochs))
+        result = train_run(prepared_root, run_dir, TrainConfig.from_dict({**base, "curriculum": curriculum}),
+                           progress=say)
         runs[curriculum] = result
         fold = result.results[0]
-        print(f"    validation Dice {fold.validation.get('val_dice', float('nan')):.3f} after {fold.iterations} "
-              f"iterations ({(time.perf_counter() - began) / 60:.1f} min)")
+        print(f"    {fold.epochs_run} epochs of '{curriculum}', {fold.iterations} iterations, validation Dice "
+              f"{fold.validation.get('val_dice', float('nan')):.3f} ({(time.perf_counter() - began) / 60:.1f} min)")
 
     _step(6, "segmenting the held-out cases with both models, evaluating them")
     pages = {}
@@ -116,13 +125,18 @@ def run(args: argparse.Namespace) -> int:
     _step(7, "writing the report of the curriculum run")
     report = write_run_report(out / "run-vanilla", prepared=prepared_root, compare=out / "run-none")
 
-    print("\nvalidation and held-out Dice, curriculum vs none:")
-    print("  curriculum   validation Dice   held-out Dice (mean)   iterations")
+    print("\nvalidation and held-out results, curriculum vs none:")
+    print("  curriculum   validation Dice   held-out Dice   held-out lesion F1   false lesions/case   epochs")
     for curriculum, (result, evaluation) in runs.items():
         fold = result.results[0]
-        held = evaluation.summary.get("dice_mean")
-        held = float("nan") if held is None else held
-        print(f"  {curriculum:<10}   {fold.validation.get('val_dice', float('nan')):.3f}             "
-              f"{held:.3f}                  {fold.iterations}")
+        held = _mean(evaluation.summary.get("dice_mean"))
+        f1 = _mean(evaluation.summary.get("lesion_f1_mean"))
+        false = float(np.mean([row["lesion_fp"] for row in evaluation.rows]))
+        print(f"  {curriculum:<10}   {fold.validation.get('val_dice', float('nan')):.3f}             {held:.3f}"
+              f"           {f1:.3f}                {false:.1f}                  {fold.epochs_run}")
     print(f"\nopen {report} (the run report) and {pages['vanilla']} (the held-out evaluation)")
     return 0
+
+
+def _mean(value) -> float:
+    return float("nan") if value is None else float(value)

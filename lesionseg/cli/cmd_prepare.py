@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lesionseg.cli.common import parse_channel_list, parse_float_pair
 from lesionseg.progress import PROGRESS_MODES, make_progress
+from lesionseg.train.presets import PRESET_NAMES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,9 +21,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("out", type=Path, help="output folder of the prepared dataset")
     parser.add_argument("--channels", help="comma-separated channels, in order (default: all of the first case)")
     parser.add_argument("--reference", help="the reference channel (default: the first channel)")
-    parser.add_argument("--size", type=int, default=192, help="side of the prepared slices in pixels (default 192)")
-    parser.add_argument("--negatives", type=float, default=0.1,
-                        help="fraction of each case's lesion-free brain slices to keep (default 0.1)")
+    parser.add_argument("--preset", choices=PRESET_NAMES, default="auto",
+                        help="the recipe for --size, --negatives and --context when not given: cpu (128, 1, 1), gpu "
+                             "(192, 1, 1), paper (192, 0.1, 0) or auto (gpu with a GPU, else cpu; default); train "
+                             "with the same preset")
+    parser.add_argument("--size", type=int, help="side of the prepared slices in pixels (the paper's 192)")
+    parser.add_argument("--negatives", type=float,
+                        help="fraction of each case's lesion-free brain slices to keep (the paper's 0.1)")
+    parser.add_argument("--context", type=int, dest="context_slices", metavar="K",
+                        help="store K neighbouring slices on each side of every slice, for 2.5D training")
     parser.add_argument("--side", choices=("left", "right"), default="left",
                         help="hemisphere (patient's) that lesions are flipped into (default left)")
     parser.add_argument("--brain-extraction", choices=("auto", "classical", "hdbet"), default="auto",
@@ -48,11 +55,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lesionseg.preprocess import PrepareConfig, prepare_dataset
+    from lesionseg.train.presets import get_preset
 
+    preset = get_preset(args.preset).prepare_values()
+    given = {"size": args.size, "negatives": args.negatives, "context_slices": args.context_slices}
+    chosen = {**preset, **{key: value for key, value in given.items() if value is not None}}
     config = PrepareConfig(
         channels=parse_channel_list(args.channels, "--channels") if args.channels else None,
         reference=parse_channel_list(args.reference, "--reference")[0] if args.reference else None,
-        size=args.size, negatives=args.negatives, lesion_side=args.side, brain_extraction=args.brain_extraction,
+        size=chosen["size"], negatives=chosen["negatives"], context_slices=chosen["context_slices"],
+        lesion_side=args.side, brain_extraction=args.brain_extraction,
         registration=[] if args.no_register else ["rigid", "affine"], deformable=args.deformable,
         ct_window=parse_float_pair(args.ct_window, "--ct-window"), replace_nonfinite=args.replace_nonfinite,
         seed=args.seed, mask_revision=args.mask_revision, bias_correction=args.bias_correction,

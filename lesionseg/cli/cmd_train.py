@@ -8,20 +8,31 @@ from pathlib import Path
 
 from lesionseg.errors import ParameterError
 from lesionseg.progress import PROGRESS_MODES, make_progress
+from lesionseg.train.presets import PRESET_NAMES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", help="train a segmentation model with a curriculum",
-        description="Train on a prepared dataset (from 'lesionseg prepare'), slices fed from easy to hard. Writes "
-                    "RUN/model.lsb, per-fold logs, checkpoints and a table of the folds' validation metrics. "
-                    "3D networks (--model unet3d or unet2plus1d) train on patches of whole cases (prepare with "
-                    "--negatives 1), without a curriculum.",
+        description="Train on a prepared dataset (from 'lesionseg prepare'), slices fed from easy to hard, for a "
+                    "given time (--minutes; the trainer plans its epochs) or a number of epochs. What is not given "
+                    "comes from a preset: 'cpu' (the default without a GPU: 15 minutes, a small 2.5D U-Net "
+                    "fine-tuned from the shipped starter model when it fits), 'gpu', or 'paper' (the published "
+                    "settings: 200 epochs, 5 folds, from scratch). Writes RUN/model.lsb, per-fold logs, "
+                    "checkpoints and a table of the folds' validation metrics. 3D networks (--model unet3d or "
+                    "unet2plus1d) train on patches of whole cases (prepare with --negatives 1), without a curriculum.",
     )
     parser.add_argument("prepared", type=Path, help="prepared dataset folder")
     parser.add_argument("run", type=Path, help="run folder (created)")
+    parser.add_argument("--preset", choices=PRESET_NAMES, default="auto",
+                        help="the recipe for what is not given: cpu, gpu, paper (the published settings) or auto "
+                             "(gpu with a GPU, else cpu; default)")
+    parser.add_argument("--minutes", type=float,
+                        help="training time for the whole run (every fold): the trainer measures its pace and plans "
+                             "the epochs, validations and schedules to end within it (default: the preset's, 15 for "
+                             "cpu; the paper preset trains 200 epochs)")
     parser.add_argument("--config", type=Path, help="a train_config.json to start from (options below override it)")
-    parser.add_argument("--model", dest="network", help="network name (default unet2d)")
+    parser.add_argument("--model", dest="network", help="network name (default: the preset's)")
     parser.add_argument("--network-kwargs", help="network options as JSON, e.g. '{\"features\": [16, 32, 64, 128, 256]}'")
     parser.add_argument("--loss", help="loss name (default ce_dice)")
     parser.add_argument("--loss-kwargs", help="loss options as JSON, e.g. '{\"alpha\": 0.2, \"estimator\": \"f1.pt\"}'")
@@ -31,7 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--difficulty", dest="difficulty_csv", help="difficulty table from 'lesionseg difficulty'")
     parser.add_argument("--groups", type=int, help="number of difficulty groups (default 6)")
     parser.add_argument("--grouping", choices=("quantile", "step"), help="groups of equal size or equal metric steps")
-    parser.add_argument("--epochs", type=int, help="epochs (default 200)")
+    parser.add_argument("--epochs", type=int, help="epochs, instead of a time (advanced; the paper's 200)")
+    parser.add_argument("--context", type=int, dest="context_slices", metavar="K",
+                        help="2.5D input: K neighbouring slices on each side as extra channels (default: the "
+                             "preset's, 1 for cpu and gpu, 0 for paper); the dataset must be prepared with at least K")
+    parser.add_argument("--size-curriculum", metavar="F,F,...",
+                        help="train early epochs on crops of these fractions of the slice, growing to 1, e.g. "
+                             "0.5,0.75,1 ('off' for whole slices throughout; default: the preset's)")
     parser.add_argument("--batch-size", type=int, help="slices per batch, or patches for a 3D network (default 12)")
     parser.add_argument("--patch-size", metavar="Z,Y,X",
                         help="3D networks: training patch and inference window in voxels, slices first, each a "
@@ -60,7 +77,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(original, latest or an id); a mask refined since 'prepare' is refused")
     parser.add_argument("--revisions", type=Path, dest="revisions_dir",
                         help="folder of the mask revisions when not where 'prepare' found them")
-    parser.add_argument("--finetune", dest="finetune_from", help="start from this bundle's weights (fine-tuning)")
+    parser.add_argument("--finetune", dest="finetune_from", metavar="BUNDLE|starter",
+                        help="start from this bundle's weights, or from the shipped starter model (the cpu preset "
+                             "does this by default when the starter fits the run)")
+    parser.add_argument("--from-scratch", action="store_true", help="do not start from the starter model")
+    parser.add_argument("--channel-map", metavar="NEW=OLD[,...]",
+                        help="with --finetune: which of the bundle's channels each of the dataset's channels "
+                             "replaces, e.g. ct=flair")
     parser.add_argument("--freeze-encoder", action="store_true", help="with --finetune: keep the encoder fixed")
     parser.add_argument("--threads", type=int, dest="num_threads", help="CPU threads for torch")
     parser.add_argument("--resume", action="store_true", help="continue a stopped run from its checkpoints")
@@ -81,17 +104,65 @@ def _json_option(text: str | None, option: str) -> dict | None:
     return value
 
 
+def parse_channel_map(text: str | None) -> dict[str, str] | None:
+    """``"ct=flair,dwi=flair"`` -> {"ct": "flair", "dwi": "flair"} (channel names in canonical form)."""
+    if text is None:
+        return None
+    from lesionseg.data.channels import channel_or_lower
+
+    mapping = {}
+    for part in text.split(","):
+        new, _, old = part.partition("=")
+        if not new.strip() or not old.strip():
+            raise ParameterError(f"--channel-map must be NEW=OLD pairs separated by commas, such as ct=flair, "
+                                 f"not {text!r}.")
+        mapping[channel_or_lower(new)] = channel_or_lower(old)
+    return mapping
+
+
+def _size_curriculum(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    if text.strip().lower() in ("off", "none", ""):
+        return []
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ParameterError(f"--size-curriculum must be fractions such as 0.5,0.75,1 (or off), not {text!r}.") from None
+
+
+def _preset_base(args: argparse.Namespace) -> dict:
+    """The preset's training values, its time (unless --epochs is given) and its starter choice."""
+    from lesionseg.train.presets import get_preset
+
+    preset = get_preset(args.preset, args.device or "auto")
+    base = preset.train_values()
+    if args.epochs is None and preset.minutes is not None:
+        base["minutes"] = preset.minutes
+    base["starter_if_fits"] = preset.starter
+    return base
+
+
 def build_config(args: argparse.Namespace):
-    """The TrainConfig from --config (or the run's saved config on --resume) and the options given."""
+    """The TrainConfig from the run's saved config on --resume, else --config, else the preset; then the
+    options given."""
     from lesionseg.train import TrainConfig
 
+    if args.minutes is not None and args.epochs is not None:
+        raise ParameterError("give either --minutes (a training time; the epochs are planned) or --epochs, not both.")
+    if args.from_scratch and args.finetune_from:
+        raise ParameterError("--from-scratch and --finetune contradict each other; give one of them.")
     saved = args.run / "train_config.json"
     if args.resume and saved.is_file():
         base = TrainConfig.load(saved).to_dict()
     elif args.config:
         base = TrainConfig.load(args.config).to_dict()
     else:
-        base = {}
+        base = _preset_base(args)
+    if args.epochs is not None:
+        base["minutes"] = None
+    if args.from_scratch or args.finetune_from:
+        base["starter_if_fits"] = False
     overrides = {
         "network": args.network, "network_kwargs": _json_option(args.network_kwargs, "--network-kwargs"),
         "loss": args.loss, "loss_kwargs": _json_option(args.loss_kwargs, "--loss-kwargs"),
@@ -101,6 +172,8 @@ def build_config(args: argparse.Namespace):
         "precision": args.precision, "device": args.device, "seed": args.seed, "val_every": args.val_every,
         "early_stopping": args.early_stopping, "finetune_from": args.finetune_from, "num_threads": args.num_threads,
         "patch_size": args.patch_size, "patches_per_volume": args.patches_per_volume,
+        "minutes": args.minutes, "context_slices": args.context_slices,
+        "size_curriculum": _size_curriculum(args.size_curriculum), "channel_map": parse_channel_map(args.channel_map),
     }
     if args.metric:
         overrides["metrics"] = [m.strip() for m in args.metric.split(",") if m.strip()]
@@ -117,7 +190,23 @@ def build_config(args: argparse.Namespace):
     elif args.folds is not None:
         overrides.update(folds=args.folds, fold=None)
     merged = {**base, **{key: value for key, value in overrides.items() if value is not None}}
+    if args.network and args.network != base.get("network") and args.network_kwargs is None:
+        merged["network_kwargs"] = {}  # the preset's widths belong to the preset's network
+    if _is_3d(merged):  # a 3D network takes none of a 2D preset's slice options unless they are asked for
+        for key, value in (("context_slices", 0), ("size_curriculum", []), ("curriculum", None)):
+            if overrides[key] is None:
+                merged[key] = value
     return TrainConfig.from_dict(merged)
+
+
+def _is_3d(values: dict) -> bool:
+    from lesionseg.models import NETWORKS, spatial_dims
+
+    name = values.get("network", "unet2d")
+    try:
+        return name in NETWORKS and spatial_dims(name, **values.get("network_kwargs", {})) == 3
+    except ParameterError:
+        return False
 
 
 def run(args: argparse.Namespace) -> int:

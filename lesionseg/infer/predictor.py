@@ -298,12 +298,12 @@ class Predictor:
 
         self.network_seconds = 0.0
         indices = prepared.record.slice_indices
-        probabilities, variance = self.slice_probabilities(prepared.images, warnings, indices)
+        inputs = prepared.network_input(self.config.context_slices)  # (N, C (2k + 1), S, S)
+        probabilities, variance = self.slice_probabilities(inputs, warnings, indices)
         if side == "auto":  # the mirrored slices too; each slice keeps the orientation with more lesion
             from lesionseg.infer.sides import choose_orientation
 
-            mirrored, mirrored_variance = self.slice_probabilities(prepared.images[..., ::-1].copy(), warnings,
-                                                                   indices)
+            mirrored, mirrored_variance = self.slice_probabilities(inputs[..., ::-1].copy(), warnings, indices)
             probabilities, use_mirrored = choose_orientation(probabilities, mirrored[..., ::-1], self.threshold)
             if variance is not None:
                 variance = np.where(use_mirrored[:, None, None], mirrored_variance[..., ::-1], variance)

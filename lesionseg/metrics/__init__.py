@@ -26,9 +26,11 @@ from lesionseg.metrics.evaluate import (
 )
 from lesionseg.metrics.lesionwise import (
     LESIONWISE_CONVENTIONS,
+    LesionVolume,
     LesionwiseCounts,
     label_lesions,
     lesion_count_difference,
+    lesion_volume_ratios,
     lesionwise_counts,
     resolve_connectivity,
 )
@@ -45,6 +47,7 @@ __all__ = [
     "LESIONWISE_CONVENTIONS",
     "CaseMetrics",
     "DetectionResult",
+    "LesionVolume",
     "LesionwiseCounts",
     "SliceMetrics",
     "SurfaceDistances",
@@ -54,6 +57,7 @@ __all__ = [
     "directed_surface_distances",
     "evaluate_case",
     "evaluate_case_images",
+    "lesion_volume_ratios",
     "evaluate_slices",
     "image_diagonal_mm",
     "label_lesions",

@@ -23,7 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from lesionseg.errors import ParameterError
-from lesionseg.metrics._checks import as_binary, as_binary_pair
+from lesionseg.metrics._checks import as_binary, as_binary_pair, check_spacing
 
 #: Named conventions -> connectivity for 3D masks (2D masks use the face / full equivalent).
 LESIONWISE_CONVENTIONS: dict[str, int] = {"isles22": 26, "atlas2": 6}
@@ -173,3 +173,54 @@ def lesion_count_difference(prediction: Any, truth: Any, connectivity: int | str
     """
     pred, ref = as_binary_pair(prediction, truth)
     return abs(label_lesions(ref, connectivity)[1] - label_lesions(pred, connectivity)[1])
+
+
+@dataclass(frozen=True)
+class LesionVolume:
+    """One truth lesion's volume and the volume the prediction gives it.
+
+    Attributes:
+        truth_ml: the truth lesion's volume (mL).
+        predicted_ml: the volume of the predicted lesions that overlap it (mL; 0 when it is missed). A predicted
+            lesion that overlaps several truth lesions counts whole for each.
+        ratio: ``predicted_ml / truth_ml`` (1 = the right size).
+    """
+
+    truth_ml: float
+    predicted_ml: float
+    ratio: float
+
+
+def lesion_volume_ratios(prediction: Any, truth: Any, spacing: Any, min_truth_ml: float = 0.0,
+                         connectivity: int | str = 26) -> list[LesionVolume]:
+    """Per truth lesion of at least ``min_truth_ml``: its volume and the predicted volume found for it.
+
+    This is what "the lesion was found whole" means for a large lesion: a model that marks only a lesion's
+    rim detects it (lesion-wise F1 counts it as found) but gives it a ratio well under 1.
+
+    Args:
+        prediction: predicted mask, bool or 0/1, ``(z, y, x)``.
+        truth: reference mask of the same shape.
+        spacing: mm per voxel in ``(z, y, x)`` order.
+        min_truth_ml: smaller truth lesions are left out.
+        connectivity: see :func:`resolve_connectivity`.
+
+    Returns:
+        One :class:`LesionVolume` per kept truth lesion, largest first.
+    """
+    pred, ref = as_binary_pair(prediction, truth)
+    voxel_ml = float(np.prod(check_spacing(spacing, pred.ndim))) / 1000.0
+    truth_labels, n_truth = label_lesions(ref, connectivity)
+    pred_labels, _ = label_lesions(pred, connectivity)
+    pred_sizes = np.bincount(pred_labels.ravel())
+    truth_sizes = np.bincount(truth_labels.ravel(), minlength=n_truth + 1)
+    volumes = []
+    for label in range(1, n_truth + 1):
+        truth_ml = float(truth_sizes[label]) * voxel_ml
+        if truth_ml < min_truth_ml:
+            continue
+        touching = np.unique(pred_labels[truth_labels == label])
+        touching = touching[touching > 0]
+        predicted_ml = float(pred_sizes[touching].sum()) * voxel_ml
+        volumes.append(LesionVolume(truth_ml, predicted_ml, predicted_ml / truth_ml))
+    return sorted(volumes, key=lambda item: -item.truth_ml)

@@ -38,6 +38,8 @@ class PrepareConfig:
         mask_revision: which mask revision to use ("original", "latest" or a revision id).
         bias_correction: "none" or "n4": MRI channels divided by an N4 bias field fitted inside the brain
             before the z-score (:mod:`lesionseg.preprocess.bias`); CT is never corrected.
+        context_slices: neighbouring slices stored on each side of every kept slice (2.5D input, see
+            :mod:`lesionseg.preprocess.context`); 0 = none (what older versions prepared).
     """
 
     channels: list[str] | None = None
@@ -57,6 +59,7 @@ class PrepareConfig:
     seed: int = 0
     mask_revision: str = "original"
     bias_correction: str = "none"
+    context_slices: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -77,6 +80,9 @@ class PrepareConfig:
         if self.bias_correction not in BIAS_CORRECTIONS:
             raise ParameterError(f"bias_correction must be one of {', '.join(BIAS_CORRECTIONS)}, "
                                  f"not {self.bias_correction!r}.")
+        if not isinstance(self.context_slices, int) or isinstance(self.context_slices, bool) \
+                or not 0 <= self.context_slices <= 4:
+            raise ParameterError(f"context_slices must be a whole number from 0 to 4, not {self.context_slices!r}.")
         low, high = self.clip_percentiles
         if not 0.0 <= low < high <= 100.0:
             raise ParameterError(f"clip_percentiles must satisfy 0 <= low < high <= 100, not {self.clip_percentiles!r}.")

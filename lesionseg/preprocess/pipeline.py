@@ -39,6 +39,8 @@ class PreparedCase:
         rows: one dict per slice for ``slices.csv`` (slice_index, flipped, lesion_pixels,
             lesion_area_mm2, has_lesion).
         native_brain: the brain mask on the reference channel's native grid (uint8 0/1).
+        context: (N, C, 2k, S, S) float32 neighbouring slices (``config.context_slices`` = k on each side,
+            flipped with their centre slice; see :mod:`lesionseg.preprocess.context`), None when k = 0.
     """
 
     images: np.ndarray
@@ -47,6 +49,14 @@ class PreparedCase:
     record: PrepareRecord
     rows: list[dict[str, Any]] = field(default_factory=list)
     native_brain: sitk.Image | None = None
+    context: np.ndarray | None = None
+
+    def network_input(self, context_slices: int | None = None) -> np.ndarray:
+        """(N, C * (2k + 1), S, S): the slices with k neighbours each (default k: all that are stored)."""
+        from lesionseg.preprocess.context import network_input
+
+        stored = 0 if self.context is None else self.context.shape[2] // 2
+        return network_input(self.images, self.context, stored if context_slices is None else context_slices)
 
 
 def _modality(channel: str) -> str:
@@ -273,7 +283,9 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
         lesion_side = side
 
     def select(stack: np.ndarray) -> np.ndarray:
-        chosen = stack[kept]
+        return flip_slices(stack[kept])
+
+    def flip_slices(chosen: np.ndarray) -> np.ndarray:
         for position, flip in enumerate(flips):
             if flip:
                 chosen[position] = chosen[position][..., ::-1]
@@ -292,4 +304,10 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
         "lesion_area_mm2": float(native_lesion_pixels[index] * pixel_area),
         "has_lesion": bool(native_lesion_pixels[index] > 0),
     } for index, flip in zip(kept, flips)]
-    return PreparedCase(select(images_on_grid), select(lesion_stack), select(brain_stack), record, rows, brain)
+    context = None
+    if config.context_slices:
+        from lesionseg.preprocess.context import gather_context
+
+        context = flip_slices(gather_context(images_on_grid, kept, config.context_slices))
+    return PreparedCase(select(images_on_grid), select(lesion_stack), select(brain_stack), record, rows, brain,
+                        context)

@@ -5,7 +5,9 @@
     OUT/prepare.json          parameters, lesionseg version, channels, cases
     OUT/slices.csv            one row per slice: case_id, patient_id, slice_index, flipped,
                               lesion_pixels, lesion_area_mm2, has_lesion
-    OUT/cases/<case_id>.npz   images (N, C, S, S) float32, masks (N, S, S) uint8, brains (N, S, S) uint8
+    OUT/cases/<case_id>.npz   images (N, C, S, S) float32, masks (N, S, S) uint8, brains (N, S, S) uint8,
+                              and with k context slices ``context`` (N, C, 2k, S, S) float32 (the
+                              neighbours of each slice, :mod:`lesionseg.preprocess.context`)
     OUT/cases/<case_id>.json  the preparation record (see :class:`PrepareRecord`)
 
 Rows of ``slices.csv`` for a case are in the order of that case's arrays (increasing slice_index).
@@ -34,11 +36,13 @@ SLICE_COLUMNS = ("case_id", "patient_id", "slice_index", "flipped", "lesion_pixe
 
 @dataclass(frozen=True)
 class CaseArrays:
-    """A prepared case's arrays: images (N, C, S, S) float32, masks and brains (N, S, S) uint8."""
+    """A prepared case's arrays: images (N, C, S, S) float32, masks and brains (N, S, S) uint8, and the
+    neighbouring slices (N, C, 2k, S, S) float32 (None when the dataset was prepared without them)."""
 
     images: np.ndarray
     masks: np.ndarray
     brains: np.ndarray
+    context: np.ndarray | None = None
 
 
 def case_paths(out: Path, case_id: str) -> tuple[Path, Path]:
@@ -46,12 +50,15 @@ def case_paths(out: Path, case_id: str) -> tuple[Path, Path]:
     return out / "cases" / f"{case_id}.npz", out / "cases" / f"{case_id}.json"
 
 
-def write_case_arrays(path: Path, images: np.ndarray, masks: np.ndarray, brains: np.ndarray) -> None:
-    """Write a case's arrays as a compressed ``.npz``, atomically."""
+def write_case_arrays(path: Path, images: np.ndarray, masks: np.ndarray, brains: np.ndarray,
+                      context: np.ndarray | None = None) -> None:
+    """Write a case's arrays as a compressed ``.npz``, atomically (``context`` only when given)."""
+    arrays = {"images": images.astype(np.float32), "masks": masks.astype(np.uint8), "brains": brains.astype(np.uint8)}
+    if context is not None:
+        arrays["context"] = context.astype(np.float32)
     with atomic_path(path) as temporary:
         with temporary.open("wb") as handle:
-            np.savez_compressed(handle, images=images.astype(np.float32), masks=masks.astype(np.uint8),
-                                brains=brains.astype(np.uint8))
+            np.savez_compressed(handle, **arrays)
 
 
 def format_slice_rows(rows: list[dict[str, Any]]) -> str:
@@ -132,6 +139,24 @@ class PreparedDataset:
     def size(self) -> int:
         return int(self.config.size)
 
+    @property
+    def context_slices(self) -> int:
+        """Neighbouring slices stored on each side of every slice (0 for datasets of older versions)."""
+        return int(self.config.context_slices)
+
+    def require_context(self, context_slices: int) -> None:
+        """Refuse a network input with more neighbours than were prepared, saying to prepare again.
+
+        Raises:
+            DatasetError: the dataset holds fewer than ``context_slices`` neighbours on each side.
+        """
+        if context_slices > self.context_slices:
+            raise DatasetError(
+                f"{self.root} holds {self.context_slices} neighbouring slice(s) on each side, but this training "
+                f"uses {context_slices} (2.5D input); prepare the dataset again with this version "
+                f"('lesionseg prepare DATASET {self.root} --context {context_slices}'), or train with "
+                f"--context {self.context_slices}.")
+
     def case_slices(self, case_id: str) -> list[dict[str, Any]]:
         """The rows of one case (in array order)."""
         return [row for row in self.slices if row["case_id"] == case_id]
@@ -140,7 +165,8 @@ class PreparedDataset:
         path, _ = case_paths(self.root, case_id)
         try:
             with np.load(path) as data:
-                return CaseArrays(data["images"], data["masks"], data["brains"])
+                context = data["context"] if "context" in data.files else None
+                return CaseArrays(data["images"], data["masks"], data["brains"], context)
         except FileNotFoundError:
             raise DatasetError(f"{path} is missing; the prepared dataset is incomplete.") from None
         except (OSError, ValueError, KeyError) as error:

@@ -74,7 +74,7 @@ def prepare_one(case: Case, config: PrepareConfig, out: Path, threads: int = 0) 
         "rows": prepared.rows,
     }
     arrays_path, record_path = case_paths(out, case.case_id)
-    write_case_arrays(arrays_path, prepared.images, prepared.masks, prepared.brains)
+    write_case_arrays(arrays_path, prepared.images, prepared.masks, prepared.brains, prepared.context)
     prepared.record.save(record_path)  # written last: a record marks a complete case
     return {"case_id": case.case_id, "rows": prepared.rows, "skipped": False, "slices": len(prepared.rows)}
 

@@ -49,6 +49,7 @@ def predict_samples(run: RunData, prepared_root: str | os.PathLike, per_fold: in
     from lesionseg.errors import InputFileError
     from lesionseg.models import min_size, size_multiple
     from lesionseg.preprocess import PreparedDataset
+    from lesionseg.preprocess.context import network_input
     from lesionseg.train.validate import predict_probabilities
 
     folds = _validation_cases(run)
@@ -77,7 +78,9 @@ def predict_samples(run: RunData, prepared_root: str | os.PathLike, per_fold: in
             position = int(np.argmax([row["lesion_pixels"] for row in rows]))
             arrays = prepared.arrays(case_id)
             images = arrays.images[position:position + 1][:, channel_index]
-            probability = predict_probabilities(bundle.networks[member_of[fold]], images, device=device,
+            context = None if arrays.context is None else arrays.context[position:position + 1][:, channel_index]
+            inputs = network_input(images, context, int(bundle.manifest["preprocessing"].get("context_slices", 0)))
+            probability = predict_probabilities(bundle.networks[member_of[fold]], inputs, device=device,
                                                 multiple=multiple, minimum=minimum)[0]
             samples.append(make_sample(f"{case_id}, slice {rows[position]['slice_index']} (fold {fold})",
                                        images[0, 0], probability >= bundle.threshold, arrays.masks[position]))

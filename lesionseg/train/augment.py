@@ -16,6 +16,20 @@ columns >= W/2 on the patient's left). In this order, each with its own probabil
 6. Gaussian noise (MONAI ``RandGaussianNoised``: standard deviation drawn in [0, ``noise_std``], image units;
    prepared MRI is z-scored, so 0.05 = 5 % of the brain's intensity spread).
 
+and, off unless asked for (the ``cpu`` and ``gpu`` presets ask for them, as nnU-Net's default augmentation
+does; the curriculum paper's settings do not), so that a model meets lesions and tissue at other sizes
+and intensities than its few training cases show:
+
+7. zoom (MONAI ``RandZoomd``, a factor in ``zoom_range`` for both in-plane axes, the slice size kept; after
+   the rotation, before the elastic deformation), so lesions come in more sizes;
+8. intensity scale (MONAI ``RandScaleIntensityd``: the image times ``1 + f``, ``f`` in ``±scale_amount``)
+   and shift (MONAI ``RandShiftIntensityd``: plus an offset in ``±shift_amount`` image units);
+9. gamma (MONAI ``RandAdjustContrastd``: on the image's own [min, max] range, gamma in ``gamma_range``), so
+   the brightness of a lesion relative to the tissue varies;
+10. Gaussian blur (MONAI ``RandGaussianSmoothd``, sigma in ``blur_sigma_px``) and low resolution (MONAI
+    ``RandSimulateLowResolutiond``: down by a factor in ``lowres_zoom`` and back), as thick or
+    interpolated slices look.
+
 Patches of 3D networks (``spatial_dims=3``: ``{"image": (C, Z, Y, X), "mask": (1, Z, Y, X)}``, axes
 slices, rows, columns) get the transforms that mean the same thing in 3D: the anterior-posterior flip
 (array axis 1 of the (Z, Y, X) patch: rows), the bias field (a 3D polynomial field) and Gaussian noise.
@@ -47,6 +61,8 @@ from monai.transforms import MapTransform, RandomizableTransform
 from lesionseg.errors import ParameterError
 
 _MAX_SEED = 2**32 - 1
+#: settings that are (low, high) pairs
+_PAIRS = ("elastic_magnitude_px", "bias_coeff", "zoom_range", "gamma_range", "blur_sigma_px", "lowres_zoom")
 
 
 def _is_number(value: Any) -> bool:
@@ -69,6 +85,12 @@ class AugmentConfig:
             movement; up to this many movements per slice; the phase-encode axis (0 = rows,
             anterior-posterior; 1 = columns).
         noise_prob, noise_std: probability and largest standard deviation (image units) of Gaussian noise.
+        zoom_prob, zoom_range: probability and (low, high) zoom factor (2D only).
+        scale_prob, scale_amount: probability and largest relative change of the intensity scale.
+        shift_prob, shift_amount: probability and largest intensity offset (image units).
+        gamma_prob, gamma_range: probability and (low, high) gamma.
+        blur_prob, blur_sigma_px: probability and (low, high) Gaussian sigma in pixels (2D only).
+        lowres_prob, lowres_zoom: probability and (low, high) downsampling factor (2D only).
     """
 
     enabled: bool = True
@@ -88,9 +110,21 @@ class AugmentConfig:
     motion_axis: int = 0
     noise_prob: float = 0.2
     noise_std: float = 0.05
+    zoom_prob: float = 0.0
+    zoom_range: tuple[float, float] = (0.8, 1.3)
+    scale_prob: float = 0.0
+    scale_amount: float = 0.25
+    shift_prob: float = 0.0
+    shift_amount: float = 0.3
+    gamma_prob: float = 0.0
+    gamma_range: tuple[float, float] = (0.7, 1.5)
+    blur_prob: float = 0.0
+    blur_sigma_px: tuple[float, float] = (0.5, 1.0)
+    lowres_prob: float = 0.0
+    lowres_zoom: tuple[float, float] = (0.5, 1.0)
 
     def __post_init__(self) -> None:
-        for name in ("elastic_magnitude_px", "bias_coeff"):
+        for name in _PAIRS:
             value = getattr(self, name)
             try:
                 low, high = (float(v) for v in value)
@@ -118,9 +152,10 @@ class AugmentConfig:
                 if value not in (0, 1) or isinstance(value, bool):
                     raise ParameterError(f"augmentation motion_axis must be 0 (rows) or 1 (columns), "
                                          f"not {value!r}.")
-            elif item.name in ("elastic_magnitude_px", "bias_coeff"):
+            elif item.name in _PAIRS:
                 low, high = value
-                if not 0.0 <= low <= high:
+                positive = item.name in ("zoom_range", "gamma_range", "lowres_zoom")
+                if not 0.0 <= low <= high or (positive and low <= 0.0):
                     raise ParameterError(f"augmentation {item.name} must be (low, high) with 0 <= low <= high, "
                                          f"not {value!r}.")
             elif not (_is_number(value) and value >= 0.0):
@@ -132,8 +167,8 @@ class AugmentConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON types (tuples as lists)."""
         data = asdict(self)
-        data["elastic_magnitude_px"] = list(self.elastic_magnitude_px)
-        data["bias_coeff"] = list(self.bias_coeff)
+        for name in _PAIRS:
+            data[name] = list(getattr(self, name))
         return data
 
     @classmethod
@@ -427,6 +462,13 @@ def _transforms(config: AugmentConfig, image_key: str, mask_keys: tuple[str, ...
         rotate = RandRotated(keys, range_x=math.radians(config.rotate_deg), prob=1.0, keep_size=True, mode=modes,
                              padding_mode=padding)
         transforms.append(_Sometimes(rotate, config.rotate_prob))
+    if planar and config.zoom_prob > 0:
+        from monai.transforms import RandZoomd
+
+        zoom = RandZoomd(keys, prob=1.0, min_zoom=config.zoom_range[0], max_zoom=config.zoom_range[1],
+                         mode=["bilinear", *["nearest"] * len(mask_keys)],
+                         padding_mode=["edge", *["constant"] * len(mask_keys)], keep_size=True)
+        transforms.append(_Sometimes(zoom, config.zoom_prob))
     if planar and config.elastic_prob > 0 and config.elastic_magnitude_px[1] > 0:
         spacing = float(config.elastic_spacing_px)
         elastic = Rand2DElasticd(keys, spacing=(spacing, spacing), magnitude_range=config.elastic_magnitude_px,
@@ -440,9 +482,37 @@ def _transforms(config: AugmentConfig, image_key: str, mask_keys: tuple[str, ...
                                    max_rotation_deg=config.motion_max_rotation_deg,
                                    max_movements=config.motion_max_movements, axis=config.motion_axis)
         transforms.append(_Sometimes(motion, config.motion_prob))
+    transforms += _intensity_transforms(config, image_key, planar)
     if config.noise_prob > 0 and config.noise_std > 0:
         noise = RandGaussianNoised(image_key, prob=1.0, mean=0.0, std=config.noise_std)
         transforms.append(_Sometimes(noise, config.noise_prob))
+    return transforms
+
+
+def _intensity_transforms(config: AugmentConfig, image_key: str, planar: bool) -> list[Any]:
+    """Scale, shift, gamma, blur and low resolution (steps 8-10 of the module docstring), those enabled."""
+    from monai.transforms import (
+        RandAdjustContrastd, RandGaussianSmoothd, RandScaleIntensityd, RandShiftIntensityd, RandSimulateLowResolutiond,
+    )
+
+    transforms: list[Any] = []
+    if config.scale_prob > 0 and config.scale_amount > 0:
+        transforms.append(_Sometimes(RandScaleIntensityd(image_key, factors=config.scale_amount, prob=1.0),
+                                     config.scale_prob))
+    if config.shift_prob > 0 and config.shift_amount > 0:
+        transforms.append(_Sometimes(RandShiftIntensityd(image_key, offsets=config.shift_amount, prob=1.0),
+                                     config.shift_prob))
+    if config.gamma_prob > 0:
+        transforms.append(_Sometimes(RandAdjustContrastd(image_key, gamma=config.gamma_range, prob=1.0),
+                                     config.gamma_prob))
+    if planar and config.blur_prob > 0:
+        sigma = config.blur_sigma_px
+        transforms.append(_Sometimes(RandGaussianSmoothd(image_key, sigma_x=sigma, sigma_y=sigma, prob=1.0),
+                                     config.blur_prob))
+    if planar and config.lowres_prob > 0:
+        lowres = RandSimulateLowResolutiond(image_key, prob=1.0, zoom_range=config.lowres_zoom, downsample_mode="nearest",
+                                            upsample_mode="bilinear")
+        transforms.append(_Sometimes(lowres, config.lowres_prob))
     return transforms
 
 

@@ -72,6 +72,17 @@ class TrainConfig:
         min_lesion_patch_fraction: 3D only: at least this share of a case's patches contain lesion
             (rejection sampling, :func:`lesionseg.train.patches.sample_patches`; 0.4 as published).
             3D training needs whole volumes: prepare with ``--negatives 1`` (see :mod:`lesionseg.train.volumes`).
+        preset: the preset the run started from (:mod:`lesionseg.train.presets`; recorded, None: none).
+        minutes: a time budget for the whole run (every fold) in minutes: the trainer measures its pace and
+            plans the epochs, the validations and the schedules to end within it (:mod:`lesionseg.train.budget`);
+            ``epochs`` is then planned, not read. None: train ``epochs`` epochs.
+        context_slices: 2D networks: neighbouring slices on each side given as extra input channels (2.5D
+            input; 0 = the slice alone). The prepared dataset must hold at least as many.
+        size_curriculum: 2D networks: crop sizes as fractions of the slice, one per equal share of the
+            epochs (e.g. [0.5, 0.75, 1.0]: the first third trains on half-size crops); [] = full slices.
+        starter_if_fits: fine-tune from the shipped starter model when it fits the run (its channels after
+            ``channel_map``, network, input depth and normalisation), else train from scratch and say why.
+        channel_map: with ``finetune_from``: the run's channel -> the bundle's channel, e.g. {"ct": "flair"}.
     """
 
     network: str = "unet2d"
@@ -110,6 +121,12 @@ class TrainConfig:
     patch_size: tuple[int, int, int] = DEFAULT_PATCH_SIZE
     patches_per_volume: int = 8
     min_lesion_patch_fraction: float = 0.4
+    preset: str | None = None
+    minutes: float | None = None
+    context_slices: int = 0
+    size_curriculum: list[float] = field(default_factory=list)
+    starter_if_fits: bool = False
+    channel_map: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.patch_size = _patch_size(self.patch_size)
@@ -165,8 +182,32 @@ class TrainConfig:
         if not 0.0 <= float(self.min_lesion_patch_fraction) <= 1.0:
             raise ParameterError(f"min_lesion_patch_fraction must be between 0 and 1, "
                                  f"not {self.min_lesion_patch_fraction!r}.")
+        self._validate_budget_and_input()
         if self.is_3d:
             self._validate_3d()
+
+    def _validate_budget_and_input(self) -> None:
+        """The time budget, the 2.5D input, the size curriculum and the channel map."""
+        if self.minutes is not None:
+            if isinstance(self.minutes, bool) or not isinstance(self.minutes, (int, float)) \
+                    or not math.isfinite(self.minutes) or self.minutes <= 0:
+                raise ParameterError(f"--minutes must be a positive number of minutes, not {self.minutes!r}.")
+        value = self.context_slices
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 4:
+            raise ParameterError(f"--context must be a whole number of neighbouring slices from 0 to 4, not {value!r}.")
+        fractions = list(self.size_curriculum or [])
+        if any(isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.25 <= f <= 1.0 for f in fractions) \
+                or any(b < a for a, b in zip(fractions, fractions[1:])) or (fractions and fractions[-1] != 1.0):
+            raise ParameterError(f"--size-curriculum must be increasing fractions of the slice between 0.25 and 1 "
+                                 f"ending at 1, such as 0.5,0.75,1, not {self.size_curriculum!r}.")
+        self.size_curriculum = [float(f) for f in fractions]
+        if not isinstance(self.channel_map, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and k and v for k, v in self.channel_map.items()):
+            raise ParameterError(f"--channel-map must map channel names to channel names, such as ct=flair, "
+                                 f"not {self.channel_map!r}.")
+        if self.is_3d and (self.context_slices or self.size_curriculum):
+            raise ParameterError(f"--context and --size-curriculum are for 2D networks; the 3D network "
+                                 f"{self.network} sees its neighbours in its patches: leave them at 0 and off.")
 
     def _validate_3d(self) -> None:
         """The options a 3D network constrains: the curriculum and the patch size."""

@@ -139,7 +139,7 @@ def gradient_difficulty(arrays: SliceArrays, network, state_dict: dict, *, measu
 
     from lesionseg.losses import build_loss
     from lesionseg.train.config import TrainConfig
-    from lesionseg.train.loop import _make_optimiser
+    from lesionseg.train.optim import make_optimiser
 
     if measure not in MEASURES:
         raise ParameterError(f"the gradient difficulty's measure must be one of {', '.join(MEASURES)}, "
@@ -159,7 +159,7 @@ def gradient_difficulty(arrays: SliceArrays, network, state_dict: dict, *, measu
     total = repeats * epochs
     for repeat in range(repeats):
         network.load_state_dict(state_dict)
-        optimiser_ = _make_optimiser(settings, [p for p in network.parameters() if p.requires_grad])
+        optimiser_ = make_optimiser(settings, [p for p in network.parameters() if p.requires_grad])
         first_before = np.full(lesion.size, np.nan)
         last_after = np.full(lesion.size, np.nan)
         for epoch in range(epochs):
@@ -223,7 +223,8 @@ def gradient_for_prepared(prepared, bundle_path, *, measure: str = MEASURES[0], 
     network_config = manifest["network"]
     network = build_network_from_config(network_config)
     keywords = dict(network_config.get("kwargs", {}))
-    arrays = load_slices(prepared, [row for row in prepared.slices if row["has_lesion"]])
+    context_slices = int(manifest.get("preprocessing", {}).get("context_slices", 0) or 0)
+    arrays = load_slices(prepared, [row for row in prepared.slices if row["has_lesion"]], context_slices)
     return gradient_difficulty(
         arrays, network, load_state_dicts(bundle_path)[0], measure=measure,
         loss_name=settings.get("loss", "ce_dice"), loss_kwargs=settings.get("loss_kwargs") or {},

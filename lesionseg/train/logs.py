@@ -10,8 +10,8 @@ from typing import Any
 
 from lesionseg.io import write_json_atomic, write_text_atomic
 
-LOG_COLUMNS = ("epoch", "iterations", "active_slices", "loss", "lr", "seconds", "val_dice", "val_hd95_mm",
-               "val_hd_mm", "val_detection_rate")
+LOG_COLUMNS = ("epoch", "iterations", "active_slices", "crop_size", "loss", "lr", "seconds", "val_dice",
+               "val_lesion_f1", "val_hd95_mm", "val_hd_mm", "val_detection_rate")
 
 
 class EpochLog:
@@ -41,7 +41,7 @@ class EpochLog:
         write_json_atomic(self.folder / "log.json", [_json_safe(record) for record in history])
         if self._tensorboard is not None and history:
             last = history[-1]
-            for key in ("loss", "lr", "val_dice", "val_hd95_mm", "val_detection_rate"):
+            for key in ("loss", "lr", "val_dice", "val_lesion_f1", "val_hd95_mm", "val_detection_rate"):
                 value = last.get(key)
                 if isinstance(value, (int, float)) and math.isfinite(value):
                     self._tensorboard.add_scalar(key, value, last["epoch"])

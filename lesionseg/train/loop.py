@@ -7,11 +7,16 @@ A 3D network trains on patches instead of slices (:mod:`lesionseg.train.volumes`
 are ``patches_per_volume`` fresh patches of every training case (the "none" schedule over them: each
 once per epoch, shuffled, sharded across DDP ranks like slices), and validation predicts whole cases with
 a sliding window. Everything else (optimiser, checkpoints, resume, logs, progress, cancel) is shared.
+
+With a time budget (``budget_s``, from ``--minutes``), the trainer measures its pace and plans its epochs
+and validations before training (:mod:`lesionseg.train.budget`), validates lightly while it trains, stops
+at its deadline if the pace drifts, and validates the kept weights fully at the end.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -25,14 +30,21 @@ import numpy as np
 from lesionseg.errors import ParameterError
 from lesionseg.preprocess import PreparedDataset
 from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
-from lesionseg.train.batching import epoch_batches, planned_iterations
+from lesionseg.train.batching import batches_for, epoch_batches, planned_iterations
+from lesionseg.train.budget import FIXED_RESERVE_S, BudgetPlan, plan_budget
 from lesionseg.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from lesionseg.train.config import TrainConfig
+from lesionseg.train.crops import crop_batch, epoch_crop_size
 from lesionseg.train.curriculum_setup import build_schedule
 from lesionseg.train.distributed import DistInfo, barrier, broadcast
 from lesionseg.train.logs import EpochLog
+from lesionseg.train.optim import encoder_parameter_names, make_lr_schedule, make_optimiser
 from lesionseg.train.slices import SliceDataset, load_slices
-from lesionseg.train.validate import ValidationResult, validate
+from lesionseg.train.validate import ValidationResult, subset, validate
+
+BUDGET_FILE = "budget.json"
+#: training options added after checkpoints were first written, with the value that means "as before"
+_NEWER_DEFAULTS = {"context_slices": 0, "size_curriculum": [], "starter_if_fits": False, "channel_map": {}}
 
 
 @dataclass
@@ -49,6 +61,9 @@ class FoldResult:
             never active); the cheap estimate of the gradient difficulty.
         train_rows: the training rows (same order as ``slice_losses``).
         iterations: optimiser steps taken; epochs_run: epochs completed; best_epoch: epoch of the weights.
+        plan: the budget plan (:class:`lesionseg.train.budget.BudgetPlan` as a dict) of a budgeted run.
+        seconds: wall time of the model's training, set-up and final validation included.
+        stopped_at_deadline: a budgeted run reached its deadline before its planned epochs.
     """
 
     fold: int | None
@@ -63,55 +78,21 @@ class FoldResult:
     epochs_run: int
     best_epoch: int | None = None
     visits: list[list[int]] = field(default_factory=list)
+    plan: dict[str, Any] | None = None
+    seconds: float = 0.0
+    stopped_at_deadline: bool = False
 
 
 def config_fingerprint(config: TrainConfig, train_rows: list[dict[str, Any]]) -> str:
     """Hash of the configuration and the training slices: a checkpoint only resumes the same run."""
-    ignored = {"device", "num_threads", "log_iterations", "checkpoint_every", "epochs", "early_stopping"}
+    ignored = {"device", "num_threads", "log_iterations", "checkpoint_every", "epochs", "early_stopping", "minutes",
+               "preset"}
     if not config.is_3d:  # options 2D training ignores (and that checkpoints of older versions lack)
         ignored |= {"patch_size", "patches_per_volume", "min_lesion_patch_fraction"}
-    settings = {key: value for key, value in config.to_dict().items() if key not in ignored}
+    settings = {key: value for key, value in config.to_dict().items()
+                if key not in ignored and not (key in _NEWER_DEFAULTS and value == _NEWER_DEFAULTS[key])}
     keys = [(row["case_id"], row["slice_index"]) for row in train_rows]
     return hashlib.sha256(json.dumps([settings, keys], sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def encoder_parameter_names(network_name: str, network) -> list[str]:
-    """Names of the encoder's parameters (for ``freeze_encoder``)."""
-    import re
-
-    names = [name for name, _ in network.named_parameters()]
-    if network_name in ("unet2d", "basic_unet", "unet3d", "unet2plus1d"):
-        pattern = re.compile(r"^(conv_0|down_\d+)\.")
-    elif network_name in ("monai_unet", "res_unet"):
-        pattern = re.compile(r"(^model\.0\.|submodule\.0\.)")  # MONAI UNet: the down path of each level
-    else:
-        raise ParameterError(f"--freeze-encoder is not available for network {network_name!r}.")
-    chosen = [name for name in names if pattern.search(name)]
-    if not chosen:
-        raise ParameterError(f"--freeze-encoder found no encoder parameters in network {network_name!r}.")
-    return chosen
-
-
-def _make_optimiser(config: TrainConfig, parameters):
-    import torch
-
-    if config.optimiser == "rmsprop":
-        return torch.optim.RMSprop(parameters, lr=config.lr, weight_decay=config.weight_decay)
-    if config.optimiser == "adam":
-        return torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-
-
-def _make_lr_schedule(config: TrainConfig, optimiser):
-    import torch
-
-    if config.lr_schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs, eta_min=config.lr * 0.01)
-    if config.lr_schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(optimiser, step_size=max(1, (2 * config.epochs) // 3), gamma=0.1)
-    if config.lr_schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, mode="max", factor=0.5, patience=2)
-    return None
 
 
 def make_augmentation(config: TrainConfig):
@@ -139,13 +120,14 @@ class FoldTrainer:
         dist: the distributed set-up (single process by default).
         resume: continue from ``folder/checkpoint.pt`` when present.
         initial_state: weights to start from (fine-tuning).
+        budget_s: a time budget in seconds for this model (set-up included); None: ``config.epochs`` epochs.
     """
 
     def __init__(self, config: TrainConfig, prepared: PreparedDataset, train_rows: list[dict[str, Any]],
                  val_rows: list[dict[str, Any]], table, folder: Path, *, fold: int | None = None,
                  progress: ProgressCallback = ignore_progress, cancel: CancelFlag | None = None,
                  dist: DistInfo | None = None, resume: bool = False, initial_state: dict | None = None,
-                 record_visits: bool = False) -> None:
+                 record_visits: bool = False, budget_s: float | None = None) -> None:
         self.config = config
         self.prepared = prepared
         self.train_rows = list(train_rows)
@@ -159,9 +141,13 @@ class FoldTrainer:
         self.resume = resume
         self.initial_state = initial_state
         self.record_visits = record_visits
+        self.budget_s = budget_s
+        self.plan: BudgetPlan | None = None
+        self.deadline: float | None = None
 
     # ---- set-up -------------------------------------------------------------------------------------
-    def _setup(self):
+    def _setup_model(self) -> None:
+        """Device, network, loss, optimiser and the data (everything but the schedules)."""
         import torch
 
         from lesionseg.device import check_precision, resolve_device
@@ -180,6 +166,7 @@ class FoldTrainer:
         check_precision(config.precision, self.device)
         torch.manual_seed(config.seed + (self.fold or 0))
         channels = len(self.prepared.channels) or int(self.prepared.arrays(self.train_rows[0]["case_id"]).images.shape[1])
+        channels *= 2 * config.context_slices + 1
         self.network = build_network(config.network, channels, 2, **config.network_kwargs).to(self.device)
         if self.initial_state is not None:
             self.network.load_state_dict(self.initial_state)
@@ -198,27 +185,19 @@ class FoldTrainer:
             self.model = DistributedDataParallel(
                 self.network, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         trainable = [p for p in self.network.parameters() if p.requires_grad]
-        self.optimiser = _make_optimiser(config, trainable)
-        self.lr_schedule = _make_lr_schedule(config, self.optimiser)
+        self.optimiser = make_optimiser(config, trainable)
         self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
-        self.val_arrays = load_slices(self.prepared, self.val_rows) if self.val_rows else None
+        self.val_arrays = load_slices(self.prepared, self.val_rows, config.context_slices) if self.val_rows else None
+        self.val_training = self.val_arrays  # what validation uses while training (a budget may take fewer cases)
         if config.is_3d:
             self._setup_patches()
         else:
-            self.train_arrays = load_slices(self.prepared, self.train_rows)
+            self.train_arrays = load_slices(self.prepared, self.train_rows, config.context_slices)
             self.dataset = SliceDataset(self.train_arrays, make_augmentation(config),
                                         seed=config.seed + 7919 * (self.fold or 0))
-            self.schedule = build_schedule(self.train_rows, self.table, config)
-        from lesionseg.curriculum import CurriculumSampler
-
-        self.sampler = CurriculumSampler(self.schedule, seed=config.seed + 104729 * (self.fold or 0), shuffle=True,
-                                         num_replicas=self.dist.world_size, rank=self.dist.rank)
-        self.log = EpochLog(self.folder, enabled=self.dist.is_main)
-        self.fingerprint = config_fingerprint(config, self.train_rows)
 
     def _setup_patches(self) -> None:
-        """3D: the training cases as volumes, the epoch's patches, and the "none" schedule over them."""
-        from lesionseg.curriculum import make_schedule
+        """3D: the training cases as volumes and the epoch's patches."""
         from lesionseg.train.volumes import PatchDataset, load_volumes
 
         config = self.config
@@ -227,9 +206,97 @@ class FoldTrainer:
         self.dataset = PatchDataset(volumes, config.patch_size, config.patches_per_volume,
                                     config.min_lesion_patch_fraction, make_augmentation(config),
                                     seed=config.seed + 7919 * (self.fold or 0))
-        self.schedule = make_schedule("none", n_slices=len(self.dataset), total_epochs=config.epochs)
 
-    # ---- one epoch ----------------------------------------------------------------------------------
+    def _build_schedule(self, epochs: int):
+        from lesionseg.curriculum import make_schedule
+
+        if self.config.is_3d:
+            return make_schedule("none", n_slices=len(self.dataset), total_epochs=epochs)
+        return build_schedule(self.train_rows, self.table, dataclasses.replace(self.config, epochs=epochs))
+
+    def _crop_side(self, epoch: int, epochs: int) -> int:
+        """The crop side of an epoch (the slice size without a size curriculum; 0 for 3D patches)."""
+        if self.config.is_3d:
+            return 0
+        return epoch_crop_size(epoch, epochs, self.config.size_curriculum, self.prepared.size, self.multiple,
+                               max(self.minimum, 16))
+
+    def _setup_schedule(self) -> None:
+        """The schedule, the sampler, the learning-rate schedule, the log and the fingerprint."""
+        from lesionseg.curriculum import CurriculumSampler
+
+        config = self.config
+        self.schedule = self._build_schedule(config.epochs)
+        self.sampler = CurriculumSampler(self.schedule, seed=config.seed + 104729 * (self.fold or 0), shuffle=True,
+                                         num_replicas=self.dist.world_size, rank=self.dist.rank)
+        total = planned_iterations(self.schedule, config.batch_size, self.dist.world_size) \
+            if self.schedule.is_fixed else None
+        self.lr_schedule, self.lr_per_step = make_lr_schedule(config, self.optimiser, total)
+        self.log = EpochLog(self.folder, enabled=self.dist.is_main)
+        self.fingerprint = config_fingerprint(config, self.train_rows)
+
+    # ---- the time budget ----------------------------------------------------------------------------
+    def _epoch_steps(self, epochs: int) -> list[tuple[int, int]]:
+        """(optimiser steps, crop side) of each epoch of a run of ``epochs`` (a self-paced schedule counts as
+        every slice, its most)."""
+        schedule = self._build_schedule(epochs)
+        counts = [schedule.active_count(e) if schedule.is_fixed else schedule.n_slices for e in range(epochs)]
+        return [(batches_for(count, self.config.batch_size, self.dist.world_size), self._crop_side(e, epochs))
+                for e, count in enumerate(counts)]
+
+    def _plan_budget(self, started: float) -> None:
+        """Measure the pace, plan the epochs and validations (or reload the plan on resume), set the deadline."""
+        from lesionseg.train.pace import measure_step_seconds, validation_seconds_per_case
+
+        path = self.folder / BUDGET_FILE
+        if self.resume and path.is_file() and (self.folder / CHECKPOINT_NAME).is_file():
+            plan = BudgetPlan.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            spent = plan.setup_s + sum(r.get("seconds", 0.0) for r in load_checkpoint(self.folder / CHECKPOINT_NAME)
+                                       ["history"])
+            remaining = max(plan.budget_s - spent, FIXED_RESERVE_S)
+        else:
+            plan = None
+            if self.dist.is_main:
+                sides = sorted({self._crop_side(e, 100) for e in range(100)})
+
+                def step(indices: list[int], side: int) -> None:
+                    self._step(indices, side, np.random.default_rng(0))
+
+                pace = measure_step_seconds(step, len(self.dataset), self.config.batch_size, sides, self.config.seed,
+                                            [self.network, self.optimiser])
+                per_case = []
+                if self.val_arrays is not None:
+                    counts = {}
+                    for row in self.val_arrays.rows:
+                        counts[row["case_id"]] = counts.get(row["case_id"], 0) + 1
+                    per_case = validation_seconds_per_case(
+                        lambda case: self._validate_arrays(subset(self.val_arrays, [case]), full=False), counts)
+                curriculum_groups = self.config.groups if self.config.curriculum in ("vanilla", "anti") else 1
+                plan = plan_budget(budget_s=self.budget_s, setup_s=time.monotonic() - started, seconds_per_step=pace,
+                                   epoch_steps=self._epoch_steps, min_epochs=max(1, curriculum_groups),
+                                   validation_s_per_case=per_case,
+                                   final_validation_s=sum(per_case) * 1.5)
+                from lesionseg.io import write_json_atomic
+
+                write_json_atomic(path, plan.to_dict())
+            plan = broadcast(self.dist, plan)
+            remaining = plan.budget_s - plan.setup_s
+        self.plan = plan
+        self.deadline = time.monotonic() + remaining - plan.final_validation_s - FIXED_RESERVE_S
+        self.config = dataclasses.replace(self.config, epochs=plan.epochs, val_every=plan.val_every)
+        if self.val_arrays is not None:
+            cases = list(dict.fromkeys(row["case_id"] for row in self.val_arrays.rows))[:plan.validation_cases]
+            self.val_training = subset(self.val_arrays, cases)
+        name = "all data" if self.fold is None else f"fold {self.fold}"
+        steps = ", ".join(f"{seconds:.2f} s at {side} px" if side else f"{seconds:.2f} s"
+                          for side, seconds in plan.seconds_per_step.items())
+        self.progress({"event": "message", "message": (
+            f"{name}: {plan.budget_s / 60:.1f} min planned as {plan.epochs} epochs ({plan.planned_steps} steps of "
+            f"{steps}: {plan.planned_train_s / 60:.1f} min), {plan.validations} validation(s) "
+            f"({plan.planned_validation_s / 60:.1f} min), set-up {plan.setup_s:.0f} s, reserve {plan.reserve_s:.0f} s"
+            + "".join(f"; {note}" for note in plan.notes))})
+
+    # ---- one step, one epoch --------------------------------------------------------------------------
     def _batch(self, indices: list[int]):
         import torch
 
@@ -237,6 +304,29 @@ class FoldTrainer:
         images = torch.stack([item["image"] for item in items]).to(self.device)
         masks = torch.stack([item["mask"] for item in items]).to(self.device)
         return images, masks
+
+    def _step(self, indices: list[int], side: int, rng: np.random.Generator):
+        """One optimiser step on the dataset items ``indices``, cropped to ``side`` pixels; returns the step's
+        loss and the per-sample losses."""
+        from lesionseg.device import autocast
+        from lesionseg.models.padding import forward_padded
+
+        images, masks = self._batch(indices)
+        if side and side < images.shape[-1]:
+            images, masks = crop_batch(images, masks, side, rng)
+        self.optimiser.zero_grad(set_to_none=True)
+        with autocast(self.config.precision, self.device):
+            logits = forward_padded(self.model, images, self.multiple, self.minimum)
+        per_sample = self.loss.per_sample(logits.float(), masks)
+        loss = self.loss.training_loss(logits.float(), masks, per_sample)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimiser)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimiser.step()
+        return loss, per_sample
 
     def _self_paced_update(self, epoch: int) -> None:
         """Report the current model's loss on the slices a self-paced schedule is waiting for."""
@@ -259,10 +349,10 @@ class FoldTrainer:
         self.network.train()
         self.schedule.update(pending, np.clip(np.concatenate(losses), 0.0, None))
 
-    def _train_epoch(self, epoch: int, state: dict[str, Any]) -> float:
-        from lesionseg.device import autocast
-        from lesionseg.models.padding import forward_padded
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
 
+    def _train_epoch(self, epoch: int, state: dict[str, Any]) -> float:
         if not self.schedule.is_fixed:
             self._self_paced_update(epoch)
         self.dataset.set_epoch(epoch)
@@ -270,23 +360,15 @@ class FoldTrainer:
         if self.record_visits:
             state["visits"].append([i for batch in batches for i in batch])
         self.network.train()
+        side = self._crop_side(epoch, self.config.epochs)
         total, count = 0.0, 0
-        for batch in batches:
+        for number, batch in enumerate(batches):
             if self.cancel:
                 self.cancel.raise_if_cancelled()
-            images, masks = self._batch(batch)
-            self.optimiser.zero_grad(set_to_none=True)
-            with autocast(self.config.precision, self.device):
-                logits = forward_padded(self.model, images, self.multiple, self.minimum)
-            per_sample = self.loss.per_sample(logits.float(), masks)
-            loss = self.loss.training_loss(logits.float(), masks, per_sample)
-            if self.scaler is not None:
-                self.scaler.scale(loss).backward()
-                self.scaler.step(self.optimiser)
-                self.scaler.update()
-            else:
-                loss.backward()
-                self.optimiser.step()
+            rng = np.random.default_rng((self.config.seed, self.fold or 0, epoch, number, 0xC409))
+            loss, per_sample = self._step(batch, side, rng)
+            if self.lr_per_step:
+                self.lr_schedule.step()
             values = per_sample.detach().cpu().numpy()
             if self.config.is_3d:  # a patch's loss goes to every training slice it covers
                 self.dataset.add_losses(batch, values, state["loss_sum"], state["loss_count"])
@@ -299,11 +381,38 @@ class FoldTrainer:
             if self.config.log_iterations and state["iterations"] % self.config.log_iterations == 0:
                 self.progress({"event": "iteration", "fold": self.fold, "epoch": epoch,
                                "iteration": state["iterations"], "loss": float(loss.detach())})
+            if not self.dist.active and self._past_deadline():
+                state["deadline_hit"] = True
+                break
         if not math.isfinite(total):
             raise ParameterError(f"training diverged at epoch {epoch} (the loss is not finite); lower --lr.")
         return total / count if count else float("nan")
 
-    # ---- the whole run --------------------------------------------------------------------------------
+    # ---- validation and checkpoints ---------------------------------------------------------------------
+    def _validate_arrays(self, arrays, full: bool) -> ValidationResult:
+        if self.config.is_3d:
+            from lesionseg.train.volumes import load_volumes, validate_volumes
+
+            volumes = self.val_volumes if arrays is self.val_arrays else load_volumes(
+                self.prepared, arrays.rows, self.config.patch_size)
+            return validate_volumes(self.network, volumes, arrays, self.prepared, patch_size=self.config.patch_size,
+                                    device=self.device, precision=self.config.precision,
+                                    batch_size=self.config.batch_size, full=full)
+        return validate(self.network, arrays, self.prepared, device=self.device, precision=self.config.precision,
+                        batch_size=self.config.batch_size, multiple=self.multiple, minimum=self.minimum, full=full)
+
+    def _validate(self, final: bool = False) -> ValidationResult | None:
+        """A validation pass on the main rank, shared with the others: while training, on the cases and with
+        the metrics the budget allows; ``final``: every case, every metric."""
+        if self.val_arrays is None:
+            return None
+        result = None
+        if self.dist.is_main:
+            full = final or self.plan is None
+            result = self._validate_arrays(self.val_arrays if full else self.val_training, full=full)
+        barrier(self.dist)
+        return broadcast(self.dist, result)
+
     def _checkpoint_state(self, epoch: int, state: dict[str, Any]) -> dict[str, Any]:
         import torch
 
@@ -335,66 +444,61 @@ class FoldTrainer:
                      since_best=int(checkpoint["since_best"]))
         return int(checkpoint["epoch"]) + 1
 
-    def _validate(self) -> ValidationResult | None:
-        if self.val_arrays is None:
-            return None
-        result = None
-        if self.dist.is_main and self.config.is_3d:
-            from lesionseg.train.volumes import validate_volumes
+    def _keep_if_best(self, epoch: int, result: ValidationResult, state: dict[str, Any]) -> None:
+        dice = result.summary()["val_dice"]
+        best = state["best"]
+        if best is None or dice >= best["dice"]:
+            full = self.plan is None  # a budgeted run validates lightly while training
+            state["best"] = {"dice": dice, "epoch": epoch, "state_dict": copy.deepcopy(self.network.state_dict()),
+                             "full": full, "cases": result.cases if full else [],
+                             "slices": result.slices if full else []}
+            state["since_best"] = 0
+        else:
+            state["since_best"] += 1
 
-            result = validate_volumes(self.network, self.val_volumes, self.val_arrays, self.prepared,
-                                      patch_size=self.config.patch_size, device=self.device,
-                                      precision=self.config.precision, batch_size=self.config.batch_size)
-        elif self.dist.is_main:
-            result = validate(self.network, self.val_arrays, self.prepared, device=self.device,
-                              precision=self.config.precision, batch_size=self.config.batch_size,
-                              multiple=self.multiple, minimum=self.minimum)
-        barrier(self.dist)
-        return broadcast(self.dist, result)
-
+    # ---- the whole run --------------------------------------------------------------------------------
     def run(self) -> FoldResult:
         """Train (or resume) and return the result; raises CancelledError when cancelled."""
+        started = time.monotonic()
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._setup()
+        self._setup_model()
+        if self.budget_s is not None:
+            self._plan_budget(started)
+        self._setup_schedule()
         config = self.config
         n = len(self.train_rows)
         state: dict[str, Any] = {"history": [], "best": None, "iterations": 0, "since_best": 0, "visits": [],
-                                 "loss_sum": np.zeros(n), "loss_count": np.zeros(n)}
+                                 "loss_sum": np.zeros(n), "loss_count": np.zeros(n), "deadline_hit": False}
         start_epoch = 0
         checkpoint_path = self.folder / CHECKPOINT_NAME
         if self.resume and checkpoint_path.is_file():
             start_epoch = self._restore(load_checkpoint(checkpoint_path), state)
         planned = planned_iterations(self.schedule, config.batch_size, self.dist.world_size) if self.schedule.is_fixed else None
-        started = time.monotonic()
+        loop_started = time.monotonic()
         iterations_at_start = state["iterations"]
-        last_validation: ValidationResult | None = None
         epoch = start_epoch - 1
         for epoch in range(start_epoch, config.epochs):
             if self.cancel:
                 self.cancel.raise_if_cancelled()
             epoch_start = time.monotonic()
             mean_loss = self._train_epoch(epoch, state)
+            if self.dist.active and self.deadline is not None:  # ranks stop together, at an epoch's end
+                state["deadline_hit"] = bool(broadcast(self.dist, self._past_deadline()))
             record: dict[str, Any] = {"epoch": epoch, "iterations": state["iterations"],
                                       "active_slices": int(self.schedule.active_count(epoch)), "loss": mean_loss,
                                       "lr": float(self.optimiser.param_groups[0]["lr"])}
+            if config.size_curriculum:
+                record["crop_size"] = self._crop_side(epoch, config.epochs)
             if config.is_3d:  # every slice of the training cases; the epoch's samples are patches
                 record.update(active_slices=n, patches=len(self.dataset),
                               lesion_patch_fraction=self.dataset.lesion_fraction)
-            validated = (epoch + 1) % config.val_every == 0 or epoch == config.epochs - 1
+            validated = ((epoch + 1) % config.val_every == 0 or epoch == config.epochs - 1) and not state["deadline_hit"]
             if validated:
                 result = self._validate()
                 if result is not None:
-                    last_validation = result
-                    summary = result.summary()
-                    record.update(summary)
-                    best = state["best"]
-                    if best is None or summary["val_dice"] >= best["dice"]:
-                        state["best"] = {"dice": summary["val_dice"], "epoch": epoch,
-                                         "state_dict": copy.deepcopy(self.network.state_dict())}
-                        state["since_best"] = 0
-                    else:
-                        state["since_best"] += 1
-            if self.lr_schedule is not None:
+                    record.update(result.summary())
+                    self._keep_if_best(epoch, result, state)
+            if self.lr_schedule is not None and not self.lr_per_step:
                 if config.lr_schedule == "plateau":
                     if validated and "val_dice" in record:
                         self.lr_schedule.step(record["val_dice"])
@@ -404,37 +508,52 @@ class FoldTrainer:
             state["history"].append(record)
             self.log.write(state["history"])
             done = state["iterations"] - iterations_at_start
-            elapsed = time.monotonic() - started
+            elapsed = time.monotonic() - loop_started
             if planned is not None and done:
                 eta = elapsed / done * max(planned - state["iterations"], 0)
             else:
                 eta = elapsed / (epoch - start_epoch + 1) * (config.epochs - epoch - 1)
             self.progress({"event": "epoch", "fold": self.fold, "epochs": config.epochs, **record, "eta_s": eta})
             last = epoch == config.epochs - 1
-            stop = bool(config.early_stopping and state["since_best"] >= config.early_stopping)
+            stop = bool(config.early_stopping and state["since_best"] >= config.early_stopping) or state["deadline_hit"]
             if self.dist.is_main and ((epoch + 1) % config.checkpoint_every == 0 or last or stop):
                 save_checkpoint(checkpoint_path, self._checkpoint_state(epoch, state))
             barrier(self.dist)
+            if state["deadline_hit"]:
+                self.progress({"event": "message", "message": f"the time budget ran out at epoch {epoch} of "
+                                                              f"{config.epochs}; keeping the best model so far"})
+                break
             if stop:
                 self.progress({"event": "message", "message": f"early stopping at epoch {epoch} (best epoch "
                                                               f"{state['best']['epoch']})"})
                 break
+        return self._finish(state, epoch, started)
+
+    def _finish(self, state: dict[str, Any], epoch: int, started: float) -> FoldResult:
+        """The kept weights (the best validated, else the last) and their full validation."""
         best = state["best"]
+        validation: ValidationResult | None = None
         if best is not None and self.val_arrays is not None:
             weights = best["state_dict"]
-            if last_validation is None or best["epoch"] != epoch:
+            if best.get("full"):
+                validation = ValidationResult(best["cases"], best["slices"])
+            else:
                 self.network.load_state_dict(weights)
-                last_validation = self._validate()
+                validation = self._validate(final=True)
         else:
             weights = self.network.state_dict()
+            if self.val_arrays is not None:  # a budgeted run stopped before its first validation
+                validation = self._validate(final=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             slice_losses = state["loss_sum"] / state["loss_count"]
         return FoldResult(
             fold=self.fold, state_dict={k: v.detach().cpu() for k, v in weights.items()},
-            validation=last_validation.summary() if last_validation else {},
-            val_cases=last_validation.cases if last_validation else [],
-            val_slices=last_validation.slices if last_validation else [],
+            validation=validation.summary() if validation else {},
+            val_cases=validation.cases if validation else [],
+            val_slices=validation.slices if validation else [],
             history=state["history"], slice_losses=slice_losses, train_rows=self.train_rows,
             iterations=state["iterations"], epochs_run=epoch + 1,
             best_epoch=best["epoch"] if best else None, visits=state["visits"],
+            plan=self.plan.to_dict() if self.plan else None, seconds=time.monotonic() - started,
+            stopped_at_deadline=bool(state["deadline_hit"]),
         )

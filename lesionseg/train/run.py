@@ -8,6 +8,8 @@ Layout of ``RUN``::
                                slice_losses.csv (mean training loss per slice: the cheap gradient estimate)
     RUN/all_data/              the same for an --all-data model
     RUN/folds.csv              one row per trained model: validation Dice, HD95, detection rate, epochs
+    RUN/budget.json            with --minutes: the budget, how it was split between the models, planned
+                               against actual seconds (each model's plan is in its folder's budget.json)
     RUN/model.lsb              the bundle (one member per trained model: an ensemble for --folds K)
 """
 
@@ -18,6 +20,7 @@ import hashlib
 import io as text_io
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ import numpy as np
 
 from lesionseg.data import Case, folds as make_folds
 from lesionseg.errors import DatasetError, ParameterError
-from lesionseg.io import write_text_atomic
+from lesionseg.io import write_json_atomic, write_text_atomic
 from lesionseg.preprocess import PreparedDataset
 from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
 from lesionseg.train.config import TrainConfig
@@ -36,6 +39,8 @@ from lesionseg.train.slices import case_lesion_volumes_ml, select_rows
 
 BUNDLE_NAME = "model.lsb"
 COMPUTABLE_METRICS = ("area", "contrast")
+#: seconds of a budgeted run kept for writing the bundle after the last model
+BUNDLE_RESERVE_S = 2.0
 
 
 @dataclass
@@ -117,8 +122,10 @@ def data_fingerprint(prepared: PreparedDataset) -> str:
     return digest.hexdigest()
 
 
-def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, results: list[FoldResult]) -> Path:
-    """Write ``RUN/model.lsb`` with one member per trained model."""
+def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, results: list[FoldResult],
+                 extra_provenance: dict[str, Any] | None = None) -> Path:
+    """Write ``RUN/model.lsb`` with one member per trained model (``extra_provenance``: the preset, the time
+    budget, the bundle it was fine-tuned from)."""
     from lesionseg.bundle import make_manifest, redact_paths, save_bundle
     from lesionseg.models import network_config
 
@@ -137,12 +144,17 @@ def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, 
                           "lesion_volume_ml": {"median": float(np.median(volumes)), "min": float(np.min(volumes)),
                                                "max": float(np.max(volumes))}},
         "fold_metrics": [{"fold": m["fold"], **m["validation"]} for m in members],
+        "preset": config.preset,
+        **(extra_provenance or {}),
     }
+    preprocessing = prepared.config.to_dict()
+    preprocessing["context_slices"] = config.context_slices  # the network's input depth (<= what was prepared)
     manifest = make_manifest(
-        network_config=network_config(config.network, len(channels), 2, **config.network_kwargs),
+        network_config=network_config(config.network, len(channels) * (2 * config.context_slices + 1), 2,
+                                      **config.network_kwargs),
         channels=channels, reference_channel=prepared.config.reference or channels[0],
         expected_spacing_mm=[float(v) for v in np.median(spacings, axis=0)],
-        preprocessing=prepared.config.to_dict(), members=members, provenance=provenance,
+        preprocessing=preprocessing, members=members, provenance=provenance,
         name=run_dir.name, description=(f"{config.network} trained on 3D patches" if config.is_3d else
                                         f"{config.network} trained with the {config.curriculum} curriculum"),
         patch_size=list(config.patch_size) if config.is_3d else None,
@@ -164,6 +176,19 @@ def _write_fold_tables(folder: Path, result: FoldResult) -> None:
     _write_csv(folder / "slice_losses.csv", rows)
 
 
+def write_budget_summary(run_dir: Path, config: TrainConfig, results: list[FoldResult], spent_s: float) -> dict:
+    """``RUN/budget.json``: the budget, each model's share, planned and actual seconds (returned too)."""
+    summary = {"minutes": config.minutes, "budget_s": 60.0 * float(config.minutes), "spent_s": spent_s, "models": [
+        {"fold": "all" if r.fold is None else r.fold, "budget_s": r.plan["budget_s"] if r.plan else None,
+         "planned_epochs": r.plan["epochs"] if r.plan else None, "epochs_run": r.epochs_run,
+         "planned_train_s": r.plan["planned_train_s"] if r.plan else None,
+         "planned_validations": r.plan["validations"] if r.plan else None, "actual_s": r.seconds,
+         "stopped_at_deadline": r.stopped_at_deadline, "notes": r.plan["notes"] if r.plan else []}
+        for r in results]}
+    write_json_atomic(run_dir / "budget.json", summary)
+    return summary
+
+
 def train_run(prepared_root: str | os.PathLike, run_dir: str | os.PathLike, config: TrainConfig, *,
               resume: bool = False, progress: ProgressCallback = ignore_progress, cancel: CancelFlag | None = None,
               record_visits: bool = False) -> RunSummary:
@@ -175,30 +200,37 @@ def train_run(prepared_root: str | os.PathLike, run_dir: str | os.PathLike, conf
     """
     import torch
 
+    from lesionseg.train.finetune import finetune_source
+
+    run_started = time.monotonic()
     prepared = PreparedDataset(prepared_root)
     run_dir = Path(run_dir)
     if not any(row["has_lesion"] for row in prepared.slices):
         raise DatasetError(f"{prepared.root} has no lesion slices; training needs cases with lesions.")
+    if not config.is_3d:
+        prepared.require_context(config.context_slices)
     dist = init_distributed(use_cuda=torch.cuda.is_available() and config.device in ("auto", "cuda"))
     try:
         if dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             config.save(run_dir / "train_config.json")
+        source = finetune_source(config, prepared, progress if dist.is_main else None)
+        initial_state = source.state_dict if source else None
         table = difficulty_for(config, prepared, run_dir if dist.is_main else None, progress)
-        initial_state = None
-        if config.finetune_from:
-            from lesionseg.bundle import load_state_dicts
-
-            initial_state = load_state_dicts(config.finetune_from)[0]
         results = []
         plans = plan_folds(config, prepared)
-        for fold, training, validation in plans:
+        budget_s = None if config.minutes is None else 60.0 * config.minutes
+        for number, (fold, training, validation) in enumerate(plans):
             folder = _fold_folder(run_dir, fold)
+            fold_budget = None
+            if budget_s is not None:  # an equal share of what is left for each model still to train
+                left = budget_s - (time.monotonic() - run_started) - BUNDLE_RESERVE_S
+                fold_budget = max(left, 0.0) / (len(plans) - number)
             progress({"event": "message", "message": f"training {'fold ' + str(fold) if fold is not None else 'on all data'}: "
                                                      f"{len(training)} cases, validation {len(validation)} cases"})
             trainer = FoldTrainer(config, prepared, select_rows(prepared, training), select_rows(prepared, validation),
                                   table, folder, fold=fold, progress=progress, cancel=cancel, dist=dist, resume=resume,
-                                  initial_state=initial_state, record_visits=record_visits)
+                                  initial_state=initial_state, record_visits=record_visits, budget_s=fold_budget)
             result = trainer.run()
             results.append(result)
             if dist.is_main:
@@ -213,7 +245,14 @@ def train_run(prepared_root: str | os.PathLike, run_dir: str | os.PathLike, conf
                 "fold": "all" if r.fold is None else r.fold, "train_slices": len(r.train_rows),
                 "epochs": r.epochs_run, "iterations": r.iterations, "best_epoch": r.best_epoch, **r.validation,
             } for r in results])
-            bundle = write_bundle(run_dir, config, prepared, results)
+            extra = {"finetuned_from": source.provenance() if source else None}
+            if budget_s is not None:
+                extra["budget"] = write_budget_summary(run_dir, config, results, time.monotonic() - run_started)
+            bundle = write_bundle(run_dir, config, prepared, results, extra)
+            if budget_s is not None:
+                spent = time.monotonic() - run_started
+                progress({"event": "message", "message": f"the run took {spent / 60:.1f} of its {config.minutes:g} "
+                                                         "minutes"})
         return RunSummary(run_dir, bundle, results)
     finally:
         finish(dist)

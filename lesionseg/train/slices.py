@@ -29,7 +29,8 @@ def select_rows(prepared: PreparedDataset, case_ids: list[str]) -> list[dict[str
 
 @dataclass
 class SliceArrays:
-    """Slices in memory: images (N, C, S, S) float32, masks (N, S, S) uint8, brains (N, S, S) uint8."""
+    """Slices in memory: images (N, C', S, S) float32 (the network input: C' = C (2k + 1) with k neighbouring
+    slices, see :mod:`lesionseg.preprocess.context`), masks (N, S, S) uint8, brains (N, S, S) uint8."""
 
     images: np.ndarray
     masks: np.ndarray
@@ -37,8 +38,12 @@ class SliceArrays:
     rows: list[dict[str, Any]]
 
 
-def load_slices(prepared: PreparedDataset, rows: list[dict[str, Any]]) -> SliceArrays:
-    """Gather the arrays of ``rows`` (each row's position in its case's arrays is its rank among them)."""
+def load_slices(prepared: PreparedDataset, rows: list[dict[str, Any]], context_slices: int = 0) -> SliceArrays:
+    """Gather the arrays of ``rows`` (each row's position in its case's arrays is its rank among them), each
+    slice with ``context_slices`` neighbours on each side as extra channels (refused when fewer were prepared)."""
+    from lesionseg.preprocess.context import network_input
+
+    prepared.require_context(context_slices)
     if not rows:
         raise DatasetError(f"{prepared.root}: no slices were selected for training.")
     position_in_case: dict[tuple[str, int], int] = {}
@@ -49,7 +54,8 @@ def load_slices(prepared: PreparedDataset, rows: list[dict[str, Any]]) -> SliceA
     for row in rows:
         arrays = prepared.arrays(row["case_id"])
         position = position_in_case[(row["case_id"], row["slice_index"])]
-        images.append(arrays.images[position])
+        context = None if arrays.context is None else arrays.context[position:position + 1]
+        images.append(network_input(arrays.images[position:position + 1], context, context_slices)[0])
         masks.append(arrays.masks[position])
         brains.append(arrays.brains[position])
     return SliceArrays(np.stack(images).astype(np.float32), np.stack(masks), np.stack(brains), list(rows))

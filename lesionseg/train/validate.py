@@ -1,8 +1,12 @@
 """Validation during training: per-case 3D metrics on the prepared grid and per-slice metrics.
 
 A case's validation slices are put back at their slice positions (an (n_slices, S, S) stack on the
-prepared grid, spacing (thickness, pixel, pixel) mm) to compute the case's 3D Dice and Hausdorff
-distances; the per-slice Dice and Hausdorff distances (in-plane, mm) feed the difficulty analysis.
+prepared grid, spacing (thickness, pixel, pixel) mm) to compute the case's 3D Dice, lesion-wise F1 and
+Hausdorff distances; the per-slice Dice and Hausdorff distances (in-plane, mm) feed the difficulty analysis.
+
+A light pass (``full=False``, what a budgeted run validates with while it trains) computes the Dice, the
+lesion-wise F1 and the detection rate only: the surface distances and the per-slice metrics cost more than
+the network on a CPU, and picking a checkpoint needs the Dice alone.
 """
 
 from __future__ import annotations
@@ -58,22 +62,42 @@ class ValidationResult:
     def summary(self) -> dict[str, float]:
         lesion_slices = sum(case["lesion_slices"] for case in self.cases)
         detected = sum(case["detected_slices"] for case in self.cases)
-        return {"val_dice": self.mean("dice"), "val_hd95_mm": self.mean("hd95_mm"), "val_hd_mm": self.mean("hd_mm"),
+        return {"val_dice": self.mean("dice"), "val_lesion_f1": self.mean("lesion_f1"),
+                "val_hd95_mm": self.mean("hd95_mm"), "val_hd_mm": self.mean("hd_mm"),
                 "val_detection_rate": detected / lesion_slices if lesion_slices else float("nan")}
 
 
 def validate(network, arrays: SliceArrays, prepared: PreparedDataset, *, device, precision: str = "fp32",
-             batch_size: int = 12, multiple: int = 16, minimum: int = 0, threshold: float = 0.5) -> ValidationResult:
-    """Predict the validation slices and measure them per case and per slice."""
+             batch_size: int = 12, multiple: int = 16, minimum: int = 0, threshold: float = 0.5,
+             full: bool = True) -> ValidationResult:
+    """Predict the validation slices and measure them per case (and per slice when ``full``)."""
     probabilities = predict_probabilities(network, arrays.images, device=device, precision=precision,
                                           batch_size=batch_size, multiple=multiple, minimum=minimum)
-    return measure(probabilities, arrays, prepared, threshold=threshold)
+    return measure(probabilities, arrays, prepared, threshold=threshold, full=full)
+
+
+def subset(arrays: SliceArrays, case_ids: list[str]) -> SliceArrays:
+    """The rows of ``arrays`` that belong to ``case_ids`` (in their order in ``arrays``)."""
+    wanted = set(case_ids)
+    positions = [i for i, row in enumerate(arrays.rows) if row["case_id"] in wanted]
+    return SliceArrays(arrays.images[positions], arrays.masks[positions], arrays.brains[positions],
+                       [arrays.rows[i] for i in positions])
+
+
+def _light_case_metrics(prediction: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """Dice and lesion-wise F1 of one case's stacks (the metrics a light validation pass computes)."""
+    from lesionseg.metrics import dice
+    from lesionseg.metrics.lesionwise import lesionwise_counts
+
+    return {"dice": dice(prediction, truth), "lesion_f1": lesionwise_counts(prediction, truth).f1,
+            "hd_mm": None, "hd95_mm": None, "assd_mm": None, "empty_prediction": not prediction.any()}
 
 
 def measure(probabilities: np.ndarray, arrays: SliceArrays, prepared: PreparedDataset,
-            threshold: float = 0.5) -> ValidationResult:
+            threshold: float = 0.5, full: bool = True) -> ValidationResult:
     """Per-case and per-slice metrics of predicted lesion probabilities (N, S, S), one per row of ``arrays``
-    (each as the row's slice is stored), against the rows' masks (2D and 3D validation alike)."""
+    (each as the row's slice is stored), against the rows' masks (2D and 3D validation alike); without
+    ``full``, the light case metrics only (see the module docstring)."""
     predictions = probabilities >= threshold
     result = ValidationResult()
     by_case: dict[str, list[int]] = {}
@@ -88,16 +112,22 @@ def measure(probabilities: np.ndarray, arrays: SliceArrays, prepared: PreparedDa
             index = arrays.rows[position]["slice_index"]
             stack_prediction[index] = predictions[position]
             stack_truth[index] = arrays.masks[position] > 0
-        metrics = evaluate_case(stack_prediction, stack_truth, (thickness, pixel, pixel))
+        if full:
+            metrics = evaluate_case(stack_prediction, stack_truth, (thickness, pixel, pixel))
+            case_metrics = {"dice": metrics.dice, "lesion_f1": metrics.lesionwise.f1, "hd_mm": metrics.hd_mm,
+                            "hd95_mm": metrics.hd95_mm, "assd_mm": metrics.assd_mm,
+                            "empty_prediction": metrics.empty_prediction}
+        else:
+            case_metrics = _light_case_metrics(stack_prediction, stack_truth)
         lesion_slices = int(stack_truth.reshape(grid.n_slices, -1).any(axis=1).sum())
         detected = int((stack_truth.reshape(grid.n_slices, -1).any(axis=1)
                         & stack_prediction.reshape(grid.n_slices, -1).any(axis=1)).sum())
         result.cases.append({
-            "case_id": case_id, "dice": metrics.dice, "hd_mm": metrics.hd_mm, "hd95_mm": metrics.hd95_mm,
-            "assd_mm": metrics.assd_mm, "empty_prediction": metrics.empty_prediction,
-            "lesion_slices": lesion_slices, "detected_slices": detected,
+            "case_id": case_id, **case_metrics, "lesion_slices": lesion_slices, "detected_slices": detected,
             "detection_rate": detected / lesion_slices if lesion_slices else None,
         })
+        if not full:
+            continue
         kept_prediction = predictions[positions]
         kept_truth = arrays.masks[positions] > 0
         for record in evaluate_slices(kept_prediction, kept_truth, (pixel, pixel)):

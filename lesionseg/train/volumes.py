@@ -243,7 +243,7 @@ def volume_probabilities(network, volume: CaseVolume, patch_size: Sequence[int],
 
 def validate_volumes(network, volumes: list[CaseVolume], arrays: SliceArrays, prepared: PreparedDataset, *,
                      patch_size: Sequence[int], device, precision: str = "fp32", batch_size: int = 4,
-                     threshold: float = 0.5) -> ValidationResult:
+                     threshold: float = 0.5, full: bool = True) -> ValidationResult:
     """Predict each validation case whole (sliding window) and measure it as 2D validation does.
 
     Args:
@@ -254,10 +254,11 @@ def validate_volumes(network, volumes: list[CaseVolume], arrays: SliceArrays, pr
         patch_size: the window ``(z, y, x)`` (the training patch size).
         device, precision, batch_size: where and how the network runs (``batch_size`` windows per call).
         threshold: lesion probability threshold.
+        full: every metric (False: the light pass of :func:`lesionseg.train.validate.measure`).
     """
     probabilities = np.zeros(arrays.masks.shape, dtype=np.float32)
     for volume in volumes:
         positions, slices = volume_probabilities(network, volume, patch_size, device=device, precision=precision,
                                                  batch_size=batch_size)
         probabilities[positions] = slices
-    return measure(probabilities, arrays, prepared, threshold=threshold)
+    return measure(probabilities, arrays, prepared, threshold=threshold, full=full)

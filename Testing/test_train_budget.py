@@ -1,0 +1,107 @@
+"""Training by time: the plan (hand-counted cases), a real budgeted run, and the budget's bad input."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from conftest import TINY_NETWORK, run_cli
+from lesionseg.errors import ParameterError
+from lesionseg.train.budget import FIXED_RESERVE_S, MAX_VALIDATION_SHARE, SAFETY_SHARE, plan_budget
+
+
+def _steps(per_epoch: int, side: int = 64):
+    return lambda epochs: [(per_epoch, side)] * epochs
+
+
+def test_plan_fills_the_budget_with_whole_epochs_and_keeps_the_reserve():
+    # 100 s budget, 4 s spent; reserve = 3 + 6 + final validation 2 = 11 s -> 85 s; validation 1 s a pass:
+    # share 0.12 * 85 = 10.2 s -> 8 validations (the most allowed) cost 8 s -> 77 s for training.
+    # Epochs of 10 steps at 0.5 s = 5 s: 15 epochs (75 s) fit, 16 (80 s) do not.
+    plan = plan_budget(budget_s=100.0, setup_s=4.0, seconds_per_step={64: 0.5}, epoch_steps=_steps(10),
+                       min_epochs=6, validation_s_per_case=[0.5, 0.5], final_validation_s=2.0)
+    assert plan.reserve_s == pytest.approx(FIXED_RESERVE_S + SAFETY_SHARE * 100 + 2.0)
+    assert plan.epochs == 15 and plan.planned_steps == 150
+    assert plan.val_every == 2 and plan.validations == 8  # ceil(15 / 8) = 2 -> epochs 2, 4, ..., 14, 15
+    assert plan.validation_cases == 2 and not plan.notes
+    total = plan.setup_s + plan.planned_train_s + plan.planned_validation_s + plan.reserve_s
+    assert total <= 100.0
+
+
+def test_a_short_budget_validates_on_fewer_cases_and_says_so():
+    # validation share: 0.12 * (60 - 1 - 3 - 3.6 - 3) = 5.93 s; three passes over 4, 3 or 2 cases of 1 s
+    # (12, 9, 6 s) do not fit in it, over one case (3 s) they do
+    plan = plan_budget(budget_s=60.0, setup_s=1.0, seconds_per_step={64: 0.1}, epoch_steps=_steps(5),
+                       min_epochs=1, validation_s_per_case=[1.0] * 4, final_validation_s=3.0)
+    available = 60.0 - 1.0 - (FIXED_RESERVE_S + SAFETY_SHARE * 60 + 3.0)
+    assert 3 * 1.0 * 2 > MAX_VALIDATION_SHARE * available >= 3 * 1.0
+    assert plan.validation_cases == 1 and "1 of the 4 validation cases" in plan.notes[0]
+
+
+def test_the_steps_of_each_epoch_come_from_the_schedule_and_the_crop_costs():
+    # a size curriculum: the first half of the epochs on 32 px crops at a quarter of the cost
+    def steps(epochs):
+        return [(4, 32 if e < epochs // 2 else 64) for e in range(epochs)]
+
+    plan = plan_budget(budget_s=200.0, setup_s=0.0, seconds_per_step={32: 0.25, 64: 1.0}, epoch_steps=steps,
+                       min_epochs=2, validation_s_per_case=[], final_validation_s=0.0)
+    # no validation: 200 - 3 - 12 = 185 s; E epochs cost 4 * (0.25 * floor(E/2) + 1.0 * ceil(E/2))
+    cost = lambda e: 4 * (0.25 * (e // 2) + 1.0 * (e - e // 2))  # noqa: E731
+    assert cost(plan.epochs) <= 185.0 < cost(plan.epochs + 1)
+    assert plan.validations == 0
+
+
+def test_a_budget_too_short_for_the_least_run_names_the_least_time():
+    with pytest.raises(ParameterError, match=r"--minutes 0.1 is too short.*give at least --minutes 1\.\d") as error:
+        plan_budget(budget_s=6.0, setup_s=2.0, seconds_per_step={64: 1.0}, epoch_steps=_steps(10), min_epochs=6,
+                    validation_s_per_case=[1.0], final_validation_s=1.5)
+    # least run: 2 s set-up + 60 steps x 1 s + 1 s validation + reserve (3 + 0.36 + 1.5) -> 67.9 s -> 1.2 min
+    assert "--minutes 1.2" in str(error.value)
+
+
+@pytest.mark.slow
+def test_a_budgeted_run_ends_in_time_keeps_the_best_checkpoint_and_reaches_every_group(tiny_prepared, tmp_path):
+    from lesionseg.bundle import load_bundle
+    from lesionseg.train import TrainConfig, train_run
+
+    minutes = 0.75
+    config = TrainConfig(**TINY_NETWORK, minutes=minutes, folds=3, fold=0, batch_size=8, lr=2e-3, optimiser="adam",
+                         lr_schedule="cosine", device="cpu", num_threads=1, metrics=["area"], groups=3,
+                         augmentation={"enabled": False})
+    began = time.monotonic()
+    summary = train_run(tiny_prepared, tmp_path / "run", config)
+    elapsed = time.monotonic() - began
+    assert elapsed <= 60 * minutes * 1.10
+    result = summary.results[0]
+    plan = json.loads((tmp_path / "run" / "fold_0" / "budget.json").read_text())
+    assert result.epochs_run == plan["epochs"] >= 3 and not result.stopped_at_deadline
+    # every group entered: the last epoch trains on every training slice, and 3 sizes of active set appear
+    history = result.history
+    assert history[-1]["active_slices"] == len(result.train_rows)
+    assert len({record["active_slices"] for record in history}) == 3
+    # the bundle holds the best validated weights: its validation Dice is the history's best
+    dices = [record["val_dice"] for record in history if "val_dice" in record]
+    assert plan["validation_cases"] == 2 and len(dices) == plan["validations"]
+    assert result.validation["val_dice"] == pytest.approx(max(dices), abs=1e-9)
+    assert result.best_epoch == max(r["epoch"] for r in history if r.get("val_dice") == max(dices))
+    bundle = load_bundle(summary.bundle)
+    kept = bundle.networks[0].state_dict()
+    assert all(np.array_equal(kept[k].numpy(), v.numpy()) for k, v in result.state_dict.items())
+    summary_file = json.loads((tmp_path / "run" / "budget.json").read_text())
+    assert summary_file["budget_s"] == 60 * minutes and summary_file["spent_s"] <= 60 * minutes * 1.10
+
+
+def test_bad_budgets_exit_2_with_one_sentence(tiny_prepared, tmp_path):
+    zero = run_cli("train", tiny_prepared, tmp_path / "zero", "--minutes", "0", "--context", "0")
+    assert zero.returncode == 2 and "--minutes must be a positive number" in zero.stderr
+    both = run_cli("train", tiny_prepared, tmp_path / "both", "--minutes", "2", "--epochs", "3")
+    assert both.returncode == 2 and "either --minutes" in both.stderr
+    short = run_cli("train", tiny_prepared, tmp_path / "short", "--minutes", "0.02", "--context", "0",
+                    "--model", "unet2d", "--network-kwargs", json.dumps(TINY_NETWORK["network_kwargs"]),
+                    "--threads", "1", "--progress", "none")
+    assert short.returncode == 2, short.stderr[-2000:]
+    assert "too short" in short.stderr and "give at least --minutes" in short.stderr
+    assert len(short.stderr.strip().splitlines()) == 1

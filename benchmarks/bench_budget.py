@@ -1,0 +1,143 @@
+"""Benchmark: a model worth using after M minutes on this CPU, trained with the defaults on a few cases.
+
+What a clinician does with ten of their own scans: ``lesionseg prepare`` and ``lesionseg train --minutes M``
+with nothing else (the preset of the machine), then ``segment`` on unseen scans. The scans are synthetic,
+drawn by :func:`lesionseg.synth.variety.varied_case_options` with the ``heldout`` recipe: lesion ages 0.5-1
+(FLAIR a few days after the stroke), several lesions per case, some over 10 mL, 3-5 mm slices, half of them
+stored obliquely. The training cases come from one cohort seed, the held-out cases from another; a second
+held-out bin has lesion ages 0-0.5 (FLAIR contrast +5-15 %, barely visible) and is reported on its own.
+
+Arms (``--arm NAME=OPTIONS``, repeated): extra ``lesionseg train`` options, e.g. ``scratch=--from-scratch``,
+``none=--curriculum none``, ``size=--size-curriculum 0.5,0.75,1``; the default arm ``starter`` adds nothing.
+Each arm runs once per seed (``--seeds``).
+
+Printed per run: wall minutes (training), per-case Dice and lesion-wise F1 on the held-out cases (mean),
+false and missed lesions per case, the volume ratio (predicted/true) of every held-out lesion over 10 mL,
+and the faint bin's means. ``--log FILE`` appends each finished run as a JSON line (commit it under
+``benchmarks/results/``).
+
+Run: ``.venv/bin/python benchmarks/bench_budget.py --work W --minutes 15 --train-cases 10 --held-out 20
+--faint 6 --arm starter= --arm scratch=--from-scratch --seeds 0 --log benchmarks/results/budget.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from lesionseg.data import discover
+from lesionseg.infer import Predictor
+from lesionseg.metrics import dice, lesion_volume_ratios, lesionwise_counts, spacing_from_image
+from lesionseg.synth import write_cohort
+from lesionseg.synth.variety import varied_case_options
+
+TRAIN_SEED, HELD_OUT_SEED, FAINT_SEED = 7100, 7200, 7300
+
+
+def write_varied(root: Path, count: int, seed: int, lesion_age: tuple[float, float] | None, workers: int) -> None:
+    """A cohort of the ``heldout`` recipe (lesion ages overridden when given), written once."""
+    if (root / "dataset_description.json").exists():
+        return
+
+    def options(index: int) -> dict:
+        values = varied_case_options(seed, index, recipe="heldout")
+        if lesion_age is not None:
+            values["lesion_age"] = lesion_age
+        return values
+
+    write_cohort(root, count, modalities=("flair",), seed=seed, workers=workers, case_options_fn=options)
+
+
+def lesion(command: list[str]) -> float:
+    """Run ``python -m lesionseg COMMAND`` (exit on failure); its wall seconds."""
+    began = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "lesionseg", *command], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"lesionseg {' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return time.perf_counter() - began
+
+
+def evaluate(bundle: Path, cases) -> list[dict]:
+    """Per held-out case: Dice, lesion-wise counts and the volume ratios of its lesions over 10 mL."""
+    predictor = Predictor(bundle, device="cpu")
+    rows = []
+    for case in cases:
+        prediction = predictor.predict({"flair": case.channels["flair"]}, side="auto", case_id=case.case_id)
+        truth_image = case.read_mask()
+        truth = sitk.GetArrayFromImage(truth_image) > 0
+        predicted = sitk.GetArrayFromImage(prediction.labelmap) > 0
+        counts = lesionwise_counts(predicted, truth)
+        large = lesion_volume_ratios(predicted, truth, spacing_from_image(truth_image), min_truth_ml=10.0)
+        rows.append({"case_id": case.case_id, "dice": dice(predicted, truth), "f1": counts.f1, "fp": counts.fp,
+                     "fn": counts.fn, "tp": counts.tp, "seconds": sum(prediction.timings.values()),
+                     "large": [[round(v.truth_ml, 2), round(v.predicted_ml, 2), round(v.ratio, 3)] for v in large]})
+    return rows
+
+
+def summary(rows: list[dict]) -> dict:
+    ratios = [item[2] for row in rows for item in row["large"]]
+    return {"dice": float(np.mean([r["dice"] for r in rows])), "f1": float(np.mean([r["f1"] for r in rows])),
+            "fp_per_case": float(np.mean([r["fp"] for r in rows])), "fn_per_case": float(np.mean([r["fn"] for r in rows])),
+            "large_ratios": ratios, "large_in_range": sum(0.8 <= r <= 1.25 for r in ratios)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, required=True, help="work folder (cohorts and prepared data are kept)")
+    parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--train-cases", type=int, default=10)
+    parser.add_argument("--held-out", type=int, default=20)
+    parser.add_argument("--faint", type=int, default=6, help="held-out cases of lesion ages 0-0.5 (own bin)")
+    parser.add_argument("--arm", action="append", default=[], metavar="NAME=OPTIONS")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--log", type=Path, help="append each run's results to this JSON-lines file")
+    args = parser.parse_args()
+    arms = [arm.partition("=") for arm in (args.arm or ["starter="])]
+    work = args.work
+    write_varied(work / "train", args.train_cases, TRAIN_SEED, None, args.workers)
+    write_varied(work / "heldout", args.held_out, HELD_OUT_SEED, None, args.workers)
+    if args.faint:
+        write_varied(work / "faint", args.faint, FAINT_SEED, (0.0, 0.5), args.workers)
+    prepared = work / "prepared"
+    if not (prepared / "prepare.json").exists():
+        seconds = lesion(["prepare", str(work / "train"), str(prepared), "--workers", str(args.workers),
+                          "--progress", "none"])
+        print(f"prepared {args.train_cases} training cases in {seconds:.0f} s", flush=True)
+    held_out = discover(work / "heldout")
+    faint = discover(work / "faint") if args.faint else []
+    for name, _, options in arms:
+        for seed in args.seeds.split(","):
+            run = work / f"run-{name}-{seed}"
+            command = ["train", str(prepared), str(run), "--minutes", f"{args.minutes:g}", "--seed", seed,
+                       "--progress", "none", *shlex.split(options)]
+            seconds = lesion(command)
+            rows = evaluate(run / "model.lsb", held_out)
+            faint_rows = evaluate(run / "model.lsb", faint) if faint else []
+            result = {"arm": name, "options": options, "seed": int(seed), "minutes_budget": args.minutes,
+                      "minutes_wall": seconds / 60, "budget": json.loads((run / "budget.json").read_text()),
+                      "held_out": summary(rows), "faint": summary(faint_rows) if faint_rows else None,
+                      "cases": rows, "faint_cases": faint_rows}
+            held = result["held_out"]
+            print(f"{name:>10} seed {seed}: {seconds / 60:.1f} min; held-out Dice {held['dice']:.3f}, lesion F1 "
+                  f"{held['f1']:.3f}, {held['fp_per_case']:.1f} false and {held['fn_per_case']:.1f} missed lesions "
+                  f"per case; lesions > 10 mL: {len(held['large_ratios'])}, ratios "
+                  + " ".join(f"{r:.2f}" for r in held["large_ratios"])
+                  + (f"; faint bin Dice {result['faint']['dice']:.3f}, F1 {result['faint']['f1']:.3f}"
+                     if faint_rows else ""), flush=True)
+            if args.log:
+                args.log.parent.mkdir(parents=True, exist_ok=True)
+                with args.log.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

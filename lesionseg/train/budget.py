@@ -1,0 +1,157 @@
+"""Training by time: from a budget in seconds and a measured pace to the epochs, validations and schedules.
+
+``lesionseg train --minutes M`` gives the whole run M minutes. Each model (fold) gets an equal share of
+what is left when it starts. A model's trainer then
+
+1. measures its own pace (:meth:`FoldTrainer._measure_pace <lesionseg.train.loop.FoldTrainer>`): a few
+   optimiser steps at each crop size of the size curriculum (warm-up steps excluded; the weights, the
+   optimiser and the random state are restored afterwards, so the probe changes nothing), and one
+   validation pass over one validation case, scaled to the validation slices;
+2. plans (:func:`plan_budget`): validation gets at most :data:`MAX_VALIDATION_SHARE` of the time (fewer
+   validations, then fewer validation cases when even three passes over all of them would cost more), a
+   reserve covers the final full validation of the kept weights and the bundle, and the epochs are the
+   most whose steps fit the rest, counted from the run's own schedule (a curriculum's early epochs hold
+   fewer slices, a size curriculum's early steps cost less). The curriculum's group entry epochs and the
+   learning-rate schedule then follow the planned length;
+3. stops at its deadline if the pace drifts (the model kept is then the best validated so far).
+
+A budget that cannot hold the least run (``min_epochs``: one epoch, or one per curriculum group) is refused
+with the least time that would do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from lesionseg.errors import ParameterError
+
+#: validation may take at most this share of a model's training time
+MAX_VALIDATION_SHARE = 0.12
+#: at most this many validations in a budgeted run (enough to pick a checkpoint)
+MAX_VALIDATIONS = 8
+#: the plan leaves this share of the budget unused against pace noise (measured: about 7 % run to run)
+SAFETY_SHARE = 0.06
+#: seconds kept for writing checkpoints and the bundle
+FIXED_RESERVE_S = 3.0
+
+
+@dataclass
+class BudgetPlan:
+    """What a model's time budget was planned into (saved as ``budget.json`` in the fold's folder).
+
+    Attributes:
+        budget_s: the model's budget in seconds, from the start of its set-up.
+        setup_s: seconds spent before planning (loading slices, building the network, the pace probe).
+        seconds_per_step: measured seconds per optimiser step, by crop side in pixels.
+        validation_s: planned seconds of one validation pass over the chosen validation cases.
+        final_validation_s: planned seconds of the final full validation (all validation cases).
+        validation_cases: validation cases used during training (the first ones; all of them at the end).
+        epochs, val_every, validations: the plan.
+        planned_steps, planned_train_s, planned_validation_s, reserve_s: its parts.
+        notes: sentences for the log (fewer validation cases, ...).
+    """
+
+    budget_s: float
+    setup_s: float
+    seconds_per_step: dict[int, float]
+    validation_s: float
+    final_validation_s: float
+    validation_cases: int
+    epochs: int
+    val_every: int
+    validations: int
+    planned_steps: int
+    planned_train_s: float
+    planned_validation_s: float
+    reserve_s: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["seconds_per_step"] = {str(k): v for k, v in self.seconds_per_step.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BudgetPlan":
+        values = dict(data)
+        values["seconds_per_step"] = {int(k): float(v) for k, v in values.get("seconds_per_step", {}).items()}
+        return cls(**values)
+
+
+def least_minutes(seconds: float) -> float:
+    """``seconds`` as minutes rounded up to a tenth (what the user is told to give)."""
+    return math.ceil(seconds / 6.0) / 10.0
+
+
+def plan_budget(*, budget_s: float, setup_s: float, seconds_per_step: dict[int, float],
+                epoch_steps: Callable[[int], list[tuple[int, int]]], min_epochs: int,
+                validation_s_per_case: list[float], final_validation_s: float,
+                max_epochs: int = 100_000) -> BudgetPlan:
+    """Plan a model's epochs and validations within its budget.
+
+    Args:
+        budget_s: the model's whole budget (seconds), set-up included.
+        setup_s: seconds already spent (set-up and the probe).
+        seconds_per_step: seconds per optimiser step by crop side (pixels).
+        epoch_steps: for a run of E epochs, each epoch's (steps, crop side), from the run's real schedule.
+        min_epochs: the least run (every curriculum group must enter).
+        validation_s_per_case: planned seconds of one validation pass over each validation case, in the
+            order they would be dropped last to first (empty: the run does not validate).
+        final_validation_s: planned seconds of the full validation of the kept weights at the end.
+        max_epochs: upper bound of the search.
+
+    Returns:
+        The :class:`BudgetPlan`.
+
+    Raises:
+        ParameterError: the budget cannot hold ``min_epochs`` epochs, naming the least ``--minutes``.
+    """
+    def train_seconds(epochs: int) -> tuple[int, float]:
+        steps = epoch_steps(epochs)
+        return sum(n for n, _ in steps), sum(n * seconds_per_step[side] for n, side in steps)
+
+    validates = bool(validation_s_per_case)
+    reserve = FIXED_RESERVE_S + SAFETY_SHARE * budget_s + (final_validation_s if validates else 0.0)
+    available = budget_s - setup_s - reserve
+    notes: list[str] = []
+    cases, validation_s, validations = len(validation_s_per_case), 0.0, 0
+    least_steps, least_train = train_seconds(min_epochs)
+    if validates:
+        allowed = MAX_VALIDATION_SHARE * max(available, 0.0)
+        # all cases if three passes fit, else the most cases of which one pass fits a third of the share
+        while cases > 1 and 3 * sum(validation_s_per_case[:cases]) > allowed:
+            cases -= 1
+        validation_s = sum(validation_s_per_case[:cases])
+        validations = int(min(MAX_VALIDATIONS, max(1, allowed // max(validation_s, 1e-9))))
+        if cases < len(validation_s_per_case):
+            notes.append(f"validation during training uses {cases} of the {len(validation_s_per_case)} validation "
+                         "cases (the budget is short); the kept model is validated on all of them at the end")
+    needed = setup_s + least_train + validation_s + reserve
+    if needed > budget_s:
+        raise ParameterError(
+            f"--minutes {budget_s / 60:g} is too short for this run: its least training ({min_epochs} epoch(s), "
+            f"{least_steps} steps at the measured pace) with one validation takes about {needed:.0f} s here; "
+            f"give at least --minutes {least_minutes(needed)}.")
+    train_available = available - validations * validation_s
+    while validations > 1 and train_seconds(min_epochs)[1] > train_available:
+        validations -= 1
+        train_available = available - validations * validation_s
+    low, high = min_epochs, min_epochs
+    while high < max_epochs and train_seconds(high)[1] <= train_available:  # grow, then bisect
+        low, high = high, min(max_epochs, high * 2)
+    if train_seconds(high)[1] <= train_available:
+        low = high
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if train_seconds(middle)[1] <= train_available else (low, middle)
+    epochs = low
+    steps, train_s = train_seconds(epochs)
+    val_every = max(1, math.ceil(epochs / validations)) if validates else epochs
+    validations = math.ceil(epochs / val_every) if validates else 0
+    return BudgetPlan(budget_s=budget_s, setup_s=setup_s, seconds_per_step=dict(seconds_per_step),
+                      validation_s=validation_s, final_validation_s=final_validation_s if validates else 0.0,
+                      validation_cases=cases, epochs=epochs, val_every=val_every, validations=validations,
+                      planned_steps=steps, planned_train_s=train_s, planned_validation_s=validations * validation_s,
+                      reserve_s=reserve, notes=notes)

@@ -1,0 +1,138 @@
+"""Fine-tuning: which bundle's weights start a run, and whether they fit it.
+
+A bundle *fits* a run when, after the channel map (``--channel-map new=old``: the run's channel ``new``
+takes the place of the bundle's ``old``), its channels are the run's in the same order, its network and
+keyword arguments are the run's (so every weight has its place), its input depth (neighbouring slices,
+2.5D) is the run's, and its preprocessing normalises the same way (the MRI z-score with the same clip
+percentiles, or the same CT window) at the same slice size (the network learned lesions at that pixel
+size). The transfer paper's setting is this one: a model fine-tuned on a few target cases.
+
+``--finetune starter`` names the starter model shipped with the package (:mod:`lesionseg.starter`); the
+presets fine-tune from it by default when it fits (``starter_if_fits``) and train from scratch otherwise,
+saying why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from lesionseg.errors import BundleError, ParameterError
+from lesionseg.preprocess import PreparedDataset
+from lesionseg.train.config import TrainConfig
+
+STARTER = "starter"
+
+
+@dataclass
+class FinetuneSource:
+    """The weights a run starts from, and where they come from (for the log and the bundle's provenance)."""
+
+    state_dict: dict
+    path: Path
+    name: str
+    manifest: dict[str, Any]
+
+    def provenance(self) -> dict[str, Any]:
+        return {"name": self.name, "bundle": self.manifest.get("name"),
+                "version": self.manifest.get("provenance", {}).get("lesionseg_version")
+                or self.manifest.get("lesionseg_version"),
+                "made_by": self.manifest.get("provenance", {}).get("made_by")}
+
+
+def _key(name: str) -> str:
+    from lesionseg.data.channels import channel_or_lower
+
+    return channel_or_lower(name)
+
+
+def _normalisation(channel: str, preprocessing: Mapping[str, Any]) -> tuple:
+    from lesionseg.data import CT_CHANNELS
+
+    if _key(channel) in CT_CHANNELS:
+        return ("ct_window",) + tuple(float(v) for v in preprocessing.get("ct_window", (0.0, 80.0)))
+    return ("zscore",) + tuple(float(v) for v in preprocessing.get("clip_percentiles", (0.5, 99.5)))
+
+
+def fit_problem(manifest: Mapping[str, Any], config: TrainConfig, prepared: PreparedDataset) -> str | None:
+    """Why a bundle does not fit a run, as the end of a sentence; None when it fits.
+
+    Args:
+        manifest: the bundle's manifest.
+        config: the run's configuration (network, context slices, channel map).
+        prepared: the run's prepared dataset (channels, slice size, normalisation).
+    """
+    from lesionseg.models import network_config
+
+    run_channels = list(prepared.channels or prepared.config.channels or [])
+    mapped = [config.channel_map.get(name, name) for name in run_channels]
+    bundle_channels = list(manifest.get("channels", []))
+    if [_key(c) for c in mapped] != [_key(c) for c in bundle_channels]:
+        shown = ", ".join(f"{a}={b}" for a, b in config.channel_map.items())
+        return (f"it was trained on channel(s) {', '.join(bundle_channels)} but the dataset has "
+                f"{', '.join(run_channels)}" + (f" (after --channel-map {shown}: {', '.join(mapped)})" if shown else ""))
+    preprocessing = dict(manifest.get("preprocessing", {}))
+    bundle_context = int(preprocessing.get("context_slices", 0) or 0)
+    if bundle_context != config.context_slices:
+        return (f"it takes {bundle_context} neighbouring slice(s) on each side but the run uses "
+                f"{config.context_slices} (--context)")
+    wanted = network_config(config.network, len(run_channels) * (2 * config.context_slices + 1), 2,
+                            **config.network_kwargs)
+    given = manifest.get("network", {})
+    if given.get("name") != wanted["name"] or given.get("kwargs") != wanted["kwargs"]:
+        return (f"its network is {given.get('name')} {given.get('kwargs')} but the run trains {wanted['name']} "
+                f"{wanted['kwargs']}")
+    if int(preprocessing.get("size", 0)) != prepared.size:
+        return f"it was trained on {preprocessing.get('size')}-pixel slices but the dataset has {prepared.size}"
+    prepared_settings = prepared.config.to_dict()
+    for run_name, bundle_name in zip(run_channels, bundle_channels):
+        if _normalisation(run_name, prepared_settings) != _normalisation(bundle_name, preprocessing):
+            return (f"channel {run_name} is normalised as {_normalisation(run_name, prepared_settings)} but its "
+                    f"channel {bundle_name} as {_normalisation(bundle_name, preprocessing)}")
+    return None
+
+
+def resolve_bundle_path(value: str) -> tuple[Path, str]:
+    """The bundle path of ``--finetune`` (``starter``: the shipped starter model) and a name for it."""
+    if value == STARTER:
+        from lesionseg.starter import starter_bundle_path
+
+        return starter_bundle_path(), STARTER
+    return Path(value), Path(value).name
+
+
+def finetune_source(config: TrainConfig, prepared: PreparedDataset,
+                    progress=None) -> FinetuneSource | None:
+    """The weights a run starts from: ``config.finetune_from`` (refused when it does not fit), else the
+    starter when ``config.starter_if_fits`` and it fits (else None, with a message), else None.
+
+    Raises:
+        ParameterError: ``--finetune`` names a bundle that does not fit the run (naming both sides).
+        BundleError: the bundle cannot be read.
+    """
+    from lesionseg.bundle import load_state_dicts, read_manifest
+
+    say = progress or (lambda event: None)
+    if config.finetune_from:
+        path, name = resolve_bundle_path(config.finetune_from)
+        manifest = read_manifest(path)
+        problem = fit_problem(manifest, config, prepared)
+        if problem:
+            raise ParameterError(f"--finetune {config.finetune_from} does not fit this run: {problem}; "
+                                 "use --channel-map NEW=OLD, other training options, or --from-scratch.")
+        return FinetuneSource(load_state_dicts(path)[0], path, name, manifest)
+    if not config.starter_if_fits:
+        return None
+    try:
+        path, name = resolve_bundle_path(STARTER)
+        manifest = read_manifest(path)
+    except BundleError as error:
+        say({"event": "message", "message": f"training from scratch: the starter model is unavailable ({error})"})
+        return None
+    problem = fit_problem(manifest, config, prepared)
+    if problem:
+        say({"event": "message", "message": f"training from scratch: the starter model does not fit ({problem})"})
+        return None
+    say({"event": "message", "message": "fine-tuning from the starter model (--from-scratch to train from scratch)"})
+    return FinetuneSource(load_state_dicts(path)[0], path, name, manifest)

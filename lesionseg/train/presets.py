@@ -1,0 +1,119 @@
+"""What a run uses when the user says nothing: one table of recipes, read by the CLI, the demo and both panels.
+
+A preset fixes the preparation (slice size, lesion-free slices, neighbouring slices) and the training
+(network, optimiser, schedule, loss, time budget, whether to start from the shipped starter model). Options
+the user gives override it; ``--preset`` picks another row.
+
+- ``cpu`` (the default without a GPU): the recipe measured best on a 2-core laptop CPU for a budget of
+  minutes (``benchmarks/bench_budget.py``): 128 x 128 slices with every brain slice and one neighbouring
+  slice on each side (2.5D input), MONAI's U-Net with 16..256 channels, Adam 1e-3 with a cosine schedule
+  over the planned steps, cross-entropy + batch Dice, 15 minutes, fine-tuned from the starter model when
+  it fits.
+- ``gpu`` (the default with CUDA or MPS): the same recipe at 192 x 192 with 32..512 channels.
+- ``paper``: the published settings exactly (Moreau et al., ISBI 2023): 192 x 192 slices, 10 % of the
+  lesion-free slices, no neighbours, the 5-level U-Net with 32..512 features, RMSprop 1e-4 (constant),
+  cross-entropy + Dice, batch 12, 200 epochs, 5 folds, the vanilla curriculum on contrast in 6 groups, no
+  time budget, trained from scratch.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from lesionseg.errors import ParameterError
+
+PRESET_NAMES = ("auto", "cpu", "gpu", "paper")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One row of the table.
+
+    Attributes:
+        name: the preset's name (``cpu``, ``gpu``, ``paper``).
+        description: one line for help texts and the report.
+        prepare: :class:`lesionseg.preprocess.PrepareConfig` values (size, negatives, context_slices).
+        train: :class:`lesionseg.train.TrainConfig` values.
+        minutes: the training time when the user gives neither ``--minutes`` nor ``--epochs`` (None: epochs).
+        starter: fine-tune from the shipped starter model when it fits the run.
+    """
+
+    name: str
+    description: str
+    prepare: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    minutes: float | None = None
+    starter: bool = False
+
+    def prepare_values(self) -> dict[str, Any]:
+        """A copy of the preparation values (callers may change it)."""
+        return copy.deepcopy(self.prepare)
+
+    def train_values(self) -> dict[str, Any]:
+        """A copy of the training values, with the preset's name (recorded in the run and the bundle)."""
+        return {**copy.deepcopy(self.train), "preset": self.name}
+
+
+_FAST_TRAIN: dict[str, Any] = {
+    "network": "monai_unet", "network_kwargs": {"channels": [16, 32, 64, 128, 256]},
+    "optimiser": "adam", "lr": 1e-3, "lr_schedule": "cosine",
+    "loss": "ce_dice", "loss_kwargs": {"batch_dice": True},
+    "batch_size": 12, "curriculum": "vanilla", "metrics": ["contrast"], "context_slices": 1,
+    "folds": 5, "fold": 0,
+}
+
+PRESETS: dict[str, Preset] = {
+    "cpu": Preset(
+        name="cpu",
+        description="measured best on a laptop CPU in minutes: 128 px, 2.5D, small U-Net, Adam + cosine",
+        prepare={"size": 128, "negatives": 1.0, "context_slices": 1},
+        train=dict(_FAST_TRAIN),
+        minutes=15.0,
+        starter=True,
+    ),
+    "gpu": Preset(
+        name="gpu",
+        description="the CPU recipe at 192 px with a wider U-Net, for a GPU",
+        prepare={"size": 192, "negatives": 1.0, "context_slices": 1},
+        train={**_FAST_TRAIN, "network_kwargs": {"channels": [32, 64, 128, 256, 512]}},
+        minutes=15.0,
+        starter=False,
+    ),
+    "paper": Preset(
+        name="paper",
+        description="the published settings (Moreau et al., ISBI 2023): 192 px, U-Net 32-512, RMSprop 1e-4, "
+                    "200 epochs, 5 folds",
+        prepare={"size": 192, "negatives": 0.1, "context_slices": 0},
+        train={"network": "unet2d", "network_kwargs": {}, "optimiser": "rmsprop", "lr": 1e-4,
+               "lr_schedule": "constant", "loss": "ce_dice", "loss_kwargs": {}, "batch_size": 12, "epochs": 200,
+               "curriculum": "vanilla", "metrics": ["contrast"], "groups": 6, "grouping": "quantile",
+               "context_slices": 0, "folds": 5, "fold": None, "size_curriculum": []},
+        minutes=None,
+        starter=False,
+    ),
+}
+
+
+def auto_preset_name(device: str = "auto") -> str:
+    """``gpu`` when the device choice resolves to a GPU (CUDA or MPS), else ``cpu``."""
+    from lesionseg.device import resolve_device
+
+    try:
+        resolved = resolve_device(device)
+    except ParameterError:
+        return "cpu"
+    return "cpu" if resolved.type == "cpu" else "gpu"
+
+
+def get_preset(name: str | None = "auto", device: str = "auto") -> Preset:
+    """The preset called ``name`` (``auto`` or None: by the device, see :func:`auto_preset_name`).
+
+    Raises:
+        ParameterError: an unknown name, naming the choices.
+    """
+    chosen = auto_preset_name(device) if name in (None, "auto") else name
+    if chosen not in PRESETS:
+        raise ParameterError(f"--preset must be one of {', '.join(PRESET_NAMES)}, not {name!r}.")
+    return PRESETS[chosen]

@@ -1,0 +1,131 @@
+"""Make the starter model shipped in ``lesionseg/starter/starter.lsb``, and its log ``starter.log``.
+
+The starter is a FLAIR-like single-channel 2.5D model with the ``cpu`` preset's network, slice size,
+neighbouring slices and normalisation, so that ``lesionseg train`` fine-tunes it by default on a user's
+FLAIR scans. It is trained from scratch on heavily varied synthetic cohorts
+(:func:`lesionseg.synth.variety.varied_case_options`, recipe ``starter``): slice thickness 1-6 mm, oblique
+storage, head tilt, scans with and without skull, random tissue contrasts, look-alike hyperintensities and
+old infarcts, lesion patterns from one faint territorial infarct to showers of small embolic ones, lesion
+ages 0-1. Most cases are FLAIR; some are DWI-, T1- and CT-like (given to the model as its one channel, so
+it also meets other contrasts). Everything depends on ``--seed`` alone; the log records the cohorts, the
+settings and each epoch.
+
+Run (about ``--minutes`` plus a quarter of an hour on a 2-core CPU):
+``.venv/bin/python scripts/make_starter.py --work /tmp/starter [--minutes 90] [--seed 20261204]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import time
+from pathlib import Path
+
+from lesionseg import __version__
+from lesionseg.bundle import read_manifest, save_bundle
+from lesionseg.bundle.archive import load_state_dicts
+from lesionseg.preprocess import PrepareConfig, prepare_dataset
+from lesionseg.starter import STARTER_FILE, STARTER_LOG
+from lesionseg.synth import write_cohort
+from lesionseg.synth.variety import varied_case_options
+from lesionseg.train import TrainConfig, train_run
+from lesionseg.train.presets import PRESETS
+
+#: modality -> number of cases (the model's one input channel is called flair whatever the contrast)
+COHORTS = {"flair": 64, "dwi": 14, "t1": 10, "ct": 10}
+OUTPUT = Path(__file__).resolve().parents[1] / "lesionseg" / "starter"
+
+
+class Log:
+    """Writes lines to the console and to the log file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.started = time.monotonic()
+        path.write_text("", encoding="utf-8")
+
+    def __call__(self, text: str) -> None:
+        line = f"[{(time.monotonic() - self.started) / 60:6.1f} min] {text}"
+        print(line, flush=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+def write_cohorts(work: Path, seed: int, workers: int, log: Log) -> Path:
+    """One synthetic cohort per modality and a CSV manifest that gives every image as the ``flair`` channel."""
+    rows = []
+    for number, (modality, count) in enumerate(COHORTS.items()):
+        cohort_seed = seed + 1000 * (number + 1)
+        root = work / "cohorts" / modality
+        if not (root / "dataset_description.json").exists():
+            write_cohort(root, count, modalities=(modality,), seed=cohort_seed, workers=workers,
+                         case_options_fn=lambda index, s=cohort_seed: varied_case_options(s, index, recipe="starter"))
+        from lesionseg.data import discover
+
+        for case in discover(root):
+            rows.append({"case_id": f"{modality}-{case.case_id}", "patient_id": f"{modality}-{case.patient_id}",
+                         "flair": str(case.channels[modality]),
+                         "mask": str(case.mask)})
+        log(f"cohort {modality}: {count} cases, seed {cohort_seed}, recipe 'starter'")
+    manifest = work / "cohorts" / "starter.csv"
+    with manifest.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["case_id", "patient_id", "flair", "mask"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, required=True, help="work folder (cohorts, prepared data, run)")
+    parser.add_argument("--minutes", type=float, default=90.0, help="training time (default 90)")
+    parser.add_argument("--seed", type=int, default=20261204)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    log = Log(OUTPUT / STARTER_LOG)
+    preset = PRESETS["cpu"]
+    log(f"lesionseg {__version__}, Python {platform.python_version()}, seed {args.seed}, {args.minutes:g} minutes, "
+        f"preset '{preset.name}'")
+    manifest = write_cohorts(args.work, args.seed, args.workers, log)
+    prepared = args.work / "prepared"
+    began = time.monotonic()
+    prepare = PrepareConfig(channels=["flair"], seed=args.seed, **preset.prepare_values())
+    summary = prepare_dataset(manifest, prepared, prepare, workers=args.workers)
+    log(f"prepared {summary['cases']} cases: {summary['slices']} slices, {summary['lesion_slices']} with lesion "
+        f"({time.monotonic() - began:.0f} s; {json.dumps(preset.prepare)})")
+    values = {**preset.train_values(), "minutes": args.minutes, "seed": args.seed, "folds": 10, "fold": 0,
+              "starter_if_fits": False}
+    config = TrainConfig.from_dict(values)
+    log(f"training: {json.dumps({k: v for k, v in config.to_dict().items() if v not in (None, [], {})})}")
+
+    def progress(event: dict) -> None:
+        if event.get("event") == "message":
+            log(event["message"])
+        elif event.get("event") == "epoch":
+            validation = f", validation Dice {event['val_dice']:.3f}" if "val_dice" in event else ""
+            log(f"epoch {event['epoch'] + 1}/{event['epochs']}: loss {event['loss']:.4f}, "
+                f"{event['active_slices']} slices, lr {event['lr']:.2e}{validation}")
+
+    run = args.work / "run"
+    result = train_run(prepared, run, config, progress=progress)
+    bundle_manifest = read_manifest(result.bundle)
+    bundle_manifest["name"] = "starter"
+    bundle_manifest["description"] = ("starter model trained on synthetic data only (FLAIR-like, 2.5D); "
+                                      "fine-tune it on your scans")
+    bundle_manifest["provenance"]["made_by"] = {
+        "script": "scripts/make_starter.py", "seed": args.seed, "minutes": args.minutes,
+        "cohorts": {name: {"cases": count, "seed": args.seed + 1000 * (number + 1), "recipe": "starter"}
+                    for number, (name, count) in enumerate(COHORTS.items())},
+        "log": f"lesionseg/starter/{STARTER_LOG}"}
+    save_bundle(OUTPUT / STARTER_FILE, bundle_manifest, load_state_dicts(result.bundle))
+    fold = result.results[0]
+    log(f"wrote lesionseg/starter/{STARTER_FILE} ({(OUTPUT / STARTER_FILE).stat().st_size / 1e6:.1f} MB): "
+        f"{fold.epochs_run} epochs, {fold.iterations} steps, validation Dice {fold.validation.get('val_dice', 0):.3f}, "
+        f"lesion F1 {fold.validation.get('val_lesion_f1', 0):.3f}")
+
+
+if __name__ == "__main__":
+    main()
