@@ -2,10 +2,13 @@
 
 Randomness: case ``index`` of ``seed`` draws from generators seeded with ``[seed, index, stream, ...]``,
 one stream per job (anatomy, territories and lesions, each modality's intensities, noise and bias, each
-acquisition's misalignment); the lesion age follows a golden-ratio sequence over the index from a
-seed-drawn start (see ``draw_lesion_age``). A case therefore depends only on ``(seed, index)``, and its
-anatomy and lesions do not change when other modalities, another grid or another pose are asked for (the
-phantom is defined in continuous millimetre coordinates and only sampled on the grid).
+acquisition's misalignment, and for the variety options the lesion pattern, the contrast multiplier, the
+oblique grid, the head tilt, random tissue contrast and the look-alikes); the lesion age follows a
+golden-ratio sequence over the index from a seed-drawn start (see ``draw_lesion_age``). A case therefore
+depends only on ``(seed, index)``, and its anatomy and lesions do not change when other modalities,
+another grid or another pose are asked for (the phantom is defined in continuous millimetre coordinates
+and only sampled on the grid). A variety option left at its default draws nothing, so the default case is
+the same, bit for bit, as before those options existed.
 
 Cost: the phantom is sampled once per acquisition that sees different content (once in all when there
 is no misalignment); about 0.8 s of CPU per single-channel 192 x 224 x 48 case, writing included.
@@ -13,121 +16,32 @@ is no misalignment); about 0.8 s of CPU per single-channel 192 x 224 x 48 case, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
-from lesionseg.synth.geometry import Grid, HeadPose, euler_transform
-from lesionseg.synth.lesions import TERRITORY_LABELS, draw_lesions, draw_territories
-from lesionseg.synth.modalities import (
-    ACQUISITION, MODALITIES, bias_field, draw_lesion_age, draw_modality, render,
+from lesionseg.synth.distractors import draw_distractors
+from lesionseg.synth.geometry import (
+    Grid, HeadPose, covering_size, euler_transform, rotation_angle_deg, rotation_xyz, rotation_z,
 )
-from lesionseg.synth.options import check_options
-from lesionseg.synth.phantom import TISSUE_LABELS, draw_anatomy, params_dict
+from lesionseg.synth.lesions import draw_territories
+from lesionseg.synth.modalities import (
+    ACQUISITION, MODALITIES, bias_field, draw_lesion_age, draw_modality, draw_polarity, randomise_contrast,
+    render, scale_lesion_contrast,
+)
+from lesionseg.synth.options import CASE_OPTION_DEFAULTS, check_options
+from lesionseg.synth.patterns import choose_pattern, draw_pattern
+from lesionseg.synth.phantom import draw_anatomy, params_dict
+from lesionseg.synth.records import LesionInfo, SynthCase, case_id_for
 from lesionseg.synth.sampling import Content, sample_content
 
-_STREAM = {"anatomy": 1, "lesions": 2, "modality": 4, "noise": 5, "bias": 6, "misalignment": 7}
+_STREAM = {"anatomy": 1, "lesions": 2, "modality": 4, "noise": 5, "bias": 6, "misalignment": 7, "pattern": 8,
+           "contrast": 9, "oblique": 10, "tilt": 11, "tissue_contrast": 12, "distractors": 13}
 _CODE = {name: i for i, name in enumerate(MODALITIES)}
+_POLARITY_KEY = 99  # tissue_contrast stream key of the case's lesion polarity
 
-
-@dataclass
-class LesionInfo:
-    """What a test needs to know about one drawn lesion.
-
-    Attributes:
-        label: Its value in ``SynthCase.lesion_instances`` (1, 2, ...).
-        side: Hemisphere, ``"left"`` or ``"right"`` (patient's side; left is +x in LPS).
-        territory: ``"ACA"``, ``"MCA"`` or ``"PCA"``; the lesion lies inside that territory's label.
-        centre_mm: Physical LPS point (mm) of the main blob's centre, after the head pose.
-        radius_mm: Nominal equivalent radius drawn for it (before clipping to tissue and territory).
-        volume_mm3: Volume on the reference grid (voxel count x voxel volume); 0 if too small to show.
-        contrast_factor: Its contrast relative to the case's lesion contrast.
-    """
-
-    label: int
-    side: str
-    territory: str
-    centre_mm: tuple[float, float, float]
-    radius_mm: float
-    volume_mm3: float
-    contrast_factor: float
-
-
-@dataclass
-class SynthCase:
-    """A synthetic case with its phantom truth. All images share one grid (the reference grid).
-
-    Attributes:
-        case_id: ISLES'22-style id, ``"sub-strokecase0001"`` for index 1.
-        index, seed: What the case was made from.
-        channels: Images by modality name (``flair``, ``dwi``, ``adc``, ``ct``), int16.
-        lesion_mask: uint8 0/1 lesion mask of the reference channel's content.
-        lesion_instances: uint8, 0 background and ``LesionInfo.label`` per lesion (later lesions win
-            where two overlap).
-        brain_mask: uint8 0/1 intracranial volume (tissue labels 3-7, see ``TISSUE_LABELS``).
-        tissue_labels: uint8 tissue labels of the healthy anatomy (table ``TISSUE_LABELS``).
-        territory_labels: uint8 arterial territories over the brain mask (table ``TERRITORY_LABELS``).
-        bias_fields: float32 multiplicative bias field applied to each MRI channel that has one.
-        midplane_point_mm, midplane_normal: The exact mid-sagittal plane (physical LPS; the unit normal
-            points to the patient's left).
-        lesions: One :class:`LesionInfo` per lesion.
-        transforms: Per channel, the rigid transform ``T`` mapping a reference-grid physical point to
-            where that channel shows the same anatomy (identity when aligned);
-            ``sitk.Resample(channel, reference, T)`` realigns the channel.
-        reference_channel: The channel whose content the masks and labels describe (never misaligned).
-        parameters: Every drawn parameter (anatomy, lesions, intensities, transforms), JSON-ready.
-    """
-
-    case_id: str
-    index: int
-    seed: int
-    channels: dict[str, sitk.Image]
-    lesion_mask: sitk.Image
-    lesion_instances: sitk.Image
-    brain_mask: sitk.Image
-    tissue_labels: sitk.Image
-    territory_labels: sitk.Image
-    bias_fields: dict[str, sitk.Image]
-    midplane_point_mm: tuple[float, float, float]
-    midplane_normal: tuple[float, float, float]
-    lesions: list[LesionInfo]
-    transforms: dict[str, sitk.Euler3DTransform]
-    reference_channel: str
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def lesion_sides(self) -> list[str]:
-        """Hemisphere of each lesion, in ``lesions`` order."""
-        return [lesion.side for lesion in self.lesions]
-
-    def truth(self) -> dict[str, Any]:
-        """The phantom truth as a JSON-ready dict (what the writer stores next to the images)."""
-        return {
-            "case_id": self.case_id,
-            "index": self.index,
-            "seed": self.seed,
-            "reference_channel": self.reference_channel,
-            "midplane": {"point_mm": list(self.midplane_point_mm), "normal": list(self.midplane_normal),
-                         "frame": "LPS"},
-            "lesions": [vars(lesion) | {"centre_mm": list(lesion.centre_mm)} for lesion in self.lesions],
-            "transforms": {
-                name: {"type": "Euler3DTransform", "parameters": list(t.GetParameters()),
-                       "parameter_order": "angle_x, angle_y, angle_z (rad), translation x, y, z (mm)",
-                       "center_mm": list(t.GetCenter()),
-                       "maps": "reference-grid physical point -> same anatomy in this channel (LPS mm)"}
-                for name, t in self.transforms.items()
-            },
-            "tissue_labels": {str(k): v for k, v in TISSUE_LABELS.items()},
-            "territory_labels": {str(k): v for k, v in TERRITORY_LABELS.items()},
-            "parameters": self.parameters,
-        }
-
-
-def case_id_for(index: int) -> str:
-    """ISLES'22-style subject id for a 1-based case index."""
-    return f"sub-strokecase{index:04d}"
+__all__ = ["LesionInfo", "SynthCase", "case_id_for", "check_case_options", "make_case"]
 
 
 def check_case_options(modalities, **options) -> tuple[str, ...]:
@@ -150,14 +64,23 @@ def make_case(
     noise: bool = True,
     bias: bool = True,
     lesion_age=(0.0, 1.0),
+    lesion_pattern: str = "default",
+    lesion_contrast=None,
+    oblique_deg: float | None = None,
+    head_tilt_deg: float | None = None,
+    skull: bool = True,
+    tissue_contrast: str | None = None,
+    distractors: bool = False,
 ) -> SynthCase:
     """Generate one synthetic stroke case in memory.
 
     Args:
         index: 1-based case number (the id is ``sub-strokecase{index:04d}``).
         seed: Cohort seed; the case depends only on ``(seed, index)``.
-        modalities: Channel names among ``flair``, ``dwi``, ``adc``, ``ct``; the first is the reference.
-        size_xyz: Grid size in voxels (x, y, z).
+        modalities: Channel names among ``flair``, ``dwi``, ``adc``, ``ct``, ``t1``; the first is the
+            reference.
+        size_xyz: Grid size in voxels (x, y, z); an oblique grid or a tilted head may get more (see
+            ``oblique_deg``).
         spacing_mm: Voxel spacing in mm (x, y, z); e.g. (1, 1, 5) for thick axial slices.
         misalignment: None, or ``(max_degrees, max_mm)``: every acquisition other than the reference's is
             moved by a rigid transform with angles about x, y, z drawn in [-max_degrees, max_degrees] and
@@ -171,30 +94,73 @@ def make_case(
             :func:`~lesionseg.synth.modalities.draw_lesion_age`). The default (0, 1) spans hyperacute lesions
             that FLAIR barely shows to late ones; (0.5, 1) resembles FLAIR a few days after the stroke
             (the curriculum paper's day-6 FLAIR), where lesions are hyperintense but still of varied contrast.
+        lesion_pattern: ``"default"`` (1-5 lesions of radius 2-11 mm), ``"territorial"`` (one infarct of
+            8-120 mL in one arterial territory, 0-2 satellites), ``"embolic"`` (4-15 lesions of radius
+            1.5-5 mm), ``"lacunar"`` (1-3 deep lesions of radius 2-7 mm) or ``"mixed"`` (one of those four
+            per case); see :mod:`lesionseg.synth.patterns`.
+        lesion_contrast: None, or a multiplier range ``(low, high)`` (0 <= low <= high <= 4): one factor
+            drawn uniformly per case multiplies every channel's lesion contrast (relative change, or HU
+            offset on CT); e.g. (1.0, 1.6) takes a late FLAIR lesion from 2.8x to up to 3.9x its tissue.
+        oblique_deg: None (grid axes along LPS), or a maximum angle in degrees (<= 45): the grid is stored
+            obliquely, its direction matrix rotated about x and y by angles drawn in +-oblique_deg and
+            about z in +-oblique_deg / 4 (``rotation_xyz``, recorded under ``parameters["variety"]``). It
+            stays centred on the physical point (0, 0, 0) and gains voxels where its rotation would
+            otherwise cut more of the cranium than the upright grid does (the neck may be cut).
+        head_tilt_deg: None, or a maximum angle in degrees (<= 30): the head nods (pitch about its
+            left-right axis, drawn in +-head_tilt_deg) and rolls (about its anterior-posterior axis, in
+            +-head_tilt_deg / 3), composed with ``head_pose``'s turn about z; ``midplane_*`` stay exact.
+            The grid gains voxels as for ``oblique_deg`` so the cranium stays covered.
+        skull: True; False gives a skull-stripped scan: every voxel outside the intracranial (brain) mask
+            of its acquisition is 0 in every channel.
+        tissue_contrast: None (each modality's own intensity model) or ``"random"``: every MRI channel draws
+            its tissue values per class independently and the lesion is hyperintense in 75 % of cases,
+            hypointense otherwise (see :func:`~lesionseg.synth.modalities.randomise_contrast`); CT keeps HU.
+        distractors: False; True adds lesion look-alikes that are not in the lesion mask (white-matter
+            hyperintensities, sometimes an old infarct; see :mod:`lesionseg.synth.distractors`).
 
     Returns:
-        The :class:`SynthCase`; the grid has identity direction and its centre at LPS (0, 0, 0).
+        The :class:`SynthCase`; by default the grid has identity direction and its centre at LPS (0, 0, 0).
 
     Raises:
         ParameterError: If an argument has an unusable value.
     """
-    mods = check_options(modalities, index=index, seed=seed, size_xyz=size_xyz, spacing_mm=spacing_mm,
-                         misalignment=misalignment, head_pose=head_pose, noise=noise, bias=bias,
-                         lesion_age=lesion_age)
+    options = dict(size_xyz=size_xyz, spacing_mm=spacing_mm, misalignment=misalignment, head_pose=head_pose,
+                   noise=noise, bias=bias, lesion_age=lesion_age, lesion_pattern=lesion_pattern,
+                   lesion_contrast=lesion_contrast, oblique_deg=oblique_deg, head_tilt_deg=head_tilt_deg,
+                   skull=skull, tissue_contrast=tissue_contrast, distractors=distractors)
+    mods = check_options(modalities, index=index, seed=seed, **options)
     index, seed = int(index), int(seed)
 
     def stream(name: str, *keys: int) -> np.random.Generator:
         return np.random.default_rng([seed, index, _STREAM[name], *keys])
 
-    grid = Grid.centred(size_xyz, spacing_mm)
-    pose = HeadPose.from_option(head_pose)
+    tilt = (0.0, 0.0)
+    if head_tilt_deg is not None:
+        limit = float(head_tilt_deg)
+        tilt_rng = stream("tilt")
+        tilt = (float(tilt_rng.uniform(-limit, limit)), float(tilt_rng.uniform(-limit / 3, limit / 3)))
+    pose = HeadPose.from_option(head_pose, tilt)
+    grid, oblique_angles = _draw_grid(stream("oblique"), size_xyz, spacing_mm, oblique_deg, pose,
+                                      head_tilt_deg is not None)
     anatomy = draw_anatomy(stream("anatomy"))
     lesion_rng = stream("lesions")
     territories = draw_territories(lesion_rng)
-    specs = draw_lesions(lesion_rng, anatomy, territories)
+    pattern = choose_pattern(stream("pattern"), lesion_pattern)
+    specs = draw_pattern(lesion_rng, pattern, anatomy, territories)
     age_low, age_high = (float(v) for v in lesion_age)
     age = age_low + (age_high - age_low) * draw_lesion_age(seed, index)
     params = {m: draw_modality(stream("modality", _CODE[m]), m, age) for m in mods}
+    randomised, polarity = set(), None
+    if tissue_contrast == "random":
+        polarity = draw_polarity(stream("tissue_contrast", _POLARITY_KEY))
+        for m in mods:
+            params[m] = randomise_contrast(stream("tissue_contrast", _CODE[m]), params[m], age, polarity)
+            randomised |= {m} if m != "ct" else set()
+    multiplier = None
+    if lesion_contrast is not None:
+        multiplier = float(stream("contrast").uniform(*(float(v) for v in lesion_contrast)))
+        params = {m: scale_lesion_contrast(p, multiplier) for m, p in params.items()}
+    look_alikes = draw_distractors(stream("distractors"), anatomy, territories, specs) if distractors else []
     reference = mods[0]
     groups: dict[str, list[str]] = {}  # acquisition -> its channels; the reference's acquisition first
     for m in mods:
@@ -213,7 +179,8 @@ def make_case(
         if truth is None or misalignment is not None:  # an aligned acquisition sees the reference content
             is_reference = truth is None
             content = sample_content(grid, pose, anatomy, territories, specs,
-                                     None if is_reference else transforms[group], with_labels=is_reference)
+                                     None if is_reference else transforms[group], with_labels=is_reference,
+                                     distractors=look_alikes)
             truth = content if is_reference else truth
             fractions = content.maps.fractions()
         brain = truth.labels >= 3
@@ -223,8 +190,13 @@ def make_case(
                 field_array = bias_field(stream("bias", _CODE[m]), grid, brain, params[m].bias_peak_to_peak)
                 bias_images[m] = grid.image_from_array(field_array)
             noise_rng = stream("noise", _CODE[m]) if noise else None
+            extras = None
+            if content.distractors is not None:
+                extras = content.distractors.for_channel(m, m in randomised, params[m].lesion_contrast)
             array = render(params[m], fractions, content.lesion_fraction, content.lesion_contrast,
-                           field_array, noise_rng)
+                           field_array, noise_rng, extras)
+            if not skull:
+                array[~(brain if content is truth else content.maps.skull_inner >= 0.5)] = 0
             channels[m] = grid.image_from_array(array)
 
     brain = truth.labels >= 3
@@ -233,7 +205,8 @@ def make_case(
     lesions = [
         LesionInfo(number, spec.side, spec.territory,
                    tuple(float(v) for v in head_to_physical.apply(spec.centres[0])), spec.radius_mm,
-                   float(np.count_nonzero(truth.instances == number)) * voxel_mm3, spec.contrast_factor)
+                   float(np.count_nonzero(truth.instances == number)) * voxel_mm3, spec.contrast_factor,
+                   spec.kind)
         for number, spec in enumerate(specs, start=1)
     ]
     parameters = {
@@ -246,11 +219,25 @@ def make_case(
             m: _peak_to_peak(sitk.GetArrayViewFromImage(image), brain) for m, image in bias_images.items()
         },
         "grid": {"size_xyz": list(grid.size_xyz), "spacing_mm": list(grid.spacing_mm),
-                 "origin_mm": list(grid.origin_mm)},
+                 "origin_mm": list(grid.origin_mm), "direction": list(grid.direction)},
         "head_pose": {"centre_mm": list(pose.centre_mm), "rotation_deg": pose.rotation_deg},
         "misalignment": None if misalignment is None else [float(v) for v in misalignment],
         "noise": noise,
         "bias": bias,
+        "variety": {
+            "lesion_pattern": pattern,
+            "lesion_contrast_multiplier": multiplier,
+            "oblique_angles_deg": oblique_angles,
+            "oblique_angle_deg": (None if oblique_angles is None
+                                  else rotation_angle_deg(rotation_xyz(oblique_angles))),
+            "oblique_convention": "direction = R_z(az) @ R_y(ay) @ R_x(ax), angles (ax, ay, az) in degrees",
+            "head_tilt_deg": {"pitch": pose.pitch_deg, "roll": pose.roll_deg},
+            "skull": bool(skull),
+            "tissue_contrast": tissue_contrast,
+            "lesion_polarity": polarity,
+            "distractors": [d.to_dict() for d in look_alikes],
+        },
+        "options": _json_ready(options),
     }
     point, normal = pose.midplane()
     return SynthCase(
@@ -270,7 +257,41 @@ def make_case(
         transforms={m: transforms[ACQUISITION[m]] for m in mods},
         reference_channel=reference,
         parameters=parameters,
+        distractor_labels=(None if truth.distractors is None
+                           else grid.image_from_array(truth.distractors.labels)),
     )
+
+
+def _draw_grid(rng: np.random.Generator, size_xyz, spacing_mm, oblique_deg, pose: HeadPose,
+               tilted: bool) -> tuple[Grid, list[float] | None]:
+    """The case's grid and its oblique angles (degrees about x, y, z; None when not oblique).
+
+    Without ``oblique_deg`` and without a head tilt this is ``Grid.centred(size_xyz, spacing_mm)`` and
+    draws nothing; otherwise the grid may gain voxels (:func:`~lesionseg.synth.geometry.covering_size`).
+    """
+    if oblique_deg is None and not tilted:
+        return Grid.centred(size_xyz, spacing_mm), None
+    angles = None
+    direction = np.eye(3)
+    if oblique_deg is not None:
+        limit = float(oblique_deg)
+        angles = [float(rng.uniform(-limit, limit)), float(rng.uniform(-limit, limit)),
+                  float(rng.uniform(-limit / 4, limit / 4))]
+        direction = rotation_xyz(angles)
+    size = covering_size(size_xyz, spacing_mm, direction, pose.rotation(), rotation_z(pose.rotation_deg))
+    grid = Grid.oblique(size, spacing_mm, angles) if angles is not None else Grid.centred(size, spacing_mm)
+    return grid, angles
+
+
+def _json_ready(options: dict[str, Any]) -> dict[str, Any]:
+    """Options as JSON values (tuples as lists, NumPy scalars as Python numbers)."""
+    def convert(value):
+        if isinstance(value, (tuple, list)):
+            return [convert(v) for v in value]
+        if isinstance(value, np.generic):
+            return value.item()
+        return value
+    return {name: convert(options.get(name, default)) for name, default in CASE_OPTION_DEFAULTS.items()}
 
 
 def _draw_transform(rng: np.random.Generator, misalignment, pose: HeadPose) -> sitk.Euler3DTransform:

@@ -5,7 +5,13 @@ Frames (all in millimetres, LPS: +x towards the patient's left, +y posterior, +z
 - *physical*: the scanner's LPS space, where image grids live (SimpleITK's physical space).
 - *head frame*: the phantom's own frame. Its origin is the centre of the brain ellipsoid; its x = 0 plane
   is the mid-sagittal plane of the symmetric anatomy. A :class:`HeadPose` places the head frame in
-  physical space: ``p = R_z(rotation) @ q + centre``.
+  physical space: ``p = R_z(rotation) @ R_x(pitch) @ R_y(roll) @ q + centre`` (pitch and roll 0 unless a
+  head tilt is asked for).
+
+Grids: a grid's direction matrix is the identity by default; an *oblique* grid (a scan acquired in an
+oblique plane and stored obliquely) has a rotated direction matrix (:meth:`Grid.oblique`) and stays
+centred on the physical point (0, 0, 0). The phantom is always sampled through
+:meth:`Grid.index_to_physical`, so images and masks agree whatever the direction.
 
 Misalignment: the *content* of a channel is moved, not its grid. A channel's misalignment is the rigid
 transform ``T`` (an ``sitk.Euler3DTransform``) that maps a physical point of the reference grid to the
@@ -66,6 +72,27 @@ class Grid:
         spacing = tuple(float(s) for s in spacing_mm)
         origin = tuple(-(n - 1) / 2.0 * s for n, s in zip(size, spacing))
         return Grid(size, spacing, origin)
+
+    @staticmethod
+    def oblique(size_xyz, spacing_mm, angles_deg) -> "Grid":
+        """A grid centred on the physical point (0, 0, 0) whose axes are rotated by ``angles_deg``.
+
+        Args:
+            size_xyz: Voxel counts (x, y, z).
+            spacing_mm: Voxel spacing in mm (x, y, z).
+            angles_deg: Rotation angles in degrees about the physical x, then y, then z axis (extrinsic;
+                the direction matrix is ``rotation_xyz(angles_deg)``, its columns the grid axes in LPS).
+
+        Returns:
+            The grid; with all angles 0 it equals :meth:`centred` up to float rounding.
+        """
+        size = tuple(int(n) for n in size_xyz)
+        spacing = np.asarray([float(s) for s in spacing_mm])
+        direction = rotation_xyz(angles_deg)
+        half = (np.asarray(size, np.float64) - 1.0) / 2.0 * spacing
+        origin = -direction @ half
+        return Grid(size, tuple(float(s) for s in spacing), tuple(float(v) for v in origin),
+                    tuple(float(v) for v in direction.ravel()))
 
     @property
     def shape_zyx(self) -> tuple[int, int, int]:
@@ -142,29 +169,111 @@ def rotation_z(degrees: float) -> np.ndarray:
     return np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
 
 
+def rotation_x(degrees: float) -> np.ndarray:
+    """Rotation matrix about the x (left-right) axis by ``degrees`` (right-handed, LPS frame)."""
+    a = np.deg2rad(degrees)
+    return np.array([[1.0, 0.0, 0.0], [0.0, np.cos(a), -np.sin(a)], [0.0, np.sin(a), np.cos(a)]])
+
+
+def rotation_y(degrees: float) -> np.ndarray:
+    """Rotation matrix about the y (anterior-posterior) axis by ``degrees`` (right-handed, LPS frame)."""
+    a = np.deg2rad(degrees)
+    return np.array([[np.cos(a), 0.0, np.sin(a)], [0.0, 1.0, 0.0], [-np.sin(a), 0.0, np.cos(a)]])
+
+
+def rotation_xyz(angles_deg) -> np.ndarray:
+    """Rotation about x, then y, then z (extrinsic, degrees): ``R_z @ R_y @ R_x``."""
+    ax, ay, az = (float(a) for a in angles_deg)
+    return rotation_z(az) @ rotation_y(ay) @ rotation_x(ax)
+
+
+def rotation_angle_deg(matrix: np.ndarray) -> float:
+    """The angle (degrees) of a rotation matrix: how far it turns from the identity."""
+    cosine = (float(np.trace(np.asarray(matrix, np.float64))) - 1.0) / 2.0
+    return float(np.rad2deg(np.arccos(np.clip(cosine, -1.0, 1.0))))
+
+
 @dataclass(frozen=True)
 class HeadPose:
-    """Where the head frame sits in physical space: ``p = rotation_z(rotation_deg) @ q + centre_mm``."""
+    """Where the head frame sits in physical space.
+
+    ``p = rotation_z(rotation_deg) @ rotation_x(pitch_deg) @ rotation_y(roll_deg) @ q + centre_mm``: the
+    head nods by ``pitch_deg`` (about its left-right axis; positive moves the vertex anteriorly, chin
+    down) and rolls by ``roll_deg`` (about its anterior-posterior axis; positive moves the vertex to the
+    patient's left), then turns by ``rotation_deg`` about the superior axis. With pitch and roll 0 the
+    matrix is ``rotation_z`` exactly, as before head tilts existed.
+    """
 
     centre_mm: tuple[float, float, float] = DEFAULT_HEAD_CENTRE_MM
     rotation_deg: float = 0.0
+    pitch_deg: float = 0.0
+    roll_deg: float = 0.0
 
     @staticmethod
-    def from_option(head_pose) -> "HeadPose":
-        """Build the pose from ``None`` or ``(shift_mm_xyz, rotation_deg)`` (shift from the default)."""
+    def from_option(head_pose, tilt_deg=(0.0, 0.0)) -> "HeadPose":
+        """Build the pose from ``None`` or ``(shift_mm_xyz, rotation_deg)`` (shift from the default).
+
+        Args:
+            head_pose: None or ``((dx, dy, dz) mm, degrees about z)``.
+            tilt_deg: ``(pitch, roll)`` in degrees (drawn from the ``head_tilt_deg`` option).
+        """
+        pitch, roll = (float(v) for v in tilt_deg)
         if head_pose is None:
-            return HeadPose()
+            return HeadPose(pitch_deg=pitch, roll_deg=roll)
         shift, rotation = head_pose
         centre = tuple(float(c + s) for c, s in zip(DEFAULT_HEAD_CENTRE_MM, shift))
-        return HeadPose(centre, float(rotation))
+        return HeadPose(centre, float(rotation), pitch, roll)
+
+    def rotation(self) -> np.ndarray:
+        """The head frame's rotation in physical space (3, 3)."""
+        matrix = rotation_z(self.rotation_deg)
+        if self.pitch_deg != 0.0 or self.roll_deg != 0.0:
+            matrix = matrix @ rotation_x(self.pitch_deg) @ rotation_y(self.roll_deg)
+        return matrix
 
     def head_to_physical(self) -> Affine:
-        return Affine(rotation_z(self.rotation_deg), np.asarray(self.centre_mm, np.float64))
+        return Affine(self.rotation(), np.asarray(self.centre_mm, np.float64))
 
     def midplane(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
         """The mid-sagittal plane in physical LPS: a point on it and its unit normal (towards the left)."""
-        normal = rotation_z(self.rotation_deg) @ np.array([1.0, 0.0, 0.0])
+        normal = self.rotation() @ np.array([1.0, 0.0, 0.0])
         return tuple(float(v) for v in self.centre_mm), tuple(float(v) for v in normal)
+
+
+# Semi-axes (mm, head frame x, y, z) of an ellipsoid about the head centre that holds the cranium (brain,
+# CSF, skull and scalp of the largest drawn head); used only to enlarge a rotated field of view.
+CRANIUM_SEMI_AXES_MM = (95.0, 106.0, 76.0)
+
+
+def covering_size(size_xyz, spacing_mm, direction: np.ndarray, head_rotation: np.ndarray,
+                  upright_rotation: np.ndarray) -> tuple[int, int, int]:
+    """Voxel counts that keep the cranium as well covered by a rotated grid as by the upright one.
+
+    Along each grid axis ``u``, the cranium ellipsoid's half extent is ``|diag(a) R^T u|``. Where the
+    rotated grid (``direction``, head rotated by ``head_rotation``) needs more than the identity grid with
+    the head rotated by ``upright_rotation`` (the head pose's turn about z alone), the axis gains voxels on
+    both sides (an even number, so the grid centre stays put). Never fewer voxels than asked for.
+
+    Args:
+        size_xyz: Asked-for voxel counts (x, y, z).
+        spacing_mm: Voxel spacing (x, y, z) in mm.
+        direction: The grid's direction matrix (3, 3), columns = grid axes in LPS.
+        head_rotation: The head frame's rotation in physical space (3, 3).
+        upright_rotation: The rotation the same head would have without tilt (3, 3).
+
+    Returns:
+        The voxel counts (x, y, z).
+    """
+    axes = np.diag(CRANIUM_SEMI_AXES_MM)
+    out = []
+    for k in range(3):
+        u = np.asarray(direction, np.float64)[:, k]
+        e = np.eye(3)[:, k]
+        need = float(np.linalg.norm(axes @ np.asarray(head_rotation).T @ u))
+        upright = float(np.linalg.norm(axes @ np.asarray(upright_rotation).T @ e))
+        extra = max(0.0, need - upright)
+        out.append(int(size_xyz[k]) + 2 * int(np.ceil(extra / float(spacing_mm[k]) - 1e-9)))
+    return tuple(out)
 
 
 def euler_transform(angles_deg, translation_mm, centre_mm) -> sitk.Euler3DTransform:

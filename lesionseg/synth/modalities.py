@@ -9,29 +9,40 @@ Modalities and units (all stored as int16):
   hypointense. Computed from the DWI acquisition, so it shares the DWI's misalignment and has no bias.
 - ``ct``: CT in Hounsfield units: air -1000, soft tissue 20-50, bone 900-1500, CSF 4-12, white matter
   25-30, grey matter 35-42; lesion a few HU below the tissue it replaces.
+- ``t1``: T1-weighted-like MRI, arbitrary positive units (white matter drawn between 300 and 900); CSF
+  dark (15-35 % of white matter), grey matter darker than white matter (60-75 %), deep nuclei 72-85 %,
+  scalp fat bright; lesion hypointense, from 3 % (age 0) to about 37 % (age 1) below the replaced tissue.
 
 Lesion contrast follows one drawn *lesion age* per case (0 = hyperacute, 1 = late): FLAIR and CT contrast
 grow with age (FLAIR from +5 % to +180 % over the replaced tissue, see :func:`flair_contrast`, so that
-cases range from barely visible to obvious; CT from -1.5 to -8 HU), DWI hyperintensity and ADC drop fade.
-Each lesion scales the case's contrast by its own factor and a smooth internal texture (+-10 %).
+cases range from barely visible to obvious; CT from -1.5 to -8 HU; T1 from -3 % to -37 %), DWI
+hyperintensity and ADC drop fade. Each lesion scales the case's contrast by its own factor and a smooth
+internal texture (+-10 %). The ``lesion_contrast`` case option multiplies every channel's drawn lesion
+contrast by one factor per case (:func:`scale_lesion_contrast`).
 
-MRI intensities are multiplied by a smooth bias field (a random cubic polynomial of the grid's mm
+Random tissue contrast (``tissue_contrast="random"``, :func:`randomise_contrast`): every MRI channel's
+tissue values are drawn independently per class (SynthSeg-style domain randomisation) and the lesion is
+hyperintense in 75 % of cases, else hypointense; CT keeps its Hounsfield model.
+
+MRI intensities (FLAIR, DWI, T1) are multiplied by a smooth bias field (a random cubic polynomial of the grid's mm
 coordinates, exponentiated) whose peak-to-peak amplitude, ``(max - min) / mean`` over the brain mask,
 is drawn between 25 % and 50 %; then Rician noise is added (Gaussian for ADC and CT).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from lesionseg.synth.geometry import Grid
 
-MODALITIES: tuple[str, ...] = ("flair", "dwi", "adc", "ct")
+MODALITIES: tuple[str, ...] = ("flair", "dwi", "adc", "ct", "t1")  # new names go last (stream codes)
 # Channels that come from one acquisition share one misalignment.
-ACQUISITION: dict[str, str] = {"flair": "flair", "dwi": "dwi", "adc": "dwi", "ct": "ct"}
-_BIAS_MODALITIES = ("flair", "dwi")
+ACQUISITION: dict[str, str] = {"flair": "flair", "dwi": "dwi", "adc": "dwi", "ct": "ct", "t1": "t1"}
+_BIAS_MODALITIES = ("flair", "dwi", "t1")
+RANDOM_TISSUE_RANGE = (0.1, 1.6)  # random tissue values, relative to the channel's white-matter value
+HYPERINTENSE_PROBABILITY = 0.75
 
 
 @dataclass
@@ -108,6 +119,14 @@ def draw_modality(rng: np.random.Generator, modality: str, age: float) -> Modali
                   5: u(680.0, 780.0), 6: csf, 7: u(720.0, 820.0)}
         contrast = -(0.45 - 0.2 * age) * u(0.85, 1.15)
         sigma, kind = u(40.0, 80.0), "gaussian"
+    elif modality == "t1":
+        scale = u(300.0, 900.0)
+        csf = u(0.15, 0.35)
+        rel = {0: 0.0, 1: u(0.7, 1.2), 2: u(0.05, 0.15), 3: csf, 4: u(0.6, 0.75), 5: 1.0,
+               6: csf * u(0.9, 1.0), 7: u(0.72, 0.85)}
+        values = {k: v * scale for k, v in rel.items()}
+        contrast = -(0.03 + 0.34 * age) * u(0.85, 1.15)
+        sigma, kind = u(0.015, 0.03) * scale, "rician"
     else:  # ct
         csf = u(4.0, 12.0)
         values = {0: -1000.0, 1: u(20.0, 50.0), 2: u(900.0, 1500.0), 3: csf, 4: u(35.0, 42.0),
@@ -117,6 +136,46 @@ def draw_modality(rng: np.random.Generator, modality: str, age: float) -> Modali
     bias = float(u(0.25, 0.5)) if modality in _BIAS_MODALITIES else None
     return ModalityParams(modality, {k: float(v) for k, v in values.items()}, float(contrast),
                           float(sigma), kind, bias)
+
+
+def scale_lesion_contrast(params: ModalityParams, factor: float) -> ModalityParams:
+    """The channel's model with its lesion contrast times ``factor`` (the ``lesion_contrast`` option)."""
+    return replace(params, lesion_contrast=float(params.lesion_contrast * factor))
+
+
+def draw_polarity(rng: np.random.Generator) -> float:
+    """+1 (hyperintense lesion, probability ``HYPERINTENSE_PROBABILITY``) or -1 (hypointense)."""
+    return 1.0 if rng.uniform() < HYPERINTENSE_PROBABILITY else -1.0
+
+
+def randomise_contrast(rng: np.random.Generator, params: ModalityParams, age: float,
+                       polarity: float) -> ModalityParams:
+    """Random tissue values and lesion contrast for one MRI channel (``tissue_contrast="random"``).
+
+    Each class (soft tissue, bone, CSF, grey matter, white matter, deep grey) gets a value drawn uniformly
+    in ``RANDOM_TISSUE_RANGE`` times the channel's own white-matter value (so noise keeps its level);
+    ventricles get the CSF value within 10 %; air stays 0. The lesion changes the replaced tissue by
+    ``+flair_contrast(age)`` (hyperintense) or ``-(0.05 + 0.45 age)`` (hypointense), times 0.85-1.15.
+    CT channels are returned unchanged (their values are Hounsfield units).
+
+    Args:
+        rng: This channel's generator for the random contrast.
+        params: The channel's drawn model (noise, bias and modality are kept).
+        age: The case's lesion age in [0, 1].
+        polarity: +1 or -1 (see :func:`draw_polarity`), one per case.
+
+    Returns:
+        The channel's randomised :class:`ModalityParams`.
+    """
+    if params.modality == "ct":
+        return params
+    scale = abs(params.tissue_values[5])
+    rel = {label: float(rng.uniform(*RANDOM_TISSUE_RANGE)) for label in (1, 2, 3, 4, 5, 7)}
+    rel[6] = rel[3] * float(rng.uniform(0.9, 1.1))
+    values = {label: (0.0 if label == 0 else rel[label] * scale) for label in range(8)}
+    jitter = float(rng.uniform(0.85, 1.15))
+    contrast = flair_contrast(age) * jitter if polarity > 0 else -(0.05 + 0.45 * age) * jitter
+    return replace(params, tissue_values=values, lesion_contrast=float(contrast))
 
 
 def bias_field(rng: np.random.Generator, grid: Grid, brain: np.ndarray, peak_to_peak: float) -> np.ndarray:
@@ -173,6 +232,7 @@ def render(
     lesion_contrast: np.ndarray,
     bias: np.ndarray | None,
     rng: np.random.Generator | None,
+    distractors=None,
 ) -> np.ndarray:
     """Render one channel from tissue fractions, the lesion, the bias field and noise.
 
@@ -183,6 +243,8 @@ def render(
         lesion_contrast: Per-voxel factor on the case's lesion contrast (lesion factor x texture).
         bias: Multiplicative bias field (z, y, x) or None.
         rng: Noise generator, or None for a noise-free channel.
+        distractors: None, or an object whose ``apply(image, params, fractions)`` adds the lesion
+            look-alikes to the noise-free tissue image (see :mod:`lesionseg.synth.distractors`).
 
     Returns:
         int16 array (z, y, x) in the modality's units.
@@ -192,6 +254,8 @@ def render(
     for label, frac in fractions.items():
         if label != 0:  # fractions sum to 1: start from air and add each tissue's difference to it
             image += np.float32(values[label] - values[0]) * frac
+    if distractors is not None:
+        distractors.apply(image, params, fractions)
     tissue = fractions[4] + fractions[5] + fractions[7]
     frac_lesion = np.minimum(lesion_fraction, tissue)
     if np.any(frac_lesion > 0):

@@ -9,6 +9,7 @@ import numpy as np
 
 from lesionseg.errors import ParameterError
 from lesionseg.synth.modalities import MODALITIES
+from lesionseg.synth.patterns import PATTERNS
 
 CASE_OPTION_DEFAULTS: dict[str, Any] = {
     "size_xyz": (192, 224, 48),
@@ -18,7 +19,19 @@ CASE_OPTION_DEFAULTS: dict[str, Any] = {
     "noise": True,
     "bias": True,
     "lesion_age": (0.0, 1.0),
+    "lesion_pattern": "default",
+    "lesion_contrast": None,
+    "oblique_deg": None,
+    "head_tilt_deg": None,
+    "skull": True,
+    "tissue_contrast": None,
+    "distractors": False,
 }
+#: Largest accepted values: lesion-contrast multiplier, oblique storage angle and head tilt (degrees).
+MAX_LESION_CONTRAST = 4.0
+MAX_OBLIQUE_DEG = 45.0
+MAX_HEAD_TILT_DEG = 30.0
+TISSUE_CONTRASTS: tuple[str, ...] = ("random",)
 
 
 def check_options(modalities, index: int = 1, seed: int = 0, **options) -> tuple[str, ...]:
@@ -55,7 +68,8 @@ def _is_whole(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, numbers.Integral)
 
 
-def _check(modalities, size_xyz, spacing_mm, misalignment, head_pose, noise, bias, lesion_age) -> tuple[str, ...]:
+def _check(modalities, size_xyz, spacing_mm, misalignment, head_pose, noise, bias, lesion_age, lesion_pattern,
+           lesion_contrast, oblique_deg, head_tilt_deg, skull, tissue_contrast, distractors) -> tuple[str, ...]:
     names = (modalities,) if isinstance(modalities, str) else tuple(modalities)
     mods = tuple(str(m).lower() for m in names)
     if not mods or any(m not in MODALITIES for m in mods) or len(set(mods)) != len(mods):
@@ -77,10 +91,41 @@ def _check(modalities, size_xyz, spacing_mm, misalignment, head_pose, noise, bia
                 "head_pose must be None or ((dx, dy, dz) within 50 mm, degrees within 45), "
                 f"not {head_pose!r}."
             )
-    for name, flag in (("noise", noise), ("bias", bias)):
+    for name, flag in (("noise", noise), ("bias", bias), ("skull", skull), ("distractors", distractors)):
         if not isinstance(flag, (bool, np.bool_)):
             raise ParameterError(f"{name} must be True or False, not {flag!r}.")
     low, high = (float(v) for v in lesion_age)
     if not 0.0 <= low <= high <= 1.0:
         raise ParameterError(f"lesion_age must be a range (low, high) with 0 <= low <= high <= 1, not {lesion_age!r}.")
+    _check_variety(lesion_pattern, lesion_contrast, oblique_deg, head_tilt_deg, tissue_contrast)
     return mods
+
+
+def _number(value) -> float | None:
+    """A real number as float, or None for anything else (bools, strings, NaN)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _check_variety(lesion_pattern, lesion_contrast, oblique_deg, head_tilt_deg, tissue_contrast) -> None:
+    """The options that make a cohort varied (see make_case), one sentence per bad value."""
+    if not isinstance(lesion_pattern, str) or lesion_pattern not in PATTERNS:
+        raise ParameterError(f"lesion_pattern must be one of {', '.join(PATTERNS)}, not {lesion_pattern!r}.")
+    if lesion_contrast is not None:
+        pair = tuple(lesion_contrast) if isinstance(lesion_contrast, (tuple, list)) else ()
+        values = [_number(v) for v in pair]
+        if len(values) != 2 or None in values or not 0.0 <= values[0] <= values[1] <= MAX_LESION_CONTRAST:
+            raise ParameterError(
+                f"lesion_contrast must be None or a multiplier range (low, high) with "
+                f"0 <= low <= high <= {MAX_LESION_CONTRAST:g}, not {lesion_contrast!r}.")
+    for name, value, largest in (("oblique_deg", oblique_deg, MAX_OBLIQUE_DEG),
+                                 ("head_tilt_deg", head_tilt_deg, MAX_HEAD_TILT_DEG)):
+        number = _number(value)
+        if value is not None and (number is None or not 0.0 <= number <= largest):
+            raise ParameterError(f"{name} must be None or a maximum angle in degrees between 0 and {largest:g}, "
+                                 f"not {value!r}.")
+    if tissue_contrast is not None and tissue_contrast not in TISSUE_CONTRASTS:
+        raise ParameterError(f"tissue_contrast must be None (each modality's own model) or 'random', "
+                             f"not {tissue_contrast!r}.")

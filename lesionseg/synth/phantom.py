@@ -208,6 +208,11 @@ class Structures:
         """Where a lesion may be: grey or white matter or deep nuclei, not CSF or ventricles."""
         return np.minimum(self.parenchyma, -self.ventricles)
 
+    @property
+    def deep(self) -> np.ndarray:
+        """Deep tissue (white matter and deep grey nuclei; no cortex, CSF or ventricles), where lacunes lie."""
+        return np.minimum(self.white, -self.ventricles)
+
 
 def evaluate_structures(
     anatomy: Anatomy, qx, qy, qz, fields: dict[str, np.ndarray], deep_box=None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lesionseg.synth.distractors import DistractorMaps, DistractorSpec, sample_distractors
 from lesionseg.synth.geometry import Affine, Grid, HeadPose, content_to_head
 from lesionseg.synth.lesions import LesionSpec, TerritoryParams, lesion_phi, territory_label_array
 from lesionseg.synth.phantom import (
@@ -33,6 +34,7 @@ class Content:
         labels: Tissue labels at voxel centres (uint8), only for the reference acquisition.
         instances: Lesion instance labels at voxel centres (uint8), reference only.
         territories: Territory labels over the brain (uint8), reference only.
+        distractors: The lesion look-alikes on the grid, or None when the case has none.
     """
 
     maps: TissueMaps
@@ -41,10 +43,12 @@ class Content:
     labels: np.ndarray | None = None
     instances: np.ndarray | None = None
     territories: np.ndarray | None = None
+    distractors: DistractorMaps | None = None
 
 
 def sample_content(grid: Grid, pose: HeadPose, anatomy: Anatomy, territories: TerritoryParams,
-                   lesions: list[LesionSpec], misalignment=None, with_labels: bool = False) -> Content:
+                   lesions: list[LesionSpec], misalignment=None, with_labels: bool = False,
+                   distractors: list[DistractorSpec] | None = None) -> Content:
     """Sample the phantom on ``grid`` as seen by an acquisition.
 
     Args:
@@ -55,6 +59,7 @@ def sample_content(grid: Grid, pose: HeadPose, anatomy: Anatomy, territories: Te
         lesions: The drawn lesions.
         misalignment: The acquisition's rigid transform (see geometry), or None when aligned.
         with_labels: Also decide tissue, lesion-instance and territory labels at voxel centres.
+        distractors: The drawn lesion look-alikes, or None (or empty) for none.
 
     Returns:
         The :class:`Content`.
@@ -75,8 +80,9 @@ def sample_content(grid: Grid, pose: HeadPose, anatomy: Anatomy, territories: Te
         if box is None:
             continue
         bx, by, bz = grid.coordinates(index_to_head, box)
+        deep = np.minimum(structures.white[box], -structures.ventricles[box]) if spec.kind == "lacunar" else None
         phi = lesion_phi(spec, territories, bx, by, bz, structures.xd[box], structures.yd[box],
-                         structures.zd[box], tissue[box])
+                         structures.zd[box], tissue[box], deep)
         frac = fraction(phi, ramp_width(phi, 0.25 * min(grid.spacing_mm)))
         contrast = spec.contrast_factor * (1.0 + LESION_TEXTURE * spec.texture.sample_points(bx, by, bz))
         stronger = frac > lesion_fraction[box]
@@ -84,6 +90,9 @@ def sample_content(grid: Grid, pose: HeadPose, anatomy: Anatomy, territories: Te
         lesion_contrast[box] = np.where(stronger, contrast, lesion_contrast[box])
         instances[box] = np.where(phi > 0, np.uint8(number), instances[box])
     content = Content(tissue_maps(structures, grid.spacing_mm), lesion_fraction, lesion_contrast)
+    if distractors:
+        content.distractors = sample_distractors(grid, index_to_head, head_to_physical, structures, distractors,
+                                                 territories, lesion_fraction, instances)
     if with_labels:
         content.labels = tissue_label_array(structures)
         content.instances = instances

@@ -5,29 +5,37 @@ Public layout (as the ISLES'22 release)::
     dataset_description.json
     sub-strokecase0001/ses-0001/anat/sub-strokecase0001_ses-0001_FLAIR.nii.gz
     sub-strokecase0001/ses-0001/anat/sub-strokecase0001_ses-0001_ct.nii.gz
+    sub-strokecase0001/ses-0001/anat/sub-strokecase0001_ses-0001_T1w.nii.gz
     sub-strokecase0001/ses-0001/dwi/sub-strokecase0001_ses-0001_dwi.nii.gz
     sub-strokecase0001/ses-0001/dwi/sub-strokecase0001_ses-0001_adc.nii.gz
     derivatives/sub-strokecase0001/ses-0001/sub-strokecase0001_ses-0001_msk.nii.gz
 
-Flat layout: channels as ``rawdata/sub-*/ses-0001/sub-*_ses-0001_{flair,dwi,adc,ct}.nii.gz``, masks as
+Flat layout: channels as ``rawdata/sub-*/ses-0001/sub-*_ses-0001_{flair,dwi,adc,ct,t1}.nii.gz``, masks as
 in the public layout.
 
 Phantom truth (both layouts), under ``derivatives/lesionseg-synth/sub-*/ses-0001/``:
 ``sub-*_ses-0001_brainmask.nii.gz`` (the intracranial mask) and ``sub-*_ses-0001_synth.json`` (mid-sagittal
 plane, channel transforms, lesion sides and territories, every drawn parameter; see
 ``SynthCase.truth``); with ``extra_truth=True`` also ``_tissues.nii.gz`` (tissue labels),
-``_territories.nii.gz`` and ``_lesions.nii.gz`` (lesion instances).
+``_territories.nii.gz`` and ``_lesions.nii.gz`` (lesion instances), and ``_distractors.nii.gz`` (lesion
+look-alikes, for cases made with ``distractors=True``).
+
+Per-case options: ``write_cohort(..., case_options_fn=f)`` calls ``f(index)`` in the calling process for
+each case and merges the returned options over the cohort's; every case's truth JSON records the options
+it was made with under ``parameters["options"]``.
 
 Images are int16, masks and labels uint8, written with :func:`lesionseg.io.write_image` (atomic, gzip).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 from lesionseg.errors import ParameterError
 from lesionseg.io import write_image, write_json_atomic
@@ -38,7 +46,8 @@ from lesionseg.synth.options import check_options
 LAYOUTS: tuple[str, ...] = ("public", "flat")
 SESSION = "ses-0001"
 TRUTH_FOLDER = "lesionseg-synth"
-_PUBLIC = {"flair": ("anat", "FLAIR"), "ct": ("anat", "ct"), "dwi": ("dwi", "dwi"), "adc": ("dwi", "adc")}
+_PUBLIC = {"flair": ("anat", "FLAIR"), "ct": ("anat", "ct"), "dwi": ("dwi", "dwi"), "adc": ("dwi", "adc"),
+           "t1": ("anat", "T1w")}
 
 
 @dataclass
@@ -99,7 +108,8 @@ def write_case(case: SynthCase, root: str | os.PathLike, layout: str = "public",
         case: The case from :func:`make_case`.
         root: Dataset folder (created when missing).
         layout: ``"public"`` or ``"flat"``.
-        extra_truth: Also write tissue labels, territory labels and lesion instances.
+        extra_truth: Also write tissue labels, territory labels, lesion instances and (when the case has
+            them) the lesion look-alikes' labels.
 
     Returns:
         The written :class:`CaseFiles`.
@@ -114,6 +124,8 @@ def write_case(case: SynthCase, root: str | os.PathLike, layout: str = "public",
         write_image(case.tissue_labels, f"{stem}_tissues.nii.gz")
         write_image(case.territory_labels, f"{stem}_territories.nii.gz")
         write_image(case.lesion_instances, f"{stem}_lesions.nii.gz")
+        if case.distractor_labels is not None:
+            write_image(case.distractor_labels, f"{stem}_distractors.nii.gz")
     write_json_atomic(files.truth, case.truth())
     return files
 
@@ -134,6 +146,7 @@ def write_cohort(
     workers: int = 1,
     progress: ProgressCallback = ignore_progress,
     cancel: CancelFlag | None = None,
+    case_options_fn: Callable[[int], dict[str, Any]] | None = None,
     **case_options,
 ) -> list[CaseFiles]:
     """Generate and write cases 1..n_cases of a seed (see :func:`make_case` for the case options).
@@ -148,8 +161,14 @@ def write_cohort(
         workers: Processes to use (1 = in this process).
         progress: Receives ``{"event": "progress", "stage": "synth", "done": k, "total": n}``.
         cancel: Checked between cases.
-        **case_options: ``size_xyz``, ``spacing_mm``, ``misalignment``, ``head_pose``, ``noise``, ``bias``,
-            ``lesion_age``.
+        case_options_fn: Optional per-case options: called as ``case_options_fn(index)`` (1-based) in this
+            process, before any case is made; the dict it returns (e.g.
+            :func:`~lesionseg.synth.variety.varied_case_options`) is merged over ``case_options``. It
+            should depend on the index only (and constants), so that a re-run writes the same files. Any
+            callable works with ``workers > 1`` (a lambda too): only its results go to the workers.
+        **case_options: Any option of :func:`make_case`: ``size_xyz``, ``spacing_mm``, ``misalignment``,
+            ``head_pose``, ``noise``, ``bias``, ``lesion_age``, ``lesion_pattern``, ``lesion_contrast``,
+            ``oblique_deg``, ``head_tilt_deg``, ``skull``, ``tissue_contrast``, ``distractors``.
 
     Returns:
         One :class:`CaseFiles` per case, in case order.
@@ -165,11 +184,25 @@ def write_cohort(
     if not isinstance(workers, int) or workers < 1:
         raise ParameterError(f"workers must be a whole number >= 1, not {workers!r}.")
     modalities = check_options(modalities, seed=seed, **case_options)
+    per_case = [dict(case_options) for _ in range(n_cases)]
+    if case_options_fn is not None:
+        if not callable(case_options_fn):
+            raise ParameterError(
+                f"case_options_fn must be a function of the case index, not {case_options_fn!r}.")
+        for i, options in enumerate(per_case, start=1):
+            extra = case_options_fn(i)
+            if not isinstance(extra, dict):
+                raise ParameterError(f"case_options_fn({i}) must return a dict of case options, not {extra!r}.")
+            options.update(extra)
+            check_options(modalities, index=i, seed=seed, **options)
     root = Path(out_dir)
-    _write_descriptions(root, n_cases, modalities, seed, layout, case_options)
+    described = dict(case_options)
+    if case_options_fn is not None:
+        described["case_options_fn"] = _describe(case_options_fn)
+    _write_descriptions(root, n_cases, modalities, seed, layout, described)
     progress({"event": "progress", "stage": "synth", "done": 0, "total": n_cases})
     results: list[CaseFiles] = []
-    args = [(i, int(seed), modalities, root, layout, extra_truth, case_options)
+    args = [(i, int(seed), modalities, root, layout, extra_truth, per_case[i - 1])
             for i in range(1, n_cases + 1)]
     if workers == 1:
         for done, arg in enumerate(args, start=1):
@@ -188,6 +221,16 @@ def write_cohort(
             results.append(future.result())
             progress({"event": "progress", "stage": "synth", "done": done, "total": n_cases})
     return results
+
+
+def _describe(function) -> str:
+    """A stable name for a per-case options function (no memory addresses, so re-runs write the same bytes)."""
+    if isinstance(function, functools.partial):
+        arguments = [repr(a) for a in function.args] + [f"{k}={v!r}" for k, v in function.keywords.items()]
+        return f"{_describe(function.func)}({', '.join(arguments)}, index)"
+    module = getattr(function, "__module__", None) or ""
+    name = getattr(function, "__qualname__", None) or type(function).__qualname__
+    return f"{module}.{name}" if module else name
 
 
 def _write_descriptions(root: Path, n_cases: int, modalities, seed: int, layout: str, options: dict) -> None:
