@@ -22,6 +22,8 @@ from LesionSegCurriculumLib import (
     CHARTS,
     CURRICULA,
     CURRICULUM_LABELS,
+    DEFAULT_EPOCHS,
+    DEFAULT_MINUTES,
     DEVICES,
     LOSSES,
     NETWORKS,
@@ -119,12 +121,21 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui.casesTableWidget.setHorizontalHeaderLabels([_(name) for name in CASE_COLUMNS])
         for label, metrics in METRIC_CHOICES:
             self.ui.metricComboBox.addItem(_(label), ",".join(metrics))
+        # "Preset default" (data "", read back as None) leaves a choice to the preset; a later issue binds
+        # these widgets, and the preset and training-time controls, to the parameter node.
+        for comboBox in (self.ui.curriculumComboBox, self.ui.networkComboBox, self.ui.lossComboBox):
+            comboBox.addItem(_("Preset default"), "")
         for name in CURRICULA:
             self.ui.curriculumComboBox.addItem(_(CURRICULUM_LABELS[name]), name)
         for name in NETWORKS:
             self.ui.networkComboBox.addItem(name, name)
         for name in LOSSES:
             self.ui.lossComboBox.addItem(name, name)
+        for spinBox in (self.ui.sizeSpinBox, self.ui.negativesSpinBox, self.ui.foldsSpinBox, self.ui.epochsSpinBox):
+            spinBox.minimum = spinBox.minimum - spinBox.singleStep  # one step below: "Preset default"
+            spinBox.specialValueText = _("Preset training time") if spinBox is self.ui.epochsSpinBox else _(
+                "Preset default")
+            spinBox.value = spinBox.minimum
         for name in DEVICES:
             self.ui.deviceComboBox.addItem(_(DEVICE_LABELS[name]), name)
         for metric, (title, _yLabel) in CHARTS.items():
@@ -157,10 +168,16 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.removeObservers()
 
     # ---- parameters -------------------------------------------------------------------------------------------
+    @staticmethod
+    def presetOr(spinBox):
+        """A spin box's value, or None ("the preset's") at its special minimum."""
+        return None if spinBox.value == spinBox.minimum else spinBox.value
+
     def prepareParameters(self):
         return PrepareParameters(dataset=self.ui.datasetPathLineEdit.currentPath,
-                                 output=self.ui.preparedPathLineEdit.currentPath, size=self.ui.sizeSpinBox.value,
-                                 negatives=self.ui.negativesSpinBox.value)
+                                 output=self.ui.preparedPathLineEdit.currentPath,
+                                 size=self.presetOr(self.ui.sizeSpinBox),
+                                 negatives=self.presetOr(self.ui.negativesSpinBox))
 
     def difficultyParameters(self):
         metrics = [name for name, box in (("area", self.ui.areaCheckBox), ("contrast", self.ui.contrastCheckBox))
@@ -171,12 +188,14 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
     def trainParameters(self):
         prepared = self.ui.preparedPathLineEdit.currentPath
         metrics = [m for m in (self.ui.metricComboBox.currentData or "contrast").split(",") if m]
+        epochs = self.presetOr(self.ui.epochsSpinBox)  # a number of epochs instead of the preset's time
         return TrainParameters(
             prepared=prepared, run=self.ui.runPathLineEdit.currentPath,
-            network=self.ui.networkComboBox.currentData, loss=self.ui.lossComboBox.currentData,
-            curriculum=self.ui.curriculumComboBox.currentData, metrics=metrics, groups=self.ui.groupsSpinBox.value,
-            epochs=self.ui.epochsSpinBox.value, batch_size=self.ui.batchSizeSpinBox.value,
-            folds=self.ui.foldsSpinBox.value, all_data=self.ui.allDataCheckBox.checked,
+            minutes=DEFAULT_MINUTES if epochs is None else 0, epochs=epochs or DEFAULT_EPOCHS,
+            network=self.ui.networkComboBox.currentData or None, loss=self.ui.lossComboBox.currentData or None,
+            curriculum=self.ui.curriculumComboBox.currentData or None, metrics=metrics,
+            groups=self.ui.groupsSpinBox.value, batch_size=self.ui.batchSizeSpinBox.value,
+            folds=self.presetOr(self.ui.foldsSpinBox), all_data=self.ui.allDataCheckBox.checked,
             device=self.ui.deviceComboBox.currentData, resume=self.ui.resumeCheckBox.checked,
             patch_size=self.ui.patchSizeLineEdit.text,
             difficulty_csv=self.logic.difficulty_table_for(prepared, metrics))

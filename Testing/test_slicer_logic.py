@@ -122,7 +122,20 @@ def _volume(scene, name: str, image: sitk.Image | None = None):
 
 
 # ----------------------------------------------------------------------------- the bundle catalog
-def test_catalog_lists_bundles_with_their_model_cards_and_remembers_the_folder(bundles):
+@pytest.fixture
+def no_starter(monkeypatch):
+    """This installation without the shipped starter model (listed first when present; see
+    test_slicer_presets.py)."""
+    import lesionseg.starter
+    from lesionseg.errors import BundleError
+
+    def absent():
+        raise BundleError("the starter model is not part of this installation.")
+
+    monkeypatch.setattr(lesionseg.starter, "starter_bundle_path", absent)
+
+
+def test_catalog_lists_bundles_with_their_model_cards_and_remembers_the_folder(bundles, no_starter):
     from LesionSegInferenceLib import RESEARCH_NOTICE, BundleCatalog, MemorySettings
 
     settings = MemorySettings()
@@ -150,7 +163,7 @@ def test_catalog_lists_bundles_with_their_model_cards_and_remembers_the_folder(b
     assert catalog.entries(bundles / "absent") == [] and catalog.entries("") == []
 
 
-def test_catalog_reads_a_bundle_again_when_its_file_changes(tmp_path):
+def test_catalog_reads_a_bundle_again_when_its_file_changes(tmp_path, no_starter):
     from LesionSegInferenceLib import BundleCatalog
 
     catalog = BundleCatalog()
@@ -701,7 +714,8 @@ def test_curriculum_arguments_are_those_of_the_cli(tmp_path):
     namespace = _parse("prepare", prepare.arguments())
     assert (namespace.dataset, namespace.out, namespace.size, namespace.negatives) == (
         tmp_path / "data", tmp_path / "prep", 96, 0.25)
-    assert (namespace.channels, namespace.workers) == ("dwi,adc", 2)
+    assert (namespace.channels, namespace.workers, namespace.preset, namespace.context_slices) == (
+        "dwi,adc", 2, "auto", None)
 
     prepared = _prepared(tmp_path / "prep")
     difficulty = DifficultyParameters(str(prepared), metrics=["area"], groups=4)
@@ -709,20 +723,22 @@ def test_curriculum_arguments_are_those_of_the_cli(tmp_path):
     assert (namespace.metric, str(namespace.out), namespace.groups) == ("area", str(prepared / "difficulty.csv"), 4)
 
     train = TrainParameters(str(prepared), str(tmp_path / "run"), network="res_unet", network_kwargs={"dropout": 0.1},
-                            loss="lovasz", curriculum="anti", metrics=["area", "contrast"], groups=3, epochs=30,
-                            batch_size=6, folds=4, device="cpu", patch_size="32,64,64", extra=["--threads", "2"])
+                            loss="lovasz", curriculum="anti", metrics=["area", "contrast"], groups=3, minutes=0,
+                            epochs=30, batch_size=6, folds=4, device="cpu", patch_size="32,64,64",
+                            extra=["--threads", "2"])
     assert train.validate() == (True, "")
     namespace = _parse("train", train.arguments())
     assert (namespace.network, json.loads(namespace.network_kwargs), namespace.loss) == (
         "res_unet", {"dropout": 0.1}, "lovasz")
     assert (namespace.curriculum, namespace.metric, namespace.groups, namespace.epochs) == ("anti", "area,contrast", 3, 30)
+    assert (namespace.minutes, namespace.preset) == (None, "auto")
     assert (namespace.batch_size, namespace.folds, namespace.all_data, namespace.device) == (6, 4, False, "cpu")
     assert (namespace.num_threads, namespace.resume) == (2, False)
     assert namespace.patch_size is None  # a 2D network: no patch size, whatever the field holds
     train.all_data = True
     assert _parse("train", train.arguments()).all_data is True
-    volume = TrainParameters(str(prepared), str(tmp_path / "run3d"), network="unet3d", curriculum="none", metrics=[],
-                             patch_size=" 32, 64,48")
+    volume = TrainParameters(str(prepared), str(tmp_path / "run3d"), network="unet3d", metrics=[],
+                             patch_size=" 32, 64,48")  # the curriculum left to the preset: none for a 3D network
     assert volume.validate() == (True, "")
     assert _parse("train", volume.arguments()).patch_size == "32,64,48"
     volume.patch_size = ""
@@ -732,6 +748,7 @@ def test_curriculum_arguments_are_those_of_the_cli(tmp_path):
     train.resume = True
     namespace = _parse("train", train.arguments())
     assert (namespace.resume, namespace.device, namespace.network, namespace.epochs) == (True, "cpu", None, None)
+    assert (namespace.minutes, namespace.from_scratch, namespace.preset) == (None, False, "auto")  # as saved
 
 
 BAD_SETTINGS = {
@@ -740,6 +757,9 @@ BAD_SETTINGS = {
     "prepare: no output": ("prepare", {"output": ""}, "Choose the folder where the prepared slices"),
     "prepare: output is the dataset": ("prepare", {"output": "data"}, "must not be the dataset folder"),
     "prepare: tiny slices": ("prepare", {"size": 8}, "between 16 and 1024"),
+    "prepare: unknown preset": ("prepare", {"preset": "fast"}, "preset 'fast' is not one of auto, cpu, gpu, paper"),
+    "prepare: negatives above 1": ("prepare", {"negatives": 1.5}, "must be between 0 and 1"),
+    "prepare: too much context": ("prepare", {"context": 5}, "must be a whole number from 0 to 4"),
     "difficulty: not prepared": ("difficulty", {"prepared": "data"}, "click Prepare first"),
     "difficulty: no metric": ("difficulty", {"metrics": []}, "Tick at least one difficulty metric"),
     "train: no run folder": ("train", {"run": ""}, "Choose a run folder"),
@@ -747,10 +767,11 @@ BAD_SETTINGS = {
     "train: nothing to resume": ("train", {"resume": True}, "holds no run to resume"),
     "train: unknown network": ("train", {"network": "vit"}, "network 'vit' is not one of"),
     "train: no metric": ("train", {"metrics": []}, "Choose the difficulty metric"),
-    "train: zero epochs": ("train", {"epochs": 0}, "epochs 0 must be 1 or more"),
-    "train: more groups than epochs": ("train", {"groups": 8, "epochs": 5}, "8 groups cannot each enter"),
+    "train: zero epochs": ("train", {"minutes": 0, "epochs": 0}, "epochs 0 must be 1 or more"),
+    "train: more groups than epochs": ("train", {"minutes": 0, "groups": 8, "epochs": 5}, "8 groups cannot each enter"),
     "train: one fold": ("train", {"folds": 1}, "needs 2 folds or more"),
-    "train: 3D with a curriculum": ("train", {"network": "unet3d"}, "trains on patches without a curriculum"),
+    "train: 3D with a curriculum": ("train", {"network": "unet3d", "curriculum": "vanilla"},
+                                    "trains on patches without a curriculum"),
     "train: patch not of 16s": ("train", {"network": "unet2plus1d", "curriculum": "none", "patch_size": "16,60,64"},
                                 "must be three whole numbers Z,Y,X"),
     "train: patch of two numbers": ("train", {"network": "unet3d", "curriculum": "none", "patch_size": "32,64"},

@@ -5,11 +5,10 @@ Synthesises a FLAIR cohort, prepares it (S = 128 by default), trains on all case
 with a time budget per run, segments the held-out cases with the predictor on their native grid, and prints
 the per-case Dice (mean and spread over seeds) and the iterations each run used.
 
-The budget: one short timing run measures the seconds per iteration, and each finished run measures it
-again for the next; each run gets the largest number of epochs whose iterations (counted from its
-schedule: the vanilla curriculum trains on fewer slices in its early epochs, so it gets more epochs) fit
-in the budget. The printed minutes are the measured wall time of
-each whole run (difficulty, training, bundle).
+The budget: each run is given ``--minutes`` (``TrainConfig.minutes``): the trainer measures its own pace and
+plans the largest number of epochs whose steps (counted from its schedule: the vanilla curriculum trains on
+fewer slices in its early epochs, so it gets more epochs) fit (:mod:`lesionseg.train.budget`). The printed
+minutes are the measured wall time of each whole run (difficulty, training, bundle).
 
 ``--lesion-age 0.5,1`` synthesises the cohort with ``lesionseg synth --lesion-age 0.5,1`` (FLAIR a few days
 after the stroke, as the curriculum paper's day-6 FLAIR); the default 0,1 includes hyperacute lesions that
@@ -20,14 +19,13 @@ FLAIR barely shows (+5 to +15 % over the tissue, for about half of the cases).
 
 Run: ``.venv/bin/python benchmarks/bench_train_quality.py [--curricula vanilla,none] [--seeds 0,1,2]
 [--minutes 10] [--cases 20] [--held-out 4] [--extra-cases 0] [--size 128] [--lesion-age 0,1]``; the issue's
-figure: ``--cases 60 --held-out 8 --extra-cases 120 --lesion-age 0.5,1 --batch-dice --lr-schedule cosine
---overhead 50`` (a 50-s reserve keeps every run under 10 minutes; the pace varies by about 7 %).
+figure: ``--cases 60 --held-out 8 --extra-cases 120 --lesion-age 0.5,1 --batch-dice --lr-schedule cosine``.
+``benchmarks/bench_budget.py`` measures the defaults a user gets on a few cases.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
 import statistics
@@ -38,7 +36,6 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from lesionseg.curriculum.budget import epochs_within_budget
 from lesionseg.data import discover
 from lesionseg.infer import Predictor
 from lesionseg.metrics import dice
@@ -61,17 +58,6 @@ def held_out_dice(bundle: Path, cases) -> list[float]:
         truth = sitk.GetArrayFromImage(case.read_mask()) > 0
         scores.append(dice(sitk.GetArrayFromImage(prediction.labelmap) > 0, truth))
     return scores
-
-
-def seconds_per_iteration(prepared_root: Path, work: Path, base: dict) -> float:
-    """Median seconds per training iteration of a 3-epoch run without curriculum (its first epoch excluded)."""
-    probe = work / "probe"
-    train_run(prepared_root, probe, TrainConfig(**{**base, "curriculum": "none"}, epochs=3))
-    with (probe / "all_data" / "log.csv").open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))[1:]
-    shutil.rmtree(probe)
-    return statistics.median(float(row["seconds"]) / (int(row["iterations"]) - int(previous["iterations"]))
-                             for previous, row in zip(rows, rows[1:]))
 
 
 def main() -> None:
@@ -101,10 +87,6 @@ def main() -> None:
     parser.add_argument("--lr-schedule", default="constant", help="TrainConfig.lr_schedule")
     parser.add_argument("--no-augment", action="store_true", help="augmentation off")
     parser.add_argument("--batch-dice", action="store_true", help="ce_dice with the Dice over the whole batch")
-    parser.add_argument("--pace", type=float, default=0.0,
-                        help="seconds per iteration to plan the first run with (default: measured by a 3-epoch run)")
-    parser.add_argument("--overhead", type=float, default=20.0,
-                        help="seconds of each run's budget kept for what is not iterations (difficulty, bundle)")
     parser.add_argument("--tag", default="", help="prefix of the run folders (to keep runs of several settings)")
     parser.add_argument("--work", type=Path, help="keep the work folder here (default: a temporary one)")
     args = parser.parse_args()
@@ -132,26 +114,22 @@ def main() -> None:
         common = dict(**NETWORKS[args.network], **loss, all_data=True, batch_size=12, lr=args.lr, optimiser="adam",
                       lr_schedule=args.lr_schedule, device="cpu",
                       augmentation={"enabled": False} if args.no_augment else {}, metrics=["contrast"], num_threads=args.threads)
-        per_iteration = args.pace or seconds_per_iteration(prepared_root, work, {**common, "seed": 0})
         print(f"lesion age {args.lesion_age}; {len(training)} training cases ({n_slices} slices), {len(held_out)} "
               f"held out; budget {args.minutes:g} min per run; {args.network}, {args.threads or 'default'} "
-              f"thread(s); {per_iteration:.3f} s per iteration", flush=True)
-        budget = args.minutes * 60 - args.overhead
+              f"thread(s)", flush=True)
         for curriculum in args.curricula.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
-                epochs = epochs_within_budget(budget, per_iteration, curriculum, n_slices, 12)
                 run = work / f"run-{args.tag}{curriculum}-{seed}"
                 shutil.rmtree(run, ignore_errors=True)
                 began = time.perf_counter()
                 summary = train_run(prepared_root, run, TrainConfig(**common, curriculum=curriculum, seed=seed,
-                                                                    epochs=epochs))
+                                                                    minutes=args.minutes))
                 minutes = (time.perf_counter() - began) / 60
                 scores = held_out_dice(summary.bundle, held_out)
                 iterations = summary.results[0].iterations
+                epochs = summary.results[0].epochs_run
                 results[(curriculum, seed)] = {"dice": scores, "iterations": iterations, "epochs": epochs,
                                                "minutes": minutes}
-                # the next run's epochs from this run's own pace (the short timing run misjudges it by tens of %)
-                per_iteration = (minutes * 60 - args.overhead) / iterations
                 print(f"{curriculum:>8} seed {seed}: {epochs} epochs, {summary.results[0].iterations} iterations, "
                       f"{minutes:.1f} min; held-out Dice " + " ".join(f"{s:.3f}" for s in scores)
                       + f" (mean {np.mean(scores):.3f})", flush=True)

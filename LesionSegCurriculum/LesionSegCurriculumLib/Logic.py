@@ -175,8 +175,15 @@ class CurriculumLogic:
               wait: bool = False) -> BackgroundJob:
         """Run ``lesionseg train``; its epochs feed :attr:`curves` (a resumed run's earlier epochs first).
 
-        ``on_progress`` is called after the curves are updated, so it can redraw the charts.
+        The settings the user left at the preset's are not passed (the CLI's preset decides, see
+        :class:`~.Parameters.TrainParameters`); what the preset does with the others (``parameters.notes()``)
+        goes to ``on_log`` first. With a training time, the trainer's plan (``JobProgress.plan``, and the
+        planned epochs in ``JobProgress.epochs``) arrives before the first epoch; ``on_progress`` is called
+        after the curves are updated, so it can redraw the charts.
         """
+        if on_log is not None and parameters.validate()[0]:
+            for note in parameters.notes():
+                on_log(note)
         self.curves.clear()
         self.charts_stale = True
         if parameters.resume:

@@ -2,8 +2,9 @@
 
 Inside Slicer, ``LesionSegCurriculumTest`` calls :func:`run_curriculum_self_test` with ``slicer.mrmlScene``:
 a small synthetic cohort is written, its cases listed, prepared at 64 x 64, its difficulty measured and
-shown (table and histograms), and a tiny 2-fold curriculum run trained for one epoch on the CPU, all
-through :class:`~.Logic.CurriculumLogic` and background jobs; :func:`check_outcome` lists what is wrong.
+shown (table and histograms), and a tiny 2-fold curriculum run trained for one epoch on the CPU (the paper
+preset, with a tiny network), all through :class:`~.Logic.CurriculumLogic` and background jobs;
+:func:`check_outcome` lists what is wrong.
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ class CurriculumOutcome:
 
 
 def tiny_train_parameters(prepared: Path, run: Path, difficulty_csv: Path | None = None) -> TrainParameters:
-    """A 2-fold, one-epoch curriculum run of a narrow U-Net on the CPU, validated at its epoch."""
+    """A 2-fold, one-epoch curriculum run of a narrow U-Net on the CPU (the paper preset: every fold, from
+    scratch, epochs instead of a time), validated at its epoch."""
     return TrainParameters(
-        prepared=str(prepared), run=str(run), network="unet2d", network_kwargs=dict(TINY_NETWORK_KWARGS),
-        curriculum="vanilla", metrics=["area", "contrast"], groups=1, epochs=1, batch_size=8, folds=2,
-        device="cpu", difficulty_csv=str(difficulty_csv or ""),
+        prepared=str(prepared), run=str(run), preset="paper", minutes=0, epochs=1, starter=False, network="unet2d",
+        network_kwargs=dict(TINY_NETWORK_KWARGS), curriculum="vanilla", metrics=["area", "contrast"], groups=1,
+        batch_size=8, folds=2, device="cpu", difficulty_csv=str(difficulty_csv or ""),
         extra=["--no-augment", "--threads", "1", "--val-every", "1"])
 
 
@@ -58,7 +60,8 @@ def run_curriculum_self_test(scene, folder: str | os.PathLike, *, launcher=None,
     outcome = CurriculumOutcome(cases=logic.list_cases(data))
 
     prepared = folder / "prepared"
-    result = logic.prepare(PrepareParameters(str(data), str(prepared), size=TINY_SLICE_SIZE, negatives=0.3),
+    result = logic.prepare(PrepareParameters(str(data), str(prepared), preset="paper", size=TINY_SLICE_SIZE,
+                                             negatives=0.3),
                            on_log=on_log, wait=True).result
     if not result.ok:
         outcome.errors.append(f"prepare: {result.error}")

@@ -31,6 +31,15 @@ from .Parameters import (  # noqa: E402
     PrepareParameters,
     TrainParameters,
 )
+from .Presets import (  # noqa: E402
+    DEFAULT_EPOCHS,
+    DEFAULT_MINUTES,
+    PRESET_LABELS,
+    PRESET_MINUTES,
+    PRESET_NAMES,
+    PRESET_PREPARE,
+    preset_minutes,
+)
 from .Refinement import (  # noqa: E402
     QUEUE_COLUMNS,
     RATINGS,
@@ -45,8 +54,10 @@ from .Refinement import (  # noqa: E402
 from .TrainingCurves import CHARTS, TrainingCurves, curve_name  # noqa: E402
 
 __all__ = [
-    "CHARTS", "CURRICULA", "CURRICULUM_LABELS", "DATA_METRICS", "DEFAULT_PATCH_SIZE", "DEVICES", "LOSSES", "NETWORKS", "TRAIN_METRICS",
+    "CHARTS", "CURRICULA", "CURRICULUM_LABELS", "DATA_METRICS", "DEFAULT_EPOCHS", "DEFAULT_MINUTES", "DEFAULT_PATCH_SIZE",
+    "DEVICES", "LOSSES", "NETWORKS", "PRESET_LABELS", "PRESET_MINUTES", "PRESET_NAMES", "PRESET_PREPARE", "TRAIN_METRICS",
     "CaseRow", "CurriculumLogic", "DifficultyDisplay", "DifficultyParameters", "PrepareParameters",
     "QUEUE_COLUMNS", "QueueRow", "RATINGS", "REFINE_TOOLS", "REVIEW_STATES", "RefinementLogic", "ReviewQueueParameters",
-    "TrainParameters", "TrainingCurves", "VOLUME_NETWORKS", "curve_name", "group_samples", "next_case", "read_queue", "show_difficulty",
+    "TrainParameters", "TrainingCurves", "VOLUME_NETWORKS", "curve_name", "group_samples", "next_case", "preset_minutes", "read_queue",
+    "show_difficulty",
 ]

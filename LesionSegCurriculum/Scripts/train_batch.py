@@ -3,14 +3,16 @@
 Inside 3D Slicer (Slicer's Python, the extension's packages)::
 
     Slicer --no-splash --no-main-window --python-script LesionSegCurriculum/Scripts/train_batch.py \\
-        [--] --dataset DATASET --prepared PREPARED --run RUN [--metric contrast] [--epochs 200] ...
+        [--] --dataset DATASET --prepared PREPARED --run RUN [--preset cpu] [--minutes 15 | --epochs 200] ...
 
 or with any Python where lesionseg is installed: ``python LesionSegCurriculum/Scripts/train_batch.py ...``.
 
 It runs the module's logic blocking: ``lesionseg prepare DATASET PREPARED`` when ``--dataset`` is given
 and PREPARED holds no prepared dataset yet, then ``lesionseg train PREPARED RUN`` with the curriculum
-options, each in a background process with one progress line per step (per epoch while training). The
-bundle is RUN/model.lsb. ``--resume`` continues a stopped run. The exit code is that of the first
+options, each in a background process with one progress line per step (per epoch while training). What is
+not given comes from the preset (``--preset``, the same for both steps; ``auto`` by default: gpu with a GPU,
+else cpu, which trains for 15 minutes and fine-tunes the shipped starter model when it fits). The bundle is
+RUN/model.lsb. ``--resume`` continues a stopped run. The exit code is that of the first
 command that did not succeed (0 done, 1 internal error, 2 bad input, 130 cancelled).
 """
 
@@ -29,6 +31,7 @@ from LesionSegCurriculumLib import (  # noqa: E402
     DEVICES,
     LOSSES,
     NETWORKS,
+    PRESET_NAMES,
     CurriculumLogic,
     PrepareParameters,
     TrainParameters,
@@ -48,21 +51,31 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", help="dataset folder or CSV manifest to prepare (skip when PREPARED exists)")
     parser.add_argument("--prepared", required=True, help="prepared dataset folder (written by the prepare step)")
     parser.add_argument("--run", required=True, help="run folder; the bundle is RUN/model.lsb")
-    parser.add_argument("--size", type=int, default=192, help="prepared slice size in pixels (default 192)")
-    parser.add_argument("--negatives", type=float, default=0.1, help="fraction of lesion-free slices kept")
+    parser.add_argument("--preset", choices=PRESET_NAMES, default="auto",
+                        help="the recipe for what is not given, for both steps: cpu, gpu, paper or auto (default)")
+    parser.add_argument("--size", type=int, help="prepared slice size in pixels (default: the preset's)")
+    parser.add_argument("--negatives", type=float, help="fraction of lesion-free slices kept (default: the preset's)")
+    parser.add_argument("--context", type=int,
+                        help="neighbouring slices on each side, prepared and given to the network (default: the "
+                             "preset's)")
     parser.add_argument("--channels", default="", help="comma-separated channels (default: all)")
     parser.add_argument("--workers", type=int, default=1, help="cases prepared in parallel (default 1)")
-    parser.add_argument("--model", choices=NETWORKS, default="unet2d", help="network (default unet2d)")
+    time = parser.add_mutually_exclusive_group()
+    time.add_argument("--minutes", type=float, help="training time of the whole run (default: the preset's, 15 for cpu)")
+    time.add_argument("--epochs", type=int, help="a number of epochs instead of a time (the paper's 200)")
+    parser.add_argument("--model", choices=NETWORKS, help="network (default: the preset's)")
     parser.add_argument("--network-kwargs", default="", help="network options as JSON")
-    parser.add_argument("--loss", choices=LOSSES, default="ce_dice", help="loss (default ce_dice)")
-    parser.add_argument("--curriculum", choices=CURRICULA, default="vanilla", help="schedule (default vanilla)")
+    parser.add_argument("--loss", choices=LOSSES, help="loss (default: the preset's)")
+    parser.add_argument("--curriculum", choices=CURRICULA, help="schedule (default: the preset's)")
     parser.add_argument("--metric", default="contrast", help="difficulty metric(s), e.g. area,contrast")
-    parser.add_argument("--groups", type=int, default=6, help="difficulty groups (default 6)")
-    parser.add_argument("--epochs", type=int, default=200, help="epochs (default 200)")
-    parser.add_argument("--batch-size", type=int, default=12, help="slices per batch (default 12)")
+    parser.add_argument("--groups", type=int, help="difficulty groups (default 6)")
+    parser.add_argument("--batch-size", type=int, help="slices per batch (default: the preset's)")
     folds = parser.add_mutually_exclusive_group()
-    folds.add_argument("--folds", type=int, default=5, help="K-fold cross-validation by patient (default 5)")
+    folds.add_argument("--folds", type=int, help="K-fold cross-validation by patient (default: the preset's)")
     folds.add_argument("--all-data", action="store_true", help="one model on every case, no validation")
+    parser.add_argument("--finetune", default="", help="a bundle to start from, or 'starter'")
+    parser.add_argument("--from-scratch", action="store_true", help="do not start from the starter model")
+    parser.add_argument("--channel-map", default="", help="with a fine-tuned bundle: NEW=OLD[,...]")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="(default auto)")
     parser.add_argument("--difficulty", default="", help="difficulty table from 'lesionseg difficulty'")
     parser.add_argument("--resume", action="store_true", help="continue a stopped run from its checkpoints")
@@ -79,13 +92,19 @@ def train_parameters(args: argparse.Namespace) -> TrainParameters:
         extra += ["--val-every", str(args.val_every)]
     if args.threads is not None:
         extra += ["--threads", str(args.threads)]
-    return TrainParameters(
+    training = TrainParameters(
         prepared=args.prepared, run=args.run, network=args.model,
         network_kwargs=json.loads(args.network_kwargs) if args.network_kwargs else {}, loss=args.loss,
         curriculum=args.curriculum, metrics=[m.strip() for m in args.metric.split(",") if m.strip()],
-        groups=args.groups, epochs=args.epochs, batch_size=args.batch_size, folds=args.folds,
-        all_data=args.all_data, device=args.device, difficulty_csv=args.difficulty, resume=args.resume,
-        extra=extra)
+        groups=args.groups, batch_size=args.batch_size, folds=args.folds, all_data=args.all_data,
+        context=args.context, starter=not args.from_scratch, finetune=args.finetune, channel_map=args.channel_map,
+        device=args.device, difficulty_csv=args.difficulty, resume=args.resume, extra=extra)
+    training.apply_preset(args.preset)
+    if args.minutes is not None:
+        training.minutes = args.minutes
+    if args.epochs is not None:
+        training.minutes, training.epochs = 0, args.epochs
+    return training
 
 
 def _fail(message: str) -> int:
@@ -108,7 +127,8 @@ def main(argv=None) -> int:
     logic = CurriculumLogic()
     options = {"on_log": log_printer(), "wait": True}
     if args.dataset and not (Path(args.prepared) / "slices.csv").is_file():
-        preparing = PrepareParameters(args.dataset, args.prepared, size=args.size, negatives=args.negatives,
+        preparing = PrepareParameters(args.dataset, args.prepared, preset=args.preset, size=args.size,
+                                      negatives=args.negatives, context=args.context,
                                       channels=[c.strip() for c in args.channels.split(",") if c.strip()],
                                       workers=args.workers)
         ok, reason = preparing.validate()

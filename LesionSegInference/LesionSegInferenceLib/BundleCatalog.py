@@ -5,6 +5,11 @@ The folder is remembered in a settings object with ``value(key, default)`` and `
 from its manifest alone (``lesionseg.bundle.read_manifest``: no weights, no torch), and cached until the
 file changes. A bundle that cannot be read is still listed, with the sentence saying why, so the user sees
 it and is not left wondering where it went.
+
+The starter model shipped inside lesionseg (``lesionseg.starter.starter_bundle_path()``; trained on synthetic
+data only, to be fine-tuned) is listed first whatever folder is chosen, when this installation holds it; when
+it does not, nothing is listed for it. Its card says how it was made (``provenance.made_by``: the script,
+seed and cohorts), a line added here for every bundle that records it.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 #: The settings key of the remembered bundle folder.
 FOLDER_SETTINGS_KEY = "LesionSeg/BundleFolder"
@@ -21,6 +26,50 @@ BUNDLE_SETTINGS_KEY = "LesionSeg/BundlePath"
 BUNDLE_SUFFIX = ".lsb"
 #: Shown with every model card (the issue's wording).
 RESEARCH_NOTICE = "Research use only, not for clinical decisions."
+#: The starter model's line in the list.
+STARTER_LABEL = "Starter model (synthetic data; fine-tune on your scans)"
+
+
+def shipped_starter_path() -> Path | None:
+    """The starter bundle shipped in lesionseg, or None when this installation holds none (or lesionseg is not
+    installed yet). ``lesionseg.starter`` imports neither torch nor the bundle code."""
+    try:
+        from lesionseg import starter
+        from lesionseg.errors import LesionSegError
+    except ImportError:
+        return None
+    try:
+        return Path(starter.starter_bundle_path())
+    except LesionSegError:  # "the starter model ... is not part of this installation"
+        return None
+
+
+def made_by_line(manifest: Mapping[str, Any]) -> str:
+    """The model card's line on how a bundle was made (``provenance.made_by``), "" when it does not say.
+
+    E.g. ``"Made by scripts/make_starter.py (seed 0, 30 minutes) from synthetic cohorts varied (40 cases),
+    hard (20 cases); log lesionseg/starter/starter.log"``.
+    """
+    made_by = (manifest.get("provenance") or {}).get("made_by")
+    if not made_by:
+        return ""
+    if not isinstance(made_by, Mapping):
+        return f"Made by {made_by}"
+    details = [f"seed {made_by['seed']}"] if made_by.get("seed") is not None else []
+    if made_by.get("minutes") is not None:
+        details.append(f"{made_by['minutes']:g} minutes" if isinstance(made_by["minutes"], (int, float))
+                       else f"{made_by['minutes']} minutes")
+    line = f"Made by {made_by.get('script') or 'a script'}" + (f" ({', '.join(details)})" if details else "")
+    cohorts = made_by.get("cohorts")
+    if isinstance(cohorts, Mapping) and cohorts:
+        named = [f"{name} ({info['cases']} cases)" if isinstance(info, Mapping) and "cases" in info else str(name)
+                 for name, info in cohorts.items()]
+        line += " from synthetic cohorts " + ", ".join(named)
+    elif isinstance(cohorts, (list, tuple)) and cohorts:
+        line += " from synthetic cohorts " + ", ".join(map(str, cohorts))
+    if made_by.get("log"):
+        line += f"; log {made_by['log']}"
+    return line
 
 
 class Settings(Protocol):
@@ -53,14 +102,17 @@ class BundleEntry:
     Attributes:
         path: the ``.lsb`` file.
         card: ``lesionseg.bundle.model_card(manifest)`` ({} when unreadable).
-        text: ``lesionseg.bundle.format_model_card(manifest)``, or the error sentence.
+        text: ``lesionseg.bundle.format_model_card(manifest)`` with the :func:`made_by_line`, or the error
+            sentence.
         error: why the bundle cannot be used ("" when it can).
+        starter: the starter model shipped in lesionseg.
     """
 
     path: Path
     card: dict[str, Any] = field(default_factory=dict)
     text: str = ""
     error: str = ""
+    starter: bool = False
 
     @property
     def ok(self) -> bool:
@@ -84,7 +136,10 @@ class BundleEntry:
 
     @property
     def label(self) -> str:
-        """The list's line: ``"name (flair, dwi) - model.lsb"``, or the file name and "cannot be read"."""
+        """The list's line: ``"name (flair, dwi) - model.lsb"``, or the file name and "cannot be read";
+        :data:`STARTER_LABEL` for the starter."""
+        if self.starter:
+            return STARTER_LABEL if self.ok else f"{STARTER_LABEL} (cannot be read)"
         if not self.ok:
             return f"{self.path.name} (cannot be read)"
         name = self.card.get("name") or self.path.stem
@@ -101,13 +156,17 @@ class BundleCatalog:
     Args:
         settings: where the folder is remembered (default: a fresh :class:`MemorySettings`).
         read_manifest: ``lesionseg.bundle.read_manifest`` when None (tests may pass another).
+        starter_path: where the starter model is, or None when there is none (default:
+            :func:`shipped_starter_path`, asked at each listing).
     """
 
     def __init__(self, settings: Settings | None = None,
-                 read_manifest: Callable[[Path], dict[str, Any]] | None = None) -> None:
+                 read_manifest: Callable[[Path], dict[str, Any]] | None = None,
+                 starter_path: Callable[[], Path | None] | None = None) -> None:
         self.settings = settings if settings is not None else MemorySettings()
         self._read_manifest = read_manifest
-        self._cache: dict[Path, tuple[tuple[float, int], BundleEntry]] = {}
+        self._starter_path = starter_path if starter_path is not None else shipped_starter_path
+        self._cache: dict[tuple[Path, bool], tuple[tuple[float, int], BundleEntry]] = {}
 
     # ---- the remembered folder and bundle ---------------------------------------------------------------
     @property
@@ -139,9 +198,19 @@ class BundleCatalog:
         found = {*root.glob(f"*{BUNDLE_SUFFIX}"), *root.glob(f"*/*{BUNDLE_SUFFIX}")}
         return sorted(path for path in found if path.is_file())
 
+    def starter(self) -> Path | None:
+        """The starter model's file, None when this installation holds none."""
+        path = self._starter_path()
+        return Path(path) if path is not None and Path(path).is_file() else None
+
     def entries(self, folder: str | os.PathLike | None = None) -> list[BundleEntry]:
-        """The bundles of ``folder`` (default: the remembered one), each with its model card or its error."""
-        return [self.entry(path) for path in self.bundle_files(self.folder if folder is None else folder)]
+        """The starter model first (when there is one), then the bundles of ``folder`` (default: the remembered
+        one), each with its model card or its error."""
+        starter = self.starter()
+        found = [self.entry(path) for path in self.bundle_files(self.folder if folder is None else folder)]
+        if starter is None:
+            return found
+        return [self.entry(starter)] + [entry for entry in found if not _same_file(entry.path, starter)]
 
     def entry(self, path: str | os.PathLike) -> BundleEntry:
         """One bundle's model card (cached until the file's modification time or size changes).
@@ -157,14 +226,16 @@ class BundleCatalog:
         if not path.is_file():
             return BundleEntry(path, error=f"The model bundle '{path}' is a folder; choose the .lsb file itself.")
         stamp = (status.st_mtime, status.st_size)
-        cached = self._cache.get(path)
+        starter = self.starter()
+        key = (path, starter is not None and _same_file(path, starter))
+        cached = self._cache.get(key)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        entry = self._read(path)
-        self._cache[path] = (stamp, entry)
+        entry = self._read(path, starter=key[1])
+        self._cache[key] = (stamp, entry)
         return entry
 
-    def _read(self, path: Path) -> BundleEntry:
+    def _read(self, path: Path, starter: bool = False) -> BundleEntry:
         from lesionseg.bundle import format_model_card, model_card
         from lesionseg.errors import LesionSegError
 
@@ -173,7 +244,19 @@ class BundleCatalog:
             from lesionseg.bundle import read_manifest
         try:
             manifest = read_manifest(path)
-            return BundleEntry(path, model_card(manifest), format_model_card(manifest))
+            card, lines = model_card(manifest), format_model_card(manifest).split("\n")
         except LesionSegError as error:
             reason = f"The model bundle '{path.name}' cannot be read: {error}"
-            return BundleEntry(path, error=reason if reason.endswith(".") else reason + ".")
+            return BundleEntry(path, error=reason if reason.endswith(".") else reason + ".", starter=starter)
+        made_by = made_by_line(manifest)
+        if made_by:  # before the closing "Created ..." line
+            lines.insert(max(len(lines) - 1, 1), made_by)
+        card["made_by"] = (manifest.get("provenance") or {}).get("made_by")
+        return BundleEntry(path, card, "\n".join(lines), starter=starter)
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return first.resolve() == second.resolve()
+    except OSError:
+        return first == second

@@ -3,7 +3,9 @@
 The job prints one JSON object per line on stdout, each with an ``"event"`` key (see
 ``lesionseg.progress``): ``progress`` (``stage``, ``done``, ``total``, ``message``), ``epoch`` (``epoch``
 counted from 0, ``epochs``, ``fold``, the epoch's metrics such as ``loss`` and ``val_dice``),
-``iteration``, ``message``, ``warning`` and a final ``done`` with the job's summary. Anything else is a
+``iteration``, ``message``, ``warning`` and a final ``done`` with the job's summary. A training given a time
+(``--minutes``) plans its epochs per model and says so in a message (``"fold 0: 15.0 min planned as 40
+epochs (...)"``) before its first epoch; its epoch events then carry the planned total. Anything else is a
 log line; among them the CLI's error sentence ``lesionseg <command>: error: <sentence>`` (exit code 2).
 The exit codes are those of ``lesionseg.cli``: 0 done, 1 internal error, 2 bad input, 3 a batch in which
 some cases failed, 130 cancelled.
@@ -29,6 +31,10 @@ EXIT_CANCELLED = 130
 ERROR_LINE = re.compile(r"^lesionseg [\w-]+: error: (?P<sentence>.+)$")
 #: Epoch-event keys that are bookkeeping rather than metrics.
 _NOT_METRICS = {"event", "stage", "epoch", "epochs", "fold", "time_s", "eta_s", "iterations", "seconds"}
+#: A training's time-budget plan (``lesionseg.train.loop``): "<fold N|all data>: M min planned as E epochs (...)".
+PLAN_MESSAGE = re.compile(r"^(?:fold (?P<fold>\d+)|all data): [\d.]+ min planned as (?P<epochs>\d+) epochs")
+#: A model whose time ran out before its planned epochs: it is finished.
+BUDGET_SPENT_MESSAGE = re.compile(r"^the time budget ran out at epoch")
 #: How many log lines a job keeps (the last ones; enough for a traceback).
 LOG_LINES_KEPT = 200
 
@@ -43,8 +49,10 @@ class JobProgress:
         stage: the current stage ("prepare", "train", ...), "" when unknown.
         message: the latest human message (a case id, "epoch 3/200 of fold 1", a warning).
         epoch: the last finished epoch (from 0), None before any.
-        epochs: the planned number of epochs.
+        epochs: the planned number of epochs (with a time budget: the trainer's plan, known from its plan
+            message, before the first epoch).
         fold: the fold being trained, None for all data or other jobs.
+        plan: the trainer's latest time-budget plan sentence ("" when it trains a number of epochs).
         metrics: the last epoch's metrics (e.g. loss, lr, val_dice), numbers only.
         eta_s: estimated seconds left, when the job says.
         warnings: every warning message so far.
@@ -57,6 +65,7 @@ class JobProgress:
     epoch: int | None = None
     epochs: int | None = None
     fold: int | None = None
+    plan: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     eta_s: float | None = None
     warnings: tuple[str, ...] = ()
@@ -160,6 +169,8 @@ class ProgressParser:
             changes["message"] = str(event.get("message", ""))
             if kind == "warning":
                 changes["warnings"] = state.warnings + (changes["message"],)
+            else:
+                changes.update(_plan_changes(changes["message"]))
         elif kind == "done":
             changes["fraction"] = 1.0
             self.summary = {key: value for key, value in event.items() if key not in ("event", "time_s")}
@@ -190,6 +201,19 @@ class ProgressParser:
         else:
             error = f"lesionseg exited with code {returncode}."
         return JobResult("failed", returncode, error, dict(self.summary), log)
+
+
+def _plan_changes(message: str) -> dict[str, Any]:
+    """What a training's message says of its epochs: a new model's plan (its epochs, none done yet), or a
+    model finished early because its time ran out."""
+    planned = PLAN_MESSAGE.match(message)
+    if planned:
+        fold = planned.group("fold")
+        return {"plan": message, "epochs": int(planned.group("epochs")), "epoch": None, "fraction": 0.0,
+                "fold": int(fold) if fold is not None else None, "eta_s": None}
+    if BUDGET_SPENT_MESSAGE.match(message):
+        return {"fraction": 1.0, "eta_s": 0.0}
+    return {}
 
 
 def _epoch_message(epoch: int | None, epochs: int | None, fold: int | None) -> str:

@@ -190,6 +190,8 @@ def build_config(args: argparse.Namespace):
     elif args.folds is not None:
         overrides.update(folds=args.folds, fold=None)
     merged = {**base, **{key: value for key, value in overrides.items() if value is not None}}
+    if args.folds is not None or args.all_data:
+        merged["fold"] = None  # every fold (or none), whatever fold the preset or the saved config names
     if args.network and args.network != base.get("network") and args.network_kwargs is None:
         merged["network_kwargs"] = {}  # the preset's widths belong to the preset's network
     if _is_3d(merged):  # a 3D network takes none of a 2D preset's slice options unless they are asked for

@@ -6,8 +6,6 @@
   scaled for other lengths), the anti-curriculum, no curriculum, and ``iterations`` (total steps before
   training).
 - :mod:`.self_paced`: self-paced learning driven by the trainer's per-slice losses.
-- :mod:`.budget`: ``planned_steps`` and ``epochs_within_budget`` (the epochs of a curriculum or plain run
-  that fit a time budget, for comparisons at equal time).
 - :mod:`.sampler`: ``CurriculumSampler``, the only part that needs torch (imported on first use).
 """
 

@@ -1,6 +1,7 @@
 """The report of a training run: one ``index.html`` with its PNG figures beside it.
 
-Sections: configuration; per-fold table with mean ± sd; per-case validation table and Dice bars;
+Sections: configuration (with the preset that ran); the time budget (planned against actual seconds, per
+model, when the run was given ``--minutes``); per-fold table with mean ± sd; per-case validation table and Dice bars;
 difficulty distributions with the curriculum group boundaries; training loss and validation Dice curves;
 performance against each difficulty metric (scatter, least-squares line, signed R², the paper's Table 1);
 overlays of validation slices (TP red, FN blue, FP green, with their Dice) when the prepared dataset is
@@ -25,10 +26,10 @@ from lesionseg.report.figures import plot_case_bars, plot_performance_vs_metric,
 from lesionseg.stats import RunData, analyse_run, compare_runs, fold_summary, read_run
 
 #: Columns of the per-case table, in order (those present are shown).
-CASE_COLUMNS = ("fold", "case_id", "dice", "hd_mm", "hd95_mm", "assd_mm", "detection_rate", "lesion_slices",
-                "detected_slices", "empty_prediction")
+CASE_COLUMNS = ("fold", "case_id", "dice", "lesion_f1", "hd_mm", "hd95_mm", "assd_mm", "detection_rate",
+                "lesion_slices", "detected_slices", "empty_prediction")
 #: Columns of folds.csv summarised with mean ± sd.
-FOLD_SUMMARY_COLUMNS = ("val_dice", "val_hd95_mm", "val_hd_mm", "val_detection_rate")
+FOLD_SUMMARY_COLUMNS = ("val_dice", "val_lesion_f1", "val_hd95_mm", "val_hd_mm", "val_detection_rate")
 
 
 def _configuration(run: RunData, prepared: Path | None, compare: RunData | None) -> str:
@@ -41,6 +42,28 @@ def _configuration(run: RunData, prepared: Path | None, compare: RunData | None)
     if not run.config:
         return html.note(f"{run.root} has no train_config.json.") + html.table(("setting", "value"), rows, text_columns=(0, 1))
     return html.table(("setting", "value"), rows, text_columns=(0, 1))
+
+
+def _budget(run: RunData) -> str:
+    path = run.root / "budget.json"
+    preset = run.config.get("preset")
+    said = html.paragraph(f"Preset: {preset}." if preset else "Preset: none (the options were given one by one).")
+    if not path.is_file():
+        return said + html.note("No time budget: the run trained a given number of epochs.")
+    try:
+        budget = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        return said + html.note(f"{path} cannot be read ({error}).")
+    rows = [[model.get("fold"), model.get("budget_s"), model.get("planned_epochs"), model.get("epochs_run"),
+             model.get("planned_train_s"), model.get("planned_validations"), model.get("actual_s"),
+             "yes" if model.get("stopped_at_deadline") else "no", "; ".join(model.get("notes") or [])]
+            for model in budget.get("models", [])]
+    text = html.paragraph(f"The run was given {budget.get('minutes')} minutes ({budget.get('budget_s', 0):.0f} s) and took "
+                          f"{budget.get('spent_s', 0):.0f} s. Each model got an equal share of what was left when "
+                          "it started; its trainer measured its pace and planned its epochs and validations.")
+    headers = ("model", "budget s", "planned epochs", "epochs run", "planned training s", "validations",
+               "actual s", "stopped at the deadline", "notes")
+    return said + text + html.table(headers, rows, text_columns=(0, 7, 8))
 
 
 def _folds(run: RunData) -> str:
@@ -201,6 +224,7 @@ def write_run_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | No
     difficulty_path = Path(difficulty) if difficulty is not None else None
     builders = [
         ("configuration", "Configuration", lambda: _configuration(run, prepared_path, other)),
+        ("budget", "Time budget", lambda: _budget(run)),
         ("folds", "Folds", lambda: _folds(run)),
         ("cases", "Cases", lambda: _cases(run, out)),
         ("difficulty", "Difficulty distributions", lambda: _difficulty(run, out, difficulty_path)),
