@@ -192,6 +192,132 @@ def test_intensity_leaves_an_invisible_lesion_alone():
     assert details["changed"] is False and "not distinct" in details["reason"]
 
 
+# --- under-segmented masks: a model's rim, a too-small outline --------------------------------------------
+
+RIM_SPACING = (1.0, 1.0, 3.0)  # SimpleITK (x, y, z); numpy (z, y, x) = (3, 1, 1)
+
+
+def _under_segmented_case(*, edge: float = 2.6, centre: float = 3.2, cyst: bool = True, plate_mm: int = 0,
+                          seed: int = 0):
+    """A FLAIR-like brain on 1 x 1 x 3 mm voxels (30 x 96 x 96) with one 15 mL lesion.
+
+    Healthy tissue at 1.0 (a 10 % bias field across x, noise sd 0.08); an ellipsoidal lesion (radii 12, 16 and
+    19 mm) at ``edge`` at its boundary rising to ``centre`` deep inside, with partial volume at its edge (the
+    lesion fraction smoothed by 0.6 voxel in-plane); optionally a dark cyst (0.4, not lesion) in its centre
+    and a plate of the lesion's edge brightness ``plate_mm`` thick, 5 mm from it (tissue that looks like it).
+
+    Returns:
+        ``(image, brain image, brain, truth, cyst)``: arrays bool ``(z, y, x)``; truth excludes the cyst.
+    """
+    rng = np.random.default_rng(seed)
+    shape, middle, radii = (30, 96, 96), (15, 48, 48), (4.0, 16.0, 19.0)
+    z, y, x = np.ogrid[:30, :96, :96]
+    brain = _ellipsoid(shape, middle, (14, 45, 45))
+    depth = 1.0 - np.sqrt(sum(((g - c) / r) ** 2 for g, c, r in zip((z, y, x), middle, radii)))
+    hole = _ellipsoid(shape, middle, (1, 4, 4)) if cyst else np.zeros(shape, bool)
+    truth = (depth >= 0) & ~hole
+    fraction = ndimage.gaussian_filter(truth.astype(float), (0.2, 0.6, 0.6))
+    healthy = np.ones(shape)
+    if plate_mm:
+        near = 48 + int(radii[2]) + 5
+        healthy = np.where((x >= near) & (x < near + plate_mm) & brain, edge, 1.0)
+    lesion = edge + (centre - edge) * np.clip(depth, 0.0, 1.0)
+    pixels = (healthy * (1.0 - fraction) + lesion * fraction) * (1.0 + 0.1 * (x - 48) / 48)
+    pixels = np.where(hole, 0.4, pixels) + rng.normal(0.0, 0.08, shape)
+    pixels = np.where(brain, pixels, 0.05)
+    image = _image(pixels.astype(np.float32), RIM_SPACING)
+    return image, _image(brain.astype(np.uint8), RIM_SPACING), brain, truth, hole
+
+
+def _slice_rim(mask: np.ndarray, width: int) -> np.ndarray:
+    """The outline ``width`` voxels wide of ``mask`` in each axial slice (as a 2D model or an annotator
+    draws)."""
+    rim = np.zeros_like(mask)
+    for z in range(mask.shape[0]):
+        rim[z] = mask[z] & ~ndimage.binary_erosion(mask[z], iterations=width)
+    return rim
+
+
+def _shrunk(mask: np.ndarray, voxels: int) -> np.ndarray:
+    """``mask`` eroded in-plane by ``voxels`` in each slice (an outline too small by that many mm here)."""
+    return np.stack([ndimage.binary_erosion(plane, iterations=voxels) for plane in mask])
+
+
+def _lesion_share_of_the_drawn_shell(mask: np.ndarray, brain: np.ndarray, truth: np.ndarray) -> float:
+    """The share of lesion in the brain 4 to 14 mm from the mask as drawn (the tools' default band and
+    shell), measured with SciPy: the healthy sample before the enclosed voxels and the lesion's
+    continuation were set aside."""
+    distance = ndimage.distance_transform_edt(~mask, sampling=RIM_SPACING[::-1])
+    shell = brain & ~mask & (distance > 4.0) & (distance <= 14.0)
+    return float(np.mean(truth[shell]))
+
+
+def _run(tool, image, mask: np.ndarray, brain, details: dict) -> np.ndarray:
+    return sitk.GetArrayFromImage(tool(image, _image(mask.astype(np.uint8), RIM_SPACING), brain=brain,
+                                       details=details)) != 0
+
+
+@pytest.mark.parametrize("width", [1, 2])
+@pytest.mark.parametrize("tool", [refine_intensity, grow_from_seeds], ids=["intensity", "grow"])
+def test_tools_fill_a_lesion_that_a_model_outlined_as_a_rim(tool, width):
+    image, brain_image, brain, truth, cyst = _under_segmented_case()
+    rim = _slice_rim(truth | cyst, width)
+    # counted as healthy tissue, the interior the rim encloses made the lesion "not distinct" (> 5 %)
+    assert _lesion_share_of_the_drawn_shell(rim, brain, truth) > 0.05
+    details = {}
+    refined = _run(tool, image, rim, brain_image, details)
+    assert details["changed"] is True and details["model"]["lookalike"] <= 0.05
+    assert details["model"]["enclosed_voxels"] > 0
+    print(f"{tool.__name__}, rim of {width}: Dice {dice(rim, truth):.3f} -> {dice(refined, truth):.3f}")
+    assert dice(refined, truth) >= 0.9
+    assert np.count_nonzero(refined & cyst) <= 0.1 * np.count_nonzero(cyst)  # a dark enclosed hole stays out
+
+
+@pytest.mark.parametrize("tool", [refine_intensity, grow_from_seeds], ids=["intensity", "grow"])
+def test_tools_decide_the_enclosed_voxels_beyond_the_band(tool):
+    """The rim on the upper slices, the whole lesion on the lower ones: the interior of the upper slices lies
+    farther than the 4 mm band from the outline and was never decided."""
+    image, brain_image, _, truth, cyst = _under_segmented_case()
+    mask = _slice_rim(truth | cyst, 2)
+    mask[:15] |= truth[:15]
+    details = {}
+    refined = _run(tool, image, mask, brain_image, details)
+    assert dice(refined, truth) >= 0.95 and np.count_nonzero(refined & cyst) <= 0.1 * np.count_nonzero(cyst)
+
+
+def test_an_outline_too_small_by_more_than_the_band_is_not_refused():
+    """The lesion continues 7 mm past the mask's outline, into the healthy shell beyond the 4 mm band."""
+    image, brain_image, brain, truth, _ = _under_segmented_case(cyst=False)
+    small = _shrunk(truth, 7)
+    assert _lesion_share_of_the_drawn_shell(small, brain, truth) > 0.05
+    details = {}
+    refined = _run(refine_intensity, image, small, brain_image, details)
+    assert details["changed"] is True and details["model"]["continuation_voxels"] > 0
+    again = _run(refine_intensity, image, refined, brain_image, {})  # a pass moves the outline <= 4 mm
+    grown = _run(grow_from_seeds, image, small, brain_image, {})  # GrowCut decides the continuation at once
+    print(f"outline 7 mm too small: Dice {dice(small, truth):.3f}, intensity {dice(refined, truth):.3f} then "
+          f"{dice(again, truth):.3f}, grow {dice(grown, truth):.3f}")
+    assert dice(refined, truth) > dice(small, truth) + 0.3
+    assert dice(again, truth) >= 0.9 and dice(grown, truth) >= 0.9
+
+
+@pytest.mark.parametrize("case", ["faint lesion, rim", "look-alike tissue apart from the lesion"])
+@pytest.mark.parametrize("tool", [refine_intensity, grow_from_seeds], ids=["intensity", "grow"])
+def test_a_lesion_that_is_not_distinct_is_still_refused(tool, case):
+    """Setting the enclosed voxels and the lesion's continuation aside explains nothing else away: a faint
+    lesion's surroundings, and tissue as bright as the lesion that is not connected to it, still count."""
+    if case.startswith("faint"):  # contrast 0.1 on noise of sd 0.08
+        image, brain_image, _, truth, _ = _under_segmented_case(edge=1.1, centre=1.1, cyst=False)
+        mask = _slice_rim(truth, 2)
+    else:  # a plate 8 mm thick at the lesion's edge brightness, 5 mm from it, the mask exact
+        image, brain_image, _, truth, _ = _under_segmented_case(cyst=False, plate_mm=8)
+        mask = truth
+    details = {}
+    result = _run(tool, image, mask, brain_image, details)
+    np.testing.assert_array_equal(result, mask)
+    assert details["changed"] is False and "not distinct" in details["reason"]
+
+
 # --- clean-up --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("backend", ["slicer", "sitk"])

@@ -76,6 +76,34 @@ def components(mask: np.ndarray, backend: str, *, min_voxels: int = 0) -> np.nda
     return sitk.GetArrayFromImage(relabelled).astype(np.uint32)
 
 
+def fill_holes(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """The mask with its enclosed holes filled, in 3D and then in each slice across the thickest axis.
+
+    A hole that opens into the slice above or below (a thick slice, or an outline drawn slice by slice by an
+    annotator or a 2D model, whose first and last slices are open rings) is not a hole in 3D; filled in its
+    slice, it is. On isotropic grids the slices are the array's first axis (axial for an axial scan).
+
+    Args:
+        mask: bool ``(z, y, x)``.
+        spacing: mm ``(z, y, x)``.
+
+    Returns:
+        bool ``(z, y, x)``: ``mask`` plus the background voxels it encloses (SimpleITK's BinaryFillhole,
+        face-connected, in 3D; SciPy's binary_fill_holes in each slice).
+    """
+    mask = np.asarray(mask, dtype=bool)
+    filled = sitk.GetArrayFromImage(sitk.BinaryFillhole(sitk.GetImageFromArray(mask.astype(np.uint8)),
+                                                        fullyConnected=False, foregroundValue=1)) != 0
+    axis = int(np.argmax(spacing))
+    for index in range(filled.shape[axis]):
+        plane = [slice(None)] * 3
+        plane[axis] = index
+        plane = tuple(plane)
+        if filled[plane].any():
+            filled[plane] = ndimage.binary_fill_holes(filled[plane])
+    return filled
+
+
 def keep_touching(candidate: np.ndarray, anchor: np.ndarray) -> np.ndarray:
     """The connected components (26-connectivity) of ``candidate`` that share a voxel with ``anchor``."""
     candidate = np.asarray(candidate, dtype=bool)

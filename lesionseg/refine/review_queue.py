@@ -230,9 +230,9 @@ def _regular_shape(mask: np.ndarray, spacing: np.ndarray, lesions: tuple[np.ndar
     """The mask without what makes its outline implausible: its enclosed holes (3D or within a slice) filled,
     and the specks and stray strokes outside the main lesions (components under :data:`STRAY_FRACTION` of
     the largest one's volume) removed. ``lesions`` is :func:`_components` of ``mask``."""
-    from lesionseg.refine.tools.cleanup import _fill_holes
+    from lesionseg.refine.morphology import fill_holes
 
-    filled = _fill_holes(mask, spacing)
+    filled = fill_holes(mask, spacing)
     labels, count = lesions
     if count <= 1:
         return filled

@@ -19,28 +19,14 @@ import math
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from lesionseg.errors import ParameterError
-from lesionseg.refine import slicer_algorithms
+from lesionseg.refine import morphology, slicer_algorithms
 from lesionseg.refine._checks import array_spacing, check_mm, mask_array, to_mask_image
 from lesionseg.refine.morphology import components
 
 #: Defaults: remove specks under 20 mm³ (a ball of 3.4 mm diameter), fill holes, no smoothing, keep all.
 DEFAULTS = {"min_island_mm3": 20.0, "fill_holes": True, "smoothing_mm": 0.0, "keep_largest": 0}
-
-
-def _fill_holes(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-    filled = sitk.GetArrayFromImage(sitk.BinaryFillhole(sitk.GetImageFromArray(mask.astype(np.uint8)),
-                                                        fullyConnected=False, foregroundValue=1)) != 0
-    axis = int(np.argmax(spacing))
-    for index in range(filled.shape[axis]):
-        plane = [slice(None)] * 3
-        plane[axis] = index
-        plane = tuple(plane)
-        if filled[plane].any():
-            filled[plane] = ndimage.binary_fill_holes(filled[plane])
-    return filled
 
 
 def _median(mask: np.ndarray, spacing: np.ndarray, size_mm: float, backend: str) -> np.ndarray:
@@ -104,7 +90,7 @@ def clean_up(mask: sitk.Image, *, min_island_mm3: float = DEFAULTS["min_island_m
             keep &= labels <= keep_largest  # labels are ordered by decreasing size
         result = keep
     if fill_holes and result.any():
-        result = _fill_holes(result, spacing)
+        result = morphology.fill_holes(result, spacing)  # the parameter fill_holes shadows the function
     if smoothing_mm > 0 and result.any():
         result = _median(result, spacing, smoothing_mm, used)
     info = details if details is not None else {}

@@ -7,9 +7,12 @@ Seeds:
   its deeper half), restricted to voxels that look like lesion (past the keep threshold of
   :mod:`.distributions`), and only in the components that stand out from their surroundings (a stray
   speck of the mask seeds nothing); or the voxels of ``lesion_seeds`` when given;
-- background: brain voxels farther than ``margin_mm`` from the mask (and from the lesion seeds),
-  everything outside the brain, the components that do not stand out, the crop's two outer layers, and the
-  voxels of ``background_seeds`` when given.
+- background: brain voxels farther than ``margin_mm`` from the mask, the lesion seeds, what the mask
+  encloses and (when the lesion is distinct) the lesion's continuation past the outline
+  (:func:`.distributions.not_healthy`): those are GrowCut's to decide, however far from the outline (a
+  model's rim around a lesion's missed interior, or a too-small outline, must not seed the lesion they
+  missed as background); everything outside the brain, the components that do not stand out, the crop's
+  two outer layers, and the voxels of ``background_seeds`` when given.
 
 Editable intensity range (the Segment Editor's masking option of the same name): only voxels past the
 keep threshold (voxels of the mask) or the add threshold (the others) of :mod:`.distributions` may become
@@ -24,10 +27,12 @@ distance-map margin. The intensity levels are measured on the lightly smoothed i
 the mask.
 
 As with the intensity tool, when the lesion is not distinct from the tissue around it (see
-``max_lookalike``), the mask is returned unchanged unless the user gave lesion seeds (then GrowCut runs
-without an editable intensity range). With lesion strokes and no mask, the background seeds are the
-outside of the brain, the background strokes and the faces of a box ``STROKES_ONLY_PADDING_MM`` around the
-strokes (a margin around a small stroke would put background seeds inside the lesion).
+``max_lookalike``; what the mask encloses and the lesion's continuation past a too-small outline are not
+that tissue, :mod:`.distributions`), the mask is returned unchanged unless the user gave lesion seeds
+(then GrowCut runs without an editable intensity range). With lesion strokes and no mask, the background
+seeds are the outside of the brain, the background strokes and the faces of a box
+``STROKES_ONLY_PADDING_MM`` around the strokes (a margin around a small stroke would put background seeds
+inside the lesion).
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from lesionseg.refine import morphology
 from lesionseg.refine.morphology import inside_distance_mm
 from lesionseg.refine.tools.common import MODALITIES, SMOOTHING_MM, Region, brain_array
 from lesionseg.refine.tools.distributions import (
-    ADD_FRACTION, KEEP_FRACTION, decide_components, fit_intensity_model, label_components,
+    ADD_FRACTION, KEEP_FRACTION, decide_components, fit_intensity_model, label_components, not_healthy,
 )
 from lesionseg.refine.tools.intensity import smooth
 
@@ -187,7 +192,9 @@ def grow_from_seeds(image: sitk.Image, mask: sitk.Image | None, *, lesion_seeds:
     if strokes_only:
         background = ~region.brain
     else:
-        near = morphology.margin_mm(outline_box | lesion, spacing, margin, used)
+        lesion_side = _lesion_side(smoothed, outline_box | lesion, region, model if distinct else None,
+                                   margin, context_mm)
+        near = morphology.margin_mm(lesion_side, spacing, margin, used)
         background = (region.brain & ~near) | ~region.brain | rejected
     if user_background is not None:
         background |= user_background[box]
@@ -212,6 +219,16 @@ def grow_from_seeds(image: sitk.Image, mask: sitk.Image | None, *, lesion_seeds:
                  "added_voxels": int(np.count_nonzero(full & ~full_mask)),
                  "removed_voxels": int(np.count_nonzero(full_mask & ~full))})
     return to_mask_image(full, reference)
+
+
+def _lesion_side(smoothed: np.ndarray, outline: np.ndarray, region: Region, model, band_mm: float,
+                 context_mm: float) -> np.ndarray:
+    """What no background seed may hold (bool ``(z, y, x)``): the outline, what it encloses and, with the
+    model of a distinct lesion (None otherwise), the lesion's continuation past it."""
+    if model is None:
+        return morphology.fill_holes(outline, region.spacing)
+    return not_healthy(smoothed, outline, region.brain, region.spacing, model, band_mm=band_mm,
+                       context_mm=context_mm)
 
 
 def keep_level(model) -> float:

@@ -8,11 +8,17 @@ lightly smoothed intensity is past the component's threshold: the add threshold 
 a voxel half filled with lesion lies) for a voxel the mask does not hold, the lower keep threshold (a
 quarter of the contrast) for one it holds. Voxels deeper inside the mask than the band stay lesion, voxels
 farther outside stay background, and added voxels must connect to kept ones (no new islands). The band
-covers holes and small islands entirely, so they are re-decided too.
+covers small holes and small islands entirely, so they are re-decided too; the voxels a component encloses
+(:func:`lesionseg.refine.morphology.fill_holes`, in 3D and slice by slice) are re-decided however far from
+its outline they lie, with the add threshold: a model that outlines a lesion and misses its interior
+draws a rim, whose bright interior becomes lesion and a dark one (a ventricle the outline went round)
+stays out.
 
 When the healthy tissue around the lesion often looks like lesion (more than ``max_lookalike`` of it lies
 past the midpoint between the two levels: a faint lesion, or one as bright as the cortex), the mask is
-returned unchanged and ``details["reason"]`` says why: intensity cannot say where such a boundary is.
+returned unchanged and ``details["reason"]`` says why: intensity cannot say where such a boundary is. What
+the mask encloses and the lesion's own continuation past a too-small outline are not healthy tissue and
+do not count (:mod:`.distributions`).
 
 Defaults (one set for every kind of damage): band 4 mm, healthy shell 10 mm, smoothing sigma 0.7 mm on
 MRI and 2 mm on CT, ``max_lookalike`` 5 %. Backend: NumPy/SciPy only (Slicer has no
@@ -29,7 +35,7 @@ from scipy import ndimage
 
 from lesionseg.errors import ParameterError
 from lesionseg.refine._checks import POLARITIES, check_choice, check_mm, pad_box, to_mask_image
-from lesionseg.refine.morphology import inside_distance_mm, keep_touching, outside_distance_mm
+from lesionseg.refine.morphology import fill_holes, inside_distance_mm, keep_touching, outside_distance_mm
 from lesionseg.refine.tools.common import MODALITIES, SMOOTHING_MM, prepare_region
 from lesionseg.refine.tools.distributions import (
     KEEP_FRACTION, decide_components, fit_intensity_model, label_components,
@@ -47,6 +53,25 @@ def smooth(image: np.ndarray, spacing: np.ndarray, sigma_mm: float) -> np.ndarra
     if sigma_mm <= 0:
         return image
     return ndimage.gaussian_filter(image, sigma=[sigma_mm / s for s in spacing], mode="nearest")
+
+
+def _candidates(own: np.ndarray, mask: np.ndarray, spacing: np.ndarray, band_mm: float) -> np.ndarray:
+    """The voxels re-decided around one component: its band and the voxels it encloses.
+
+    Args:
+        own: bool ``(z, y, x)``, the component.
+        mask: bool ``(z, y, x)``, the whole mask (other components are not this one's to add).
+        spacing: mm ``(z, y, x)``.
+        band_mm: the band's half-width on each side of the boundary.
+
+    Returns:
+        bool ``(z, y, x)``: the component's voxels within ``band_mm`` of its boundary, the voxels outside the
+        mask within ``band_mm`` of it, and the voxels outside the mask it encloses, however deep: an outline
+        that missed a lesion's interior says nothing about it, and the image decides.
+    """
+    inner = own & (inside_distance_mm(own, spacing) <= band_mm)
+    outer = ~mask & (outside_distance_mm(own, spacing) <= band_mm)
+    return inner | outer | (fill_holes(own, spacing) & ~mask)
 
 
 def refine_intensity(image: sitk.Image, mask: sitk.Image, *, brain: sitk.Image | None = None,
@@ -114,11 +139,10 @@ def refine_intensity(image: sitk.Image, mask: sitk.Image, *, brain: sitk.Image |
             continue  # it does not stand out from the tissue around it: not lesion
         box = pad_box(boxes[decision.label - 1], band_mm, region.spacing, labels.shape)
         own = labels[box] == decision.label
-        depth = inside_distance_mm(own, region.spacing)
-        band = (own & (depth <= band_mm)) | (~region.mask[box] & (outside_distance_mm(own, region.spacing) <= band_mm))
+        candidates = _candidates(own, region.mask[box], region.spacing, band_mm)
         values = model.sign * smoothed[box]
         threshold = np.where(own, model.sign * decision.keep_threshold, model.sign * decision.add_threshold)
-        decided = (own & ~band) | (band & region.brain[box] & (values > threshold))
+        decided = (own & ~candidates) | (candidates & region.brain[box] & (values > threshold))
         result[box] |= keep_touching(decided, decided & own)  # additions must connect to kept voxels
     full = region.paste(result)
     info.update({"changed": True, "model": model.to_dict(), "components": len(decisions),
