@@ -53,25 +53,29 @@ class Log:
             handle.write(line + "\n")
 
 
-def write_cohorts(work: Path, seed: int, workers: int, log: Log) -> Path:
+def write_cohorts(work: Path, seed: int, workers: int, log: Log, scale: float = 1.0) -> Path:
     """One synthetic cohort per modality and a CSV manifest that gives every image as the ``flair`` channel."""
     rows = []
     for number, (modality, count) in enumerate(COHORTS.items()):
+        count = max(1, round(count * scale))
         cohort_seed = seed + 1000 * (number + 1)
         root = work / "cohorts" / modality
         if not (root / "dataset_description.json").exists():
             write_cohort(root, count, modalities=(modality,), seed=cohort_seed, workers=workers,
                          case_options_fn=lambda index, s=cohort_seed: varied_case_options(s, index, recipe="starter"))
         from lesionseg.data import discover
+        from lesionseg.synth.writer import case_files
 
         for case in discover(root):
+            # the phantom's own brain mask: classical brain extraction is for MRI, and CT is given as the channel
+            brain = case_files(root, case.case_id, (modality,)).brain_mask
             rows.append({"case_id": f"{modality}-{case.case_id}", "patient_id": f"{modality}-{case.patient_id}",
-                         "flair": str(case.channels[modality]),
-                         "mask": str(case.mask)})
+                         "flair": str(next(iter(case.channels.values()))),  # the cohort's one channel
+                         "mask": str(case.mask), "brain_mask": str(brain)})
         log(f"cohort {modality}: {count} cases, seed {cohort_seed}, recipe 'starter'")
     manifest = work / "cohorts" / "starter.csv"
     with manifest.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["case_id", "patient_id", "flair", "mask"])
+        writer = csv.DictWriter(handle, fieldnames=["case_id", "patient_id", "flair", "mask", "brain_mask"])
         writer.writeheader()
         writer.writerows(rows)
     return manifest
@@ -83,20 +87,23 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=90.0, help="training time (default 90)")
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cases-scale", type=float, default=1.0,
+                        help="multiply the cohort sizes (below 1 for a quick trial of the script)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     log = Log(OUTPUT / STARTER_LOG)
     preset = PRESETS["cpu"]
     log(f"lesionseg {__version__}, Python {platform.python_version()}, seed {args.seed}, {args.minutes:g} minutes, "
         f"preset '{preset.name}'")
-    manifest = write_cohorts(args.work, args.seed, args.workers, log)
+    manifest = write_cohorts(args.work, args.seed, args.workers, log, args.cases_scale)
     prepared = args.work / "prepared"
     began = time.monotonic()
     prepare = PrepareConfig(channels=["flair"], seed=args.seed, **preset.prepare_values())
     summary = prepare_dataset(manifest, prepared, prepare, workers=args.workers)
     log(f"prepared {summary['cases']} cases: {summary['slices']} slices, {summary['lesion_slices']} with lesion "
         f"({time.monotonic() - began:.0f} s; {json.dumps(preset.prepare)})")
-    values = {**preset.train_values(), "minutes": args.minutes, "seed": args.seed, "folds": 10, "fold": 0,
+    values = {**preset.train_values(), "minutes": args.minutes, "seed": args.seed, "fold": 0,
+              "folds": min(10, sum(max(1, round(n * args.cases_scale)) for n in COHORTS.values())),
               "starter_if_fits": False}
     config = TrainConfig.from_dict(values)
     log(f"training: {json.dumps({k: v for k, v in config.to_dict().items() if v not in (None, [], {})})}")

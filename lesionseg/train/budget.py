@@ -155,3 +155,58 @@ def plan_budget(*, budget_s: float, setup_s: float, seconds_per_step: dict[int, 
                       validation_cases=cases, epochs=epochs, val_every=val_every, validations=validations,
                       planned_steps=steps, planned_train_s=train_s, planned_validation_s=validations * validation_s,
                       reserve_s=reserve, notes=notes)
+
+
+#: the plan is revised while at most this share of its epochs is done
+REPLAN_WITHIN = 0.5
+#: ... and only when the revised epochs differ from the planned ones by more than this share
+REPLAN_TOLERANCE = 0.15
+
+
+def replan_epochs(*, done_epochs: int, current_epochs: int, remaining_s: float, seconds_per_step: dict[int, float],
+                  epoch_steps: Callable[[int], list[tuple[int, int]]], validations: int, validation_s: float,
+                  min_epochs: int, max_epochs: int = 100_000) -> int | None:
+    """The epochs a budgeted run should have, from the pace measured on its first epochs.
+
+    The probe before training times a few steps; on a busy machine (or after the first epochs settle the
+    caches) the real pace can differ by a factor. After each early epoch the trainer measures its real
+    seconds per step and asks again how many epochs fit: the epochs still to come (counted from the
+    schedule of the new length) and their share of the validations must fit the time left.
+
+    Args:
+        done_epochs: epochs finished.
+        current_epochs: the planned epochs.
+        remaining_s: seconds left for training and validation (the reserve already taken off).
+        seconds_per_step: the measured pace by crop side.
+        epoch_steps: as for :func:`plan_budget`.
+        validations: the planned number of validations over the whole run.
+        validation_s: seconds of one validation pass.
+        min_epochs: the least run.
+        max_epochs: upper bound of the search.
+
+    Returns:
+        The new number of epochs, or None to keep the plan (early in the run is over, or the change is small).
+    """
+    if done_epochs > REPLAN_WITHIN * current_epochs or done_epochs < 1:
+        return None
+
+    def fits(epochs: int) -> bool:
+        future = epoch_steps(epochs)[done_epochs:]
+        seconds = sum(n * seconds_per_step[side] for n, side in future)
+        future_validations = validations * (epochs - done_epochs) / max(epochs, 1)
+        return seconds + future_validations * validation_s <= remaining_s
+
+    low = max(min_epochs, done_epochs + 1)
+    if not fits(low):
+        return low if low != current_epochs else None
+    high = low
+    while high < max_epochs and fits(high):
+        low, high = high, min(max_epochs, high * 2)
+    if fits(high):
+        low = high
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    if abs(low - current_epochs) <= REPLAN_TOLERANCE * current_epochs:
+        return None
+    return low

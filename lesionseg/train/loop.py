@@ -31,14 +31,14 @@ from lesionseg.errors import ParameterError
 from lesionseg.preprocess import PreparedDataset
 from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
 from lesionseg.train.batching import batches_for, epoch_batches, planned_iterations
-from lesionseg.train.budget import FIXED_RESERVE_S, BudgetPlan, plan_budget
+from lesionseg.train.budget import FIXED_RESERVE_S, SAFETY_SHARE, BudgetPlan, plan_budget, replan_epochs
 from lesionseg.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from lesionseg.train.config import TrainConfig
 from lesionseg.train.crops import crop_batch, epoch_crop_size
 from lesionseg.train.curriculum_setup import build_schedule
 from lesionseg.train.distributed import DistInfo, barrier, broadcast
 from lesionseg.train.logs import EpochLog
-from lesionseg.train.optim import encoder_parameter_names, make_lr_schedule, make_optimiser
+from lesionseg.train.optim import encoder_parameter_names, make_lr_schedule, make_optimiser, set_total_steps
 from lesionseg.train.slices import SliceDataset, load_slices
 from lesionseg.train.validate import ValidationResult, subset, validate
 
@@ -296,6 +296,43 @@ class FoldTrainer:
             f"({plan.planned_validation_s / 60:.1f} min), set-up {plan.setup_s:.0f} s, reserve {plan.reserve_s:.0f} s"
             + "".join(f"; {note}" for note in plan.notes))})
 
+    def _revise_plan(self, epoch: int, state: dict[str, Any]) -> None:
+        """After an early epoch of a budgeted run: plan again from the measured pace (see
+        :func:`lesionseg.train.budget.replan_epochs`); a new length rebuilds the schedules."""
+        if self.dist.active:
+            return
+        pace: dict[int, list[float]] = {}
+        for seconds, steps, side in state["train_seconds"]:  # (seconds, steps, crop side) of each epoch
+            if steps:
+                pace.setdefault(side, []).append(seconds / steps)
+        probe = self.plan.seconds_per_step
+        seen = {side: max(float(np.median(values)), float(np.mean(values))) for side, values in pace.items()}
+        ratio = float(np.median([seen[side] / probe[side] for side in seen if side in probe])) if seen else 1.0
+        seconds_per_step = {side: seen.get(side, value * ratio) for side, value in probe.items()}
+        remaining = (self.deadline - time.monotonic()) * (1.0 - SAFETY_SHARE)
+        epochs = replan_epochs(done_epochs=epoch + 1, current_epochs=self.config.epochs, remaining_s=remaining,
+                               seconds_per_step=seconds_per_step, epoch_steps=self._epoch_steps,
+                               validations=self.plan.validations, validation_s=self.plan.validation_s,
+                               min_epochs=self.config.groups if self.config.curriculum in ("vanilla", "anti") else 1)
+        if epochs is None:
+            return
+        val_every = max(1, -(-epochs // max(self.plan.validations, 1))) if self.plan.validations else epochs
+        self.progress({"event": "message", "message": (
+            f"the measured pace ({', '.join(f'{v:.2f} s at {k} px' for k, v in seconds_per_step.items())} per step) "
+            f"differs from the probe's: {self.config.epochs} epochs revised to {epochs}")})
+        self.config = dataclasses.replace(self.config, epochs=epochs, val_every=val_every)
+        self.plan.notes.append(f"revised from {self.plan.epochs} to {epochs} epochs after epoch {epoch + 1} "
+                               "(measured pace)")
+        self.plan.epochs, self.plan.val_every = epochs, val_every
+        self.schedule = self._build_schedule(epochs)
+        self.sampler.schedule = self.schedule
+        if self.schedule.is_fixed and self.lr_per_step:
+            set_total_steps(self.lr_schedule, state["iterations"] + sum(n for n, _ in self._epoch_steps(epochs)[epoch + 1:]))
+        if self.dist.is_main:
+            from lesionseg.io import write_json_atomic
+
+            write_json_atomic(self.folder / BUDGET_FILE, self.plan.to_dict())
+
     # ---- one step, one epoch --------------------------------------------------------------------------
     def _batch(self, indices: list[int]):
         import torch
@@ -468,7 +505,8 @@ class FoldTrainer:
         config = self.config
         n = len(self.train_rows)
         state: dict[str, Any] = {"history": [], "best": None, "iterations": 0, "since_best": 0, "visits": [],
-                                 "loss_sum": np.zeros(n), "loss_count": np.zeros(n), "deadline_hit": False}
+                                 "loss_sum": np.zeros(n), "loss_count": np.zeros(n), "deadline_hit": False,
+                                 "train_seconds": []}
         start_epoch = 0
         checkpoint_path = self.folder / CHECKPOINT_NAME
         if self.resume and checkpoint_path.is_file():
@@ -477,11 +515,15 @@ class FoldTrainer:
         loop_started = time.monotonic()
         iterations_at_start = state["iterations"]
         epoch = start_epoch - 1
-        for epoch in range(start_epoch, config.epochs):
+        while epoch + 1 < self.config.epochs:
+            epoch += 1
+            config = self.config  # a budgeted run may revise its epochs after its first ones
             if self.cancel:
                 self.cancel.raise_if_cancelled()
             epoch_start = time.monotonic()
+            steps_before = state["iterations"]
             mean_loss = self._train_epoch(epoch, state)
+            validation_seconds = 0.0
             if self.dist.active and self.deadline is not None:  # ranks stop together, at an epoch's end
                 state["deadline_hit"] = bool(broadcast(self.dist, self._past_deadline()))
             record: dict[str, Any] = {"epoch": epoch, "iterations": state["iterations"],
@@ -494,7 +536,9 @@ class FoldTrainer:
                               lesion_patch_fraction=self.dataset.lesion_fraction)
             validated = ((epoch + 1) % config.val_every == 0 or epoch == config.epochs - 1) and not state["deadline_hit"]
             if validated:
+                validation_began = time.monotonic()
                 result = self._validate()
+                validation_seconds = time.monotonic() - validation_began
                 if result is not None:
                     record.update(result.summary())
                     self._keep_if_best(epoch, result, state)
@@ -519,10 +563,17 @@ class FoldTrainer:
             if self.dist.is_main and ((epoch + 1) % config.checkpoint_every == 0 or last or stop):
                 save_checkpoint(checkpoint_path, self._checkpoint_state(epoch, state))
             barrier(self.dist)
+            # the epoch's cost but its validation (checkpoints and logs included): the pace a revised plan uses
+            state["train_seconds"].append((time.monotonic() - epoch_start - validation_seconds,
+                                           state["iterations"] - steps_before, self._crop_side(epoch, config.epochs)))
             if state["deadline_hit"]:
                 self.progress({"event": "message", "message": f"the time budget ran out at epoch {epoch} of "
                                                               f"{config.epochs}; keeping the best model so far"})
                 break
+            if self.plan is not None and not stop:
+                self._revise_plan(epoch, state)
+                planned = planned_iterations(self.schedule, self.config.batch_size, self.dist.world_size) \
+                    if self.schedule.is_fixed else None
             if stop:
                 self.progress({"event": "message", "message": f"early stopping at epoch {epoch} (best epoch "
                                                               f"{state['best']['epoch']})"})

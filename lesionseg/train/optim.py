@@ -30,6 +30,24 @@ def cosine_factor(step: int, total_steps: int) -> float:
     return COSINE_FLOOR + (1.0 - COSINE_FLOOR) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+class CosineSteps:
+    """The per-step cosine factor as a callable object (``LambdaLR`` saves its ``total`` in checkpoints; a
+    budgeted run that revises its plan sets a new ``total``)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = int(total)
+
+    def __call__(self, step: int) -> float:
+        return cosine_factor(step, self.total)
+
+
+def set_total_steps(lr_schedule, total_steps: int) -> None:
+    """Point a per-step cosine schedule at a new total (a revised plan); other schedules are left alone."""
+    for function in getattr(lr_schedule, "lr_lambdas", []):
+        if isinstance(function, CosineSteps):
+            function.total = int(total_steps)
+
+
 def make_lr_schedule(config: TrainConfig, optimiser, total_steps: int | None = None):
     """The learning-rate schedule and whether it steps per optimiser step (True) or per epoch (False).
 
@@ -42,7 +60,7 @@ def make_lr_schedule(config: TrainConfig, optimiser, total_steps: int | None = N
 
     if config.lr_schedule == "cosine":
         if total_steps:
-            return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: cosine_factor(step, total_steps)), True
+            return torch.optim.lr_scheduler.LambdaLR(optimiser, CosineSteps(total_steps)), True
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs,
                                                           eta_min=config.lr * COSINE_FLOOR), False
     if config.lr_schedule == "step":
