@@ -58,7 +58,8 @@ def _column(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np
 
 
 def plot_training_curves(logs: Mapping[str, Sequence[Mapping[str, Any]]], path: str | os.PathLike) -> Path:
-    """Training loss and validation Dice per epoch, one line per fold (two panels side by side).
+    """Training loss, and validation Dice and lesion-wise F1 (dashed), per epoch, one line per fold (two panels
+    side by side).
 
     Args:
         logs: fold name -> rows of its ``log.csv`` (epoch, loss, val_dice, ...).
@@ -75,9 +76,14 @@ def plot_training_curves(logs: Mapping[str, Sequence[Mapping[str, Any]]], path: 
         loss_axes.plot(epochs, loss, color=colour, label=label)
         epochs, dice = _column(rows, "val_dice")
         if dice.size:
-            dice_axes.plot(epochs, dice, color=colour, marker="o", markersize=3, label=label)
+            dice_axes.plot(epochs, dice, color=colour, marker="o", markersize=3, label=f"{label} Dice")
+        epochs, f1 = _column(rows, "val_lesion_f1")
+        if f1.size:
+            dice_axes.plot(epochs, f1, color=colour, marker="s", markersize=3, linestyle="--",
+                           label=f"{label} lesion F1")
     loss_axes.set(xlabel="epoch", ylabel="training loss (mean per epoch)", title="Training loss")
-    dice_axes.set(xlabel="epoch", ylabel="validation Dice (mean per case)", title="Validation Dice", ylim=(-0.02, 1.02))
+    dice_axes.set(xlabel="epoch", ylabel="validation Dice, lesion-wise F1 (mean per case)",
+                  title="Validation Dice and lesion-wise F1", ylim=(-0.02, 1.02))
     for axes in (loss_axes, dice_axes):
         axes.grid(alpha=0.3)
         if axes.lines:

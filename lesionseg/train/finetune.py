@@ -5,7 +5,10 @@ takes the place of the bundle's ``old``), its channels are the run's in the same
 keyword arguments are the run's (so every weight has its place), its input depth (neighbouring slices,
 2.5D) is the run's, and its preprocessing normalises the same way (the MRI z-score with the same clip
 percentiles, or the same CT window) at the same slice size (the network learned lesions at that pixel
-size). The transfer paper's setting is this one: a model fine-tuned on a few target cases.
+size). An explicit ``--finetune`` needs the first three (else exit 2, naming both sides) and says when the
+last two differ (a FLAIR model as the start of a CT model is a choice a researcher may make); the starter
+is used by default only when all five match. The transfer paper's setting is this one: a model fine-tuned
+on a few target cases.
 
 ``--finetune starter`` names the starter model shipped with the package (:mod:`lesionseg.starter`); the
 presets fine-tune from it by default when it fits (``starter_if_fits``) and train from scratch otherwise,
@@ -55,8 +58,13 @@ def _normalisation(channel: str, preprocessing: Mapping[str, Any]) -> tuple:
     return ("zscore",) + tuple(float(v) for v in preprocessing.get("clip_percentiles", (0.5, 99.5)))
 
 
-def fit_problem(manifest: Mapping[str, Any], config: TrainConfig, prepared: PreparedDataset) -> str | None:
-    """Why a bundle does not fit a run, as the end of a sentence; None when it fits.
+def fit_problems(manifest: Mapping[str, Any], config: TrainConfig, prepared: PreparedDataset) -> tuple[str | None, str | None]:
+    """Why a bundle does not fit a run, as the ends of sentences: ``(hard, soft)``.
+
+    ``hard``: the weights cannot serve this run (other channels after the channel map, another network, another
+    input depth). ``soft``: they load, but the bundle saw its images otherwise (another slice size or
+    normalisation): an explicit ``--finetune`` goes on and says so (e.g. a FLAIR model as the start of a CT
+    model); the starter is used only when nothing differs. None: no such difference.
 
     Args:
         manifest: the bundle's manifest.
@@ -71,26 +79,33 @@ def fit_problem(manifest: Mapping[str, Any], config: TrainConfig, prepared: Prep
     if [_key(c) for c in mapped] != [_key(c) for c in bundle_channels]:
         shown = ", ".join(f"{a}={b}" for a, b in config.channel_map.items())
         return (f"it was trained on channel(s) {', '.join(bundle_channels)} but the dataset has "
-                f"{', '.join(run_channels)}" + (f" (after --channel-map {shown}: {', '.join(mapped)})" if shown else ""))
+                f"{', '.join(run_channels)}" + (f" (after --channel-map {shown}: {', '.join(mapped)})" if shown else ""),
+                None)
     preprocessing = dict(manifest.get("preprocessing", {}))
     bundle_context = int(preprocessing.get("context_slices", 0) or 0)
     if bundle_context != config.context_slices:
         return (f"it takes {bundle_context} neighbouring slice(s) on each side but the run uses "
-                f"{config.context_slices} (--context)")
+                f"{config.context_slices} (--context)", None)
     wanted = network_config(config.network, len(run_channels) * (2 * config.context_slices + 1), 2,
                             **config.network_kwargs)
     given = manifest.get("network", {})
     if given.get("name") != wanted["name"] or given.get("kwargs") != wanted["kwargs"]:
         return (f"its network is {given.get('name')} {given.get('kwargs')} but the run trains {wanted['name']} "
-                f"{wanted['kwargs']}")
+                f"{wanted['kwargs']}", None)
     if int(preprocessing.get("size", 0)) != prepared.size:
-        return f"it was trained on {preprocessing.get('size')}-pixel slices but the dataset has {prepared.size}"
+        return None, f"it was trained on {preprocessing.get('size')}-pixel slices but the dataset has {prepared.size}"
     prepared_settings = prepared.config.to_dict()
     for run_name, bundle_name in zip(run_channels, bundle_channels):
         if _normalisation(run_name, prepared_settings) != _normalisation(bundle_name, preprocessing):
-            return (f"channel {run_name} is normalised as {_normalisation(run_name, prepared_settings)} but its "
-                    f"channel {bundle_name} as {_normalisation(bundle_name, preprocessing)}")
-    return None
+            return None, (f"channel {run_name} is normalised as {_normalisation(run_name, prepared_settings)} but "
+                          f"its channel {bundle_name} as {_normalisation(bundle_name, preprocessing)}")
+    return None, None
+
+
+def fit_problem(manifest: Mapping[str, Any], config: TrainConfig, prepared: PreparedDataset) -> str | None:
+    """Why a bundle does not fit a run exactly (any difference of :func:`fit_problems`); None when it fits."""
+    hard, soft = fit_problems(manifest, config, prepared)
+    return hard or soft
 
 
 def resolve_bundle_path(value: str) -> tuple[Path, str]:
@@ -117,10 +132,12 @@ def finetune_source(config: TrainConfig, prepared: PreparedDataset,
     if config.finetune_from:
         path, name = resolve_bundle_path(config.finetune_from)
         manifest = read_manifest(path)
-        problem = fit_problem(manifest, config, prepared)
-        if problem:
-            raise ParameterError(f"--finetune {config.finetune_from} does not fit this run: {problem}; "
+        hard, soft = fit_problems(manifest, config, prepared)
+        if hard:
+            raise ParameterError(f"--finetune {config.finetune_from} does not fit this run: {hard}; "
                                  "use --channel-map NEW=OLD, other training options, or --from-scratch.")
+        if soft:
+            say({"event": "message", "message": f"fine-tuning from {name} although {soft}"})
         return FinetuneSource(load_state_dicts(path)[0], path, name, manifest)
     if not config.starter_if_fits:
         return None

@@ -30,19 +30,19 @@ import numpy as np
 from lesionseg.errors import ParameterError
 from lesionseg.preprocess import PreparedDataset
 from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
-from lesionseg.train.batching import batches_for, epoch_batches, planned_iterations
-from lesionseg.train.budget import FIXED_RESERVE_S, SAFETY_SHARE, BudgetPlan, plan_budget, replan_epochs
+from lesionseg.train.batching import epoch_batches, planned_iterations
+from lesionseg.train.budget import BudgetPlan
 from lesionseg.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from lesionseg.train.config import TrainConfig
 from lesionseg.train.crops import crop_batch, epoch_crop_size
 from lesionseg.train.curriculum_setup import build_schedule
 from lesionseg.train.distributed import DistInfo, barrier, broadcast
+from lesionseg.train.fold_budget import BudgetedTraining
 from lesionseg.train.logs import EpochLog
-from lesionseg.train.optim import encoder_parameter_names, make_lr_schedule, make_optimiser, set_total_steps
+from lesionseg.train.optim import encoder_parameter_names, make_lr_schedule, make_optimiser
 from lesionseg.train.slices import SliceDataset, load_slices
-from lesionseg.train.validate import ValidationResult, subset, validate
+from lesionseg.train.validate import ValidationResult, validate
 
-BUDGET_FILE = "budget.json"
 #: training options added after checkpoints were first written, with the value that means "as before"
 _NEWER_DEFAULTS = {"context_slices": 0, "size_curriculum": [], "starter_if_fits": False, "channel_map": {}}
 
@@ -106,7 +106,7 @@ def make_augmentation(config: TrainConfig):
                               spatial_dims=3 if config.is_3d else 2)
 
 
-class FoldTrainer:
+class FoldTrainer(BudgetedTraining):
     """Trains one model on ``train_rows`` and validates it on ``val_rows`` (see :class:`FoldResult`).
 
     Args:
@@ -234,104 +234,6 @@ class FoldTrainer:
         self.lr_schedule, self.lr_per_step = make_lr_schedule(config, self.optimiser, total)
         self.log = EpochLog(self.folder, enabled=self.dist.is_main)
         self.fingerprint = config_fingerprint(config, self.train_rows)
-
-    # ---- the time budget ----------------------------------------------------------------------------
-    def _epoch_steps(self, epochs: int) -> list[tuple[int, int]]:
-        """(optimiser steps, crop side) of each epoch of a run of ``epochs`` (a self-paced schedule counts as
-        every slice, its most)."""
-        schedule = self._build_schedule(epochs)
-        counts = [schedule.active_count(e) if schedule.is_fixed else schedule.n_slices for e in range(epochs)]
-        return [(batches_for(count, self.config.batch_size, self.dist.world_size), self._crop_side(e, epochs))
-                for e, count in enumerate(counts)]
-
-    def _plan_budget(self, started: float) -> None:
-        """Measure the pace, plan the epochs and validations (or reload the plan on resume), set the deadline."""
-        from lesionseg.train.pace import measure_step_seconds, validation_seconds_per_case
-
-        path = self.folder / BUDGET_FILE
-        if self.resume and path.is_file() and (self.folder / CHECKPOINT_NAME).is_file():
-            plan = BudgetPlan.from_dict(json.loads(path.read_text(encoding="utf-8")))
-            spent = plan.setup_s + sum(r.get("seconds", 0.0) for r in load_checkpoint(self.folder / CHECKPOINT_NAME)
-                                       ["history"])
-            remaining = max(plan.budget_s - spent, FIXED_RESERVE_S)
-        else:
-            plan = None
-            if self.dist.is_main:
-                sides = sorted({self._crop_side(e, 100) for e in range(100)})
-
-                def step(indices: list[int], side: int) -> None:
-                    self._step(indices, side, np.random.default_rng(0))
-
-                pace = measure_step_seconds(step, len(self.dataset), self.config.batch_size, sides, self.config.seed,
-                                            [self.network, self.optimiser])
-                per_case = []
-                if self.val_arrays is not None:
-                    counts = {}
-                    for row in self.val_arrays.rows:
-                        counts[row["case_id"]] = counts.get(row["case_id"], 0) + 1
-                    per_case = validation_seconds_per_case(
-                        lambda case: self._validate_arrays(subset(self.val_arrays, [case]), full=False), counts)
-                curriculum_groups = self.config.groups if self.config.curriculum in ("vanilla", "anti") else 1
-                plan = plan_budget(budget_s=self.budget_s, setup_s=time.monotonic() - started, seconds_per_step=pace,
-                                   epoch_steps=self._epoch_steps, min_epochs=max(1, curriculum_groups),
-                                   validation_s_per_case=per_case,
-                                   final_validation_s=sum(per_case) * 1.5)
-                from lesionseg.io import write_json_atomic
-
-                write_json_atomic(path, plan.to_dict())
-            plan = broadcast(self.dist, plan)
-            remaining = plan.budget_s - plan.setup_s
-        self.plan = plan
-        self.deadline = time.monotonic() + remaining - plan.final_validation_s - FIXED_RESERVE_S
-        self.config = dataclasses.replace(self.config, epochs=plan.epochs, val_every=plan.val_every)
-        if self.val_arrays is not None:
-            cases = list(dict.fromkeys(row["case_id"] for row in self.val_arrays.rows))[:plan.validation_cases]
-            self.val_training = subset(self.val_arrays, cases)
-        name = "all data" if self.fold is None else f"fold {self.fold}"
-        steps = ", ".join(f"{seconds:.2f} s at {side} px" if side else f"{seconds:.2f} s"
-                          for side, seconds in plan.seconds_per_step.items())
-        self.progress({"event": "message", "message": (
-            f"{name}: {plan.budget_s / 60:.1f} min planned as {plan.epochs} epochs ({plan.planned_steps} steps of "
-            f"{steps}: {plan.planned_train_s / 60:.1f} min), {plan.validations} validation(s) "
-            f"({plan.planned_validation_s / 60:.1f} min), set-up {plan.setup_s:.0f} s, reserve {plan.reserve_s:.0f} s"
-            + "".join(f"; {note}" for note in plan.notes))})
-
-    def _revise_plan(self, epoch: int, state: dict[str, Any]) -> None:
-        """After an early epoch of a budgeted run: plan again from the measured pace (see
-        :func:`lesionseg.train.budget.replan_epochs`); a new length rebuilds the schedules."""
-        if self.dist.active:
-            return
-        pace: dict[int, list[float]] = {}
-        for seconds, steps, side in state["train_seconds"]:  # (seconds, steps, crop side) of each epoch
-            if steps:
-                pace.setdefault(side, []).append(seconds / steps)
-        probe = self.plan.seconds_per_step
-        seen = {side: max(float(np.median(values)), float(np.mean(values))) for side, values in pace.items()}
-        ratio = float(np.median([seen[side] / probe[side] for side in seen if side in probe])) if seen else 1.0
-        seconds_per_step = {side: seen.get(side, value * ratio) for side, value in probe.items()}
-        remaining = (self.deadline - time.monotonic()) * (1.0 - SAFETY_SHARE)
-        epochs = replan_epochs(done_epochs=epoch + 1, current_epochs=self.config.epochs, remaining_s=remaining,
-                               seconds_per_step=seconds_per_step, epoch_steps=self._epoch_steps,
-                               validations=self.plan.validations, validation_s=self.plan.validation_s,
-                               min_epochs=self.config.groups if self.config.curriculum in ("vanilla", "anti") else 1)
-        if epochs is None:
-            return
-        val_every = max(1, -(-epochs // max(self.plan.validations, 1))) if self.plan.validations else epochs
-        self.progress({"event": "message", "message": (
-            f"the measured pace ({', '.join(f'{v:.2f} s at {k} px' for k, v in seconds_per_step.items())} per step) "
-            f"differs from the probe's: {self.config.epochs} epochs revised to {epochs}")})
-        self.config = dataclasses.replace(self.config, epochs=epochs, val_every=val_every)
-        self.plan.notes.append(f"revised from {self.plan.epochs} to {epochs} epochs after epoch {epoch + 1} "
-                               "(measured pace)")
-        self.plan.epochs, self.plan.val_every = epochs, val_every
-        self.schedule = self._build_schedule(epochs)
-        self.sampler.schedule = self.schedule
-        if self.schedule.is_fixed and self.lr_per_step:
-            set_total_steps(self.lr_schedule, state["iterations"] + sum(n for n, _ in self._epoch_steps(epochs)[epoch + 1:]))
-        if self.dist.is_main:
-            from lesionseg.io import write_json_atomic
-
-            write_json_atomic(self.folder / BUDGET_FILE, self.plan.to_dict())
 
     # ---- one step, one epoch --------------------------------------------------------------------------
     def _batch(self, indices: list[int]):
