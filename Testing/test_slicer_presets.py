@@ -332,7 +332,8 @@ PLAN_ALL = "all data: 2.5 min planned as 7 epochs (70 steps of 1.00 s: 1.2 min),
 
 
 def test_the_trainers_messages_are_the_ones_the_progress_reads():
-    source = (REPO / "lesionseg" / "train" / "loop.py").read_text(encoding="utf-8")
+    source = "".join((REPO / "lesionseg" / "train" / name).read_text(encoding="utf-8")
+                     for name in ("loop.py", "fold_budget.py"))
     assert 'f"{name}: {plan.budget_s / 60:.1f} min planned as {plan.epochs} epochs' in source
     assert 'f"the time budget ran out at epoch' in source
 

@@ -105,3 +105,18 @@ def test_bad_budgets_exit_2_with_one_sentence(tiny_prepared, tmp_path):
     assert short.returncode == 2, short.stderr[-2000:]
     assert "too short" in short.stderr and "give at least --minutes" in short.stderr
     assert len(short.stderr.strip().splitlines()) == 1
+
+
+def test_a_revised_plan_follows_the_measured_pace_early_in_the_run_only():
+    from lesionseg.train.budget import replan_epochs
+
+    common = dict(seconds_per_step={64: 0.5}, epoch_steps=_steps(10), validations=4, validation_s=1.0, min_epochs=2)
+    # 4 epochs done; 120 s left. E epochs leave (E - 4) x 5 s of steps and 4 (E - 4) / E validations of 1 s:
+    # E = 27 costs 115 + 3.4 s, E = 28 costs 120 + 3.4 s
+    assert replan_epochs(done_epochs=4, current_epochs=10, remaining_s=120.0, **common) == 27
+    # a change within the tolerance (15 %) keeps the plan
+    assert replan_epochs(done_epochs=4, current_epochs=25, remaining_s=120.0, **common) is None
+    # past half the planned epochs the plan stands, however wrong it is
+    assert replan_epochs(done_epochs=6, current_epochs=10, remaining_s=120.0, **common) is None
+    # slower than planned: fewer epochs, never fewer than one more than done
+    assert replan_epochs(done_epochs=4, current_epochs=20, remaining_s=10.0, **common) == 5

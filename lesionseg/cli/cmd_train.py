@@ -81,6 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="start from this bundle's weights, or from the shipped starter model (the cpu preset "
                              "does this by default when the starter fits the run)")
     parser.add_argument("--from-scratch", action="store_true", help="do not start from the starter model")
+    parser.add_argument("--finetune-lr", type=float, help="learning rate when starting from a bundle (default: the "
+                                                          "preset's, 3e-4 for cpu; else --lr)")
     parser.add_argument("--channel-map", metavar="NEW=OLD[,...]",
                         help="with --finetune: which of the bundle's channels each of the dataset's channels "
                              "replaces, e.g. ct=flair")
@@ -172,7 +174,7 @@ def build_config(args: argparse.Namespace):
         "precision": args.precision, "device": args.device, "seed": args.seed, "val_every": args.val_every,
         "early_stopping": args.early_stopping, "finetune_from": args.finetune_from, "num_threads": args.num_threads,
         "patch_size": args.patch_size, "patches_per_volume": args.patches_per_volume,
-        "minutes": args.minutes, "context_slices": args.context_slices,
+        "minutes": args.minutes, "context_slices": args.context_slices, "finetune_lr": args.finetune_lr,
         "size_curriculum": _size_curriculum(args.size_curriculum), "channel_map": parse_channel_map(args.channel_map),
     }
     if args.metric:

@@ -40,6 +40,9 @@ class PrepareConfig:
             before the z-score (:mod:`lesionseg.preprocess.bias`); CT is never corrected.
         context_slices: neighbouring slices stored on each side of every kept slice (2.5D input, see
             :mod:`lesionseg.preprocess.context`); 0 = none (what older versions prepared).
+        brain_margin_mm: frame the slices on the brain with this margin (mm) instead of the whole field of
+            view (:func:`lesionseg.preprocess.grid.brain_extent_mm`): more pixels per millimetre of brain at
+            the same size; None = the whole slice (the paper's "resized without cropping").
     """
 
     channels: list[str] | None = None
@@ -60,6 +63,7 @@ class PrepareConfig:
     mask_revision: str = "original"
     bias_correction: str = "none"
     context_slices: int = 0
+    brain_margin_mm: float | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -83,6 +87,11 @@ class PrepareConfig:
         if not isinstance(self.context_slices, int) or isinstance(self.context_slices, bool) \
                 or not 0 <= self.context_slices <= 4:
             raise ParameterError(f"context_slices must be a whole number from 0 to 4, not {self.context_slices!r}.")
+        if self.brain_margin_mm is not None and not (isinstance(self.brain_margin_mm, (int, float))
+                                                      and not isinstance(self.brain_margin_mm, bool)
+                                                      and 0.0 <= self.brain_margin_mm <= 100.0):
+            raise ParameterError(f"brain_margin_mm must be None or a margin from 0 to 100 mm, "
+                                 f"not {self.brain_margin_mm!r}.")
         low, high = self.clip_percentiles
         if not 0.0 <= low < high <= 100.0:
             raise ParameterError(f"clip_percentiles must satisfy 0 <= low < high <= 100, not {self.clip_percentiles!r}.")

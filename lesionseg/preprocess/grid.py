@@ -7,8 +7,11 @@ Built on the axial frame (:mod:`~lesionseg.preprocess.orientation`) and the mid-
   when ``|theta|`` is under ``min_rotation_deg``), and the square is centred on the plane: the plane falls
   on the boundary between columns S/2 - 1 and S/2, so a left-right flip of a slice mirrors it about the
   plane. Columns increase towards the patient's left;
-* the square's side L (mm) is the smallest that holds the whole slice: padding in millimetres, so
-  anisotropic pixels stay undistorted; the pixel size is L / S in both directions;
+* the square's side L (mm) is the smallest that holds the whole slice (padding in millimetres, so
+  anisotropic pixels stay undistorted), or, with ``brain_extent`` (:func:`brain_extent_mm`), the smallest
+  that holds the brain and a margin: the scan's field of view is often twice the brain's, and framing the
+  brain gives its lesions up to twice as many pixels per millimetre at the same S; the pixel size is
+  L / S in both directions;
 * slices are the frame's slices (same positions and thickness): only in-plane resampling happens;
 * when no turn is needed the centre is snapped to the frame's voxel lattice, so that a slice that needs
   no resize (L / S equal to the pixel size) is copied voxel for voxel.
@@ -68,8 +71,32 @@ def _snap(position_mm: float, spacing_mm: float, size: int) -> float:
     return (round(position_mm / spacing_mm - offset) + offset) * spacing_mm
 
 
+def brain_extent_mm(brain: sitk.Image, frame: AxialFrame, margin_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """The in-plane rectangle (frame coordinates, mm from voxel 0 along the frame's x and y axes) that holds
+    every brain voxel centre plus ``margin_mm`` on each side.
+
+    Args:
+        brain: the brain mask (any grid; physical positions decide).
+        frame: the axial frame the rectangle is expressed in.
+        margin_mm: added on each side (it also covers the voxels' own extent).
+
+    Returns:
+        ``(low, high)``, two arrays of 2 values (x, y) in mm.
+    """
+    indices = np.argwhere(sitk.GetArrayViewFromImage(brain) > 0)[:, ::-1].astype(np.float64)  # (n, 3) x, y, z
+    if indices.size == 0:
+        raise ValueError("the brain mask is empty")
+    direction = np.array(brain.GetDirection()).reshape(3, 3)
+    points = np.array(brain.GetOrigin()) + (indices * np.array(brain.GetSpacing())) @ direction.T
+    geometry = frame.geometry
+    frame_direction = np.array(geometry.direction).reshape(3, 3)
+    local = (points - np.array(geometry.origin)) @ frame_direction  # mm along the frame's axes
+    return local[:, :2].min(axis=0) - margin_mm, local[:, :2].max(axis=0) + margin_mm
+
+
 def prepared_grid(frame: AxialFrame, midplane: Midplane, size: int,
-                  min_rotation_deg: float = MIN_ROTATION_DEG) -> PreparedGrid:
+                  min_rotation_deg: float = MIN_ROTATION_DEG,
+                  brain_extent: tuple[np.ndarray, np.ndarray] | None = None) -> PreparedGrid:
     """Build the prepared grid of a case (see the module docstring).
 
     Args:
@@ -77,6 +104,8 @@ def prepared_grid(frame: AxialFrame, midplane: Midplane, size: int,
         midplane: the mid-sagittal plane (LPS).
         size: S, the side of the prepared slices in pixels.
         min_rotation_deg: smaller mid-plane angles are not corrected (keeps exact copies possible).
+        brain_extent: the in-plane rectangle the square must hold (:func:`brain_extent_mm`); None: the whole
+            slice.
     """
     geometry = frame.geometry
     direction = np.array(geometry.direction).reshape(3, 3)
@@ -92,10 +121,12 @@ def prepared_grid(frame: AxialFrame, midplane: Midplane, size: int,
     v = np.array([-math.sin(theta), math.cos(theta)])
     low = -0.5 * spacing[:2]
     high = (n[:2] - 0.5) * spacing[:2]
+    if brain_extent is not None:
+        low, high = (np.asarray(value, dtype=np.float64) for value in brain_extent)
     rect_centre = 0.5 * (low + high)
     in_plane_normal = normal[:2] / max(np.linalg.norm(normal[:2]), 1e-12)
     centre = rect_centre - ((rect_centre - point[:2]) @ in_plane_normal) * in_plane_normal
-    if theta == 0.0:
+    if theta == 0.0 and brain_extent is None:
         centre = np.array([_snap(centre[0], spacing[0], size), _snap(centre[1], spacing[1], size)])
     corners = np.array([[x, y] for x in (low[0], high[0]) for y in (low[1], high[1])]) - centre
     side = 2.0 * max(np.abs(corners @ u).max(), np.abs(corners @ v).max())

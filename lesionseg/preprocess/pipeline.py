@@ -192,7 +192,12 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
 
     frame = axial_frame(reference, config.max_obliquity_deg)
     midplane = estimate_midplane(reference, brain, frame.geometry)
-    grid = prepared_grid(frame, midplane, config.size, config.min_rotation_deg)
+    extent = None
+    if config.brain_margin_mm is not None:
+        from lesionseg.preprocess.grid import brain_extent_mm
+
+        extent = brain_extent_mm(brain, frame, config.brain_margin_mm)
+    grid = prepared_grid(frame, midplane, config.size, config.min_rotation_deg, brain_extent=extent)
 
     # registration of the other channels onto the reference (whole head: inside the brain CT has almost no
     # contrast and the skull carries the match, so a brain mask for the metric made CT-to-FLAIR fail)

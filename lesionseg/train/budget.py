@@ -165,7 +165,7 @@ REPLAN_TOLERANCE = 0.15
 
 def replan_epochs(*, done_epochs: int, current_epochs: int, remaining_s: float, seconds_per_step: dict[int, float],
                   epoch_steps: Callable[[int], list[tuple[int, int]]], validations: int, validation_s: float,
-                  min_epochs: int, max_epochs: int = 100_000) -> int | None:
+                  min_epochs: int, epoch_overhead_s: float = 0.0, max_epochs: int = 100_000) -> int | None:
     """The epochs a budgeted run should have, from the pace measured on its first epochs.
 
     The probe before training times a few steps; on a busy machine (or after the first epochs settle the
@@ -182,6 +182,9 @@ def replan_epochs(*, done_epochs: int, current_epochs: int, remaining_s: float, 
         validations: the planned number of validations over the whole run.
         validation_s: seconds of one validation pass.
         min_epochs: the least run.
+        epoch_overhead_s: seconds each epoch costs besides its steps and validation (checkpoint, log); the
+            early epochs of a curriculum are short, so counting it in the steps' pace would misjudge the
+            long later ones.
         max_epochs: upper bound of the search.
 
     Returns:
@@ -192,7 +195,7 @@ def replan_epochs(*, done_epochs: int, current_epochs: int, remaining_s: float, 
 
     def fits(epochs: int) -> bool:
         future = epoch_steps(epochs)[done_epochs:]
-        seconds = sum(n * seconds_per_step[side] for n, side in future)
+        seconds = sum(n * seconds_per_step[side] for n, side in future) + len(future) * epoch_overhead_s
         future_validations = validations * (epochs - done_epochs) / max(epochs, 1)
         return seconds + future_validations * validation_s <= remaining_s
 

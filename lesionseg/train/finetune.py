@@ -92,6 +92,13 @@ def fit_problems(manifest: Mapping[str, Any], config: TrainConfig, prepared: Pre
     if given.get("name") != wanted["name"] or given.get("kwargs") != wanted["kwargs"]:
         return (f"its network is {given.get('name')} {given.get('kwargs')} but the run trains {wanted['name']} "
                 f"{wanted['kwargs']}", None)
+    margin = preprocessing.get("brain_margin_mm")
+    if margin != prepared.config.brain_margin_mm:
+        def framing(value):
+            return "the whole field of view" if value is None else f"the brain with a {value:g} mm margin"
+
+        return None, (f"its slices framed {framing(margin)} but the dataset's frame "
+                      f"{framing(prepared.config.brain_margin_mm)}")
     if int(preprocessing.get("size", 0)) != prepared.size:
         return None, f"it was trained on {preprocessing.get('size')}-pixel slices but the dataset has {prepared.size}"
     prepared_settings = prepared.config.to_dict()

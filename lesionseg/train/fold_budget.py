@@ -99,7 +99,10 @@ class BudgetedTraining:
         if self.dist.active:
             return
         pace: dict[int, list[float]] = {}
-        for seconds, steps, side in state["train_seconds"]:  # (seconds, steps, crop side) of each epoch
+        overheads = []
+        # per epoch: seconds of its steps, seconds of the rest but validation (checkpoint, log), steps, crop side
+        for seconds, overhead, steps, side in state["train_seconds"]:
+            overheads.append(overhead)
             if steps:
                 pace.setdefault(side, []).append(seconds / steps)
         probe = self.plan.seconds_per_step
@@ -110,6 +113,7 @@ class BudgetedTraining:
         epochs = replan_epochs(done_epochs=epoch + 1, current_epochs=self.config.epochs, remaining_s=remaining,
                                seconds_per_step=seconds_per_step, epoch_steps=self._epoch_steps,
                                validations=self.plan.validations, validation_s=self.plan.validation_s,
+                               epoch_overhead_s=float(np.median(overheads)),
                                min_epochs=self.config.groups if self.config.curriculum in ("vanilla", "anti") else 1)
         if epochs is None:
             return

@@ -43,8 +43,11 @@ from lesionseg.train.optim import encoder_parameter_names, make_lr_schedule, mak
 from lesionseg.train.slices import SliceDataset, load_slices
 from lesionseg.train.validate import ValidationResult, validate
 
+#: a budgeted run writes its resumable checkpoint at most this often (seconds), and at its end
+BUDGET_CHECKPOINT_S = 30.0
 #: training options added after checkpoints were first written, with the value that means "as before"
-_NEWER_DEFAULTS = {"context_slices": 0, "size_curriculum": [], "starter_if_fits": False, "channel_map": {}}
+_NEWER_DEFAULTS = {"context_slices": 0, "size_curriculum": [], "starter_if_fits": False, "channel_map": {},
+                   "finetune_lr": None}
 
 
 @dataclass
@@ -185,6 +188,9 @@ class FoldTrainer(BudgetedTraining):
             self.model = DistributedDataParallel(
                 self.network, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         trainable = [p for p in self.network.parameters() if p.requires_grad]
+        if self.initial_state is not None and config.finetune_lr is not None:
+            config = dataclasses.replace(config, lr=config.finetune_lr)  # what the schedules start from, too
+            self.config = config
         self.optimiser = make_optimiser(config, trainable)
         self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
         self.val_arrays = load_slices(self.prepared, self.val_rows, config.context_slices) if self.val_rows else None
@@ -383,6 +389,13 @@ class FoldTrainer(BudgetedTraining):
                      since_best=int(checkpoint["since_best"]))
         return int(checkpoint["epoch"]) + 1
 
+    def _checkpoint_due(self, epoch: int, state: dict[str, Any]) -> bool:
+        """Every ``checkpoint_every`` epochs; in a budgeted run, at most every :data:`BUDGET_CHECKPOINT_S`
+        seconds too (its many short epochs would otherwise spend their time writing checkpoints)."""
+        if (epoch + 1) % self.config.checkpoint_every:
+            return False
+        return self.plan is None or time.monotonic() - state["checkpointed_at"] >= BUDGET_CHECKPOINT_S
+
     def _keep_if_best(self, epoch: int, result: ValidationResult, state: dict[str, Any]) -> None:
         dice = result.summary()["val_dice"]
         best = state["best"]
@@ -408,7 +421,7 @@ class FoldTrainer(BudgetedTraining):
         n = len(self.train_rows)
         state: dict[str, Any] = {"history": [], "best": None, "iterations": 0, "since_best": 0, "visits": [],
                                  "loss_sum": np.zeros(n), "loss_count": np.zeros(n), "deadline_hit": False,
-                                 "train_seconds": []}
+                                 "train_seconds": [], "checkpointed_at": time.monotonic()}
         start_epoch = 0
         checkpoint_path = self.folder / CHECKPOINT_NAME
         if self.resume and checkpoint_path.is_file():
@@ -425,6 +438,7 @@ class FoldTrainer(BudgetedTraining):
             epoch_start = time.monotonic()
             steps_before = state["iterations"]
             mean_loss = self._train_epoch(epoch, state)
+            step_seconds = time.monotonic() - epoch_start
             validation_seconds = 0.0
             if self.dist.active and self.deadline is not None:  # ranks stop together, at an epoch's end
                 state["deadline_hit"] = bool(broadcast(self.dist, self._past_deadline()))
@@ -462,11 +476,12 @@ class FoldTrainer(BudgetedTraining):
             self.progress({"event": "epoch", "fold": self.fold, "epochs": config.epochs, **record, "eta_s": eta})
             last = epoch == config.epochs - 1
             stop = bool(config.early_stopping and state["since_best"] >= config.early_stopping) or state["deadline_hit"]
-            if self.dist.is_main and ((epoch + 1) % config.checkpoint_every == 0 or last or stop):
+            if self.dist.is_main and (self._checkpoint_due(epoch, state) or last or stop):
                 save_checkpoint(checkpoint_path, self._checkpoint_state(epoch, state))
+                state["checkpointed_at"] = time.monotonic()
             barrier(self.dist)
             # the epoch's cost but its validation (checkpoints and logs included): the pace a revised plan uses
-            state["train_seconds"].append((time.monotonic() - epoch_start - validation_seconds,
+            state["train_seconds"].append((step_seconds, time.monotonic() - epoch_start - validation_seconds - step_seconds,
                                            state["iterations"] - steps_before, self._crop_side(epoch, config.epochs)))
             if state["deadline_hit"]:
                 self.progress({"event": "message", "message": f"the time budget ran out at epoch {epoch} of "
