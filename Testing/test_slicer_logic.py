@@ -634,6 +634,7 @@ def test_install_logic_asks_first_never_installs_in_testing_mode_and_pins_slicer
 
 def test_install_logic_gets_torch_from_the_pytorch_extension_only(tmp_path):
     from LesionSegInferenceLib import InstallLogic
+    from LesionSegInferenceLib.InstallLogic import TORCH_REQUIREMENT
 
     versions = _Versions({"monai": "1.5.0", "scikit-image": "0.22.0", "tqdm": "4.66.0", "torch": None})
     asked = []
@@ -645,10 +646,10 @@ def test_install_logic_gets_torch_from_the_pytorch_extension_only(tmp_path):
     ok, reason = InstallLogic(_requirements(tmp_path), version_of=versions).ensure()
     assert not ok and "install the PyTorch extension from the Extensions Manager" in reason
     ok, message = InstallLogic(_requirements(tmp_path), version_of=versions, torch_installer=torch_installer).ensure()
-    assert (ok, message, asked) == (True, "Installed PyTorch.", [">=2.2"])
+    assert (ok, message, asked) == (True, "Installed PyTorch.", [TORCH_REQUIREMENT])
     versions["torch"] = "2.0.1"  # too old: reported, never replaced here
     ok, reason = InstallLogic(_requirements(tmp_path), version_of=versions, torch_installer=torch_installer).ensure()
-    assert not ok and "torch 2.0.1 is older" in reason and asked == [">=2.2"]
+    assert not ok and "torch 2.0.1 is older" in reason and asked == [TORCH_REQUIREMENT]
 
 
 def test_the_extensions_requirements_are_met_here():

@@ -27,8 +27,12 @@ from typing import Callable, Sequence
 
 #: Never installed or replaced by LesionSeg (normalised names).
 PROTECTED_PACKAGES = frozenset({"numpy", "simpleitk", "scipy", "pillow", "torch"})
-#: The torch versions lesionseg supports (pyproject.toml's range).
-TORCH_REQUIREMENT = ">=2.2"
+#: The torch versions LesionSeg installs or accepts inside Slicer. Slicer 5.10 ships NumPy 2.0, and torch
+#: wheels built against NumPy 1 (2.2 and older) cannot hand arrays to it; 2.3 was the first release built
+#: against NumPy 2, and the Windows wheels of 2.4.0 were still NumPy-1 builds (fixed in 2.4.1).
+TORCH_REQUIREMENT = ">=2.4.1"
+#: The NumPy that Slicer 5.10, the oldest Slicer LesionSeg supports, ships.
+SLICER_MIN_NUMPY = "2.0.2"
 #: Errors an installer may raise (pip's failure, a missing executable, Slicer's process errors).
 INSTALL_ERRORS = (OSError, RuntimeError, ValueError, subprocess.CalledProcessError)
 

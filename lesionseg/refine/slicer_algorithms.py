@@ -1,4 +1,4 @@
-"""Slicer's own segmentation algorithms, called on numpy arrays through slicer-core's VTK classes.
+"""Slicer's own segmentation algorithms, called on numpy arrays through Slicer's VTK classes.
 
 The Segment Editor's effects are built on these filters; calling the same ones here means a refinement run
 from the command line gives what the same effect gives in Slicer:
@@ -16,8 +16,11 @@ Arrays are numpy ``(z, y, x)``; a ``vtkImageData`` stores x fastest, which is nu
 ``(x, y, z)``, origin 0. The direction of the image does not matter to these filters (distances use the
 spacing only; an orthonormal direction keeps them), so the results land back on the same grid.
 
-slicer-core is optional: :func:`slicer_core_available` says whether it imports; the tools fall back to
-SimpleITK / scikit-image equivalents when it does not (see each tool).
+Inside the Slicer application these classes are Slicer's own (``vtkITK`` and ``slicer.vtkImageGrowCutSegment``);
+outside it they come from the optional slicer-core wheel (``slicer_core.vtkITK`` and
+``slicer_core.vtkSlicerSegmentationsModuleLogic``). :func:`slicer_core_available` says whether either is
+found (:func:`slicer_naming` says which); the tools fall back to SimpleITK / scikit-image equivalents when
+neither is (see each tool).
 
 ITK threads: with its default thread pool, slicer-core's vtkITK (a separate ITK from SimpleITK's) can
 crash the Python process at exit after the contour interpolator ran (seen with slicer-core 5.13 on Linux).
@@ -38,47 +41,83 @@ from lesionseg.errors import ParameterError
 BACKENDS = ("auto", "slicer", "sitk")
 
 
+#: Where Slicer's algorithms are found, in the order they are tried: inside the Slicer application (and
+#: PythonSlicer) vtkITK is the top-level module ``vtkITK`` (Base/Python/vtkITK.py) and the Segmentations
+#: logic's classes are attributes of ``slicer``; the slicer-core wheel from PyPI puts both under ``slicer_core``.
+NAMINGS = ("application", "slicer-core")
+
+
+def _application_modules():
+    import vtkITK as vtk_itk  # only the Slicer application (or PythonSlicer) has this top-level module
+    import slicer
+
+    grow_cut = getattr(slicer, "vtkImageGrowCutSegment", None)
+    if grow_cut is None:
+        raise ImportError("slicer has no vtkImageGrowCutSegment (the Segmentations module is not loaded)")
+    return vtk_itk, grow_cut
+
+
+def _slicer_core_modules():
+    import slicer_core.vtkITK as vtk_itk
+    from slicer_core.vtkSlicerSegmentationsModuleLogic import vtkImageGrowCutSegment
+
+    return vtk_itk, vtkImageGrowCutSegment
+
+
 @functools.lru_cache(maxsize=1)
 def _modules() -> dict[str, Any] | None:
     os.environ.setdefault("ITK_GLOBAL_DEFAULT_THREADER", "Platform")
     try:
         import vtk
         from vtk.util import numpy_support
-        import slicer_core.vtkITK as vtk_itk
-        from slicer_core.vtkSlicerSegmentationsModuleLogic import vtkImageGrowCutSegment
     except ImportError:
         return None
-    return {"vtk": vtk, "numpy_support": numpy_support, "vtkITK": vtk_itk, "GrowCut": vtkImageGrowCutSegment}
+    for naming, find in zip(NAMINGS, (_application_modules, _slicer_core_modules)):
+        try:
+            vtk_itk, grow_cut = find()
+        except ImportError:
+            continue
+        return {"vtk": vtk, "numpy_support": numpy_support, "vtkITK": vtk_itk, "GrowCut": grow_cut,
+                "naming": naming}
+    return None
 
 
 def slicer_core_available() -> bool:
-    """Whether slicer-core's algorithms can be imported (``pip install slicer-core``)."""
+    """Whether Slicer's algorithms can be imported: inside Slicer, or with ``pip install slicer-core``."""
     return _modules() is not None
+
+
+def slicer_naming() -> str | None:
+    """Under which names Slicer's algorithms were found (one of :data:`NAMINGS`), or None when nowhere."""
+    modules = _modules()
+    return None if modules is None else modules["naming"]
 
 
 def resolve_backend(backend: str) -> str:
     """``"slicer"`` or ``"sitk"``: the backend a tool will use.
 
     Args:
-        backend: ``"auto"`` (Slicer's algorithm when slicer-core is installed, else the fallback),
+        backend: ``"auto"`` (Slicer's algorithm inside Slicer or with slicer-core, else the fallback),
             ``"slicer"`` (required) or ``"sitk"`` (the SimpleITK / scikit-image fallback).
 
     Raises:
-        ParameterError: an unknown backend, or ``"slicer"`` when slicer-core is not installed.
+        ParameterError: an unknown backend, or ``"slicer"`` outside Slicer without slicer-core.
     """
     if backend not in BACKENDS:
         raise ParameterError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
     if backend == "auto":
         return "slicer" if slicer_core_available() else "sitk"
     if backend == "slicer" and not slicer_core_available():
-        raise ParameterError("backend 'slicer' needs slicer-core (pip install slicer-core); use 'auto' or 'sitk'.")
+        raise ParameterError("backend 'slicer' needs Slicer's algorithms: run inside Slicer or pip install slicer-core; "
+                             "else use 'auto' or 'sitk'.")
     return backend
 
 
 def _require() -> dict[str, Any]:
     modules = _modules()
     if modules is None:
-        raise ParameterError("slicer-core is not installed (pip install slicer-core); use backend 'sitk'.")
+        raise ParameterError("Slicer's algorithms are not available here (run inside Slicer or pip install slicer-core); "
+                             "use backend 'sitk'.")
     return modules
 
 
