@@ -72,8 +72,9 @@ class LesionSegCurriculum(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("LesionSeg Curriculum")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
-        # Its logic imports LesionSegInferenceLib (the background-run layer), so that module loads first.
-        self.parent.dependencies = ["LesionSegInference"]
+        # Its logic imports LesionSegInferenceLib (the background-run layer), so that module loads first; its
+        # Segment Editor effect subclasses the Segmentations module's SegmentEditorEffects.
+        self.parent.dependencies = ["LesionSegInference", "Segmentations"]
         self.parent.contributors = ["LesionSeg developers"]
         self.parent.helpText = _(
             "Prepare a stroke lesion dataset (ISLES'22, ATLAS v2.0, an nnU-Net raw dataset or a CSV "

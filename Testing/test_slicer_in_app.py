@@ -8,6 +8,7 @@ sources (noted beside each table) so that the fault would have been caught.
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 import textwrap
@@ -82,3 +83,217 @@ def test_torch_bound_admits_only_wheels_built_for_numpy_2():
 
     assert [version for version in ("2.1.2", "2.2.0", "2.2.2", "2.3.1", "2.4.0") if admitted(version)] == []
     assert all(admitted(version) for version in ("2.4.1", "2.5.1", "2.6.0", "2.13.0"))
+
+
+# ----------------------------------------------------------------------------- 2. the effect uses the editor's images
+@functools.lru_cache(maxsize=1)
+def _phantom():
+    """A small synthetic FLAIR case (a few-days-old, bright lesion) and a rough mask: its truth dilated."""
+    import SimpleITK as sitk
+
+    from lesionseg.refine import degrade_mask
+    from lesionseg.synth import make_case
+
+    case = make_case(1, seed=4, size_xyz=(112, 128, 28), spacing_mm=(1.75, 1.75, 5.0), lesion_age=(0.5, 1.0))
+    image = sitk.Cast(case.channels["flair"], sitk.sitkFloat32)
+    truth = sitk.Cast(case.lesion_mask, sitk.sitkUInt8)
+    return image, degrade_mask(truth, "dilate")
+
+
+def test_the_effect_refines_the_selected_segment_by_id_not_by_name(slicer_scene):
+    """Two segments named alike: the one whose ID is selected is refined (by name, the first would be)."""
+    import SimpleITK as sitk
+    from LesionSegCurriculumLib.EffectTools import refine_segment
+
+    from lesionseg.mrml import segmentation_node_from_labelmap, volume_node_from_image
+    from lesionseg.refine.tools import call_tool
+
+    slicer, scene, logic = slicer_scene
+    image, rough = _phantom()
+    volume = volume_node_from_image(scene, image, "flair")
+    decoy = sitk.Image(rough)
+    decoy[:] = 0
+    decoy[5:9, 5:9, 2:4] = 1  # (x, y, z) a small box far from the lesion
+    segmentation = segmentation_node_from_labelmap(scene, decoy, volume)
+    segmentation_node_from_labelmap(scene, rough, volume, node=segmentation, name=None)
+    segments = segmentation.GetSegmentation()
+    ids = [segments.GetNthSegmentID(index) for index in range(segments.GetNumberOfSegments())]
+    names = [segments.GetSegment(segment_id).GetName() for segment_id in ids]
+    if len(ids) < 2:  # the helper reused the segment: add a second one of the same name by hand
+        second = slicer.vtkSegment()
+        second.SetName(names[0])
+        segments.AddSegment(second)
+        ids = [segments.GetNthSegmentID(index) for index in range(segments.GetNumberOfSegments())]
+        from lesionseg.mrml import oriented_image_from_image
+
+        assert slicer.vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment(
+            oriented_image_from_image(rough), segmentation, ids[1],
+            slicer.vtkSlicerSegmentationsModuleLogic.MODE_REPLACE)
+        names = [segments.GetSegment(segment_id).GetName() for segment_id in ids]
+    assert len(set(names)) == 1 and len(ids) == 2
+    result = refine_segment(segmentation, ids[1], volume, "cleanup")
+    expected = call_tool("cleanup", image, rough)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(result.mask), sitk.GetArrayFromImage(expected))
+
+
+def test_the_effect_works_on_the_editors_grid_with_the_volume_under_a_transform(slicer_scene):
+    """The source volume moved 10 mm by a transform and the segment drawn where the lesion is shown: the refined
+    segment is what the tool gives on the plain image and mask, moved the same 10 mm (the volume node's own grid,
+    which ignores the transform, would put the mask 10 mm off the lesion)."""
+    import SimpleITK as sitk
+    import vtk
+    from LesionSegCurriculumLib.EffectTools import refine_labelmap, refine_segment
+
+    from lesionseg.mrml import (
+        image_from_oriented_image,
+        oriented_image_from_image,
+        segmentation_node_from_labelmap,
+        volume_node_from_image,
+    )
+    from lesionseg.refine.tools import call_tool
+
+    slicer, scene, _logic = slicer_scene
+    image, rough = _phantom()
+    volume = volume_node_from_image(scene, image, "flair")
+    shift = vtk.vtkMatrix4x4()
+    shift.SetElement(2, 3, 10.0)  # 10 mm superior = 2 slices of 5 mm
+    transform = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "moved")
+    transform.SetMatrixTransformToParent(shift)
+    volume.SetAndObserveTransformNodeID(transform.GetID())
+    shown = sitk.Image(rough)
+    shown.SetOrigin(tuple(np.add(rough.GetOrigin(), (0.0, 0.0, 10.0))))  # LPS z = RAS S
+    moved_image = sitk.Image(image)
+    moved_image.CopyInformation(shown)
+    plain = volume_node_from_image(scene, moved_image, "where it is shown")
+    segmentation = segmentation_node_from_labelmap(scene, shown, plain, name="drawn")
+    segment_id = segmentation.GetSegmentation().GetNthSegmentID(0)
+    expected = call_tool("intensity", image, rough)
+    result = refine_segment(segmentation, segment_id, volume, "intensity")
+    assert result.added_ml + result.removed_ml > 0.1  # the tool did change the rough mask
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(result.mask), sitk.GetArrayFromImage(expected))
+    np.testing.assert_allclose(result.mask.GetOrigin(), np.add(image.GetOrigin(), (0.0, 0.0, 10.0)))
+    # The editor's labelmap of a segment may cover only part of the source image (its own extent).
+    source = oriented_image_from_image(image, dtype=np.float32)
+    lesion_box = sitk.LabelShapeStatisticsImageFilter()
+    lesion_box.Execute(rough)
+    x, y, z, dx, dy, dz = lesion_box.GetBoundingBox(1)
+    cropped = oriented_image_from_image(rough[x - 2:x + dx + 2, y - 2:y + dy + 2, max(z - 1, 0):z + dz + 1])
+    partial = refine_labelmap(source, cropped, "intensity")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(partial.mask), sitk.GetArrayFromImage(expected))
+    back = image_from_oriented_image(partial.labelmap)
+    assert back.GetSize() == image.GetSize() and np.allclose(back.GetOrigin(), image.GetOrigin())
+
+
+# ----------------------------------------------------------------------------- 1. the effect never fails silently
+def test_the_effect_checks_dependencies_first_and_every_failure_becomes_a_sentence():
+    from LesionSegCurriculumLib.EffectTools import apply_effect
+
+    from lesionseg.errors import ParameterError
+
+    calls = []
+
+    def refine():
+        calls.append("refine")
+        return None
+
+    outcome = apply_effect(refine, lambda: (False, "LesionSeg needs scikit-image (not installed); apply again."))
+    assert outcome.failed and calls == [] and "scikit-image" in outcome.message
+
+    def missing():
+        raise ModuleNotFoundError("No module named 'skimage'", name="skimage")
+
+    outcome = apply_effect(missing, lambda: (True, ""))
+    assert outcome.failed and "scikit-image" in outcome.message and "install" in outcome.message
+
+    def refused():
+        raise ParameterError("the segment 'Stroke lesion' is empty; draw the lesion roughly first, then refine it.")
+
+    outcome = apply_effect(refused)
+    assert outcome.failed and outcome.message.startswith("The segment 'Stroke lesion' is empty")
+
+    def crashed():
+        raise RuntimeError("vtkITK threw")
+
+    outcome = apply_effect(crashed)
+    assert outcome.failed and "RuntimeError: vtkITK threw" in outcome.message and "crashed" in outcome.details
+
+    def checker_crashed():
+        raise OSError("pip is missing")
+
+    outcome = apply_effect(refine, checker_crashed)
+    assert outcome.failed and "pip is missing" in outcome.message and calls == []
+
+
+def _effect_source() -> str:
+    return (CURRICULUM / "LesionSegCurriculumWidgets" / "SegmentEditorEffect.py").read_text(encoding="utf-8")
+
+
+def test_the_effect_file_uses_the_editors_images_checks_dependencies_and_shows_errors():
+    """Static: what only the running editor could show. The effect reads the editor's images and the selected
+    segment's ID (never looks a segment up by name), runs the dependency check, and shows failures in a dialog."""
+    tree = ast.parse(_effect_source())
+    calls = {node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Attribute)}
+    assert {"sourceVolumeImageData", "selectedSegmentLabelmap", "GetSelectedSegmentID", "errorDisplay",
+            "saveStateForUndo", "modifySelectedSegmentByLabelmap", "ensure"} <= calls
+    assert not {"GetSegmentIdBySegmentName", "GetSourceVolumeNode", "GetMasterVolumeNode"} & calls
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    assert {"apply_effect", "refine_labelmap"} <= names and "refine_segment" not in names
+    handlers = [node for node in ast.walk(tree) if isinstance(node, ast.ExceptHandler)]
+    assert handlers == []  # every failure goes through apply_effect, none is swallowed here
+
+
+#: The methods qSlicerSegmentEditorScriptedEffect calls on the Python effect, with the positional arguments it
+#: passes (Modules/Loadable/Segmentations/EditorEffects/qSlicerSegmentEditorScriptedEffect.cxx, Slicer 5.10:
+#: declareMethod(...) and the PyTuple_New(n) argument tuples).
+EDITOR_CALLS = {"icon": 0, "helpText": 0, "clone": 0, "activate": 0, "deactivate": 0, "setupOptionsFrame": 0,
+                "createCursor": 1, "processInteractionEvents": 3, "processViewNodeEvents": 3, "setMRMLDefaults": 0,
+                "referenceGeometryChanged": 0, "sourceVolumeNodeChanged": 0, "masterVolumeNodeChanged": 0,
+                "layoutChanged": 0, "interactionNodeModified": 1, "updateGUIFromMRML": 0, "updateMRMLFromGUI": 0,
+                "cleanup": 0}
+
+
+def test_every_effect_method_the_editor_calls_takes_the_arguments_it_passes():
+    effect = next(node for node in ast.parse(_effect_source()).body
+                  if isinstance(node, ast.ClassDef) and node.name == "SegmentEditorEffect")
+    for method in (node for node in effect.body if isinstance(node, ast.FunctionDef) and node.name in EDITOR_CALLS):
+        positional = [argument.arg for argument in method.args.args][1:]
+        required = len(positional) - len(method.args.defaults)
+        passed = EDITOR_CALLS[method.name]
+        assert required <= passed and (len(positional) >= passed or method.args.vararg), (
+            f"{method.name}{tuple(positional)} cannot take the {passed} arguments the editor passes")
+    defined = {node.name for node in effect.body if isinstance(node, ast.FunctionDef)}
+    # the abstract base gives only __init__, register and cleanup; these the editor needs from every effect
+    assert {"clone", "icon", "helpText", "setupOptionsFrame"} <= defined
+
+
+# ----------------------------------------------------------------------------- 8. the Widgets package exports the effect
+def test_registration_finds_the_effect_class_in_the_widgets_package_not_a_reloaded_file():
+    """``setPythonSource(path)`` takes the folder name of ``path`` as the module name and the file's base name
+    (+ "Effect") as the class, and looks ``sys.modules[module].<class>`` up before loading the file *as that module*
+    (qSlicerSegmentEditorScriptedEffect.cxx). The module file imports the Widgets package at load, so the lookup
+    must find the class there. Replayed here with stand-ins for the application's modules."""
+    source = (CURRICULUM / "LesionSegCurriculum.py").read_text(encoding="utf-8")
+    register = next(node for node in ast.parse(source).body
+                    if isinstance(node, ast.FunctionDef) and node.name == "registerSegmentEditorEffect")
+    parts = [node.value for node in ast.walk(register) if isinstance(node, ast.Constant) and isinstance(node.value, str)
+             and node.value.endswith(("Widgets", ".py"))]
+    folder, file_name = parts[0], parts[1]
+    class_name = Path(file_name).stem if Path(file_name).stem.endswith("Effect") else Path(file_name).stem + "Effect"
+    result = _run(f"""
+        import sys, types
+        sys.path[:0] = {[str(CURRICULUM), str(INFERENCE)]!r}
+        qt = types.ModuleType("qt"); slicer = types.ModuleType("slicer")
+        effects = types.ModuleType("SegmentEditorEffects")
+        class AbstractScriptedSegmentEditorEffect:
+            def __init__(self, scriptedEffect): self.scriptedEffect = scriptedEffect
+        effects.AbstractScriptedSegmentEditorEffect = AbstractScriptedSegmentEditorEffect
+        sys.modules.update(qt=qt, slicer=slicer, SegmentEditorEffects=effects)
+        import {folder}                      # what the module file's imports do at load
+        module = sys.modules.get({folder!r})
+        found = getattr(module, {class_name!r}, None)
+        assert isinstance(found, type) and issubclass(found, AbstractScriptedSegmentEditorEffect), found
+        assert module.__file__.endswith("__init__.py")
+        print("ok")
+    """)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]

@@ -155,8 +155,9 @@ def test_the_editor_effect_refines_a_segment_as_the_tool_does_on_plain_images(sl
     rough = read_mask(RevisionStore.for_case(case, dataset=dataset).path("rev-0001"))
     volume = volume_node_from_image(scene, image, "flair")
     segmentation = segmentation_node_from_labelmap(scene, rough, volume)
+    segment_id = segmentation.GetSegmentation().GetSegmentIdBySegmentName("Stroke lesion")
     for tool in ("intensity", "cleanup"):
-        result = refine_segment(scene, segmentation, "Stroke lesion", volume, tool)
+        result = refine_segment(segmentation, segment_id, volume, tool)
         expected = call_tool(tool, image, rough, modality=guess_modality(image))
         np.testing.assert_array_equal(_array(result.mask), _array(expected))
         # what the editor receives (a vtkOrientedImageData) lands on the same voxels when written to the segment
@@ -171,6 +172,8 @@ def test_the_editor_effect_refines_a_segment_as_the_tool_does_on_plain_images(sl
     assert guess_modality(ct) == "ct" and guess_modality(image) == "mri"
     empty = segmentation_node_from_labelmap(scene, rough * 0, volume, name="empty")
     with pytest.raises(ParameterError, match="is empty"):
-        refine_segment(scene, empty, "Stroke lesion", volume, "intensity")
+        refine_segment(empty, empty.GetSegmentation().GetNthSegmentID(0), volume, "intensity")
     with pytest.raises(ParameterError, match="unknown refinement tool"):
-        refine_segment(scene, segmentation, "Stroke lesion", volume, "transfer")
+        refine_segment(segmentation, segment_id, volume, "transfer")
+    with pytest.raises(ParameterError, match="has no segment with ID"):
+        refine_segment(segmentation, "no such ID", volume, "intensity")

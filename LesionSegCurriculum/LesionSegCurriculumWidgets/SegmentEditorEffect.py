@@ -1,8 +1,11 @@
 """The "LesionSeg refine" Segment Editor effect: LesionSeg's refinement tools on the selected segment.
 
-Registered by the LesionSegCurriculum module at start-up. The computation is in :mod:`.EffectTools`
-(no Qt); this file holds the options panel and hands the result to the editor with
-``modifySelectedSegmentByLabelmap``, so that the editor's masking settings and undo apply.
+Registered by the LesionSegCurriculum module at start-up. The computation is in
+``LesionSegCurriculumLib.EffectTools`` (no Qt); this file holds the options panel. Apply checks the Python
+packages as the panels do (asking before installing), refines the editor's own images of the source volume and
+the selected segment (by its ID; transforms applied), and hands the result to the editor with
+``modifySelectedSegmentByLabelmap``, so that the editor's masking settings and undo apply. Every failure is
+shown to the user in a dialog and on the status line.
 """
 
 import os
@@ -11,10 +14,23 @@ import qt
 import slicer
 from SegmentEditorEffects import AbstractScriptedSegmentEditorEffect
 
-from LesionSegCurriculumLib.EffectTools import EFFECT_TOOLS, refine_segment
+from LesionSegCurriculumLib.EffectTools import EFFECT_TOOLS, apply_effect, refine_labelmap
 
-ICON_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Resources", "Icons",
-                         "LesionSegCurriculum.png")
+__all__ = ["SegmentEditorEffect"]
+
+MODULE_FOLDER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ICON_PATH = os.path.join(MODULE_FOLDER, "Resources", "Icons", "LesionSegCurriculum.png")
+
+
+def ensureDependencies():
+    """The panels' dependency check (asks before installing; never installs in testing mode): ``(ok, reason)``."""
+    from LesionSegInferenceLib.InstallLogic import slicer_install_logic
+
+    install = slicer_install_logic(MODULE_FOLDER)
+    if install is None:
+        return True, ""
+    with slicer.util.WaitCursor():
+        return install.ensure()
 
 
 class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
@@ -25,6 +41,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         scriptedEffect.perSegment = True
         scriptedEffect.requireSegments = True
         AbstractScriptedSegmentEditorEffect.__init__(self, scriptedEffect)
+        self.dependenciesReady = False
 
     def clone(self):
         import qSlicerSegmentationsEditorEffectsPythonQt as effects
@@ -56,26 +73,36 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.scriptedEffect.addOptionsWidget(self.statusLabel)
         self.applyButton.connect("clicked()", self.onApply)
 
-    def onApply(self):
-        from lesionseg.errors import LesionSegError
+    def checkDependencies(self):
+        if self.dependenciesReady:
+            return True, ""
+        ok, reason = ensureDependencies()
+        self.dependenciesReady = ok
+        return ok, reason
 
+    def onApply(self):
         parameterSetNode = self.scriptedEffect.parameterSetNode()
-        segmentationNode = parameterSetNode.GetSegmentationNode()
-        sourceVolume = (parameterSetNode.GetSourceVolumeNode() if hasattr(parameterSetNode, "GetSourceVolumeNode")
-                        else parameterSetNode.GetMasterVolumeNode())
-        segmentId = parameterSetNode.GetSelectedSegmentID()
-        if segmentationNode is None or sourceVolume is None or not segmentId:
+        segmentationNode = parameterSetNode.GetSegmentationNode() if parameterSetNode is not None else None
+        segmentId = parameterSetNode.GetSelectedSegmentID() if parameterSetNode is not None else ""
+        sourceImage = self.scriptedEffect.sourceVolumeImageData()
+        if segmentationNode is None or sourceImage is None or not segmentId:
             self.statusLabel.text = "Select a segmentation, its source volume and a segment first."
             return
-        segmentName = segmentationNode.GetSegmentation().GetSegment(segmentId).GetName()
-        try:
+        segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
+        segmentName = f"the segment '{segment.GetName()}'" if segment is not None else "the selected segment"
+        tool = self.toolComboBox.currentData
+
+        def refine():
             with slicer.util.WaitCursor():
-                result = refine_segment(slicer.mrmlScene, segmentationNode, segmentName, sourceVolume,
-                                        self.toolComboBox.currentData)
-        except LesionSegError as error:
-            self.statusLabel.text = str(error)
+                return refine_labelmap(sourceImage, self.scriptedEffect.selectedSegmentLabelmap(), tool,
+                                       segment_name=segmentName)
+
+        outcome = apply_effect(refine, self.checkDependencies)
+        self.statusLabel.text = outcome.message
+        if outcome.failed:
+            slicer.util.errorDisplay(outcome.message, detailedText=outcome.details or None,
+                                     windowTitle="LesionSeg refine")
             return
         self.scriptedEffect.saveStateForUndo()
         self.scriptedEffect.modifySelectedSegmentByLabelmap(
-            result.labelmap, slicer.qSlicerSegmentEditorAbstractEffect.ModificationModeSet)
-        self.statusLabel.text = result.message
+            outcome.result.labelmap, slicer.qSlicerSegmentEditorAbstractEffect.ModificationModeSet)

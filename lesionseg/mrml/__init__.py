@@ -8,6 +8,8 @@ nodes use RAS; the conversion is exact (see :mod:`lesionseg.mrml.volumes`).
 Public API:
     image_from_volume_node, volume_node_from_image, update_volume_node_from_image, geometry_of_volume_node:
         scalar and labelmap volume nodes <-> SimpleITK images.
+    image_from_oriented_image, oriented_image_from_image: the Segment Editor's vtkOrientedImageData <->
+        SimpleITK images.
     segmentation_node_from_labelmap, mask_from_segmentation_node, segment_names, segment_terminology:
         a predicted labelmap -> a "Stroke lesion" segment (colour, terminology, reference geometry, study);
         a named segment -> a 0/1 mask.
@@ -30,6 +32,7 @@ from lesionseg.mrml.segmentation import (
 from lesionseg.mrml.tables import column_array, table_node_from_columns, table_node_from_rows
 from lesionseg.mrml.volumes import (
     geometry_of_volume_node,
+    image_from_oriented_image,
     image_from_volume_node,
     oriented_image_from_image,
     update_volume_node_from_image,
@@ -38,7 +41,8 @@ from lesionseg.mrml.volumes import (
 
 __all__ = [
     "column_array", "curve_chart_node", "geometry_of_volume_node", "histogram_chart_node", "histogram_counts",
-    "image_from_volume_node", "mask_from_segmentation_node", "oriented_image_from_image", "place_beside",
+    "image_from_oriented_image", "image_from_volume_node", "mask_from_segmentation_node",
+    "oriented_image_from_image", "place_beside",
     "probability_color_node", "probability_volume_node", "segment_names", "segment_terminology",
     "segmentation_node_from_labelmap", "set_segment_terminology", "subject_hierarchy", "table_node_from_columns",
     "table_node_from_rows", "update_volume_node_from_image", "volume_node_from_image",

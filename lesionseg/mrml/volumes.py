@@ -162,3 +162,48 @@ def oriented_image_from_image(image: sitk.Image, dtype=np.uint8):
     oriented.GetPointData().SetScalars(scalars)
     set_volume_node_geometry(oriented, image)
     return oriented
+
+
+def image_from_oriented_image(oriented, reference=None) -> sitk.Image:
+    """A SimpleITK image from a ``vtkOrientedImageData`` (what the Segment Editor hands an effect), same grid.
+
+    The Segment Editor's images (``sourceVolumeImageData()``, ``selectedSegmentLabelmap()``) are in the
+    segmentation's geometry, with any parent transforms applied, and their extent need not start at 0: the
+    first voxel is placed where the image-to-world matrix puts the extent's lower corner.
+
+    Args:
+        oriented: the ``vtkOrientedImageData``.
+        reference: another ``vtkOrientedImageData``; when given, ``oriented`` is first resampled (nearest
+            neighbour, Slicer's ``vtkOrientedImageDataResample``) onto its geometry and extent, so that e.g. a
+            segment's labelmap lands voxel for voxel on the source volume's image.
+
+    Returns:
+        A 3D image of the voxel type; origin and direction in LPS, spacing in mm.
+
+    Raises:
+        ParameterError: an empty image (no voxels) or several values per voxel.
+    """
+    if reference is not None:
+        resampled = slicer.vtkOrientedImageData()
+        if not slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
+                oriented, reference, resampled, False, False):
+            raise ParameterError("Slicer could not resample the segment onto the source volume's grid.")
+        oriented = resampled
+    extent = oriented.GetExtent()
+    size = [extent[1] - extent[0] + 1, extent[3] - extent[2] + 1, extent[5] - extent[4] + 1]
+    if min(size) < 1 or oriented.GetPointData().GetScalars() is None:
+        raise ParameterError("the image holds no voxels (an empty segment or volume).")
+    if oriented.GetNumberOfScalarComponents() != 1:
+        raise ParameterError(f"the image has {oriented.GetNumberOfScalarComponents()} values per voxel; one is needed.")
+    image_to_world = vtk.vtkMatrix4x4()
+    oriented.GetImageToWorldMatrix(image_to_world)
+    matrix = np.array([[image_to_world.GetElement(row, column) for column in range(4)] for row in range(4)])
+    spacing = np.asarray(oriented.GetSpacing(), dtype=float)
+    directions_ras = matrix[:3, :3] / spacing
+    first_ras = matrix[:3, :3] @ np.array([extent[0], extent[2], extent[4]], dtype=float) + matrix[:3, 3]
+    scalars = vtk.util.numpy_support.vtk_to_numpy(oriented.GetPointData().GetScalars())
+    image = sitk.GetImageFromArray(np.array(scalars, copy=True).reshape(size[::-1]))
+    image.SetSpacing(tuple(float(s) for s in spacing))
+    image.SetOrigin(tuple(float(o) for o in LPS_TO_RAS @ first_ras))
+    image.SetDirection(tuple(float(d) for d in (LPS_TO_RAS @ directions_ras).ravel()))
+    return image
