@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 import subprocess
 import sys
 import textwrap
@@ -297,3 +298,64 @@ def test_registration_finds_the_effect_class_in_the_widgets_package_not_a_reload
         print("ok")
     """)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+# ----------------------------------------------------------------------------- 6. the Extensions Index checks
+#: What the Extensions Index's checks read from a submitted repository (Slicer/ExtensionsIndex,
+#: scripts/check_description_files.py): the top-level CMakeLists.txt as text, the icon address from
+#: ``set(EXTENSION_ICONURL "<url>" )`` and the screenshot addresses from ``set(EXTENSION_SCREENSHOTURLS "<urls>")``
+#: (no space before the parenthesis), each fetched as an image; a licence file under one of these names at the
+#: root; the project name not starting with "Slicer"; the repository's name starting with "Slicer".
+ICON_URL = re.compile(r'set\s*\(EXTENSION_ICONURL\s*"([^"]+)"[ ]*\)', re.IGNORECASE)
+SCREENSHOT_URLS = re.compile(r'set\s*\(EXTENSION_SCREENSHOTURLS\s*"([^"]+)"\)', re.IGNORECASE)
+LICENSE_NAMES = ("LICENSE", "LICENCE", "License.txt", "license.txt", "LICENSE.txt", "COPYING", "COPYING.txt")
+#: The raw-file address of a file on the repository's main branch (the form the submission template asks for).
+RAW_URL = re.compile(r"https://raw\.githubusercontent\.com/(?P<owner>[^/]+)/(?P<repo>[^/]+)/main/(?P<path>\S+)")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _cmake_set(text: str, name: str) -> str | None:
+    match = re.search(rf'set\s*\({name}\s+"([^"]*)"', text)
+    return match.group(1) if match else None
+
+
+def test_extensions_index_checks_that_can_run_here():
+    text = (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert any((REPO / name).is_file() for name in LICENSE_NAMES), "no licence file at the repository root"
+    licence = next(REPO / name for name in LICENSE_NAMES if (REPO / name).is_file()).read_text(encoding="utf-8")
+    assert licence.startswith("BSD 3-Clause License")
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'^license\s*=\s*"BSD-3-Clause"', pyproject, re.MULTILINE)  # one licence for both
+    project = re.search(r"project\s*\(\s*([^\s)]+)", text).group(1)
+    assert project == "LesionSeg" and not project.lower().startswith("slicer")
+    homepage = _cmake_set(text, "EXTENSION_HOMEPAGE")
+    assert homepage and homepage.startswith("https://github.com/") and "$" not in homepage
+    owner, repository = homepage.rstrip("/").split("/")[-2:]
+    assert repository.startswith("Slicer")
+    for name in ("EXTENSION_CATEGORY", "EXTENSION_CONTRIBUTORS", "EXTENSION_DESCRIPTION", "EXTENSION_DEPENDS"):
+        assert (_cmake_set(text, name) or "").strip(), f"{name} is empty"
+    assert "BSD 3-Clause" in _cmake_set(text, "EXTENSION_DESCRIPTION")
+    icon = ICON_URL.search(text)
+    screenshots = SCREENSHOT_URLS.search(text)
+    assert icon and screenshots, "the checker's patterns find no icon or screenshot address"
+    urls = [icon.group(1).strip(), *screenshots.group(1).split()]
+    assert len(urls) >= 2
+    for url in urls:
+        match = RAW_URL.fullmatch(url)
+        assert match, f"{url} is not a literal https raw-file address of the main branch"
+        assert (match["owner"], match["repo"]) == (owner, repository), url
+        path = REPO / match["path"]
+        assert path.is_file(), f"{url} names {match['path']}, which does not exist"
+        assert path.read_bytes()[:8] == PNG_SIGNATURE, f"{match['path']} is not a PNG"
+
+
+def test_the_screenshot_is_drawn_from_the_product_by_a_kept_script():
+    """The screenshot is the starter model's result on the Sample Data case, drawn by a script in the repository
+    with the report's overlay code (not a mock-up); a wide image as the Extensions Manager shows it."""
+    from PIL import Image
+
+    script = (REPO / "Resources" / "Screenshots" / "make_screenshots.py").read_text(encoding="utf-8")
+    for used in ("make_sample_case", "Predictor(starter_bundle_path()", "plot_overlays"):
+        assert used in script
+    with Image.open(REPO / "Resources" / "Screenshots" / "LesionSegInference.png") as image:
+        assert image.width >= 800 and image.height >= 300
