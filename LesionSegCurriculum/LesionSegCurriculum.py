@@ -6,6 +6,7 @@ This file only holds the module's metadata, the panel's wiring and the self-test
 
 import os
 import tempfile
+import unittest
 
 import qt
 import slicer
@@ -435,7 +436,10 @@ class LesionSegCurriculumTest(ScriptedLoadableModuleTest):
         self.test_lesionseg_imports()
         self.test_bad_settings_are_refused()
         self.setUp()
-        self.test_prepare_and_train_synthetic_cohort()
+        try:
+            self.test_prepare_and_train_synthetic_cohort()
+        except unittest.SkipTest as skipped:  # "Reload and Test" runs this method directly
+            self.delayDisplay(f"Skipped the end-to-end test: {skipped}")
 
     def test_lesionseg_imports(self):
         import lesionseg
@@ -458,14 +462,13 @@ class LesionSegCurriculumTest(ScriptedLoadableModuleTest):
 
     def test_prepare_and_train_synthetic_cohort(self):
         from LesionSegCurriculumLib.SelfTest import check_outcome, run_curriculum_self_test
-        from LesionSegInferenceLib.InstallLogic import InstallLogic
+        from LesionSegInferenceLib import find_extension_resource
+        from LesionSegInferenceLib.SelfTest import self_test_readiness
 
-        requirements = os.path.join(MODULE_FOLDER, "Resources", "requirements.txt")
-        if not os.path.isfile(requirements):
-            requirements = os.path.join(os.path.dirname(MODULE_FOLDER), "Resources", "requirements.txt")
-        if os.path.isfile(requirements):
-            ok, reason = InstallLogic(requirements, testing=True).ensure()
-            self.assertTrue(ok, reason)
+        # The Extensions Index's test machines have neither torch nor MONAI and install nothing in testing mode.
+        ready, reason = self_test_readiness(find_extension_resource(MODULE_FOLDER, "requirements.txt"))
+        if not ready:
+            raise unittest.SkipTest(reason)
         self.delayDisplay("Preparing and training on a synthetic cohort (about a minute)")
         folder = tempfile.mkdtemp(prefix="LesionSegCurriculumTest-", dir=slicer.app.temporaryPath)
         outcome = run_curriculum_self_test(slicer.mrmlScene, folder)

@@ -7,6 +7,7 @@ This file only holds the module's metadata, the panel's wiring and the self-test
 import logging
 import os
 import tempfile
+import unittest
 
 import qt
 import slicer
@@ -435,7 +436,10 @@ class LesionSegInferenceTest(ScriptedLoadableModuleTest):
         self.test_lesionseg_imports()
         self.test_bad_inputs_are_refused()
         self.setUp()
-        self.test_segment_synthetic_case()
+        try:
+            self.test_segment_synthetic_case()
+        except unittest.SkipTest as skipped:  # "Reload and Test" runs this method directly
+            self.delayDisplay(f"Skipped the end-to-end test: {skipped}")
 
     def test_lesionseg_imports(self):
         import lesionseg
@@ -454,13 +458,12 @@ class LesionSegInferenceTest(ScriptedLoadableModuleTest):
         self.assertIn("does not exist", reason)
 
     def test_segment_synthetic_case(self):
-        from LesionSegInferenceLib.InstallLogic import InstallLogic
-        from LesionSegInferenceLib.SelfTest import run_inference_self_test
+        from LesionSegInferenceLib.SelfTest import run_inference_self_test, self_test_readiness
 
-        requirements = find_extension_resource(MODULE_FOLDER, "requirements.txt")
-        if requirements is not None:
-            ok, reason = InstallLogic(requirements, testing=True).ensure()
-            self.assertTrue(ok, reason)
+        # The Extensions Index's test machines have neither torch nor MONAI and install nothing in testing mode.
+        ready, reason = self_test_readiness(find_extension_resource(MODULE_FOLDER, "requirements.txt"))
+        if not ready:
+            raise unittest.SkipTest(reason)
         self.delayDisplay("Training a tiny bundle and segmenting a synthetic FLAIR volume (about a minute)")
         folder = tempfile.mkdtemp(prefix="LesionSegInferenceTest-", dir=slicer.app.temporaryPath)
         result, problems = run_inference_self_test(slicer.mrmlScene, folder)

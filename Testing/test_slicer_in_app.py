@@ -359,3 +359,67 @@ def test_the_screenshot_is_drawn_from_the_product_by_a_kept_script():
         assert used in script
     with Image.open(REPO / "Resources" / "Screenshots" / "LesionSegInference.png") as image:
         assert image.width >= 800 and image.height >= 300
+
+
+# ----------------------------------------------------------------------------- 5. self-tests on the index's machines
+def test_self_test_readiness_names_what_is_missing_and_never_installs(tmp_path):
+    from LesionSegInferenceLib.SelfTest import self_test_readiness
+
+    requirements = REPO / "Resources" / "requirements.txt"
+    factory = {"monai": None, "scikit-image": None, "tqdm": None, "matplotlib": None, "torch": None}
+    ready, reason = self_test_readiness(requirements, version_of=lambda name: factory.get(name.lower()))
+    assert not ready and "PyTorch is not installed" in reason and "testing mode" in reason
+    everything = {"monai": "1.5.0", "scikit-image": "0.24.0", "tqdm": "4.66.0", "matplotlib": "3.9.0",
+                  "torch": "2.6.0"}
+    assert self_test_readiness(requirements, version_of=lambda name: everything.get(name.lower())) == (True, "")
+    no_monai = dict(everything, monai=None)
+    ready, reason = self_test_readiness(requirements, version_of=lambda name: no_monai.get(name.lower()))
+    assert not ready and "monai (not installed)" in reason
+
+
+def test_the_light_self_tests_pass_without_torch_monai_or_scikit_image(tmp_path):
+    """What the module tests run before the end-to-end part, in a Python where torch, MONAI and scikit-image
+    cannot be imported (the index's factory machines)."""
+    result = _run(f"""
+        import sys
+        sys.modules.update(torch=None, monai=None, skimage=None)
+        sys.path[:0] = {[str(CURRICULUM), str(INFERENCE)]!r}
+        import lesionseg
+        from LesionSegInferenceLib import InferenceLogic, InferenceParameters
+        ok, message = InferenceLogic.check_lesionseg()
+        assert ok, message
+        ok, reason = InferenceLogic().validate(InferenceParameters())
+        assert not ok and "Choose a model bundle" in reason
+        from LesionSegCurriculumLib import CurriculumLogic, TrainParameters
+        from lesionseg.errors import InputFileError
+        logic = CurriculumLogic()
+        assert not logic.validate_dataset_path("")[0]
+        try:
+            logic.list_cases({str(tmp_path / "none")!r})
+        except InputFileError:
+            pass
+        else:
+            raise AssertionError("no error for a missing dataset")
+        ok, reason = TrainParameters(prepared="x", run="y").validate()
+        assert not ok and "click Prepare first" in reason
+        print("ok")
+    """)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("module", ("LesionSegInference", "LesionSegCurriculum"))
+def test_module_self_tests_skip_what_needs_torch_instead_of_failing(module):
+    """Static: the end-to-end test method raises unittest.SkipTest when ``self_test_readiness`` says no (as the
+    index's ctest runs each test method on its own), runTest turns that skip into a message, and no test asserts
+    that the dependency check succeeded."""
+    source = (REPO / module / f"{module}.py").read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    test_class = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == f"{module}Test")
+    methods = {node.name: node for node in test_class.body if isinstance(node, ast.FunctionDef)}
+    end_to_end = [method for name, method in methods.items() if name.startswith("test_")
+                  and "self_test_readiness" in ast.unparse(method)]
+    assert len(end_to_end) == 1
+    body = ast.unparse(end_to_end[0])
+    assert "raise unittest.SkipTest(reason)" in body and "ensure()" not in body
+    assert "except unittest.SkipTest" in ast.unparse(methods["runTest"])
+    assert not re.search(r"ensure\(\)\s*\n\s*self\.assertTrue", source)

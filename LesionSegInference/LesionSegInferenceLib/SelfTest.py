@@ -156,3 +156,27 @@ def run_inference_self_test(scene, folder: str | os.PathLike, *, bundle: str | o
                                      side="auto")
     result = logic.process(parameters, on_log=on_log)
     return result, check_result(scene, result, volume)
+
+
+def self_test_readiness(requirements_path: str | os.PathLike | None,
+                        version_of: Callable[[str], str | None] | None = None) -> tuple[bool, str]:
+    """Whether the packages the end-to-end self-tests need (torch, MONAI, ...) are installed; nothing installed.
+
+    The Extensions Index's test machines run the self-tests in testing mode, where nothing is installed, and
+    have neither torch nor MONAI: the tests that need them are then skipped with this reason (the others run).
+
+    Args:
+        requirements_path: the extension's ``requirements.txt`` (None: only torch is checked).
+        version_of: name -> installed version (default: ``importlib.metadata``).
+
+    Returns:
+        ``(True, "")``, or ``(False, reason)`` naming what is missing.
+    """
+    from .InstallLogic import TORCH_REQUIREMENT, InstallLogic, installed_version, requirement_status
+
+    version_of = version_of or installed_version
+    if requirements_path is None:
+        status = requirement_status(f"torch{TORCH_REQUIREMENT}", version_of)
+        return (True, "") if status.satisfied else (False, f"LesionSeg needs {status.describe()} for this test.")
+    ok, reason = InstallLogic(requirements_path, testing=True, version_of=version_of).ensure()
+    return (True, "") if ok else (False, reason)
