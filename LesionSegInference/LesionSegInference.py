@@ -21,43 +21,23 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from LesionSegInferenceLib import (
-    DEVICE_LABELS,
     SIDE_CHOICES,
     SIDE_LABELS,
     TERMINOLOGY_FILE_NAME,
     BundleCatalog,
     InferenceLogic,
     InferenceParameters,
-    available_device_choices,
     channel_volume_names,
-    detect_devices,
     display_rows,
     find_extension_resource,
 )
 from LesionSegInferenceLib.InstallLogic import slicer_install_logic
 from LesionSegInferenceLib.SlicerLaunchers import default_launcher
+from LesionSegInferenceLib.Texts import ACKNOWLEDGEMENT, DOCUMENTATION_URL, LESION_HEADERS, RETHRESHOLD_DELAY_MS
+from LesionSegInferenceWidgets.PanelState import fillDeviceList, restorePanel, selectData, showException
+from LesionSegInferenceWidgets.SampleDataEntry import registerSampleData
 
 MODULE_FOLDER = os.path.dirname(os.path.abspath(__file__))
-
-ACKNOWLEDGEMENT = """
-LesionSeg implements published methods for stroke lesion segmentation. If you use it in your research,
-please cite the work it builds on:
-<ul>
-<li>J. Moreau et al., "Difficulty metrics study for curriculum-based deep learning in the context of
-stroke lesion segmentation", IEEE International Symposium on Biomedical Imaging (ISBI), 2023.</li>
-<li>Lhermitte et al., on transferring stroke lesion segmentation models trained on adults to children,
-IEEE International Symposium on Biomedical Imaging (ISBI), 2024.</li>
-<li>Kamraoui et al., on learning a lesion-wise segmentation metric and using it as a training loss.</li>
-</ul>
-The module builds on <a href="https://monai.io">MONAI</a>, PyTorch and SimpleITK.
-"""
-
-#: Headers of the lesion table, for the columns of ``display_rows``.
-LESION_HEADERS = (("lesion", "Lesion"), ("volume_ml", "Volume (mL)"), ("hemisphere", "Side"),
-                  ("mean_probability", "Mean prob."), ("centroid_r_mm", "R (mm)"), ("centroid_a_mm", "A (mm)"),
-                  ("centroid_s_mm", "S (mm)"))
-#: Milliseconds the threshold slider must rest before the segment is recomputed.
-RETHRESHOLD_DELAY_MS = 250
 
 
 class LesionSegInference(ScriptedLoadableModule):
@@ -75,8 +55,11 @@ class LesionSegInference(ScriptedLoadableModule):
             "overlays the input volume voxel for voxel, a probability map, the brain mask used and a table "
             "of lesions. Research use only, not for clinical decisions."
         )
+        self.parent.helpText += f' See the <a href="{DOCUMENTATION_URL}">documentation</a>.'
+
         self.parent.acknowledgementText = _(ACKNOWLEDGEMENT)
         slicer.app.connect("startupCompleted()", self.registerTerminology)
+        slicer.app.connect("startupCompleted()", registerSampleData)
 
     def registerTerminology(self):
         """Load the LesionSeg terminology so that the "Stroke lesion" entry appears in segment editors."""
@@ -99,10 +82,13 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.channelSelectors = {}
         self.dependenciesReady = False
         self.rethresholdTimer = None
+        self.restoring = False
+        self.devicesDetected = False
 
     # ---- set-up ---------------------------------------------------------------------------------------------
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
+        self.restoring = True  # until restoreFromScene: filling the widgets must not overwrite the scene's settings
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/LesionSegInference.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
@@ -125,6 +111,7 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.ui.outputSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateApplyButton)
         for widget in (self.ui.deviceComboBox, self.ui.sideComboBox):
             widget.connect("currentIndexChanged(int)", self.updateApplyButton)
+        self.ui.ttaCheckBox.connect("toggled(bool)", self.updateApplyButton)
         self.ui.thresholdSliderWidget.connect("valueChanged(double)", self.onPostprocessingChanged)
         self.ui.minLesionSpinBox.connect("valueChanged(double)", self.onPostprocessingChanged)
         self.ui.fillHolesCheckBox.connect("toggled(bool)", self.onPostprocessingChanged)
@@ -133,6 +120,8 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.ui.showProbabilityCheckBox.connect("toggled(bool)", self.onShowProbability)
         self.ui.showBrainMaskCheckBox.connect("toggled(bool)", self.onShowBrainMask)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartImportEvent, self.onSceneStartImport)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneEndImport)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAddedEvent, self.onNodeAdded)
 
         ok, message = self.logic.check_lesionseg()
@@ -140,30 +129,25 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.ui.progressBar.setValue(0)
         self.ui.bundleFolderLineEdit.currentPath = self.logic.catalog.folder
         self.refreshBundles()
+        self.restoreFromScene()
 
     def cleanup(self):
         if self.logic is not None and self.logic.running:
             self.logic.cancel()
+        if self.rethresholdTimer is not None:
+            self.rethresholdTimer.stop()
         self.removeObservers()
 
     def fillDeviceList(self):
-        """Device choices with the detected GPU and its memory; unavailable ones are listed, then refused."""
-        try:
-            options = detect_devices()
-        except RuntimeError as error:  # a broken CUDA set-up: let the user still choose the CPU
-            logging.warning("LesionSeg: device detection failed: %s", error)
-            options = []
-        self.logic.available_devices = available_device_choices(options) if options else ("auto", "cpu")
-        self.ui.deviceComboBox.clear()
-        for option in options or []:
-            self.ui.deviceComboBox.addItem(option.label, option.choice)
-        if not options:
-            for choice in ("auto", "cpu"):
-                self.ui.deviceComboBox.addItem(DEVICE_LABELS[choice], choice)
+        fillDeviceList(self)
+
+    selectData = staticmethod(selectData)
 
     # ---- bundles --------------------------------------------------------------------------------------------
     def onBundleFolderChanged(self, path):
         self.logic.catalog.folder = path
+        if path and os.path.isdir(path):
+            self.ui.bundleFolderLineEdit.addCurrentPathToHistory()
         self.refreshBundles()
 
     def refreshBundles(self):
@@ -199,8 +183,11 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             return
         self.logic.catalog.last_bundle = str(entry.path)
         self.ui.modelCardTextEdit.setPlainText(entry.card_text() if entry.ok else entry.error)
-        if entry.ok:
+        if entry.ok and not self.restoring:
+            # The next run's threshold; blocked, so that it never acts on the previous bundle's result.
+            wasBlocked = self.ui.thresholdSliderWidget.blockSignals(True)
             self.ui.thresholdSliderWidget.value = entry.threshold
+            self.ui.thresholdSliderWidget.blockSignals(wasBlocked)
         self.rebuildChannelSelectors(entry)
         self.updateApplyButton()
 
@@ -275,7 +262,10 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             self.ui.applyButton.toolTip = _("Stop the segmentation.")
             return
         self.ui.applyButton.text = _("Apply")
-        ok, reason = self.logic.validate(self.parameters())
+        parameters = self.parameters()
+        if not self.restoring:
+            self.logic.save_state(parameters)  # kept in the scene's parameter node, saved with the scene
+        ok, reason = self.logic.validate(parameters)
         self.ui.applyButton.enabled = ok
         self.ui.applyButton.toolTip = _("Segment the stroke lesion of the input volumes.") if ok else reason
         self.ui.statusLabel.text = reason
@@ -297,7 +287,8 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             slicer.util.errorDisplay(message, windowTitle=_("LesionSeg dependencies"))
             return False
         self.dependenciesReady = True
-        self.fillDeviceList()  # torch may have just been installed
+        self.devicesDetected = True
+        self.fillDeviceList()  # torch is there now: list the detected GPU
         return True
 
     # ---- running ----------------------------------------------------------------------------------------------
@@ -314,18 +305,24 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             self.ui.statusLabel.text = reason
             self.appendLog(reason)
             return
-        from lesionseg.errors import LesionSegError
-
         self.ui.logTextEdit.clear()
         self.ui.progressBar.setRange(0, 0)
         self.ui.statusLabel.text = _("Segmenting...")
         try:
             self.logic.start(parameters, on_progress=self.onProgress, on_log=self.appendLog,
                              on_finished=self.onFinished)
-        except (LesionSegError, OSError) as error:
-            self.ui.progressBar.setRange(0, 100)
-            self.showError(str(error))
+        except Exception as error:  # a refusal, a file that cannot be written, a launcher that fails to start
+            self.resetProgress()
+            self.showException(_("The segmentation could not start"), error)
         self.updateApplyButton()
+
+    def resetProgress(self, value=0):
+        """The progress bar in a known, idle state."""
+        self.ui.progressBar.setRange(0, 100)
+        self.ui.progressBar.setValue(value)
+
+    def showException(self, what, error):
+        showException(self, what, error)
 
     def onProgress(self, progress):
         if progress.fraction is not None:
@@ -342,9 +339,14 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         slicer.util.errorDisplay(message, detailedText=details or None, windowTitle=_("LesionSeg Inference"))
 
     def onFinished(self, outcome):
-        self.ui.progressBar.setRange(0, 100)
-        self.ui.progressBar.setValue(100 if outcome.state == "succeeded" else 0)
+        self.resetProgress(100 if outcome.state == "succeeded" else 0)
+        try:
+            self.showOutcome(outcome)
+        except Exception as error:  # showing the result must not leave the panel half-updated
+            self.showException(_("The result could not be shown"), error)
         self.updateApplyButton()
+
+    def showOutcome(self, outcome):
         if outcome.state == "cancelled":
             self.ui.statusLabel.text = outcome.error
             return
@@ -356,6 +358,11 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             self.appendLog(_("Warning: {warning}").format(warning=warning))
         slicer.util.setSliceViewerLayers(background=result.reference_volume, fit=True)
         result.segmentation_node.GetDisplayNode().SetVisibility(True)
+        result.segmentation_node.CreateClosedSurfaceRepresentation()  # the lesion in the 3D view too
+        wasBlocked = self.ui.outputSegmentationSelector.blockSignals(True)
+        self.ui.outputSegmentationSelector.setCurrentNode(result.segmentation_node)  # the next run writes here
+        self.ui.outputSegmentationSelector.blockSignals(wasBlocked)
+        self.logic.save_state(self.parameters())
         self.ui.showProbabilityCheckBox.enabled = True
         self.ui.showBrainMaskCheckBox.enabled = result.brain_node is not None
         self.showResult()
@@ -379,20 +386,25 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
     def onPostprocessingChanged(self, *_args):
         """Threshold, smallest lesion or hole filling changed: update the segment after a short rest."""
         self.updateApplyButton()
-        if self.logic.result is not None and not self.logic.running:
+        if self.logic.result is not None and not self.logic.running and not self.restoring:
             self.rethresholdTimer.start()
 
     def onRethreshold(self):
-        from lesionseg.errors import LesionSegError
-
+        """Apply the post-processing controls to the result they belong to (same bundle and input); a segment
+        edited by hand is replaced only after the user agrees."""
+        parameters = self.parameters()
         try:
-            self.logic.rethreshold(float(self.ui.thresholdSliderWidget.value),
-                                   min_lesion_mm3=float(self.ui.minLesionSpinBox.value),
-                                   fill_holes=self.ui.fillHolesCheckBox.checked)
-        except LesionSegError as error:
-            self.ui.statusLabel.text = str(error)
+            outcome = self.logic.postprocess(parameters)
+            if outcome.state == "edited":
+                if not slicer.util.confirmYesNoDisplay(outcome.message, windowTitle=_("LesionSeg Inference")):
+                    self.ui.statusLabel.text = _("The edited segment was kept; click Apply to segment again.")
+                    return
+                outcome = self.logic.postprocess(parameters, replace_edits=True)
+        except Exception as error:
+            self.showException(_("The segment could not be updated"), error)
             return
-        self.showResult()
+        if outcome.state == "updated":
+            self.showResult()
 
     def onLesionClicked(self, row, _column):
         try:
@@ -412,9 +424,21 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         if result is not None and result.brain_node is not None and slicer.mrmlScene.IsNodePresent(result.brain_node):
             slicer.util.setSliceViewerLayers(label=result.brain_node if shown else None, labelOpacity=0.4)
 
+    def onSceneStartImport(self, caller, event):
+        self.restoring = True  # the loaded scene's parameter node is read when the import ends
+
+    def onSceneEndImport(self, caller, event):
+        """A scene was loaded: restore the panel from its parameter node and reconnect the result."""
+        qt.QTimer.singleShot(0, self.restoreFromScene)
+
+    def restoreFromScene(self):
+        """Show the settings of the scene's parameter node and reconnect the result it names."""
+        restorePanel(self)
+
     def onSceneStartClose(self, caller, event):
         if self.logic.running:
             self.logic.cancel()
+        self.rethresholdTimer.stop()
         self.logic.result = None
         self.ui.showProbabilityCheckBox.checked = False
         self.ui.showBrainMaskCheckBox.checked = False

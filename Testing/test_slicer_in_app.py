@@ -423,3 +423,42 @@ def test_module_self_tests_skip_what_needs_torch_instead_of_failing(module):
     assert "raise unittest.SkipTest(reason)" in body and "ensure()" not in body
     assert "except unittest.SkipTest" in ast.unparse(methods["runTest"])
     assert not re.search(r"ensure\(\)\s*\n\s*self\.assertTrue", source)
+
+
+# ----------------------------------------------------------------------------- Sample Data
+def test_the_sample_data_case_is_made_once_and_loads_as_a_flair_volume(slicer_scene, tmp_path):
+    """The entry's file is made by lesionseg.synth on first use (no download), reused afterwards, and loads through
+    Slicer's own volume reader; its node name holds "flair", so the Inference panel fills the FLAIR channel."""
+    import SimpleITK as sitk
+    from LesionSegInferenceLib.SampleData import SAMPLE_NODE_NAME, ensure_sample, make_sample_case
+
+    slicer, scene, _ = slicer_scene
+    files = ensure_sample(tmp_path)
+    stamp = files.flair.stat().st_mtime_ns
+    assert ensure_sample(tmp_path) == files and files.flair.stat().st_mtime_ns == stamp  # not made again
+    case = make_sample_case()
+    assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(files.truth))) > 0,
+                          sitk.GetArrayFromImage(case.lesion_mask) > 0)
+    assert sitk.GetArrayFromImage(case.lesion_mask).sum() > 0
+    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+    storage.SetFileName(str(files.flair))
+    volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", SAMPLE_NODE_NAME)
+    assert storage.ReadData(volume)
+    assert volume.GetImageData().GetDimensions() == case.channels["flair"].GetSize()
+    assert "flair" in SAMPLE_NODE_NAME.lower()
+
+
+def test_the_sample_data_entry_is_registered_with_the_sample_data_modules_own_arguments():
+    """Static: ``SampleDataLogic.registerCustomSampleDataSource`` (Modules/Scripted/SampleData/SampleData.py, Slicer
+    5.10) takes these keywords; the custom downloader is called with the source and must load the volume."""
+    accepted = {"category", "sampleName", "uris", "fileNames", "nodeNames", "customDownloader", "thumbnailFileName",
+                "loadFileTypes", "loadFiles", "loadFileProperties", "checksums", "loadFileType"}
+    source = (INFERENCE / "LesionSegInferenceWidgets" / "SampleDataEntry.py").read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    call = next(node for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "registerCustomSampleDataSource")
+    keywords = {keyword.arg for keyword in call.keywords}
+    assert keywords <= accepted and {"sampleName", "customDownloader", "category"} <= keywords
+    assert "loadVolume" in source and "ensure_sample" in source and "http" not in source
+    module = (INFERENCE / "LesionSegInference.py").read_text(encoding="utf-8")
+    assert 'slicer.app.connect("startupCompleted()", registerSampleData)' in module

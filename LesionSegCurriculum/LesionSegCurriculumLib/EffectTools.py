@@ -121,11 +121,11 @@ def refine_segment(segmentation_node, segment_id: str, source_volume, tool: str,
     if segment is None:
         raise ParameterError(f"the segmentation '{segmentation_node.GetName()}' has no segment with ID "
                              f"{segment_id!r}; select a segment in the list.")
-    logic = slicer.vtkSlicerSegmentationsModuleLogic
-    source = logic.CreateOrientedImageDataFromVolumeNode(source_volume)  # in world coordinates (linear transforms)
-    labelmap = slicer.vtkOrientedImageData()
-    logic.GetSegmentBinaryLabelmapRepresentation(segmentation_node, segment_id, labelmap)
-    logic.ApplyParentTransformToOrientedImageData(segmentation_node, labelmap, False)
+    from lesionseg.mrml import segment_labelmap
+
+    # both in world coordinates (linear parent transforms applied), as the editor's images are in one frame
+    source = slicer.vtkSlicerSegmentationsModuleLogic.CreateOrientedImageDataFromVolumeNode(source_volume)
+    labelmap = segment_labelmap(segmentation_node, segment_id, apply_parent_transform=True)
     return refine_labelmap(source, labelmap, tool, parameters, segment_name=f"the segment '{segment.GetName()}'")
 
 

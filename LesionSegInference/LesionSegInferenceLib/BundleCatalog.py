@@ -120,6 +120,11 @@ class BundleEntry:
         return not self.error
 
     @property
+    def labels(self) -> list[str]:
+        """The names of the bundle's labels other than background, in label-value order ([] when unreadable)."""
+        return list(self.card.get("labels", []))
+
+    @property
     def channels(self) -> list[str]:
         """Input channel names in the bundle's order ([] when unreadable)."""
         return list(self.card.get("channels", []))

@@ -27,7 +27,15 @@ from .BundleCatalog import BundleCatalog, BundleEntry
 from .JobProgress import JobProgress, JobResult
 from .Parameters import InferenceParameters
 from .Process import BackgroundJob, Launcher
-from .Results import InferenceResult, jump_target, load_results, output_files, rethreshold
+from .Results import (
+    InferenceResult,
+    SegmentEditedError,
+    jump_target,
+    load_results,
+    output_files,
+    rethreshold,
+    segment_labels,
+)
 from .Validation import validate_run
 
 #: Input volumes are written uncompressed: the job reads them once, soon after.
@@ -49,6 +57,14 @@ class RunOutcome:
     error: str = ""
     job: JobResult | None = None
     result: InferenceResult | None = None
+
+
+@dataclass
+class PostprocessOutcome:
+    """What :meth:`InferenceLogic.postprocess` did: state "updated", "no result" or "edited", and a sentence."""
+
+    state: str
+    message: str = ""
 
 
 class InferenceLogic:
@@ -264,9 +280,11 @@ class InferenceLogic:
                                            min_lesion_mm3=parameters.min_lesion_mm3,
                                            fill_holes=parameters.fill_holes,
                                            output_node=parameters.output_segmentation, previous=self.result,
-                                           warnings=warnings)
+                                           warnings=warnings, bundle_path=str(parameters.bundle_path),
+                                           labels=segment_labels(entry.labels))
             except LesionSegError as error:
                 return RunOutcome("failed", _sentence(f"The results could not be loaded: {error}"), job_result)
+            self.save_state(parameters)
             return RunOutcome("succeeded", "", job_result, self.result)
         finally:
             if not self.keep_files:
@@ -274,17 +292,97 @@ class InferenceLogic:
 
     # ---- after a run ------------------------------------------------------------------------------------
     def rethreshold(self, threshold: float, *, min_lesion_mm3: float | None = None,
-                    fill_holes: bool | None = None) -> InferenceResult:
+                    fill_holes: bool | None = None, replace_edits: bool = False) -> InferenceResult:
         """Update the last result's segment for another threshold, without running the network again.
 
         Raises:
             ParameterError: there is no result yet, or the threshold is outside (0, 1).
+            SegmentEditedError: the segment was edited since LesionSeg wrote it (see :meth:`postprocess`).
         """
         from lesionseg.errors import ParameterError
 
         if self.result is None:
             raise ParameterError("there is no segmentation to re-threshold yet; click Apply first.")
-        return rethreshold(self.scene, self.result, threshold, min_lesion_mm3=min_lesion_mm3, fill_holes=fill_holes)
+        return rethreshold(self.scene, self.result, threshold, min_lesion_mm3=min_lesion_mm3, fill_holes=fill_holes,
+                           replace_edits=replace_edits)
+
+    def result_for(self, parameters: InferenceParameters) -> InferenceResult | None:
+        """The last result when the panel's bundle and reference volume are the ones that made it, else None.
+
+        The post-processing controls belong to that result only: after another bundle or input is chosen they
+        describe the next run, and moving them must not touch the previous result.
+        """
+        result = self.result
+        if result is None or self.scene is None or not self.scene.IsNodePresent(result.segmentation_node):
+            return None
+        if str(parameters.bundle_path) != result.bundle_path:
+            return None
+        if result.reference_volume not in (parameters.input_volumes or {}).values():
+            return None
+        return result
+
+    def postprocess(self, parameters: InferenceParameters, *, replace_edits: bool = False) -> PostprocessOutcome:
+        """Apply the panel's threshold, smallest lesion and hole filling to the result they belong to.
+
+        Args:
+            parameters: the panel's settings (bundle, inputs and post-processing options).
+            replace_edits: the user agreed to replace manual edits of the segment.
+
+        Returns:
+            What happened: "updated", "no result" (no result of this bundle and input: nothing changes) or
+            "edited" (the segment was edited since LesionSeg wrote it: nothing changes; ask the user, then call
+            again with ``replace_edits=True``).
+
+        Raises:
+            ParameterError: an option out of range, or the result's segment was deleted.
+        """
+        result = self.result_for(parameters)
+        if result is None:
+            return PostprocessOutcome("no result")
+        entry = self.bundle_entry(parameters.bundle_path)
+        threshold = parameters.threshold if parameters.threshold is not None else (
+            entry.threshold if entry is not None and entry.ok else result.threshold)
+        try:
+            self.rethreshold(threshold, min_lesion_mm3=parameters.min_lesion_mm3, fill_holes=parameters.fill_holes,
+                             replace_edits=replace_edits)
+        except SegmentEditedError as error:
+            return PostprocessOutcome("edited", f"{str(error)[:1].upper()}{str(error)[1:]} Replace the edits with "
+                                                "the re-thresholded result? The Segment Editor's Undo cannot "
+                                                "bring them back.")
+        self.save_state(parameters)
+        return PostprocessOutcome("updated", result.summary())
+
+    # ---- the scene's parameter node ------------------------------------------------------------------------
+    def parameter_node(self):
+        """The module's parameter node in the scene (made when there is none), saved with the scene."""
+        from .ParameterNode import module_parameter_node
+        from .SceneState import MODULE_NAME
+
+        return module_parameter_node(self.scene, MODULE_NAME)
+
+    def save_state(self, parameters: InferenceParameters | None = None) -> None:
+        """Keep the panel's settings (when given) and the current result (when there is one) in the scene's
+        parameter node. A result is never erased here: one that a scene holds stays until another replaces it."""
+        from .SceneState import store_panel, store_result
+
+        node = self.parameter_node()
+        if parameters is not None:
+            store_panel(node, parameters)
+        if self.result is not None:
+            store_result(node, self.result)
+
+    def restore_state(self) -> InferenceParameters:
+        """Read the panel's settings back from the scene's parameter node and reconnect the result it names
+        (``self.result``; None when it names none or one of its nodes is gone).
+
+        Returns:
+            The stored settings (defaults for those the node does not hold).
+        """
+        from .SceneState import restore_panel, restore_result
+
+        node = self.parameter_node()
+        self.result = restore_result(self.scene, node)
+        return restore_panel(node)
 
     def jump_target(self, row_index: int) -> tuple[float, float, float]:
         """The world RAS point (mm) of a lesion of the last result (see :func:`.Results.jump_target`)."""

@@ -50,6 +50,11 @@ class InferenceResult:
         threshold, min_lesion_mm3, fill_holes: the post-processing that made ``labelmap``.
         source_labelmap, source_lesions: the job's own mask and rows (hemispheres come from them).
         warnings: the job's warnings (e.g. a voxel size far from the training data's).
+        bundle_path: the bundle that made the result (its post-processing controls belong to it).
+        segment_ids: label name -> ID of the segment written for it (one segment per label of the bundle);
+            segments are found by ID, so renaming a segment or adding one of the same name changes nothing.
+        lesion_label: the label whose probabilities the job wrote (``lesionseg.labels.SegmentLabel``; None: the
+            stroke lesion).
     """
 
     reference_volume: Any
@@ -67,6 +72,17 @@ class InferenceResult:
     source_labelmap: Any = None
     source_lesions: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    bundle_path: str = ""
+    segment_ids: dict[str, str] = field(default_factory=dict)
+    lesion_label: Any = None
+
+    @property
+    def segment_id(self) -> str:
+        """The ID of the lesion segment LesionSeg wrote (the post-processing controls update that one only)."""
+        from lesionseg.labels import STROKE_LESION_NAME
+
+        name = self.lesion_label.name if self.lesion_label is not None else STROKE_LESION_NAME
+        return self.segment_ids.get(name) or next(iter(self.segment_ids.values()), "")
 
     @property
     def lesion_volume_ml(self) -> float:
@@ -78,6 +94,24 @@ class InferenceResult:
         count = len(self.lesions)
         noun = "lesion" if count == 1 else "lesions"
         return f"{count} {noun}, {self.lesion_volume_ml:.2f} mL in all (threshold {self.threshold:.2f})."
+
+
+#: Colours (RGB 0..1) of the segments of labels other than the stroke lesion, in turn.
+OTHER_LABEL_COLORS = ((0.95, 0.75, 0.1), (0.2, 0.6, 0.9), (0.45, 0.8, 0.35), (0.7, 0.4, 0.85))
+
+
+def segment_labels(names: list[str] | None):
+    """The segments of a bundle's labels (``lesionseg.labels.SegmentLabel``), one per label, values 1, 2, ... in
+    the bundle's order; the "Stroke lesion" label keeps its colour and terminology. No names: the lesion alone."""
+    from lesionseg.labels import STROKE_LESION, SegmentLabel
+
+    labels = []
+    for value, name in enumerate(names or [STROKE_LESION.name], start=1):
+        if name == STROKE_LESION.name and value == STROKE_LESION.value:
+            labels.append(STROKE_LESION)
+        else:
+            labels.append(SegmentLabel(name, value, OTHER_LABEL_COLORS[(value - 1) % len(OTHER_LABEL_COLORS)]))
+    return labels
 
 
 def output_files(folder: Path) -> dict[str, Path]:
@@ -119,9 +153,13 @@ def _alive(scene, node):
     return node if node is not None and scene.IsNodePresent(node) else None
 
 
+class SegmentEditedError(Exception):
+    """The result's segment was edited (e.g. in the Segment Editor) since LesionSeg last wrote it."""
+
+
 def load_results(scene, folder: Path, reference_volume, *, threshold: float, min_lesion_mm3: float,
                  fill_holes: bool, output_node=None, previous: InferenceResult | None = None,
-                 warnings: list[str] | None = None) -> InferenceResult:
+                 warnings: list[str] | None = None, bundle_path: str = "", labels=None) -> InferenceResult:
     """Read a finished job's files and show them in the scene.
 
     Args:
@@ -132,6 +170,10 @@ def load_results(scene, folder: Path, reference_volume, *, threshold: float, min
         output_node: the segmentation to write into (None: a new "<volume> lesion" segmentation).
         previous: the last result on the same volume; its probability, brain and table nodes are reused.
         warnings: the job's warnings.
+        bundle_path: the bundle that made the files.
+        labels: the bundle's labels (:func:`segment_labels`; default the stroke lesion alone): one segment each,
+            from the voxels of its value in the job's labelmap. The probabilities, and so the threshold slider,
+            are the stroke lesion's.
 
     Returns:
         The :class:`InferenceResult`.
@@ -143,14 +185,17 @@ def load_results(scene, folder: Path, reference_volume, *, threshold: float, min
 
     from lesionseg.errors import InputFileError
     from lesionseg.io import read_image
-    from lesionseg.mrml import probability_volume_node, segmentation_node_from_labelmap
+    from lesionseg.labels import STROKE_LESION_NAME
+    from lesionseg.mrml import probability_volume_node, write_label_segment
 
     files = output_files(Path(folder))
     for key in ("labelmap", "probability", "lesions"):
         if not files[key].is_file():
             raise InputFileError(f"the segmentation job wrote no {files[key].name}; see the log for why.")
-    labelmap = _on_reference_grid(sitk.Cast(read_image(files["labelmap"]) > 0, sitk.sitkUInt8), reference_volume,
-                                  "lesion mask")
+    labels = list(labels or segment_labels(None))
+    values = _on_reference_grid(sitk.Cast(read_image(files["labelmap"]), sitk.sitkUInt8), reference_volume, "labelmap")
+    lesion_label = next((label for label in labels if label.name == STROKE_LESION_NAME), labels[0])
+    labelmap = sitk.Cast(values == lesion_label.value, sitk.sitkUInt8)
     probabilities = _on_reference_grid(read_image(files["probability"], pixel_type=sitk.sitkFloat32),
                                        reference_volume, "probability map")
     brain = None
@@ -161,8 +206,10 @@ def load_results(scene, folder: Path, reference_volume, *, threshold: float, min
     reuse = previous if previous is not None and previous.reference_volume is reference_volume else None
     name = reference_volume.GetName()
 
-    segmentation = segmentation_node_from_labelmap(scene, labelmap, reference_volume, node=output_node,
-                                                   name=f"{name} lesion")
+    segmentation, segment_ids = output_node, {}
+    for label in labels:
+        segmentation, segment_ids[label.name] = write_label_segment(
+            scene, values, reference_volume, label=label, node=segmentation, name=f"{name} lesion")
     probability_node = probability_volume_node(
         scene, probabilities, name=f"{name} lesion probability", reference_volume=reference_volume,
         node=_alive(scene, reuse.probability_node) if reuse else None)
@@ -175,7 +222,7 @@ def load_results(scene, folder: Path, reference_volume, *, threshold: float, min
         brain_node=brain_node, table_node=None, probabilities=probabilities, brain=brain, labelmap=labelmap,
         lesions=lesions, threshold=float(threshold), min_lesion_mm3=float(min_lesion_mm3),
         fill_holes=bool(fill_holes), source_labelmap=labelmap, source_lesions=lesions,
-        warnings=list(warnings or []))
+        warnings=list(warnings or []), bundle_path=str(bundle_path), segment_ids=segment_ids, lesion_label=lesion_label)
     result.table_node = _table_node(scene, result, _alive(scene, reuse.table_node) if reuse else None)
     return result
 
@@ -198,8 +245,26 @@ def _table_node(scene, result: InferenceResult, node):
     return table
 
 
+def segment_edited(result: InferenceResult) -> bool:
+    """Whether the result's segment differs from what LesionSeg last wrote into it (a manual edit).
+
+    Raises:
+        ParameterError: the segment (or its segmentation) is no longer in the scene.
+    """
+    import numpy as np
+    import SimpleITK as sitk
+
+    from lesionseg.errors import ParameterError
+    from lesionseg.mrml import mask_from_segment
+
+    current = mask_from_segment(result.segmentation_node, result.segment_id, result.reference_volume)
+    if current is None:
+        raise ParameterError("the lesion segment of the last result was deleted; click Apply to segment again.")
+    return not np.array_equal(sitk.GetArrayViewFromImage(current) > 0, sitk.GetArrayViewFromImage(result.labelmap) > 0)
+
+
 def rethreshold(scene, result: InferenceResult, threshold: float, *, min_lesion_mm3: float | None = None,
-                fill_holes: bool | None = None) -> InferenceResult:
+                fill_holes: bool | None = None, replace_edits: bool = False) -> InferenceResult:
     """Make the segment again from the stored probabilities at another threshold (no network run).
 
     Args:
@@ -207,16 +272,22 @@ def rethreshold(scene, result: InferenceResult, threshold: float, *, min_lesion_
         result: a result from :func:`load_results` (updated in place and returned).
         threshold: the new probability threshold, strictly between 0 and 1.
         min_lesion_mm3, fill_holes: new post-processing options (default: the result's).
+        replace_edits: overwrite the segment even when it was edited since LesionSeg wrote it.
 
     Returns:
         ``result``, with the segment, labelmap, lesion rows and table node updated.
 
     Raises:
-        ParameterError: a threshold outside (0, 1) or a negative minimum size.
+        ParameterError: a threshold outside (0, 1), a negative minimum size, or the segment was deleted.
+        SegmentEditedError: the segment was edited since LesionSeg wrote it and ``replace_edits`` is False
+            (nothing is changed).
     """
     from lesionseg.errors import ParameterError
+    import SimpleITK as sitk
+
     from lesionseg.infer import lesion_mask, lesion_table
-    from lesionseg.mrml import segmentation_node_from_labelmap
+    from lesionseg.labels import STROKE_LESION
+    from lesionseg.mrml import write_label_segment
 
     if not 0.0 < float(threshold) < 1.0:
         raise ParameterError(f"the threshold must lie strictly between 0 and 1, not {threshold}.")
@@ -224,15 +295,26 @@ def rethreshold(scene, result: InferenceResult, threshold: float, *, min_lesion_
     if minimum < 0:
         raise ParameterError(f"the minimum lesion size must be 0 mm³ or more, not {minimum}.")
     fill = result.fill_holes if fill_holes is None else bool(fill_holes)
+    if segment_edited(result) and not replace_edits:
+        raise SegmentEditedError(f"the segment '{_segment_name(result)}' was edited since LesionSeg wrote it.")
     labelmap = lesion_mask(result.probabilities, threshold=float(threshold), min_lesion_mm3=minimum,
                            fill_holes=fill, brain=result.brain)
     lesions = lesion_table(labelmap, None, result.probabilities)
     _carry_hemispheres(lesions, labelmap, result.source_labelmap, result.source_lesions)
-    segmentation_node_from_labelmap(scene, labelmap, result.reference_volume, node=result.segmentation_node)
+    label = result.lesion_label or STROKE_LESION
+    values = sitk.Cast(labelmap, sitk.sitkUInt8) * int(label.value)
+    _node, segment_id = write_label_segment(scene, values, result.reference_volume, node=result.segmentation_node,
+                                            segment_id=result.segment_id, label=label)
+    result.segment_ids = {**result.segment_ids, label.name: segment_id}
     result.labelmap, result.lesions = labelmap, lesions
     result.threshold, result.min_lesion_mm3, result.fill_holes = float(threshold), minimum, fill
     result.table_node = _table_node(scene, result, _alive(scene, result.table_node))
     return result
+
+
+def _segment_name(result: InferenceResult) -> str:
+    segment = result.segmentation_node.GetSegmentation().GetSegment(result.segment_id)
+    return segment.GetName() if segment is not None else result.segment_id
 
 
 def _lesion_labels(mask):

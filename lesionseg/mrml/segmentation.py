@@ -70,6 +70,25 @@ def segmentation_node_from_labelmap(scene, labelmap: sitk.Image, reference_volum
         GeometryError: the labelmap is not on the reference volume's grid.
         ParameterError: the labelmap is not a 3D single-channel image, or Slicer refused the segment.
     """
+    node, _segment_id = write_label_segment(scene, labelmap, reference_volume, label=label, node=node, name=name)
+    return node
+
+
+def write_label_segment(scene, labelmap: sitk.Image, reference_volume, *, label: SegmentLabel = STROKE_LESION,
+                        node=None, segment_id: str | None = None, name: str | None = None) -> tuple[object, str]:
+    """:func:`segmentation_node_from_labelmap`, writing into the segment with a given ID when it still exists.
+
+    A result is bound to its segment by ID, not by name: a user may rename the segment or add another of the same
+    name, and the segment LesionSeg wrote is still the one it updates.
+
+    Args:
+        segment_id: the segment to write (when ``node`` still holds it); otherwise the segment named
+            ``label.name`` is replaced, or a new one added.
+        scene, labelmap, reference_volume, label, node, name: as :func:`segmentation_node_from_labelmap`.
+
+    Returns:
+        ``(segmentation node, segment ID)``.
+    """
     difference = geometry_difference(labelmap, geometry_of_volume_node(reference_volume))
     if difference is not None:
         raise GeometryError(f"the labelmap is not on the grid of the volume '{reference_volume.GetName()}' "
@@ -83,7 +102,8 @@ def segmentation_node_from_labelmap(scene, labelmap: sitk.Image, reference_volum
     segmentation = node.GetSegmentation()
     if segmentation.GetNumberOfSegments() == 0:
         _set_source_representation(segmentation, BINARY_LABELMAP)
-    segment_id = segmentation.GetSegmentIdBySegmentName(label.name)
+    if not segment_id or segmentation.GetSegment(segment_id) is None:
+        segment_id = segmentation.GetSegmentIdBySegmentName(label.name)
     if not segment_id:
         new_id = segmentation.GenerateUniqueSegmentID(label.name.replace(" ", "_"))
         segment_id = segmentation.AddEmptySegment(new_id, label.name, list(label.color))
@@ -95,7 +115,69 @@ def segmentation_node_from_labelmap(scene, labelmap: sitk.Image, reference_volum
     if label.terminology:
         set_segment_terminology(segment, label.terminology)
     place_beside(scene, node, reference_volume)
-    return node
+    return node, segment_id
+
+
+def segment_labelmap(segmentation_node, segment_id: str, *, apply_parent_transform: bool = False):
+    """The voxels of one segment as a 0/1 ``vtkOrientedImageData`` (its own extent), as the Segment Editor's
+    ``selectedSegmentLabelmap()`` gives them: segments may share a labelmap layer, where each has its own label
+    value, so the layer is thresholded at the segment's value.
+
+    Args:
+        segmentation_node: the segmentation.
+        segment_id: the segment's ID.
+        apply_parent_transform: place the voxels in world coordinates (the node's parent transform applied).
+
+    Raises:
+        ParameterError: no segment with that ID.
+    """
+    segment = segmentation_node.GetSegmentation().GetSegment(segment_id or "")
+    if segment is None:
+        raise ParameterError(f"the segmentation '{segmentation_node.GetName()}' has no segment with ID "
+                             f"{segment_id!r}; select a segment in the list.")
+    layer = slicer.vtkOrientedImageData()
+    _LOGIC.GetSegmentBinaryLabelmapRepresentation(segmentation_node, segment_id, layer, apply_parent_transform)
+    threshold = vtk.vtkImageThreshold()
+    threshold.SetInputData(layer)
+    threshold.ThresholdBetween(segment.GetLabelValue(), segment.GetLabelValue())
+    threshold.SetInValue(1)
+    threshold.SetOutValue(0)
+    threshold.SetOutputScalarTypeToUnsignedChar()
+    threshold.Update()
+    labelmap = slicer.vtkOrientedImageData()
+    labelmap.ShallowCopy(threshold.GetOutput())
+    labelmap.CopyDirections(layer)
+    return labelmap
+
+
+def mask_from_segment(segmentation_node, segment_id: str, reference_volume) -> sitk.Image | None:
+    """The segment with this ID as a 0/1 uint8 mask on the reference volume's own grid, None when it is gone.
+
+    The segmentation is expected to share the volume's parent transform (as :func:`write_label_segment` sets
+    it); the segment's voxels are resampled (nearest neighbour) onto the volume's extent, without a copy of
+    the volume's voxels.
+    """
+    if segmentation_node is None or not segment_id or segmentation_node.GetSegmentation().GetSegment(segment_id) is None:
+        return None
+    from lesionseg.mrml.volumes import image_from_oriented_image
+
+    labelmap = segment_labelmap(segmentation_node, segment_id)
+    reference = slicer.vtkOrientedImageData()
+    reference.SetExtent(reference_volume.GetImageData().GetExtent())
+    ijk_to_ras = vtk.vtkMatrix4x4()
+    reference_volume.GetIJKToRASMatrix(ijk_to_ras)
+    reference.SetImageToWorldMatrix(ijk_to_ras)
+    extent = labelmap.GetExtent()
+    if extent[1] < extent[0] or extent[3] < extent[2] or extent[5] < extent[4]:  # an empty segment
+        empty = sitk.Image(*[int(n) for n in reference_volume.GetImageData().GetDimensions()], sitk.sitkUInt8)
+        geometry = geometry_of_volume_node(reference_volume)
+        empty.SetSpacing(geometry.spacing)
+        empty.SetOrigin(geometry.origin)
+        empty.SetDirection(geometry.direction)
+        return empty
+    image = image_from_oriented_image(labelmap, reference=reference)
+    mask = sitk.Cast(image > 0, sitk.sitkUInt8)
+    return mask
 
 
 def _set_source_representation(segmentation, name: str) -> None:
