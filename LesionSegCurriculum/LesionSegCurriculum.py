@@ -28,11 +28,25 @@ from LesionSegCurriculumLib import (
     DEVICES,
     LOSSES,
     NETWORKS,
+    PRESET_LABELS,
+    PRESET_NAMES,
     VOLUME_NETWORKS,
     CurriculumLogic,
     DifficultyParameters,
     PrepareParameters,
     TrainParameters,
+    preset_minutes,
+)
+from LesionSegCurriculumLib.Texts import ACKNOWLEDGEMENT, CASE_COLUMNS, DOCUMENTATION_URL, METRIC_CHOICES
+from LesionSegCurriculumWidgets.PanelState import (
+    LISTING_POLL_MS,
+    rememberPath,
+    restorePanel,
+    showChart,
+    showDifficulty,
+    showException,
+    startListing,
+    storePanel,
 )
 from LesionSegCurriculumWidgets.RefinementSection import RefinementSection
 from LesionSegInferenceLib import DEVICE_LABELS
@@ -40,31 +54,6 @@ from LesionSegInferenceLib.InstallLogic import slicer_install_logic
 from LesionSegInferenceLib.SlicerLaunchers import default_launcher
 
 MODULE_FOLDER = os.path.dirname(os.path.abspath(__file__))
-
-ACKNOWLEDGEMENT = """
-The curriculum follows J. Moreau et al., "Difficulty metrics study for curriculum-based deep learning in
-the context of stroke lesion segmentation", IEEE International Symposium on Biomedical Imaging (ISBI),
-2023: training slices are ordered by lesion area, lesion-to-tissue contrast or a gradient-based
-difficulty, and introduced from easy to hard. Please cite it, and the other work LesionSeg builds on:
-<ul>
-<li>Lhermitte et al., on transferring stroke lesion segmentation models trained on adults to children,
-IEEE International Symposium on Biomedical Imaging (ISBI), 2024.</li>
-<li>Kamraoui et al., on learning a lesion-wise segmentation metric and using it as a training loss.</li>
-</ul>
-The module builds on <a href="https://monai.io">MONAI</a>, PyTorch and SimpleITK.
-"""
-
-#: Columns of the case list, in order.
-CASE_COLUMNS = ("Case", "Patient", "Channels", "Mask")
-#: The metric choices of the training panel: label -> ``--metric`` names.
-METRIC_CHOICES = (
-    ("Fisher contrast", ["contrast"]),
-    ("Lesion area", ["area"]),
-    ("Area and contrast (mean rank)", ["area", "contrast"]),
-    ("Gradient difficulty (trains a model first)", ["gradient"]),
-    ("Human rating (from the difficulty table)", ["human"]),
-)
-
 
 class LesionSegCurriculum(ScriptedLoadableModule):
     """Module metadata."""
@@ -84,6 +73,7 @@ class LesionSegCurriculum(ScriptedLoadableModule):
             "Preparation and training run in the background with Cancel; a cancelled run resumes. "
             "The trained bundle can be opened in LesionSeg Inference."
         )
+        self.parent.helpText += f' See the <a href="{DOCUMENTATION_URL}">documentation</a>.'
         self.parent.acknowledgementText = _(ACKNOWLEDGEMENT)
         # The refinement tools as a Segment Editor effect, registered once the application has started.
         slicer.app.connect("startupCompleted()", registerSegmentEditorEffect)
@@ -110,9 +100,13 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.bundle = None
         self.dependenciesReady = False
         self.refinementSection = None
+        self.restoring = False
+        self.listingTimer = None
+        self.chartShown = False
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
+        self.restoring = True  # until restoreFromScene: filling the widgets must not overwrite the scene's settings
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/LesionSegCurriculum.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
@@ -123,8 +117,12 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui.casesTableWidget.setHorizontalHeaderLabels([_(name) for name in CASE_COLUMNS])
         for label, metrics in METRIC_CHOICES:
             self.ui.metricComboBox.addItem(_(label), ",".join(metrics))
-        # "Preset default" (data "", read back as None) leaves a choice to the preset; a later issue binds
-        # these widgets, and the preset and training-time controls, to the parameter node.
+        # "Preset default" (data "", read back as None) leaves a choice to the preset.
+        for name in PRESET_NAMES:
+            self.ui.presetComboBox.addItem(_(PRESET_LABELS[name]), name)
+        self.ui.minutesSpinBox.specialValueText = _("Train the epochs below")
+        self.ui.minutesSpinBox.value = DEFAULT_MINUTES
+        self.ui.epochsSpinBox.value = DEFAULT_EPOCHS
         for comboBox in (self.ui.curriculumComboBox, self.ui.networkComboBox, self.ui.lossComboBox):
             comboBox.addItem(_("Preset default"), "")
         for name in CURRICULA:
@@ -133,24 +131,33 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             self.ui.networkComboBox.addItem(name, name)
         for name in LOSSES:
             self.ui.lossComboBox.addItem(name, name)
-        for spinBox in (self.ui.sizeSpinBox, self.ui.negativesSpinBox, self.ui.foldsSpinBox, self.ui.epochsSpinBox):
+        for spinBox in (self.ui.sizeSpinBox, self.ui.negativesSpinBox, self.ui.foldsSpinBox):
             spinBox.minimum = spinBox.minimum - spinBox.singleStep  # one step below: "Preset default"
-            spinBox.specialValueText = _("Preset training time") if spinBox is self.ui.epochsSpinBox else _(
-                "Preset default")
+            spinBox.specialValueText = _("Preset default")
             spinBox.value = spinBox.minimum
         for name in DEVICES:
             self.ui.deviceComboBox.addItem(_(DEVICE_LABELS[name]), name)
         for metric, (title, _yLabel) in CHARTS.items():
             self.ui.chartComboBox.addItem(_(title), metric)
 
-        self.ui.datasetPathLineEdit.connect("currentPathChanged(QString)", self.updateButtons)
-        self.ui.preparedPathLineEdit.connect("currentPathChanged(QString)", self.updateButtons)
-        self.ui.runPathLineEdit.connect("currentPathChanged(QString)", self.updateButtons)
-        self.ui.resumeCheckBox.connect("toggled(bool)", self.updateButtons)
-        self.ui.allDataCheckBox.connect("toggled(bool)", self.updateButtons)
-        self.ui.networkComboBox.connect("currentIndexChanged(int)", self.updateButtons)
-        self.ui.curriculumComboBox.connect("currentIndexChanged(int)", self.updateButtons)
+        for pathLineEdit in (self.ui.datasetPathLineEdit, self.ui.preparedPathLineEdit, self.ui.runPathLineEdit,
+                             self.ui.revisionsPathLineEdit, self.ui.reviewBundlePathLineEdit):
+            pathLineEdit.connect("currentPathChanged(QString)", lambda path, edit=pathLineEdit: rememberPath(edit, path))
+            pathLineEdit.connect("currentPathChanged(QString)", self.updateButtons)
+        for checkBox in (self.ui.resumeCheckBox, self.ui.allDataCheckBox, self.ui.starterCheckBox,
+                         self.ui.areaCheckBox, self.ui.contrastCheckBox):
+            checkBox.connect("toggled(bool)", self.updateButtons)
+        for comboBox in (self.ui.networkComboBox, self.ui.curriculumComboBox, self.ui.metricComboBox,
+                         self.ui.lossComboBox, self.ui.deviceComboBox):
+            comboBox.connect("currentIndexChanged(int)", self.updateButtons)
+        for spinBox in (self.ui.sizeSpinBox, self.ui.foldsSpinBox, self.ui.epochsSpinBox, self.ui.groupsSpinBox,
+                        self.ui.batchSizeSpinBox):
+            spinBox.connect("valueChanged(int)", self.updateButtons)
+        for spinBox in (self.ui.negativesSpinBox, self.ui.minutesSpinBox):
+            spinBox.connect("valueChanged(double)", self.updateButtons)
+        self.ui.presetComboBox.connect("currentIndexChanged(int)", self.onPresetChanged)
         self.ui.patchSizeLineEdit.connect("textChanged(QString)", self.updateButtons)
+        self.ui.authorLineEdit.connect("textChanged(QString)", self.updateButtons)
         self.ui.listCasesButton.connect("clicked(bool)", self.onListCasesButton)
         self.ui.prepareButton.connect("clicked(bool)", self.onPrepareButton)
         self.ui.difficultyButton.connect("clicked(bool)", self.onDifficultyButton)
@@ -159,15 +166,39 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui.chartComboBox.connect("currentIndexChanged(int)", self.showTrainingChart)
         self.ui.openInInferenceButton.connect("clicked(bool)", self.onOpenInInference)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartImportEvent, self.onSceneStartImport)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneEndImport)
         self.refinementSection = RefinementSection(self)
+        self.listingTimer = qt.QTimer()
+        self.listingTimer.setInterval(LISTING_POLL_MS)
+        self.listingTimer.connect("timeout()", self.pollListing)
 
         self.ui.progressBar.setValue(0)
-        self.updateButtons()
+        self.restoreFromScene()
 
     def cleanup(self):
         if self.logic is not None and self.logic.running:
             self.logic.cancel()
+        if self.listingTimer is not None:
+            self.listingTimer.stop()
+        if self.refinementSection is not None:
+            self.refinementSection.forgetScene()
         self.removeObservers()
+
+    def onPresetChanged(self, *_args):
+        """A preset shows its own training time (0 for the paper preset: its 200 epochs)."""
+        if not self.restoring:
+            self.ui.minutesSpinBox.value = preset_minutes(self.ui.presetComboBox.currentData or "auto")
+        self.updateButtons()
+
+    def onSceneStartImport(self, caller, event):
+        self.restoring = True  # the loaded scene's parameter node is read when the import ends
+
+    def onSceneEndImport(self, caller, event):
+        qt.QTimer.singleShot(0, self.restoreFromScene)
+
+    def restoreFromScene(self):
+        restorePanel(self)
 
     # ---- parameters -------------------------------------------------------------------------------------------
     @staticmethod
@@ -178,6 +209,7 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
     def prepareParameters(self):
         return PrepareParameters(dataset=self.ui.datasetPathLineEdit.currentPath,
                                  output=self.ui.preparedPathLineEdit.currentPath,
+                                 preset=self.ui.presetComboBox.currentData or "auto",
                                  size=self.presetOr(self.ui.sizeSpinBox),
                                  negatives=self.presetOr(self.ui.negativesSpinBox))
 
@@ -190,10 +222,10 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
     def trainParameters(self):
         prepared = self.ui.preparedPathLineEdit.currentPath
         metrics = [m for m in (self.ui.metricComboBox.currentData or "contrast").split(",") if m]
-        epochs = self.presetOr(self.ui.epochsSpinBox)  # a number of epochs instead of the preset's time
         return TrainParameters(
             prepared=prepared, run=self.ui.runPathLineEdit.currentPath,
-            minutes=DEFAULT_MINUTES if epochs is None else 0, epochs=epochs or DEFAULT_EPOCHS,
+            preset=self.ui.presetComboBox.currentData or "auto", starter=self.ui.starterCheckBox.checked,
+            minutes=float(self.ui.minutesSpinBox.value), epochs=int(self.ui.epochsSpinBox.value),
             network=self.ui.networkComboBox.currentData or None, loss=self.ui.lossComboBox.currentData or None,
             curriculum=self.ui.curriculumComboBox.currentData or None, metrics=metrics,
             groups=self.ui.groupsSpinBox.value, batch_size=self.ui.batchSizeSpinBox.value,
@@ -205,8 +237,13 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
     def updateButtons(self, *_args):
         """Each button enabled when its inputs are valid (the reason as tooltip); Cancel while its job runs."""
         running = self.logic.running
+        if not self.restoring:
+            storePanel(self)  # kept in the scene's parameter node, saved with the scene
         ok, reason = self.logic.validate_dataset_path(self.ui.datasetPathLineEdit.currentPath)
-        self.ui.listCasesButton.enabled = ok and not running
+        listing = running and self.jobButton is self.ui.listCasesButton
+        self.ui.listCasesButton.enabled = (ok and not running) or listing
+        self.ui.listCasesButton.text = _("Cancel") if listing else _("List cases")
+        self.ui.epochsSpinBox.enabled = self.ui.minutesSpinBox.value == 0
         self.ui.foldsSpinBox.enabled = not self.ui.allDataCheckBox.checked
         self.ui.patchSizeLineEdit.enabled = self.ui.networkComboBox.currentData in VOLUME_NETWORKS
         messages = []
@@ -248,17 +285,12 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
 
     # ---- cases ------------------------------------------------------------------------------------------------
     def onListCasesButton(self):
-        from lesionseg.errors import LesionSegError
+        """List and check the cases in a worker thread (a timer delivers its progress); Cancel while it runs."""
+        startListing(self)
 
-        with slicer.util.WaitCursor():
-            try:
-                rows = self.logic.list_cases(self.ui.datasetPathLineEdit.currentPath)
-            except LesionSegError as error:
-                self.showRows([])
-                self.showMessage(str(error))
-                return
-        self.showRows(rows)
-        self.showMessage(self.logic.summarize(rows))
+    def pollListing(self):
+        if self.logic.listing is None or not self.logic.listing.poll():
+            self.listingTimer.stop()
 
     def showRows(self, rows):
         """Fill the case list with ``CaseRow`` objects."""
@@ -279,8 +311,6 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             return
         if not self.ensureDependencies():
             return
-        from lesionseg.errors import LesionSegError
-
         ok, reason = parameters.validate()
         if not ok:
             self.showMessage(reason)
@@ -291,10 +321,11 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         try:
             start(parameters, on_progress=self.onProgress, on_log=self.appendLog,
                   on_finished=lambda result: self.onJobFinished(result, onFinished))
-        except (LesionSegError, OSError) as error:
+        except Exception as error:  # a refusal, an unwritable folder, a launcher that fails to start
             self.jobButton = None
             self.ui.progressBar.setRange(0, 100)
-            self.showError(str(error))
+            self.ui.progressBar.setValue(0)
+            showException(self, _("The job could not start"), error)
         self.updateButtons()
 
     def onPrepareButton(self):
@@ -309,6 +340,7 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         parameters = self.trainParameters()
         if not self.logic.running:
             self.ui.openInInferenceButton.enabled = False
+            self.chartShown = False  # the chart layout is shown once per training, then only refreshed
         self.startJob(self.ui.trainButton, self.logic.train, parameters,
                       lambda result: self.onTrained(result, parameters))
 
@@ -331,7 +363,11 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             self.showMessage(_("Cancelled."))
         elif not result.ok:
             self.showError(result.error, "\n".join(result.log))
-        onDone(result)
+        try:
+            onDone(result)
+        except Exception as error:  # showing a finished job's results must not leave the panel half-updated
+            showException(self, _("The results could not be shown"), error)
+        self.updateButtons()
 
     def onPrepared(self, result):
         if result.ok:
@@ -339,30 +375,8 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             self.updateButtons()
 
     def onDifficultyMeasured(self, result, parameters):
-        from lesionseg.errors import LesionSegError
-
-        if not result.ok:
-            return
-        try:
-            display = self.logic.show_difficulty(parameters.csv_path, parameters.groups)
-        except LesionSegError as error:
-            self.showError(str(error))
-            return
-        combo = self.ui.histogramComboBox
-        combo.blockSignals(True)
-        combo.clear()
-        for metric in display.charts:
-            combo.addItem(metric, metric)
-        combo.blockSignals(False)
-        combo.enabled = bool(display.charts)
-        self.showMessage(display.summary())
-        layoutManager = slicer.app.layoutManager()
-        if layoutManager is not None:
-            layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotTableView)
-            selection = slicer.app.applicationLogic().GetSelectionNode()
-            selection.SetActiveTableID(display.table_node.GetID())
-            slicer.app.applicationLogic().PropagateTableSelection()
-        self.showHistogram()
+        if result.ok:
+            showDifficulty(self, parameters)
 
     def showHistogram(self, *_args):
         display = self.logic.difficulty
@@ -375,7 +389,7 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         if chart is None and self.logic.charts:
             chart = next(iter(self.logic.charts.values()))
         if chart is not None:
-            slicer.modules.plots.logic().ShowChartInLayout(chart)
+            showChart(self, chart)
 
     def onTrained(self, result, parameters):
         if self.logic.charts_stale:
@@ -416,6 +430,8 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         slicer.util.errorDisplay(message, detailedText=details or None, windowTitle=_("LesionSeg Curriculum"))
 
     def onSceneStartClose(self, caller, event):
+        if self.refinementSection is not None:
+            self.refinementSection.forgetScene()
         self.logic.difficulty = None
         self.logic.charts = {}
         self.ui.histogramComboBox.clear()

@@ -50,6 +50,10 @@ class CaseRow:
         return ", ".join(self.channels)
 
 
+def _case_row(case) -> CaseRow:
+    return CaseRow(case.case_id, case.patient_id, tuple(case.channels), case.mask is not None)
+
+
 class CurriculumLogic:
     """Lists a dataset's cases, and prepares, measures and trains in background processes.
 
@@ -73,6 +77,7 @@ class CurriculumLogic:
         self.charts: dict[str, Any] = {}
         self.charts_stale = False
         self.difficulty: DifficultyDisplay | None = None
+        self.listing = None
 
     @staticmethod
     def validate_dataset_path(dataset_path: str | os.PathLike) -> tuple[bool, str]:
@@ -115,10 +120,31 @@ class CurriculumLogic:
         if discover is None:
             from lesionseg.data.discover import discover
         cases = discover(Path(str(dataset_path).strip()).expanduser(), validate=validate)
-        return [
-            CaseRow(case.case_id, case.patient_id, tuple(case.channels), case.mask is not None)
-            for case in cases
-        ]
+        return [_case_row(case) for case in cases]
+
+    def start_listing(self, dataset_path: str | os.PathLike, *, on_progress=None, on_finished=None,
+                      validate_case: Callable[[Any], None] | None = None):
+        """List and check a dataset's cases in a worker thread (the panel's List cases); see :mod:`.CaseListing`.
+
+        The panel polls the returned listing from a timer; :meth:`running` is True until it has ended.
+
+        Raises:
+            lesionseg.errors.InputFileError: the path is empty or does not exist.
+            lesionseg.errors.ParameterError: a job or another listing is running.
+        """
+        from lesionseg.errors import InputFileError, ParameterError
+
+        from .CaseListing import CaseListing
+
+        ok, reason = self.validate_dataset_path(dataset_path)
+        if not ok:
+            raise InputFileError(reason)
+        if self.running:
+            raise ParameterError("a job is running; wait for it or cancel it before listing cases.")
+        self.listing = CaseListing(dataset_path, _case_row, discover=self._discover, validate_case=validate_case,
+                                   on_progress=on_progress, on_finished=on_finished)
+        self.listing.start()
+        return self.listing
 
     @staticmethod
     def summarize(rows: Sequence[CaseRow]) -> str:
@@ -132,8 +158,8 @@ class CurriculumLogic:
     # ---- jobs -----------------------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        """True while a job runs."""
-        return self.job is not None and self.job.running
+        """True while a job (or the case listing) runs."""
+        return (self.job is not None and self.job.running) or (self.listing is not None and self.listing.running)
 
     def _start(self, command: str, parameters, on_progress, on_log, on_finished, wait: bool) -> BackgroundJob:
         from lesionseg.errors import ParameterError
@@ -205,9 +231,11 @@ class CurriculumLogic:
         return self._start("review-queue", parameters, on_progress, on_log, on_finished, wait)
 
     def cancel(self) -> None:
-        """Stop the running job (its whole process tree); a cancelled training can be resumed."""
+        """Stop the running job (its whole process tree; a cancelled training can be resumed) or listing."""
         if self.job is not None:
             self.job.cancel()
+        if self.listing is not None:
+            self.listing.cancel()
 
     # ---- results in the scene ------------------------------------------------------------------------------
     def show_difficulty(self, csv_path: str | os.PathLike, groups: int = 6) -> DifficultyDisplay:

@@ -228,7 +228,7 @@ class RefinementLogic:
         session = proposal.session
         key = f"{session.case.case_id}:{session.channel}"
         volume = self._volumes.get(key)
-        if volume is None or self.scene.GetNodeByID(volume.GetID()) is None:
+        if volume is None or not self.scene.IsNodePresent(volume):  # node IDs are reused after a scene is cleared
             volume = volume_node_from_image(self.scene, session.image(), f"{session.case.case_id} {session.channel}")
             self._volumes[key] = volume
         current = None
@@ -251,9 +251,14 @@ class RefinementLogic:
         """Remove the shown proposal's segmentations (the scan stays loaded)."""
         if self.shown is not None and self.scene is not None:
             for node in (self.shown.current, self.shown.change):
-                if node is not None and self.scene.GetNodeByID(node.GetID()) is not None:
+                if node is not None and self.scene.IsNodePresent(node):
                     self.scene.RemoveNode(node)
         self.shown = None
+
+    def forget_scene(self) -> None:
+        """Drop every node this logic holds (the scene is being closed): nothing stale is reused afterwards."""
+        self.shown = None
+        self._volumes.clear()
 
     def accept(self, proposal=None, *, comment: str | None = None):
         """Store the proposal (default: the shown one) as a new revision (``lesionseg.refine.Refinement``)."""

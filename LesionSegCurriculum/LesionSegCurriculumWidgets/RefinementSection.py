@@ -67,6 +67,12 @@ class RefinementSection:
         logic.author = self.ui.authorLineEdit.text.strip() or None
         return logic
 
+    def forgetScene(self):
+        """The scene is being closed (or the module cleaned up): drop the nodes and the proposal shown."""
+        if self.refinement is not None:
+            self.refinement.forget_scene()
+        self.ui.changeLabel.text = ""
+
     def onRefinementDatasetChanged(self, *_args):
         if self.refinement is not None:
             self.refinement.clear()
