@@ -34,7 +34,8 @@ from LesionSegInferenceLib import (
 from LesionSegInferenceLib.InstallLogic import slicer_install_logic
 from LesionSegInferenceLib.SlicerLaunchers import default_launcher
 from LesionSegInferenceLib.Texts import ACKNOWLEDGEMENT, DOCUMENTATION_URL, LESION_HEADERS, RETHRESHOLD_DELAY_MS
-from LesionSegInferenceWidgets.PanelState import fillDeviceList, restorePanel, selectData, showException
+from LesionSegInferenceWidgets.FolderSection import FolderSection
+from LesionSegInferenceWidgets.PanelState import fillDeviceList, restorePanel, showException
 from LesionSegInferenceWidgets.SampleDataEntry import registerSampleData
 
 MODULE_FOLDER = os.path.dirname(os.path.abspath(__file__))
@@ -84,6 +85,7 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.rethresholdTimer = None
         self.restoring = False
         self.devicesDetected = False
+        self.folderSection = None
 
     # ---- set-up ---------------------------------------------------------------------------------------------
     def setup(self):
@@ -129,6 +131,7 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.ui.progressBar.setValue(0)
         self.ui.bundleFolderLineEdit.currentPath = self.logic.catalog.folder
         self.refreshBundles()
+        self.folderSection = FolderSection(self)
         self.restoreFromScene()
 
     def cleanup(self):
@@ -140,8 +143,6 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
 
     def fillDeviceList(self):
         fillDeviceList(self)
-
-    selectData = staticmethod(selectData)
 
     # ---- bundles --------------------------------------------------------------------------------------------
     def onBundleFolderChanged(self, path):
@@ -262,6 +263,8 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             self.ui.applyButton.toolTip = _("Stop the segmentation.")
             return
         self.ui.applyButton.text = _("Apply")
+        if self.folderSection is not None:
+            self.folderSection.updateButtons()
         parameters = self.parameters()
         if not self.restoring:
             self.logic.save_state(parameters)  # kept in the scene's parameter node, saved with the scene

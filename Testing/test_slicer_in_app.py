@@ -462,3 +462,99 @@ def test_the_sample_data_entry_is_registered_with_the_sample_data_modules_own_ar
     assert "loadVolume" in source and "ensure_sample" in source and "http" not in source
     module = (INFERENCE / "LesionSegInference.py").read_text(encoding="utf-8")
     assert 'slicer.app.connect("startupCompleted()", registerSampleData)' in module
+
+
+# ----------------------------------------------------------------------------- Segment a folder
+class _FakeFolderRun:
+    """Stands in for ``lesionseg segment BUNDLE DATASET -o OUT``: the command is read by the real CLI parser, every
+    case of the dataset gets a mask on its FLAIR's grid (a box), the last case fails, per-case progress events are
+    printed as the real job prints them, and the exit code is 3 (some cases failed)."""
+
+    def __init__(self):
+        self.namespaces = []
+
+    def start(self, args, on_line, on_finished, *, env=None, cwd=None):
+        import json
+
+        import SimpleITK as sitk
+        from test_slicer_logic import _Handle
+
+        from lesionseg.cli import build_parser
+        from lesionseg.data import discover
+        from lesionseg.infer.outputs import output_path
+
+        namespace = build_parser().parse_args(args[3:])
+        self.namespaces.append(namespace)
+        cases = discover(Path(namespace.inputs[0]), validate=False)
+        namespace.out.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for done, case in enumerate(cases, start=1):
+            if done == len(cases):
+                rows.append(f"{case.case_id},,,0.10,failed: the FLAIR holds NaN voxels")
+            else:
+                scan = sitk.ReadImage(str(case.channels["flair"]))
+                mask = sitk.Image(scan.GetSize(), sitk.sitkUInt8)
+                mask.CopyInformation(scan)
+                mask[10:20, 12:22, 3:6] = 1
+                sitk.WriteImage(mask, str(output_path(namespace.out, case.case_id, namespace.format)))
+                rows.append(f"{case.case_id},{done:.4f},1,0.50,ok")
+            (namespace.out / "summary.csv").write_text(
+                "case_id,lesion_ml,lesion_count,seconds,status\n" + "\n".join(rows) + "\n", encoding="utf-8")
+            on_line(json.dumps({"event": "progress", "stage": "segment", "done": done, "total": len(cases),
+                                "message": case.case_id}))
+        on_line(json.dumps({"event": "done", "stage": "segment", "cases": len(cases), "failed": 1}))
+        on_finished(3)
+        handle = _Handle()
+        handle.done.set()
+        return handle
+
+
+def test_segment_a_folder_runs_the_batch_in_the_background_and_loads_a_chosen_case(slicer_scene, synthetic_dataset,
+                                                                                     tmp_path):
+    import SimpleITK as sitk
+    from LesionSegInferenceLib import InferenceLogic
+    from LesionSegInferenceLib.FolderRun import FolderRunParameters, load_case_result, read_summary
+    from test_slicer_logic import _write_bundle
+
+    from lesionseg.errors import InputFileError
+    from lesionseg.mrml import mask_from_segmentation_node
+
+    slicer, scene, _ = slicer_scene
+    bundle = _write_bundle(tmp_path / "flair.lsb")
+    out = tmp_path / "masks"
+    parameters = FolderRunParameters(bundle_path=str(bundle), input_folder=str(synthetic_dataset),
+                                     output_folder=str(out), device="cpu", threshold=0.4, skip_existing=True)
+    assert parameters.validate() == (True, "")
+    fake = _FakeFolderRun()
+    progress, finished = [], []
+    InferenceLogic(scene, launcher=fake).start_folder(parameters, on_progress=lambda p: progress.append(
+        (p.fraction, p.message)), on_finished=finished.append)
+    namespace = fake.namespaces[0]
+    assert (namespace.inputs, namespace.out, namespace.format) == ([str(synthetic_dataset)], out, "nrrd")
+    assert (namespace.threshold, namespace.skip_existing, namespace.device) == (0.4, True, "cpu")
+    rows = read_summary(out)
+    assert progress[:4] == [(done / 4, row.case_id) for done, row in enumerate(rows, start=1)]
+    assert finished[0].state == "partial"
+    assert [row.ok for row in rows] == [True, True, True, False] and rows[3].status.startswith("failed: ")
+    assert rows[0].cells == (rows[0].case_id, "1.00", "1", "ok")
+    volume, segmentation = load_case_result(scene, synthetic_dataset, out, rows[1].case_id, "flair")
+    loaded = sitk.GetArrayFromImage(mask_from_segmentation_node(scene, segmentation, reference_volume=volume))
+    assert loaded.sum() == 10 * 10 * 3 and volume.GetName() == f"{rows[1].case_id} flair"
+    with pytest.raises(InputFileError, match="has no mask"):
+        load_case_result(scene, synthetic_dataset, out, rows[3].case_id)
+    assert not FolderRunParameters(bundle_path=str(bundle), input_folder=str(synthetic_dataset),
+                                   output_folder=str(synthetic_dataset)).validate()[0]
+
+
+def test_the_folder_section_is_in_the_panel_and_wired():
+    """Static: the panel has the section's controls, and its handlers start the background job and end idle."""
+    import xml.etree.ElementTree as ElementTree
+
+    root = ElementTree.parse(INFERENCE / "Resources" / "UI" / "LesionSegInference.ui").getroot()
+    classes = {widget.get("name"): widget.get("class") for widget in root.iter("widget")}
+    assert {classes[name] for name in ("folderInputPathLineEdit", "folderOutputPathLineEdit")} == {"ctkPathLineEdit"}
+    assert (classes["folderRunButton"], classes["folderTableWidget"], classes["folderLoadButton"]) == (
+        "QPushButton", "QTableWidget", "QPushButton")
+    section = (INFERENCE / "LesionSegInferenceWidgets" / "FolderSection.py").read_text(encoding="utf-8")
+    assert "logic.start_folder(" in section and "load_case_result(" in section and "logic.cancel()" in section
+    assert "FolderSection(self)" in (INFERENCE / "LesionSegInference.py").read_text(encoding="utf-8")

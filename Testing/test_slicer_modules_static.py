@@ -167,7 +167,8 @@ PANEL_CONTROLS = {
 #: Sections of each panel (collapsible group boxes), in order.
 PANEL_SECTIONS = {
     "LesionSegInference": ["modelCollapsibleButton", "inputsCollapsibleButton", "optionsCollapsibleButton",
-                           "outputsCollapsibleButton", "resultsCollapsibleButton", "logCollapsibleButton"],
+                           "outputsCollapsibleButton", "resultsCollapsibleButton", "folderCollapsibleButton",
+                           "logCollapsibleButton"],
     "LesionSegCurriculum": ["datasetCollapsibleButton", "prepareCollapsibleButton", "difficultyCollapsibleButton",
                             "trainingCollapsibleButton", "refineCollapsibleButton", "logCollapsibleButton"],
 }

@@ -390,6 +390,31 @@ class InferenceLogic:
             raise IndexError("there is no lesion table yet.")
         return jump_target(self.result, row_index)
 
+    def start_folder(self, parameters, *, on_progress: Callable[[JobProgress], None] | None = None,
+                     on_log: Callable[[str], None] | None = None,
+                     on_finished: Callable[[JobResult], None] | None = None) -> BackgroundJob:
+        """Segment every case of a dataset folder in the background (the panel's "Segment a folder").
+
+        Args:
+            parameters: a :class:`~.FolderRun.FolderRunParameters` (validated first).
+            on_progress: receives the job's progress after each case (``done`` of ``total`` cases).
+            on_log, on_finished: as for :meth:`start`; the result's state is "partial" when some cases failed.
+
+        Raises:
+            ParameterError: invalid parameters, or a run is going on.
+        """
+        from lesionseg.errors import ParameterError
+
+        if self.running:
+            raise ParameterError("a segmentation is already running; wait for it or cancel it first.")
+        ok, reason = parameters.validate()
+        if not ok:
+            raise ParameterError(reason)
+        self.job = BackgroundJob("segment", parameters.arguments(), launcher=self.launcher, python=self.python,
+                                 on_progress=on_progress, on_log=on_log, on_finished=on_finished)
+        self.job.start()
+        return self.job
+
     # ---- headless batch ---------------------------------------------------------------------------------
     def segment_dataset(self, bundle: str | os.PathLike, input_folder: str | os.PathLike,
                         output_folder: str | os.PathLike, *, on_progress: Callable[[JobProgress], None] | None = None,

@@ -25,8 +25,8 @@ def restorePanel(widget):
         for channel, volume in parameters.input_volumes.items():
             if channel in widget.channelSelectors:
                 widget.channelSelectors[channel].setCurrentNode(volume)
-        widget.selectData(ui.deviceComboBox, parameters.device)
-        widget.selectData(ui.sideComboBox, parameters.side)
+        selectData(ui.deviceComboBox, parameters.device)
+        selectData(ui.sideComboBox, parameters.side)
         ui.ttaCheckBox.checked = parameters.tta
         ui.fillHolesCheckBox.checked = parameters.fill_holes
         if parameters.threshold is not None:
