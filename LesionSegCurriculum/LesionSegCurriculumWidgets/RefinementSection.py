@@ -15,6 +15,7 @@ from LesionSegCurriculumLib import (
     next_case,
     read_queue,
 )
+from LesionSegCurriculumWidgets.PanelState import showException
 
 
 class RefinementSection:
@@ -100,14 +101,12 @@ class RefinementSection:
                       self.onReviewQueueDone)
 
     def onReviewQueueDone(self, result):
-        from lesionseg.errors import LesionSegError
-
         if not result.ok:
             return
         try:
             self.showQueue(read_queue(self.reviewQueueParameters().queue_csv))
-        except LesionSegError as error:
-            self.widget.showError(str(error))
+        except Exception as error:  # a tool's refusal, or anything unexpected: shown, the section stays usable
+            showException(self.widget, _("LesionSeg refinement failed"), error)
             return
         self.widget.showMessage(_("{count} cases ranked; the first needs attention most.").format(count=len(self.queue)))
         if self.queue:
@@ -140,8 +139,6 @@ class RefinementSection:
         self.updateButtons()
 
     def onProposeButton(self):
-        from lesionseg.errors import LesionSegError
-
         if self.queueCase is None or not self.widget.ensureDependencies():
             return
         logic = self.refinementLogic()
@@ -149,8 +146,8 @@ class RefinementSection:
             with slicer.util.WaitCursor():
                 proposal = logic.propose(self.queueCase, self.ui.refineToolComboBox.currentData)
                 shown = logic.show(proposal) if proposal.changed else None
-        except LesionSegError as error:
-            self.widget.showError(str(error))
+        except Exception as error:  # a tool's refusal, or anything unexpected: shown, the section stays usable
+            showException(self.widget, _("LesionSeg refinement failed"), error)
             return
         if shown is None:
             reason = proposal.details.get("reason")
@@ -162,12 +159,10 @@ class RefinementSection:
         self.updateButtons()
 
     def onAcceptButton(self):
-        from lesionseg.errors import LesionSegError
-
         try:
             refinement = self.refinementLogic().accept(comment=self.ui.commentLineEdit.text.strip() or None)
-        except LesionSegError as error:
-            self.widget.showError(str(error))
+        except Exception as error:  # a tool's refusal, or anything unexpected: shown, the section stays usable
+            showException(self.widget, _("LesionSeg refinement failed"), error)
             return
         if refinement.revision is not None:
             self.widget.showMessage(_("{case}: stored {revision} (from {source}).").format(
@@ -181,15 +176,13 @@ class RefinementSection:
         self.updateButtons()
 
     def onMarkCase(self, status):
-        from lesionseg.errors import LesionSegError
-
         if self.queueCase is None:
             return
         try:
             mark = self.refinementLogic().rate(self.queueCase, status, rating=self.ui.ratingComboBox.currentData,
                                                comment=self.ui.commentLineEdit.text.strip() or None)
-        except LesionSegError as error:
-            self.widget.showError(str(error))
+        except Exception as error:  # a tool's refusal, or anything unexpected: shown, the section stays usable
+            showException(self.widget, _("LesionSeg refinement failed"), error)
             return
         self.widget.showMessage(_("{case} marked {status}{rating}.").format(
             case=self.queueCase, status=mark.status, rating=f" ({mark.rating})" if mark.rating else ""))
