@@ -29,8 +29,13 @@ def restorePanel(widget):
         selectData(ui.sideComboBox, parameters.side)
         ui.ttaCheckBox.checked = parameters.tta
         ui.fillHolesCheckBox.checked = parameters.fill_holes
-        if parameters.threshold is not None:
-            ui.thresholdSliderWidget.value = parameters.threshold
+        entry = widget.currentEntry()
+        threshold = parameters.threshold if parameters.threshold is not None else (
+            entry.threshold if entry is not None and entry.ok else None)
+        if threshold is not None:
+            wasBlocked = ui.thresholdSliderWidget.blockSignals(True)
+            ui.thresholdSliderWidget.value = threshold
+            ui.thresholdSliderWidget.blockSignals(wasBlocked)
         ui.minLesionSpinBox.value = parameters.min_lesion_mm3
         ui.outputSegmentationSelector.setCurrentNode(parameters.output_segmentation)
     except Exception as error:
