@@ -33,20 +33,22 @@ def _run(code: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
 
 # ----------------------------------------------------------------------------- 4. Slicer's algorithms in Slicer
 def test_refine_tools_find_slicers_algorithms_under_the_applications_module_names():
-    """In Slicer, vtkITK is the top-level module ``vtkITK`` and GrowCut is ``slicer.vtkImageGrowCutSegment``; the
-    slicer-core names do not exist there. Stage exactly that and the resolver must still pick Slicer's backend."""
+    """In Slicer, vtkITK is the top-level module ``vtkITK`` and GrowCut comes from the top-level compiled module
+    ``vtkSlicerSegmentationsModuleLogicPython`` (which Slicer copies into ``slicer``); the slicer-core names do not
+    exist there. Stage exactly that and the resolver must still pick Slicer's backend."""
     pytest.importorskip("slicer_core")
     result = _run("""
         import sys, types
         import slicer_core.vtkITK as wheel_itk
         from slicer_core.vtkSlicerSegmentationsModuleLogic import vtkImageGrowCutSegment
-        # The application's names: a top-level vtkITK, GrowCut on the slicer module; slicer-core's hidden.
+        # The application's names: top-level vtkITK and Segmentations logic modules; slicer-core's hidden.
         application_itk = types.ModuleType("vtkITK")
         application_itk.__dict__.update({k: v for k, v in vars(wheel_itk).items() if k.startswith("vtkITK")})
-        application_slicer = types.ModuleType("slicer")
-        application_slicer.vtkImageGrowCutSegment = vtkImageGrowCutSegment
-        sys.modules.update({"vtkITK": application_itk, "slicer": application_slicer, "slicer_core": None,
-                            "slicer_core.vtkITK": None, "slicer_core.vtkSlicerSegmentationsModuleLogic": None})
+        application_logic = types.ModuleType("vtkSlicerSegmentationsModuleLogicPython")
+        application_logic.vtkImageGrowCutSegment = vtkImageGrowCutSegment
+        sys.modules.update({"vtkITK": application_itk, "vtkSlicerSegmentationsModuleLogicPython": application_logic,
+                            "slicer_core": None, "slicer_core.vtkITK": None,
+                            "slicer_core.vtkSlicerSegmentationsModuleLogic": None})
         import numpy as np
         from lesionseg.refine import slicer_algorithms as algorithms
         assert algorithms.resolve_backend("auto") == "slicer", algorithms.resolve_backend("auto")

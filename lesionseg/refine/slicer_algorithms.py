@@ -16,7 +16,8 @@ Arrays are numpy ``(z, y, x)``; a ``vtkImageData`` stores x fastest, which is nu
 ``(x, y, z)``, origin 0. The direction of the image does not matter to these filters (distances use the
 spacing only; an orthonormal direction keeps them), so the results land back on the same grid.
 
-Inside the Slicer application these classes are Slicer's own (``vtkITK`` and ``slicer.vtkImageGrowCutSegment``);
+Inside the Slicer application these classes are Slicer's own (``vtkITK`` and the Segmentations logic's
+``vtkImageGrowCutSegment``, also known as ``slicer.vtkImageGrowCutSegment``);
 outside it they come from the optional slicer-core wheel (``slicer_core.vtkITK`` and
 ``slicer_core.vtkSlicerSegmentationsModuleLogic``). :func:`slicer_core_available` says whether either is
 found (:func:`slicer_naming` says which); the tools fall back to SimpleITK / scikit-image equivalents when
@@ -42,19 +43,19 @@ BACKENDS = ("auto", "slicer", "sitk")
 
 
 #: Where Slicer's algorithms are found, in the order they are tried: inside the Slicer application (and
-#: PythonSlicer) vtkITK is the top-level module ``vtkITK`` (Base/Python/vtkITK.py) and the Segmentations
-#: logic's classes are attributes of ``slicer``; the slicer-core wheel from PyPI puts both under ``slicer_core``.
+#: PythonSlicer) vtkITK is the top-level module ``vtkITK`` (Base/Python/vtkITK.py) and the Segmentations logic's
+#: classes come from its compiled module ``vtkSlicerSegmentationsModuleLogicPython``, a top-level module that
+#: Slicer also copies into ``slicer`` (``slicer.vtkImageGrowCutSegment``; see ``importVTKClassesFromDirectory`` in
+#: Base/Python/slicer/util.py); the slicer-core wheel from PyPI puts both under ``slicer_core``. The compiled
+#: module is imported rather than ``slicer``: in lesionseg only ``lesionseg.mrml`` imports ``slicer``.
 NAMINGS = ("application", "slicer-core")
 
 
 def _application_modules():
-    import vtkITK as vtk_itk  # only the Slicer application (or PythonSlicer) has this top-level module
-    import slicer
+    import vtkITK as vtk_itk  # only the Slicer application (or PythonSlicer) has these top-level modules
+    from vtkSlicerSegmentationsModuleLogicPython import vtkImageGrowCutSegment
 
-    grow_cut = getattr(slicer, "vtkImageGrowCutSegment", None)
-    if grow_cut is None:
-        raise ImportError("slicer has no vtkImageGrowCutSegment (the Segmentations module is not loaded)")
-    return vtk_itk, grow_cut
+    return vtk_itk, vtkImageGrowCutSegment
 
 
 def _slicer_core_modules():
