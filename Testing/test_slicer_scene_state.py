@@ -21,7 +21,9 @@ from test_slicer_logic import (
     LESION_B,
     FakeSegment,
     _box_mask,
+    _brain,
     _parameters,
+    _probability,
     _volume,
     _write_bundle,
 )
@@ -229,3 +231,52 @@ def test_a_scene_without_the_result_nodes_restores_the_panel_only(slicer_scene, 
     fresh_logic = InferenceLogic(scene)
     restored = fresh_logic.restore_state()
     assert fresh_logic.result is None and restored.bundle_path == str(two_bundles[0])
+
+
+# ----------------------------------------------------------------------------- one segment per label of the bundle
+def test_a_bundle_with_two_labels_gets_one_segment_each_and_the_slider_touches_the_lesions_only(slicer_scene,
+                                                                                                tmp_path):
+    """A multi-class bundle (labels "Stroke lesion" = 1 and "Old infarct" = 2): the job's labelmap becomes two
+    segments, both bound by ID in the result and the parameter node; re-thresholding rewrites the lesion's segment
+    from its probabilities and leaves the other label's segment as the job wrote it."""
+    import json
+
+    from LesionSegInferenceLib import InferenceLogic
+    from LesionSegInferenceLib.Results import load_results, output_files, segment_labels
+    from LesionSegInferenceLib.SceneState import restore_result
+
+    from lesionseg.mrml import image_from_volume_node, mask_from_segment
+
+    _, scene, _ = slicer_scene
+    flair = _volume(scene, "FLAIR")
+    files = output_files(tmp_path)
+    values = _box_mask(LESION_A, LESION_B).astype(np.uint8)
+    old = np.zeros_like(values)
+    old[8:10, 40:44, 4:8] = 1  # an old infarct, outside the lesion boxes
+    values[old > 0] = 2
+    geometry = image_from_volume_node(flair)
+    for array, path in ((values, files["labelmap"]), (_probability(), files["probability"]), (_brain(), files["brain"])):
+        image = sitk.GetImageFromArray(array)
+        image.CopyInformation(geometry)
+        sitk.WriteImage(image, str(path))
+    files["lesions"].write_text(json.dumps([]), encoding="utf-8")
+    labels = segment_labels(["Stroke lesion", "Old infarct"])
+    assert [(label.name, label.value) for label in labels] == [("Stroke lesion", 1), ("Old infarct", 2)]
+    result = load_results(scene, tmp_path, flair, threshold=0.5, min_lesion_mm3=10.0, fill_holes=True,
+                          bundle_path="two.lsb", labels=labels)
+    assert set(result.segment_ids) == {"Stroke lesion", "Old infarct"}
+    node = result.segmentation_node
+
+    def segment(name):
+        return sitk.GetArrayFromImage(mask_from_segment(node, result.segment_ids[name], flair))
+
+    assert np.array_equal(segment("Stroke lesion"), _box_mask(LESION_A, LESION_B))
+    assert np.array_equal(segment("Old infarct"), old)
+    logic = InferenceLogic(scene)
+    logic.result = result
+    logic.rethreshold(0.25)
+    assert np.array_equal(segment("Stroke lesion"), _box_mask(LESION_A, HALO_A, LESION_B))
+    assert np.array_equal(segment("Old infarct"), old)
+    logic.save_state()
+    restored = restore_result(scene, logic.parameter_node())
+    assert restored.segment_ids == result.segment_ids and restored.segment_id == result.segment_ids["Stroke lesion"]
