@@ -9,7 +9,8 @@ held-out bin has lesion ages 0-0.5 (FLAIR contrast +5-15 %, barely visible) and 
 
 Arms (``--arm NAME=OPTIONS``, repeated): extra ``lesionseg train`` options, e.g. ``scratch=--from-scratch``,
 ``none=--curriculum none``, ``size=--size-curriculum 0.5,0.75,1``; the default arm ``starter`` adds nothing.
-Each arm runs once per seed (``--seeds``).
+Each arm runs once per seed (``--seeds``). ``--zero-shot`` first scores the shipped starter model as it is
+(no training), to stand beside the arms that fine-tune it.
 
 Printed per run: wall minutes (training), per-case Dice and lesion-wise F1 on the held-out cases (mean),
 false and missed lesions per case, the volume ratio (predicted/true) of every held-out lesion over 10 mL,
@@ -36,6 +37,7 @@ import SimpleITK as sitk
 from lesionseg.data import discover
 from lesionseg.infer import Predictor
 from lesionseg.metrics import dice, lesion_volume_ratios, lesionwise_counts, spacing_from_image
+from lesionseg.starter import starter_bundle_path
 from lesionseg.synth import write_cohort
 from lesionseg.synth.variety import varied_case_options
 
@@ -100,8 +102,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--log", type=Path, help="append each run's results to this JSON-lines file")
+    parser.add_argument("--zero-shot", action="store_true", help="score the shipped starter model untrained first")
     args = parser.parse_args()
-    arms = [arm.partition("=") for arm in (args.arm or ["starter="])]
+    arms = [arm.partition("=") for arm in (args.arm or ([] if args.zero_shot else ["starter="]))]
     work = args.work
     write_varied(work / "train", args.train_cases, TRAIN_SEED, None, args.workers)
     write_varied(work / "heldout", args.held_out, HELD_OUT_SEED, None, args.workers)
@@ -114,29 +117,34 @@ def main() -> None:
         print(f"prepared {args.train_cases} training cases in {seconds:.0f} s", flush=True)
     held_out = discover(work / "heldout")
     faint = discover(work / "faint") if args.faint else []
-    for name, _, options in arms:
-        for seed in args.seeds.split(","):
+    runs = [("zero-shot", "", "0")] if args.zero_shot else []
+    runs += [(name, options, seed) for name, _, options in arms for seed in args.seeds.split(",")]
+    for name, options, seed in runs:
+        if name == "zero-shot":
+            bundle, seconds, budget = starter_bundle_path(), 0.0, None
+        else:
             run = work / f"run-{name}-{seed}"
             command = ["train", str(prepared), str(run), "--minutes", f"{args.minutes:g}", "--seed", seed,
                        "--progress", "none", *shlex.split(options)]
             seconds = lesion(command)
-            rows = evaluate(run / "model.lsb", held_out)
-            faint_rows = evaluate(run / "model.lsb", faint) if faint else []
-            result = {"arm": name, "options": options, "seed": int(seed), "minutes_budget": args.minutes,
-                      "minutes_wall": seconds / 60, "budget": json.loads((run / "budget.json").read_text()),
-                      "held_out": summary(rows), "faint": summary(faint_rows) if faint_rows else None,
-                      "cases": rows, "faint_cases": faint_rows}
-            held = result["held_out"]
-            print(f"{name:>10} seed {seed}: {seconds / 60:.1f} min; held-out Dice {held['dice']:.3f}, lesion F1 "
-                  f"{held['f1']:.3f}, {held['fp_per_case']:.1f} false and {held['fn_per_case']:.1f} missed lesions "
-                  f"per case; lesions > 10 mL: {len(held['large_ratios'])}, ratios "
-                  + " ".join(f"{r:.2f}" for r in held["large_ratios"])
-                  + (f"; faint bin Dice {result['faint']['dice']:.3f}, F1 {result['faint']['f1']:.3f}"
-                     if faint_rows else ""), flush=True)
-            if args.log:
-                args.log.parent.mkdir(parents=True, exist_ok=True)
-                with args.log.open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(result) + "\n")
+            bundle, budget = run / "model.lsb", json.loads((run / "budget.json").read_text())
+        rows = evaluate(bundle, held_out)
+        faint_rows = evaluate(bundle, faint) if faint else []
+        result = {"arm": name, "options": options, "seed": int(seed), "minutes_budget": args.minutes,
+                  "minutes_wall": seconds / 60, "budget": budget,
+                  "held_out": summary(rows), "faint": summary(faint_rows) if faint_rows else None,
+                  "cases": rows, "faint_cases": faint_rows}
+        held = result["held_out"]
+        print(f"{name:>10} seed {seed}: {seconds / 60:.1f} min; held-out Dice {held['dice']:.3f}, lesion F1 "
+              f"{held['f1']:.3f}, {held['fp_per_case']:.1f} false and {held['fn_per_case']:.1f} missed lesions "
+              f"per case; lesions > 10 mL: {len(held['large_ratios'])}, ratios "
+              + " ".join(f"{r:.2f}" for r in held["large_ratios"])
+              + (f"; faint bin Dice {result['faint']['dice']:.3f}, F1 {result['faint']['f1']:.3f}"
+                 if faint_rows else ""), flush=True)
+        if args.log:
+            args.log.parent.mkdir(parents=True, exist_ok=True)
+            with args.log.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(result) + "\n")
 
 
 if __name__ == "__main__":
