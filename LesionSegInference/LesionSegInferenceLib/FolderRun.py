@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .Parameters import DEFAULT_MIN_LESION_MM3, DEVICE_CHOICES, SIDE_CHOICES
+from .Parameters import DEFAULT_MIN_LESION_MM3, validate_segment_options
 
 #: The mask format of a folder run started from the panel (NRRD: Slicer reads it as it is).
 FOLDER_OUTPUT_FORMAT = "nrrd"
@@ -55,11 +55,7 @@ class FolderRunParameters:
             return False, "Choose the folder where the masks and summary.csv will be written."
         if target.resolve() == source.resolve():
             return False, "The output folder must not be the dataset folder; choose another, e.g. an empty one."
-        if self.device not in DEVICE_CHOICES or self.side not in SIDE_CHOICES:
-            return False, f"The device {self.device!r} or side {self.side!r} is not one the panel offers."
-        if self.threshold is not None and not 0.0 < float(self.threshold) < 1.0:
-            return False, f"The threshold {self.threshold} must lie strictly between 0 and 1."
-        return True, ""
+        return validate_segment_options(self.device, self.side, self.threshold, self.min_lesion_mm3)
 
     def arguments(self) -> list[str]:
         """The ``lesionseg segment`` arguments (without ``--progress``)."""

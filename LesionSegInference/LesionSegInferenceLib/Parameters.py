@@ -63,16 +63,27 @@ class InferenceParameters:
         Returns:
             ``(True, "")`` or ``(False, reason)``: one sentence naming the option and what to do.
         """
-        if self.device not in DEVICE_CHOICES:
-            return False, f"The device {self.device!r} is not one of {', '.join(DEVICE_CHOICES)}; choose one of those."
-        if self.side not in SIDE_CHOICES:
-            return False, f"The side {self.side!r} is not one of {', '.join(SIDE_CHOICES)}; choose one of those."
-        if self.threshold is not None and not (_finite(self.threshold) and 0.0 < self.threshold < 1.0):
-            return False, f"The threshold {self.threshold} must lie strictly between 0 and 1; move the slider inside."
-        if not (_finite(self.min_lesion_mm3) and self.min_lesion_mm3 >= 0.0):
-            return False, (f"The minimum lesion size {self.min_lesion_mm3} mm³ must be a number of 0 or more; "
-                           "set it to 0 to keep every lesion.")
-        return True, ""
+        return validate_segment_options(self.device, self.side, self.threshold, self.min_lesion_mm3)
+
+
+def validate_segment_options(device: str, side: str, threshold: float | None,
+                             min_lesion_mm3: float) -> tuple[bool, str]:
+    """The segmentation options shared by one volume and a folder run: device, side, threshold (None: the
+    bundle's) and the smallest lesion kept (mm³).
+
+    Returns:
+        ``(True, "")`` or ``(False, reason)``: one sentence naming the option and what to do.
+    """
+    if device not in DEVICE_CHOICES:
+        return False, f"The device {device!r} is not one of {', '.join(DEVICE_CHOICES)}; choose one of those."
+    if side not in SIDE_CHOICES:
+        return False, f"The side {side!r} is not one of {', '.join(SIDE_CHOICES)}; choose one of those."
+    if threshold is not None and not (_finite(threshold) and 0.0 < threshold < 1.0):
+        return False, f"The threshold {threshold} must lie strictly between 0 and 1; move the slider inside."
+    if not (_finite(min_lesion_mm3) and min_lesion_mm3 >= 0.0):
+        return False, (f"The minimum lesion size {min_lesion_mm3} mm³ must be a number of 0 or more; "
+                       "set it to 0 to keep every lesion.")
+    return True, ""
 
 
 def _finite(value: Any) -> bool:
