@@ -110,7 +110,7 @@ def test_bad_budgets_exit_2_with_one_sentence(tiny_prepared, tmp_path):
     assert len(short.stderr.strip().splitlines()) == 1
 
 
-def test_a_revised_plan_follows_the_measured_pace_early_in_the_run_only():
+def test_a_revised_plan_follows_the_measured_pace_until_its_last_epochs():
     from lesionseg.train.budget import replan_epochs
 
     common = dict(seconds_per_step={64: 0.5}, epoch_steps=_steps(10), validations=4, validation_s=1.0, min_epochs=2)
@@ -119,7 +119,45 @@ def test_a_revised_plan_follows_the_measured_pace_early_in_the_run_only():
     assert replan_epochs(done_epochs=4, current_epochs=10, remaining_s=120.0, **common) == 27
     # a change within the tolerance (15 %) keeps the plan
     assert replan_epochs(done_epochs=4, current_epochs=25, remaining_s=120.0, **common) is None
-    # past half the planned epochs the plan stands, however wrong it is
-    assert replan_epochs(done_epochs=6, current_epochs=10, remaining_s=120.0, **common) is None
+    # late in the run the plan is still revised (6 of 10 done: E - 6 epochs of 5 s and their validations
+    # fit 120 s up to E = 29, which costs 115 + 3.2 s) ...
+    assert replan_epochs(done_epochs=6, current_epochs=10, remaining_s=120.0, **common) == 29
+    # ... but not in its last 15 % (9 of 10 done), however wrong it is
+    assert replan_epochs(done_epochs=9, current_epochs=10, remaining_s=120.0, **common) is None
     # slower than planned: fewer epochs, never fewer than one more than done
     assert replan_epochs(done_epochs=4, current_epochs=20, remaining_s=10.0, **common) == 5
+
+
+def test_a_revised_curriculum_keeps_the_groups_that_entered_and_delays_none_into_the_past():
+    from lesionseg.curriculum import continued_schedule, vanilla_schedule
+
+    groups = np.repeat(np.arange(6), 5)
+    planned = vanilla_schedule(groups, total_epochs=40)  # entries floor(40 x (0, 1/8, 1/4, 17/40, 3/5, 4/5))
+    assert planned.start_epochs == (0, 5, 10, 17, 24, 32)
+    longer = vanilla_schedule(groups, total_epochs=80)
+    assert longer.start_epochs == (0, 10, 20, 34, 48, 64)
+    # revised after epoch 12 of 40: groups 0-2 had entered (0, 5, 10) and stay; the others follow the longer plan
+    revised = continued_schedule(planned, longer, last_epoch=12)
+    assert revised.start_epochs == (0, 5, 10, 34, 48, 64) and revised.total_epochs == 80
+    assert revised.active_count(12) == planned.active_count(12) == 15
+    # a shorter plan after epoch 12: group 3 would have entered at floor(20 x 17/40) = 8, in the past: next epoch
+    shorter = vanilla_schedule(groups, total_epochs=20)
+    assert continued_schedule(planned, shorter, last_epoch=12).start_epochs == (0, 5, 10, 13, 13, 16)
+
+
+def test_a_revised_cosine_goes_on_from_the_factor_it_had_reached_to_the_floor_at_the_new_total():
+    import math
+
+    from lesionseg.train.optim import COSINE_FLOOR, CosineSteps, cosine_factor
+
+    schedule = CosineSteps(100)
+    assert schedule(30) == pytest.approx(cosine_factor(30, 100))
+    before = schedule(60)
+    schedule.continue_to(60, 200)  # 140 more steps instead of 40
+    assert schedule(60) == pytest.approx(before, abs=1e-12)
+    # progress 0.6 at step 60, then linear to 1 at step 200: at step 130 it is 0.8
+    expected = COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * 0.8))
+    assert schedule(130) == pytest.approx(expected, abs=1e-12)
+    assert schedule(200) == pytest.approx(COSINE_FLOOR) == schedule(260)
+    factors = [schedule(step) for step in range(60, 201)]
+    assert all(b <= a + 1e-12 for a, b in zip(factors, factors[1:]))

@@ -29,12 +29,14 @@ from lesionseg.curriculum.schedule import (
     Schedule,
     anti_curriculum_schedule,
     batches_per_rank,
+    continued_schedule,
     iterations,
     iterations_for_groups,
     make_schedule,
     no_curriculum_schedule,
     vanilla_epochs,
     vanilla_schedule,
+    with_start_epochs,
 )
 from lesionseg.curriculum.self_paced import SelfPacedSchedule
 
@@ -53,6 +55,7 @@ __all__ = [
     "assign_groups",
     "batches_per_rank",
     "combine_by_rank",
+    "continued_schedule",
     "difficulty_order",
     "group_sizes",
     "iterations",
@@ -62,6 +65,7 @@ __all__ = [
     "rating_scores",
     "vanilla_epochs",
     "vanilla_schedule",
+    "with_start_epochs",
 ]
 
 

@@ -228,6 +228,45 @@ def no_curriculum_schedule(n_slices: int, total_epochs: int = PAPER_TOTAL_EPOCHS
     return GroupSchedule(np.zeros(n, dtype=np.int64), [0], total_epochs, k=1)
 
 
+def continued_schedule(current: Schedule, rescaled: Schedule, last_epoch: int) -> Schedule:
+    """A schedule whose length was revised after ``last_epoch`` (0-based), keeping its past.
+
+    A time-budgeted run that finds more (or less) time than planned rescales its curriculum to the new
+    length; groups that had entered by ``last_epoch`` must not leave again (a longer run scales their entry
+    epochs later), and the groups still waiting enter no earlier than the next epoch.
+
+    Args:
+        current: the schedule trained so far.
+        rescaled: the same curriculum built for the new length.
+        last_epoch: the last epoch trained (0-based).
+
+    Returns:
+        For two :class:`GroupSchedule` of the same groups: ``rescaled``'s length and order, the entry epochs
+        of the groups entered by ``last_epoch`` kept and the others ``max(rescaled entry, last_epoch + 1)``;
+        otherwise ``rescaled`` itself (a self-paced schedule has no entry epochs).
+
+    Raises:
+        ParameterError: the new length does not reach past ``last_epoch + 1``.
+    """
+    if not (isinstance(current, GroupSchedule) and isinstance(rescaled, GroupSchedule)) \
+            or current.k != rescaled.k or current.hardest_first != rescaled.hardest_first:
+        return rescaled
+    if rescaled.total_epochs <= last_epoch + 1:
+        raise ParameterError(f"a revised schedule needs more than {last_epoch + 1} epochs; got {rescaled.total_epochs}.")
+    starts = [old if old <= last_epoch else max(new, last_epoch + 1)
+              for old, new in zip(current.start_epochs, rescaled.start_epochs)]
+    return GroupSchedule(current.groups, starts, rescaled.total_epochs, hardest_first=current.hardest_first, k=current.k)
+
+
+def with_start_epochs(schedule: Schedule, start_epochs: Sequence[int] | None) -> Schedule:
+    """``schedule`` with other entry epochs (a revised plan's, on resume); unchanged when None or not a
+    :class:`GroupSchedule`."""
+    if start_epochs is None or not isinstance(schedule, GroupSchedule):
+        return schedule
+    return GroupSchedule(schedule.groups, start_epochs, schedule.total_epochs, hardest_first=schedule.hardest_first,
+                         k=schedule.k)
+
+
 def batches_per_rank(n_active: int, batch_size: int, drop_last: bool = False, num_replicas: int = 1) -> int:
     """Number of batches every rank runs in an epoch with ``n_active`` slices.
 

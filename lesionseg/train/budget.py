@@ -51,6 +51,8 @@ class BudgetPlan:
         epochs, val_every, validations: the plan.
         planned_steps, planned_train_s, planned_validation_s, reserve_s: its parts.
         notes: sentences for the log (fewer validation cases, ...).
+        group_starts: after a revision, the curriculum's entry epochs (the past kept; None: as built).
+        crop_floor: after a revision, the least crop side of a size curriculum (its crops never shrink back).
     """
 
     budget_s: float
@@ -67,6 +69,8 @@ class BudgetPlan:
     planned_validation_s: float
     reserve_s: float
     notes: list[str] = field(default_factory=list)
+    group_starts: list[int] | None = None
+    crop_floor: int = 0
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -157,8 +161,9 @@ def plan_budget(*, budget_s: float, setup_s: float, seconds_per_step: dict[int, 
                       reserve_s=reserve, notes=notes)
 
 
-#: the plan is revised while at most this share of its epochs is done
-REPLAN_WITHIN = 0.5
+#: the plan is revised while at most this share of its epochs is done (a revision keeps the curriculum's past
+#: and continues the learning rate from where it is, so late ones are safe; the last epochs are left alone)
+REPLAN_WITHIN = 0.85
 #: ... and only when the revised epochs differ from the planned ones by more than this share
 REPLAN_TOLERANCE = 0.15
 

@@ -29,16 +29,28 @@ class BudgetedTraining:
     """Planning a fold's epochs within its time budget (a mix-in of ``FoldTrainer``)."""
 
     plan: BudgetPlan | None
+    planned_validations: int
     deadline: float | None
     budget_s: float | None
 
-    def _epoch_steps(self, epochs: int) -> list[tuple[int, int]]:
+    def _epoch_steps(self, epochs: int, after_epoch: int | None = None) -> list[tuple[int, int]]:
         """(optimiser steps, crop side) of each epoch of a run of ``epochs`` (a self-paced schedule counts as
-        every slice, its most)."""
-        schedule = self._build_schedule(epochs)
+        every slice, its most); with ``after_epoch``, of the run revised to ``epochs`` after that epoch."""
+        schedule, floor = self._revised_schedule(epochs, after_epoch)
         counts = [schedule.active_count(e) if schedule.is_fixed else schedule.n_slices for e in range(epochs)]
-        return [(batches_for(count, self.config.batch_size, self.dist.world_size), self._crop_side(e, epochs))
-                for e, count in enumerate(counts)]
+        return [(batches_for(count, self.config.batch_size, self.dist.world_size),
+                 self._crop_side(e, epochs, floor)) for e, count in enumerate(counts)]
+
+    def _revised_schedule(self, epochs: int, after_epoch: int | None):
+        """The schedule of ``epochs`` epochs and the least crop side, the past up to ``after_epoch`` kept (see
+        :func:`lesionseg.curriculum.continued_schedule`)."""
+        from lesionseg.curriculum import continued_schedule
+
+        schedule = self._build_schedule(epochs)
+        if after_epoch is None:
+            return schedule, self.plan.crop_floor if self.plan is not None else 0
+        current_side = self._crop_side(after_epoch, self.config.epochs)
+        return continued_schedule(self.schedule, schedule, after_epoch), current_side
 
     def _plan_budget(self, started: float) -> None:
         """Measure the pace, plan the epochs and validations (or reload the plan on resume), set the deadline."""
@@ -79,6 +91,7 @@ class BudgetedTraining:
             plan = broadcast(self.dist, plan)
             remaining = plan.budget_s - plan.setup_s
         self.plan = plan
+        self.planned_validations = plan.validations  # what revisions aim at
         self.deadline = time.monotonic() + remaining - plan.final_validation_s - FIXED_RESERVE_S
         self.config = dataclasses.replace(self.config, epochs=plan.epochs, val_every=plan.val_every)
         if self.val_arrays is not None:
@@ -111,24 +124,33 @@ class BudgetedTraining:
         seconds_per_step = {side: seen.get(side, value * ratio) for side, value in probe.items()}
         remaining = (self.deadline - time.monotonic()) * (1.0 - SAFETY_SHARE)
         epochs = replan_epochs(done_epochs=epoch + 1, current_epochs=self.config.epochs, remaining_s=remaining,
-                               seconds_per_step=seconds_per_step, epoch_steps=self._epoch_steps,
-                               validations=self.plan.validations, validation_s=self.plan.validation_s,
+                               seconds_per_step=seconds_per_step,
+                               epoch_steps=lambda count: self._epoch_steps(count, after_epoch=epoch),
+                               validations=self.planned_validations, validation_s=self.plan.validation_s,
                                epoch_overhead_s=float(np.median(overheads)),
                                min_epochs=self.config.groups if self.config.curriculum in ("vanilla", "anti") else 1)
         if epochs is None:
             return
-        val_every = max(1, -(-epochs // max(self.plan.validations, 1))) if self.plan.validations else epochs
+        wanted = self.planned_validations
+        val_every = max(1, -(-epochs // max(wanted, 1))) if wanted else epochs
+        # the validations the revised run does: those done, then every val_every-th epoch and the last
+        done_validations = sum("val_dice" in record for record in state["history"])
+        future_validations = sum((e + 1) % val_every == 0 or e == epochs - 1 for e in range(epoch + 1, epochs)) \
+            if wanted else 0
         self.progress({"event": "message", "message": (
             f"the measured pace ({', '.join(f'{v:.2f} s at {k} px' for k, v in seconds_per_step.items())} per step) "
             f"differs from the probe's: {self.config.epochs} epochs revised to {epochs}")})
+        future_steps = sum(n for n, _ in self._epoch_steps(epochs, after_epoch=epoch)[epoch + 1:])
+        self.schedule, floor = self._revised_schedule(epochs, epoch)
         self.config = dataclasses.replace(self.config, epochs=epochs, val_every=val_every)
         self.plan.notes.append(f"revised from {self.plan.epochs} to {epochs} epochs after epoch {epoch + 1} "
                                "(measured pace)")
-        self.plan.epochs, self.plan.val_every = epochs, val_every
-        self.schedule = self._build_schedule(epochs)
+        self.plan.epochs, self.plan.val_every, self.plan.crop_floor = epochs, val_every, floor
+        self.plan.validations = done_validations + future_validations
+        self.plan.group_starts = list(getattr(self.schedule, "start_epochs", [])) or None
         self.sampler.schedule = self.schedule
         if self.schedule.is_fixed and self.lr_per_step:
-            set_total_steps(self.lr_schedule, state["iterations"] + sum(n for n, _ in self._epoch_steps(epochs)[epoch + 1:]))
+            set_total_steps(self.lr_schedule, state["iterations"] + future_steps, at_step=state["iterations"])
         if self.dist.is_main:
             from lesionseg.io import write_json_atomic
 

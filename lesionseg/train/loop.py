@@ -220,19 +220,24 @@ class FoldTrainer(BudgetedTraining):
             return make_schedule("none", n_slices=len(self.dataset), total_epochs=epochs)
         return build_schedule(self.train_rows, self.table, dataclasses.replace(self.config, epochs=epochs))
 
-    def _crop_side(self, epoch: int, epochs: int) -> int:
-        """The crop side of an epoch (the slice size without a size curriculum; 0 for 3D patches)."""
+    def _crop_side(self, epoch: int, epochs: int, floor: int | None = None) -> int:
+        """The crop side of an epoch (the slice size without a size curriculum; 0 for 3D patches), at least
+        ``floor`` (default: a revised plan's, so that crops never shrink back)."""
         if self.config.is_3d:
             return 0
-        return epoch_crop_size(epoch, epochs, self.config.size_curriculum, self.prepared.size, self.multiple,
-                               max(self.minimum, 16))
+        if floor is None:
+            floor = self.plan.crop_floor if self.plan is not None else 0
+        return max(floor, epoch_crop_size(epoch, epochs, self.config.size_curriculum, self.prepared.size,
+                                          self.multiple, max(self.minimum, 16)))
 
     def _setup_schedule(self) -> None:
         """The schedule, the sampler, the learning-rate schedule, the log and the fingerprint."""
-        from lesionseg.curriculum import CurriculumSampler
+        from lesionseg.curriculum import CurriculumSampler, with_start_epochs
 
         config = self.config
         self.schedule = self._build_schedule(config.epochs)
+        if self.plan is not None:  # a resumed run whose plan was revised keeps the revised entry epochs
+            self.schedule = with_start_epochs(self.schedule, self.plan.group_starts)
         self.sampler = CurriculumSampler(self.schedule, seed=config.seed + 104729 * (self.fold or 0), shuffle=True,
                                          num_replicas=self.dist.world_size, rank=self.dist.rank)
         total = planned_iterations(self.schedule, config.batch_size, self.dist.world_size) \

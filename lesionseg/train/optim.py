@@ -26,26 +26,47 @@ def make_optimiser(config: TrainConfig, parameters):
 def cosine_factor(step: int, total_steps: int) -> float:
     """The cosine schedule's factor on the learning rate after ``step`` of ``total_steps`` steps: 1 at the
     start, :data:`COSINE_FLOOR` at the end (and after it)."""
-    progress = min(max(step, 0), total_steps) / max(total_steps, 1)
+    return _cosine(min(max(step, 0), total_steps) / max(total_steps, 1))
+
+
+def _cosine(progress: float) -> float:
+    """The cosine factor at ``progress`` (0..1) of the schedule."""
     return COSINE_FLOOR + (1.0 - COSINE_FLOOR) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class CosineSteps:
-    """The per-step cosine factor as a callable object (``LambdaLR`` saves its ``total`` in checkpoints; a
-    budgeted run that revises its plan sets a new ``total``)."""
+    """The per-step cosine factor as a callable object (``LambdaLR`` saves its attributes in checkpoints).
+
+    A budgeted run that revises its plan re-points it with :meth:`continue_to`: from the revision on, the
+    cosine goes on from the factor it had reached to the floor at the new total, with no jump.
+    """
 
     def __init__(self, total: int) -> None:
         self.total = int(total)
+        self.anchor_step = 0  # the step of the last revision, and the schedule's progress (0..1) there
+        self.anchor_progress = 0.0
+
+    def progress(self, step: int) -> float:
+        """The schedule's progress (0 at the start, 1 at the end) after ``step`` steps."""
+        remaining = max(self.total - self.anchor_step, 1)
+        share = min(max(step - self.anchor_step, 0), remaining) / remaining
+        return self.anchor_progress + (1.0 - self.anchor_progress) * share
+
+    def continue_to(self, step: int, total: int) -> None:
+        """Keep the factor of ``step`` and reach the floor at ``total`` steps instead."""
+        self.anchor_progress = self.progress(step)
+        self.anchor_step, self.total = int(step), max(int(total), int(step) + 1)
 
     def __call__(self, step: int) -> float:
-        return cosine_factor(step, self.total)
+        return _cosine(self.progress(step))
 
 
-def set_total_steps(lr_schedule, total_steps: int) -> None:
-    """Point a per-step cosine schedule at a new total (a revised plan); other schedules are left alone."""
+def set_total_steps(lr_schedule, total_steps: int, at_step: int) -> None:
+    """Point a per-step cosine schedule at a new total after ``at_step`` steps (a revised plan), keeping the
+    factor reached; other schedules are left alone."""
     for function in getattr(lr_schedule, "lr_lambdas", []):
         if isinstance(function, CosineSteps):
-            function.total = int(total_steps)
+            function.continue_to(at_step, total_steps)
 
 
 def make_lr_schedule(config: TrainConfig, optimiser, total_steps: int | None = None):
