@@ -133,6 +133,57 @@ def test_batch_dice_counts_the_whole_batch_as_one_volume():
         build_loss("ce_dice", batch_dice="yes")
 
 
+def test_the_blob_term_counts_each_lesion_alike_whatever_its_size():
+    from lesionseg.losses.blob import blob_dice_losses
+
+    target = torch.zeros(2, 1, 16, 16)
+    target[0, 0, 0:10, 0:10] = 1  # a 100-pixel lesion, found exactly
+    target[0, 0, 14:16, 14:16] = 1  # a 4-pixel lesion, missed
+    probability = target[:, 0].clone()
+    probability[0, 14:16, 14:16] = 0.0
+    probability[1, 5, 5] = 0.5  # a lesion-free sample: no lesion, no term
+    sums, counts = blob_dice_losses(probability, target)
+    # lesion 1: 2 x 100 / (100 predicted + 100 true) -> loss 0; lesion 2: overlap 0 -> loss 1 (smoothing aside)
+    assert counts.tolist() == [2.0, 0.0]
+    assert sums[0].item() == pytest.approx(1.0, abs=1e-5) and sums[1].item() == 0.0
+    # a false positive in the background counts against every lesion: 20 background pixels at probability 1
+    # give lesion 1 a Dice of 200 / 220
+    probability[0, 12, 0:10] = 1.0
+    probability[0, 13, 0:10] = 1.0
+    sums, _ = blob_dice_losses(probability, target)
+    assert sums[0].item() == pytest.approx((1 - 200 / 220) + (1 - 0.0), abs=1e-5)
+
+
+def test_the_blob_term_pulls_a_missed_small_lesion_far_more_than_its_pixel_count_does():
+    from lesionseg.losses.base import lesion_probability
+    from lesionseg.losses.blob import blob_dice_losses
+
+    # both lesions missed, as by a trained network that calls everything background (lesion probability
+    # 0.01 everywhere, 1024 pixels)
+    target = torch.zeros(1, 1, 32, 32, dtype=torch.long)
+    target[0, 0, 2:12, 2:12] = 1  # 100 pixels
+    target[0, 0, 28:30, 28:30] = 1  # 4 pixels
+
+    def share_of_the_small_lesion(loss) -> float:
+        logits = torch.zeros(1, 2, 32, 32)
+        logits[:, 0] = float(np.log(99.0))
+        logits.requires_grad_(True)
+        loss(logits).backward()
+        gradient = logits.grad[0, 1].abs()
+        return (gradient[28:30, 28:30].sum() / gradient[2:12, 2:12].sum()).item()
+
+    blob = share_of_the_small_lesion(lambda logits: blob_dice_losses(lesion_probability(logits), target)[0].sum())
+    # each lesion's Dice 2I / (P_background + P_k + S_k) has the gradient 2 / (P_b + P_k + S_k) per pixel of
+    # the lesion (I ~ 0): 920 background pixels give P_b = 9.2, so the totals are 4 x 2 / 13.2 and
+    # 100 x 2 / 110.2 (the softmax factor is the same for every pixel)
+    assert blob == pytest.approx((4 / 13.24) / (100 / 110.2), rel=0.02)
+    plain = share_of_the_small_lesion(lambda logits: build_loss("ce_dice", batch_dice=True)(logits, target))
+    assert plain < 0.06  # cross-entropy and the batch Dice: about 4 / 100 pixels
+    with_blob = share_of_the_small_lesion(
+        lambda logits: build_loss("ce_dice", batch_dice=True, lambda_blob=2.0)(logits, target))
+    assert with_blob > 1.5 * plain
+
+
 def test_boundary_band_of_a_10x10_square_is_the_two_pixel_ring():
     target = torch.zeros(1, 1, 32, 32, dtype=torch.long)
     target[0, 0, 10:20, 10:20] = 1

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from monai.losses import DiceCELoss, DiceLoss, GeneralizedDiceLoss
 
 from lesionseg.errors import ParameterError
-from lesionseg.losses.base import SegmentationLoss, lesion_logit, mean_per_sample
+from lesionseg.losses.base import SegmentationLoss, lesion_logit, lesion_probability, mean_per_sample
+from lesionseg.losses.blob import blob_dice_losses
 
 
 def _non_negative(value: float, label: str, name: str) -> float:
@@ -41,6 +42,8 @@ class CEDiceLoss(SegmentationLoss):
             slice unless the prediction is exactly empty, and noisy on slices with a few lesion pixels; the
             batch Dice weighs every lesion pixel of the batch alike. The per-sample values (slice losses,
             self-paced learning) stay per slice, so their mean is then not the batch value.
+        lambda_blob: weight of the lesion-wise Dice term (:mod:`lesionseg.losses.blob`: each connected lesion
+            of the batch counts alike, so small lesions are not left out); 0 (default) leaves it out.
         per_sample: see :class:`~lesionseg.losses.base.SegmentationLoss`.
     """
 
@@ -48,13 +51,15 @@ class CEDiceLoss(SegmentationLoss):
 
     def __init__(self, include_background: bool = True, lambda_dice: float = 1.0, lambda_ce: float = 1.0,
                  smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch_dice: bool = False,
-                 per_sample: bool = False) -> None:
+                 lambda_blob: float = 0.0, per_sample: bool = False) -> None:
         super().__init__(per_sample)
         self.lambda_dice = _non_negative(lambda_dice, "lambda_dice", self.name)
         self.lambda_ce = _non_negative(lambda_ce, "lambda_ce", self.name)
+        self.lambda_blob = _non_negative(lambda_blob, "lambda_blob", self.name)
         if not isinstance(batch_dice, bool):
             raise ParameterError(f"loss {self.name!r}: batch_dice must be true or false, not {batch_dice!r}.")
-        self.per_sample_mean_is_batch = not batch_dice
+        # a batch Dice, or a lesion-wise term averaged over the batch's lesions, is not the mean of per-sample values
+        self.per_sample_mean_is_batch = not batch_dice and not self.lambda_blob
         options = dict(include_background=include_background, to_onehot_y=True, softmax=True,
                        smooth_nr=smooth_nr, smooth_dr=smooth_dr)
         self.monai_loss = DiceCELoss(**options, lambda_dice=self.lambda_dice, lambda_ce=self.lambda_ce,
@@ -62,11 +67,19 @@ class CEDiceLoss(SegmentationLoss):
         self.dice_none = DiceLoss(**options, reduction="none")
 
     def _batch(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.monai_loss(logits, target)
+        loss = self.monai_loss(logits, target)
+        if self.lambda_blob:  # the mean over every lesion of the batch
+            sums, counts = blob_dice_losses(lesion_probability(logits), target)
+            loss = loss + self.lambda_blob * sums.sum() / counts.sum().clamp(min=1.0)
+        return loss
 
     def _per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         dice = mean_per_sample(self.dice_none(logits, target))  # (B, C, 1, 1) -> mean over classes
-        return self.lambda_dice * dice + self.lambda_ce * _cross_entropy_per_sample(logits, target)
+        loss = self.lambda_dice * dice + self.lambda_ce * _cross_entropy_per_sample(logits, target)
+        if self.lambda_blob:  # the mean over the sample's lesions (0 without lesions)
+            sums, counts = blob_dice_losses(lesion_probability(logits), target)
+            loss = loss + self.lambda_blob * sums / counts.clamp(min=1.0)
+        return loss
 
 
 class GDiceCELoss(SegmentationLoss):

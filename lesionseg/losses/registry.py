@@ -33,7 +33,8 @@ class LossSpec:
 
 
 LOSSES: dict[str, LossSpec] = {
-    "ce_dice": LossSpec("cross-entropy + Dice (MONAI DiceCELoss), the curriculum paper's loss",
+    "ce_dice": LossSpec("cross-entropy + Dice (MONAI DiceCELoss), the curriculum paper's loss; options batch_dice, "
+                        "lambda_blob (a lesion-wise Dice term: each lesion counts alike)",
                         "lesionseg.losses.dice_ce:CEDiceLoss"),
     "gdice_ce": LossSpec("generalised Dice (MONAI GeneralizedDiceLoss) + cross-entropy",
                          "lesionseg.losses.dice_ce:GDiceCELoss"),
