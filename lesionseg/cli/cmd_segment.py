@@ -123,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
             if is_dicom_seg_path(args.brain_out):
                 raise ParameterError(f"--brain-out {args.brain_out}: the brain mask is written as an image "
                                      "(.nii.gz, .nrrd), not as a DICOM SEG.")
+        _check_dicom_series(value if kind == "pairs" else {"input": value}, args.series)
     predictor = Predictor(args.bundle, device=args.device, tta=args.tta, batch_size=args.batch_size,
                           threshold=args.threshold, min_lesion_mm3=args.min_lesion_mm3,
                           fill_holes=not args.no_fill_holes, progress=progress)
@@ -178,21 +179,28 @@ def _check_dicom_seg_output(out: Path, sources: dict) -> None:
         raise ParameterError(f"--format {DICOM_SEG_FORMAT}: {shown} is not a DICOM folder; {SEG_NEEDS_DICOM}.")
 
 
+def _check_dicom_series(sources: dict, series_uids: list[str]) -> None:
+    """Before loading the model: each DICOM folder given holds one series or one of ``--series`` (else the
+    folder's series are listed), and each ``--series`` UID is in one of the folders."""
+    from lesionseg.io.dicom_series import check_series_found, select_series
+
+    folders = [Path(path) for path in sources.values() if Path(path).is_dir()]
+    if series_uids and not folders:
+        raise ParameterError("--series chooses the series of a DICOM folder, but no input is a folder.")
+    if series_uids:
+        check_series_found(folders, series_uids)
+    for folder in folders:
+        select_series(folder, series_uids, strict=False)
+
+
 def _read_inputs(predictor, kind: str, value, args: argparse.Namespace):
     """The case's volumes in the bundle's channel names; DICOM folders keep their series' identity."""
     from lesionseg.infer.inputs import read_case_inputs
-    from lesionseg.io.dicom_series import check_series_found
 
     sources = value if kind == "pairs" else {predictor.channels[0]: value}
     if kind == "image" and len(predictor.channels) > 1:
         sources = {"input": value}  # let the channel check explain what is missing
-    ordered = predictor.match_channels(sources, _case_name(args.inputs))
-    folders = [Path(path) for path in ordered.values() if Path(path).is_dir()]
-    if args.series:
-        if not folders:
-            raise ParameterError("--series chooses the series of a DICOM folder, but no input is a folder.")
-        check_series_found(folders, args.series)
-    return read_case_inputs(ordered, args.series)
+    return read_case_inputs(predictor.match_channels(sources, _case_name(args.inputs)), args.series)
 
 
 def _check_table(path: Path) -> None:

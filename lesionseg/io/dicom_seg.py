@@ -12,8 +12,8 @@ inventing a study and series for a NIfTI file would file the result under a pati
 exist in the hospital's archive. For other inputs, write ``.seg.nrrd`` or NIfTI instead.
 
 The objects are built with highdicom (the optional ``dicom`` extra: ``pip install 'lesionseg[dicom]'``),
-imported only when a SEG is written. highdicom 0.22 (the last release that runs with pydicom 2.4, which
-3D Slicer 5.10 ships) and later releases are supported.
+imported only when a SEG is written; releases from 0.23 on (pydicom 3, NumPy 2) are supported. 3D Slicer 5.10
+ships pydicom 2.4, with which no highdicom release runs under NumPy 2 (0.22 still uses ``np.float_``).
 """
 
 from __future__ import annotations
@@ -96,15 +96,13 @@ def series_frames(labelmap: sitk.Image, series: DicomSeries) -> np.ndarray:
     return array.astype(np.uint8)
 
 
-def _display_lab(color: tuple[float, float, float]) -> list[int]:
-    """An RGB colour (0..1) as DICOM's Recommended Display CIELab Value (PS3.3 C.10.7.1.1: L* 0..100 and
-    a*, b* -128..127, each scaled to 0..65535). scikit-image converts sRGB to CIELab under D65; the scaling is
-    DICOM's (highdicom 0.22, which runs with Slicer's pydicom, has no colour helper)."""
+def _display_lab(hd, color: tuple[float, float, float]) -> list[int]:
+    """An RGB colour (0..1) as DICOM's Recommended Display CIELab Value: scikit-image converts sRGB to CIELab
+    (D65), highdicom scales it as DICOM stores it (PS3.3 C.10.7.1.1)."""
     from skimage.color import rgb2lab
 
     lightness, a, b = rgb2lab(np.asarray(color, dtype=float).reshape(1, 1, 3))[0, 0]
-    scaled = (lightness / 100.0 * 65535.0, (a + 128.0) / 255.0 * 65535.0, (b + 128.0) / 255.0 * 65535.0)
-    return [int(round(min(max(value, 0.0), 65535.0))) for value in scaled]
+    return [int(value) for value in hd.color.CIELabColor(float(lightness), float(a), float(b)).value]
 
 
 def _source_datasets(series: DicomSeries) -> list[Any]:
@@ -159,7 +157,7 @@ def write_dicom_seg(labelmap: sitk.Image, series: DicomSeries, path: str | os.Pa
         segmented_property_category=hd.sr.CodedConcept(CATEGORY_CODE[1], CATEGORY_CODE[0], CATEGORY_CODE[2]),
         segmented_property_type=hd.sr.CodedConcept(TYPE_CODE[1], TYPE_CODE[0], TYPE_CODE[2]),
         algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm)
-    description.RecommendedDisplayCIELabValue = _display_lab(label.color)
+    description.RecommendedDisplayCIELabValue = _display_lab(hd, label.color)
     number = int(series.series_number) if str(series.series_number).strip().isdigit() else 0
     seg = hd.seg.Segmentation(
         source_images=sources, pixel_array=frames, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,

@@ -249,6 +249,9 @@ def read_dicom_volume(folder: str | os.PathLike, series_uid: str | Sequence[str]
     except RuntimeError as error:
         raise InputFileError(f"{folder}: the DICOM series {series.series_uid} could not be read ({_short(error)}).") \
             from error
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputFileError(f"{folder}: the DICOM series {series.series_uid} is not a 3D scalar volume "
+                             f"({image.GetDimension()}D, {image.GetNumberOfComponentsPerPixel()} values per voxel).")
     headers = [{key: reader.GetMetaData(index, key).strip(" \x00") for key in reader.GetMetaDataKeys(index)}
                for index in range(len(series.files))]
     return DicomVolume(image, _series_from_headers(headers, series.files, folder))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -73,7 +74,7 @@ def _restore_nonfinite(image: sitk.Image, path: Path) -> sitk.Image:
     return restored
 
 
-def read_dicom_series(folder: Path, series_uid: str | None = None) -> sitk.Image:
+def read_dicom_series(folder: Path, series_uid: str | Sequence[str] | None = None) -> sitk.Image:
     """Read the DICOM series of ``folder``: the only one, or the one whose Series Instance UID is given.
 
     A folder with several series and no ``series_uid`` is refused with the list of its series (see
@@ -91,13 +92,14 @@ def _short(error: Exception) -> str:
 
 
 def read_image(path: str | os.PathLike, *, pixel_type: int | None = None,
-               series_uid: str | None = None) -> sitk.Image:
+               series_uid: str | Sequence[str] | None = None) -> sitk.Image:
     """Read a 3D scalar volume with its geometry.
 
     Args:
         path: a NIfTI, NRRD or MetaImage file, or a folder holding a DICOM series.
         pixel_type: cast to this SimpleITK pixel type (e.g. ``sitk.sitkFloat32``); None keeps the file's.
-        series_uid: for a DICOM folder holding several series, the Series Instance UID of the one to read.
+        series_uid: for a DICOM folder holding several series, the Series Instance UID of the one to read (a
+            list: the ``--series`` choices for several folders, see :func:`~lesionseg.io.read_dicom_volume`).
 
     Returns:
         The volume, size and spacing in (x, y, z), origin and direction in LPS.
