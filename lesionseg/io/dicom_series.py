@@ -1,8 +1,9 @@
 """DICOM series that keep their identity: which series of a folder, its UIDs and where each slice lies.
 
-A folder may hold several series (a whole study exported from PACS: FLAIR, DWI, ADC, localisers). Reading
-one must not silently take the biggest: :func:`select_series` returns the one asked for (``--series UID``),
-the only one, or refuses with the list of series (UID, description, number of slices).
+A folder may hold several series (a whole study exported from PACS: FLAIR, DWI, ADC, localisers, reports).
+Reading one must not silently take the biggest: :func:`select_series` returns the one asked for (``--series
+UID``), the only one, or refuses with the list of series (UID, description, number of slices). Listing reads one
+header per series (:class:`SeriesEntry`), so that a series that is not an image volume does not stop it.
 
 The identity travels beside the voxels as a :class:`DicomSeries` (a :class:`DicomVolume` pairs it with the
 ``SimpleITK.Image``): the study, series and frame-of-reference UIDs, and per slice the file, its SOP
@@ -45,6 +46,27 @@ NUMBER_OF_FRAMES = "0028|0008"
 
 
 @dataclass(frozen=True)
+class SeriesEntry:
+    """One series of a folder as listed to users: its UID, description and modality (from its first file) and
+    its files in the order GDCM stacks them along the slice normal."""
+
+    series_uid: str
+    description: str
+    modality: str
+    files: tuple[Path, ...]
+
+    @property
+    def slices(self) -> int:
+        """The number of files (slices)."""
+        return len(self.files)
+
+    def describe(self) -> str:
+        """``<UID> (<description>, <modality>, <N> slices)`` as listed to users."""
+        what = ", ".join(part for part in (self.description or "no description", self.modality) if part)
+        return f"{self.series_uid} ({what}, {self.slices} slice{'s' if self.slices != 1 else ''})"
+
+
+@dataclass(frozen=True)
 class DicomSeries:
     """One DICOM series of single-frame images, in the slice order of the volume read from it.
 
@@ -83,8 +105,7 @@ class DicomSeries:
 
     def describe(self) -> str:
         """``<UID> (<description>, <modality>, <N> slices)`` as listed to users."""
-        what = ", ".join(part for part in (self.description or "no description", self.modality) if part)
-        return f"{self.series_uid} ({what}, {self.slices} slice{'s' if self.slices != 1 else ''})"
+        return SeriesEntry(self.series_uid, self.description, self.modality, self.files).describe()
 
     def normal(self) -> np.ndarray:
         """The unit slice normal, row direction x column direction (LPS)."""
@@ -134,18 +155,32 @@ def _numbers(header: dict[str, str], tag: str, count: int, path: str | Path) -> 
     return values
 
 
-def _series_from_headers(headers: Sequence[dict[str, str]], files: Sequence[str | Path],
-                         folder: Path | None) -> DicomSeries:
-    """A :class:`DicomSeries` from per-file headers in volume order (single-frame images only)."""
+def _series_from_headers(headers: Sequence[dict[str, str]], files: Sequence[str | Path], folder: Path | None,
+                         image: sitk.Image | None = None) -> DicomSeries:
+    """A :class:`DicomSeries` from per-file headers in volume order (single-frame images only).
+
+    Files without their position, orientation or pixel spacing (secondary captures) are refused, unless ``image``
+    (the volume read from them) is given: its grid, as ITK placed it, then stands for theirs.
+    """
     first, first_file = headers[0], files[0]
     frames = first.get(NUMBER_OF_FRAMES, "1") or "1"
     if len(files) == 1 and frames.isdigit() and int(frames) > 1:
         raise InputFileError(f"{first_file} is a multi-frame (enhanced) DICOM image; LesionSeg keeps the identity "
                              "of series of single-frame images only (convert it, e.g. with dcm2niix, or export "
                              "single-frame images).")
-    orientation = _numbers(first, IMAGE_ORIENTATION, 6, first_file)
-    spacing = _numbers(first, PIXEL_SPACING, 2, first_file)
-    positions = tuple(_numbers(header, IMAGE_POSITION, 3, path) for header, path in zip(headers, files))
+    try:
+        orientation = _numbers(first, IMAGE_ORIENTATION, 6, first_file)
+        spacing = _numbers(first, PIXEL_SPACING, 2, first_file)
+        positions = tuple(_numbers(header, IMAGE_POSITION, 3, path) for header, path in zip(headers, files))
+    except InputFileError:
+        if image is None:
+            raise
+        direction = np.asarray(image.GetDirection()).reshape(3, 3)
+        orientation = (*direction[:, 0], *direction[:, 1])
+        spacing = (image.GetSpacing()[1], image.GetSpacing()[0])
+        positions = tuple(tuple(image.TransformIndexToPhysicalPoint((0, 0, k))) for k in range(len(files)))
+    if image is not None and not first.get(ROWS):
+        first = {**first, ROWS: str(image.GetHeight()), COLUMNS: str(image.GetWidth())}
     return DicomSeries(
         series_uid=first.get(SERIES_UID, ""), study_uid=first.get(STUDY_UID, ""),
         frame_of_reference_uid=first.get(FRAME_OF_REFERENCE_UID, ""), modality=first.get(MODALITY, ""),
@@ -156,10 +191,10 @@ def _series_from_headers(headers: Sequence[dict[str, str]], files: Sequence[str 
         rows=int(first.get(ROWS, "0") or 0), columns=int(first.get(COLUMNS, "0") or 0), folder=folder)
 
 
-def list_dicom_series(folder: str | os.PathLike) -> list[DicomSeries]:
+def list_dicom_series(folder: str | os.PathLike) -> list[SeriesEntry]:
     """Every DICOM series directly in ``folder`` (not its sub-folders), in GDCM's order.
 
-    Reads the headers only (no voxels). Files are in the order GDCM sorts them along the slice normal, the
+    Reads one header per series (no voxels). Files are in the order GDCM sorts them along the slice normal, the
     order in which :func:`read_dicom_volume` stacks them.
 
     Raises:
@@ -173,11 +208,13 @@ def list_dicom_series(folder: str | os.PathLike) -> list[DicomSeries]:
     for series_id in series_ids:
         files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id)
         if files:
-            found.append(_series_from_headers([_header(path) for path in files], files, folder))
+            first = _header(files[0])
+            found.append(SeriesEntry(first.get(SERIES_UID, "") or series_id, first.get(SERIES_DESCRIPTION, ""),
+                                     first.get(MODALITY, ""), tuple(Path(path) for path in files)))
     return found
 
 
-def select_series(folder: str | os.PathLike, wanted: Sequence[str] = (), *, strict: bool = True) -> DicomSeries:
+def select_series(folder: str | os.PathLike, wanted: Sequence[str] = (), *, strict: bool = True) -> SeriesEntry:
     """The series of ``folder`` to read: the one among ``wanted`` UIDs, else the only one.
 
     Args:
@@ -254,7 +291,7 @@ def read_dicom_volume(folder: str | os.PathLike, series_uid: str | Sequence[str]
                              f"({image.GetDimension()}D, {image.GetNumberOfComponentsPerPixel()} values per voxel).")
     headers = [{key: reader.GetMetaData(index, key).strip(" \x00") for key in reader.GetMetaDataKeys(index)}
                for index in range(len(series.files))]
-    return DicomVolume(image, _series_from_headers(headers, series.files, folder))
+    return DicomVolume(image, _series_from_headers(headers, series.files, folder, image))
 
 
 def dicom_series_from_files(files: Sequence[str | os.PathLike]) -> DicomSeries:
