@@ -175,8 +175,9 @@ def _check_dicom_seg_output(out: Path, sources: dict) -> None:
     check_writable(out, any_name=True)  # DICOM files often have no extension
     folders = [Path(path) for path in sources.values() if Path(path).is_dir()]
     if not folders:
-        shown = ", ".join(str(path) for path in sources.values())
-        raise ParameterError(f"--format {DICOM_SEG_FORMAT}: {shown} is not a DICOM folder; {SEG_NEEDS_DICOM}.")
+        paths = [str(path) for path in sources.values()]
+        what = f"{paths[0]} is not a DICOM folder" if len(paths) == 1 else f"none of {', '.join(paths)} is a DICOM folder"
+        raise ParameterError(f"--format {DICOM_SEG_FORMAT}: {what}; {SEG_NEEDS_DICOM}.")
 
 
 def _check_dicom_series(sources: dict, series_uids: list[str]) -> None:
