@@ -34,8 +34,9 @@ from LesionSegInferenceLib import (
 from LesionSegInferenceLib.InstallLogic import slicer_install_logic
 from LesionSegInferenceLib.SlicerLaunchers import default_launcher
 from LesionSegInferenceLib.Texts import ACKNOWLEDGEMENT, DOCUMENTATION_URL, LESION_HEADERS, RETHRESHOLD_DELAY_MS
+from LesionSegInferenceWidgets.DicomExportSection import DicomExportSection
 from LesionSegInferenceWidgets.FolderSection import FolderSection
-from LesionSegInferenceWidgets.PanelState import fillDeviceList, restorePanel, showException
+from LesionSegInferenceWidgets.PanelState import fillDeviceList, restorePanel, showException, volumeSelector
 from LesionSegInferenceWidgets.SampleDataEntry import registerSampleData
 
 MODULE_FOLDER = os.path.dirname(os.path.abspath(__file__))
@@ -86,6 +87,7 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.restoring = False
         self.devicesDetected = False
         self.folderSection = None
+        self.dicomExport = None
 
     # ---- set-up ---------------------------------------------------------------------------------------------
     def setup(self):
@@ -132,6 +134,7 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.ui.bundleFolderLineEdit.currentPath = self.logic.catalog.folder
         self.refreshBundles()
         self.folderSection = FolderSection(self)
+        self.dicomExport = DicomExportSection(self)
         self.restoreFromScene()
 
     def cleanup(self):
@@ -205,16 +208,7 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         volumes = [volume for volume in volumes if not volume.IsA("vtkMRMLLabelMapVolumeNode")]
         guesses = channel_volume_names(entry, volumes)
         for channel in entry.channels:
-            selector = slicer.qMRMLNodeComboBox()
-            selector.nodeTypes = ["vtkMRMLScalarVolumeNode"]
-            selector.showChildNodeTypes = False
-            selector.noneEnabled = True
-            selector.addEnabled = False
-            selector.removeEnabled = False
-            selector.setMRMLScene(slicer.mrmlScene)
-            selector.setCurrentNode(guesses.get(channel))
-            selector.toolTip = _("The {channel} volume.").format(channel=channel.upper())
-            selector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateApplyButton)
+            selector = volumeSelector(channel, guesses.get(channel), self.updateApplyButton)
             reference = " (reference)" if channel == entry.reference_channel else ""
             layout.addRow(f"{channel.upper()}{reference}:", selector)
             self.channelSelectors[channel] = selector
@@ -263,8 +257,8 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             self.ui.applyButton.toolTip = _("Stop the segmentation.")
             return
         self.ui.applyButton.text = _("Apply")
-        if self.folderSection is not None:
-            self.folderSection.updateButtons()
+        for section in filter(None, (self.folderSection, self.dicomExport)):
+            section.updateButtons()
         parameters = self.parameters()
         if not self.restoring:
             self.logic.save_state(parameters)  # kept in the scene's parameter node, saved with the scene
@@ -448,6 +442,7 @@ class LesionSegInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.ui.showProbabilityCheckBox.enabled = False
         self.ui.showBrainMaskCheckBox.enabled = False
         self.showResult()
+        self.dicomExport.updateButtons()
 
 
 class LesionSegInferenceTest(ScriptedLoadableModuleTest):

@@ -18,12 +18,11 @@ from lesionseg.difficulty import (
     fisher_contrast,
     lesion_area_mm2,
     measure_contrast,
-    plot_difficulty,
     read_difficulty,
     resolve_metrics,
     write_difficulty,
 )
-from lesionseg.difficulty.plot import group_boundaries
+from lesionseg.report.difficulty_plots import group_boundaries, plot_difficulty
 from lesionseg.errors import CancelledError, DatasetError, LesionSegError, ParameterError
 from lesionseg.preprocess import PrepareConfig, PreparedDataset, prepare_dataset
 from lesionseg.preprocess.prepared import write_dataset_index

@@ -1,4 +1,5 @@
-"""Tests of mask revisions (lesionseg.refine.revisions), review marks and ratings (lesionseg.refine.ratings).
+"""Tests of mask revisions (lesionseg.data.revisions, compared by lesionseg.refine.diff_revisions), review marks and
+ratings (lesionseg.refine.ratings).
 
 Includes a real crash: a ``lesionseg refine`` process killed with SIGKILL between writing a revision's mask
 and its log entry.
@@ -19,13 +20,13 @@ import pytest
 import SimpleITK as sitk
 
 from lesionseg.data import discover
+from lesionseg.data.revisions import PAUSE_ENVIRONMENT
 from lesionseg.errors import DatasetError, GeometryError, ParameterError
 from lesionseg.io import read_mask, write_image
 from lesionseg.refine import (
-    RevisionStore, add_mark, case_ratings, clean_up, current_state, ratings_table, read_marks, resolve_case_masks,
-    resolve_mask,
+    RevisionStore, add_mark, case_ratings, clean_up, current_state, diff_revisions, ratings_table, read_marks,
+    resolve_case_masks, resolve_mask,
 )
-from lesionseg.refine.revisions import PAUSE_ENVIRONMENT
 
 from conftest import REPO, SMALL_PHANTOM
 
@@ -99,7 +100,7 @@ def test_diff_reports_added_and_removed_millilitres_and_dice(dataset):
     edited.CopyInformation(original)
     revision = store.add(edited, tool="manual", source="original")
     voxel_ml = float(np.prod(original.GetSpacing())) / 1000.0
-    difference = store.diff("original", revision.id)
+    difference = diff_revisions(store, "original", revision.id)
     n = int(_array(original).sum())
     assert difference.added_ml == pytest.approx(4 * voxel_ml)
     assert difference.removed_ml == pytest.approx(10 * voxel_ml)

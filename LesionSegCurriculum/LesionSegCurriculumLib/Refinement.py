@@ -58,7 +58,7 @@ class ReviewQueueParameters:
     @property
     def queue_csv(self) -> Path:
         """Where the queue is written: ``<revisions folder>/review_queue.csv``."""
-        from lesionseg.refine.locations import revisions_root
+        from lesionseg.data.locations import revisions_root
 
         return revisions_root(_folder(self.dataset), None if _blank(self.revisions_dir) else _folder(self.revisions_dir)) \
             / QUEUE_FILE_NAME

@@ -384,6 +384,27 @@ class InferenceLogic:
         self.result = restore_result(self.scene, node)
         return restore_panel(node)
 
+    def dicom_export_readiness(self) -> tuple[bool, str]:
+        """Whether the last result can be exported as a DICOM SEG (see :mod:`.DicomSegExport`): ``(True, "")`` or
+        ``(False, reason)``."""
+        from .DicomSegExport import export_readiness
+
+        return export_readiness(self.result, self.scene)
+
+    def export_dicom_seg(self, path: str | os.PathLike, file_for_instance: Callable[[str], str]) -> Path:
+        """Write the last result's lesion segment as a DICOM SEG referring to its volume's DICOM series.
+
+        Args:
+            path: the ``.dcm`` file to write.
+            file_for_instance: SOP Instance UID -> file (``slicer.dicomDatabase.fileForInstance`` in Slicer).
+
+        Raises:
+            LesionSegError: no result, a volume not loaded from DICOM, files gone, highdicom missing.
+        """
+        from .DicomSegExport import export_dicom_seg
+
+        return export_dicom_seg(self.result, path, file_for_instance)
+
     def jump_target(self, row_index: int) -> tuple[float, float, float]:
         """The world RAS point (mm) of a lesion of the last result (see :func:`.Results.jump_target`)."""
         if self.result is None:

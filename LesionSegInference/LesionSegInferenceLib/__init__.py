@@ -16,6 +16,7 @@ from .BundleCatalog import (
     shipped_starter_path,
 )
 from .Devices import DeviceOption, available_device_choices, detect_devices
+from .DicomSegExport import DICOM_UIDS_ATTRIBUTE, export_dicom_seg, export_readiness, source_instance_uids
 from .ExtensionResources import (
     REQUIREMENTS_FILE_NAME,
     TERMINOLOGY_FILE_NAME,
@@ -55,6 +56,7 @@ from .Results import LESION_COLUMNS, InferenceResult, display_rows, jump_target
 from .Validation import validate_run
 
 __all__ = [
+    "DICOM_UIDS_ATTRIBUTE", "export_dicom_seg", "export_readiness", "source_instance_uids",
     "BUNDLE_SETTINGS_KEY", "DEFAULT_MIN_LESION_MM3", "DEVICE_CHOICES", "DEVICE_LABELS", "EXIT_BAD_INPUT",
     "EXIT_CANCELLED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_PARTIAL", "FOLDER_SETTINGS_KEY", "LESION_COLUMNS",
     "PROTECTED_PACKAGES", "REQUIREMENTS_FILE_NAME", "RESEARCH_NOTICE", "SIDE_CHOICES", "SIDE_LABELS", "STARTER_LABEL",

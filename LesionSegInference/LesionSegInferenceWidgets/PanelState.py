@@ -1,5 +1,6 @@
 """The Inference panel's widget helpers: restoring the widgets from the scene's parameter node, the device
-list (torch imported only once the dependencies are ready), and errors shown as one sentence.
+list (torch imported only once the dependencies are ready), a channel's volume selector, and errors shown as one
+sentence.
 
 The values are read and written by ``InferenceLogic.restore_state`` / ``save_state`` (``LesionSegInferenceLib.
 SceneState``); this file only puts them into the widgets, with the panel's ``restoring`` flag set so that filling
@@ -9,6 +10,7 @@ the widgets neither writes the half-restored values back nor re-thresholds the r
 import logging
 import os
 
+import slicer
 from slicer.i18n import tr as _
 
 from LesionSegInferenceLib import DEVICE_LABELS, available_device_choices, detect_devices
@@ -47,6 +49,21 @@ def restorePanel(widget):
     ui.showBrainMaskCheckBox.enabled = result is not None and result.brain_node is not None
     widget.showResult()
     widget.updateApplyButton()
+
+
+def volumeSelector(channel, node, onChanged):
+    """A scalar volume selector for one input channel of the bundle, showing ``node``."""
+    selector = slicer.qMRMLNodeComboBox()
+    selector.nodeTypes = ["vtkMRMLScalarVolumeNode"]
+    selector.showChildNodeTypes = False
+    selector.noneEnabled = True
+    selector.addEnabled = False
+    selector.removeEnabled = False
+    selector.setMRMLScene(slicer.mrmlScene)
+    selector.setCurrentNode(node)
+    selector.toolTip = _("The {channel} volume.").format(channel=channel.upper())
+    selector.connect("currentNodeChanged(vtkMRMLNode*)", onChanged)
+    return selector
 
 
 def fillDeviceList(widget):

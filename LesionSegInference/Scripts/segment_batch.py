@@ -31,7 +31,9 @@ from LesionSegInferenceLib.BatchScript import (  # noqa: E402
     script_arguments,
 )
 
-OUTPUT_FORMATS = ("nii.gz", "nii", "nrrd", "seg", "mha")
+#: the formats of ``lesionseg segment --format``; dcm-seg writes a DICOM SEG per case that refers to the case's
+#: DICOM series (cases whose reference channel is a DICOM folder; others are listed as failed)
+OUTPUT_FORMATS = ("nii.gz", "nii", "nrrd", "seg", "mha", "dcm-seg")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -45,7 +47,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, help="probability threshold (default: the bundle's)")
     parser.add_argument("--min-lesion-mm3", type=float, help="remove smaller lesions (default 10)")
     parser.add_argument("--no-fill-holes", action="store_true", help="do not fill holes inside lesions")
-    parser.add_argument("--format", choices=OUTPUT_FORMATS, default="nii.gz", help="mask format (default nii.gz)")
+    parser.add_argument("--format", choices=OUTPUT_FORMATS, default="nii.gz",
+                        help="mask format (default nii.gz; seg = Slicer .seg.nrrd; dcm-seg = DICOM SEG of cases "
+                             "given as DICOM folders, needs highdicom)")
     parser.add_argument("--prob", help="also write each case's probability map into this folder")
     parser.add_argument("--skip-existing", action="store_true", help="keep masks already in the output (resume)")
     return parser

@@ -48,7 +48,8 @@ def _step(number: int, text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     from lesionseg.cli.common import parse_float_pair
     from lesionseg.data import discover
-    from lesionseg.difficulty import compute_difficulty, plot_difficulty, write_difficulty
+    from lesionseg.difficulty import compute_difficulty, write_difficulty
+    from lesionseg.report.difficulty_plots import plot_difficulty
     from lesionseg.errors import ParameterError
     from lesionseg.infer import Predictor, segment_cases
     from lesionseg.preprocess import PrepareConfig, PreparedDataset, prepare_dataset

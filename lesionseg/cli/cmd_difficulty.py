@@ -131,11 +131,11 @@ def run(args: argparse.Namespace) -> int:
     from lesionseg.difficulty import (
         case_volumes_ml,
         compute_difficulty,
-        plot_difficulty,
         read_difficulty,
         resolve_metrics,
         write_difficulty,
     )
+    from lesionseg.report.difficulty_plots import plot_difficulty
     from lesionseg.preprocess import PreparedDataset
 
     if (args.out is None) == (args.table is None):

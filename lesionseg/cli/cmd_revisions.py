@@ -59,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
                                         f"({revision.volume_ml:.2f} mL)")
         return 0
     if args.diff:
-        difference = store.diff(*args.diff)
+        from lesionseg.refine.revision_diff import diff_revisions
+
+        difference = diff_revisions(store, *args.diff)
         _print(args, difference.__dict__, f"case {args.case}: {difference.describe()}")
         return 0
     if args.import_mask:

@@ -9,14 +9,22 @@ from lesionseg.errors import DatasetError, InputFileError, ParameterError
 from lesionseg.progress import PROGRESS_MODES, make_progress
 
 EXIT_PARTIAL = 3
+#: ``--format`` choices (the keys of ``lesionseg.infer.outputs.OUTPUT_FORMATS``, listed here so that ``--help``
+#: does not import the inference code)
+FORMAT_CHOICES = ("nii.gz", "nii", "nrrd", "seg", "mha", "dcm-seg")
+DICOM_SEG_FORMAT = "dcm-seg"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "segment", help="segment stroke lesions with a model bundle",
-        description="Segment one case or a dataset. INPUT is one image (single-channel bundle), name=path pairs "
-                    "(flair=a.nii.gz dwi=b.nii.gz), or a dataset folder (then OUT is a folder with one mask per "
-                    "case, summary.csv and segment.log). Masks land on the reference channel's native grid.",
+        description="Segment one case or a dataset. INPUT is one image or DICOM folder (single-channel bundle), "
+                    "name=path pairs (flair=a.nii.gz dwi=dicom/dwi), or a dataset folder (then OUT is a folder with "
+                    "one mask per case, summary.csv and segment.log). Masks land on the reference channel's native "
+                    "grid. A DICOM folder holding several series needs --series UID (the list is printed). "
+                    "--format dcm-seg (or OUT ending in .dcm) writes a DICOM Segmentation that refers to the input "
+                    "DICOM series (needs pip install 'lesionseg[dicom]'); it is refused for NIfTI/NRRD inputs, "
+                    "which have no study or series to refer to.",
     )
     parser.add_argument("bundle", type=Path, help="model bundle (.lsb)")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="an image, name=path pairs, or a dataset folder")
@@ -29,8 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lesions", type=Path, help="single case: write the per-lesion table (.csv or .json)")
     parser.add_argument("--brain-mask", type=Path, help="single case: use this brain mask instead of extracting one")
     parser.add_argument("--brain-out", type=Path, help="single case: also write the brain mask used (0/1)")
-    parser.add_argument("--format", choices=("nii.gz", "nii", "nrrd", "seg", "mha"), default="nii.gz",
-                        help="dataset: output format (seg = Slicer .seg.nrrd; default nii.gz)")
+    parser.add_argument("--format", choices=FORMAT_CHOICES, default=None,
+                        help="output format: seg = Slicer .seg.nrrd, dcm-seg = DICOM SEG of a DICOM input "
+                             "(default: a dataset writes nii.gz, a single case follows OUT's extension)")
+    parser.add_argument("--series", action="append", default=[], metavar="UID",
+                        help="DICOM input: the Series Instance UID to read from a folder holding several series "
+                             "(repeat it for several DICOM channels)")
     parser.add_argument("--skip-existing", action="store_true", help="dataset: keep masks already in OUT (resume)")
     parser.add_argument("--threshold", type=float, help="probability threshold (default: the bundle's, 0.5)")
     parser.add_argument("--min-lesion-mm3", type=float, help="remove lesions smaller than this (default 10)")
@@ -73,20 +85,45 @@ def parse_inputs(inputs: list[str]) -> tuple[str, object]:
     return "image", path
 
 
+def single_output_format(out: Path, output_format: str | None) -> str:
+    """The format of a single case's OUT: ``--format`` when given (it must agree with OUT's extension, except
+    dcm-seg, whose file may have any name), else the extension's (``.dcm`` = dcm-seg)."""
+    from lesionseg.infer.outputs import OUTPUT_FORMATS, check_writable, is_dicom_seg_path
+
+    if output_format == DICOM_SEG_FORMAT or (output_format is None and is_dicom_seg_path(out)):
+        return DICOM_SEG_FORMAT
+    check_writable(out)
+    if output_format is not None and not out.name.lower().endswith(OUTPUT_FORMATS[output_format]):
+        raise ParameterError(f"--format {output_format} does not match the output name {out.name}; end it with "
+                             f"{OUTPUT_FORMATS[output_format]} or leave --format out.")
+    matching = [name for name, extension in OUTPUT_FORMATS.items() if out.name.lower().endswith(extension)]
+    return max(matching, key=lambda name: len(OUTPUT_FORMATS[name]))  # .seg.nrrd before .nrrd
+
+
 def run(args: argparse.Namespace) -> int:
     from lesionseg.infer import Predictor, segment_cases, write_labelmap, write_lesion_table, write_probabilities
-    from lesionseg.infer.outputs import check_writable
+    from lesionseg.infer.outputs import SEG_NEEDS_DICOM, check_writable, is_dicom_seg_path
 
     kind, value = parse_inputs(args.inputs)
     progress = make_progress(args.progress)
+    output_format = args.format
+    if kind == "dataset" and args.series:
+        raise ParameterError("--series chooses the series of a DICOM folder given as INPUT; it does not apply to a "
+                             "dataset folder.")
     if kind != "dataset":
-        check_writable(args.out)
+        output_format = single_output_format(args.out, args.format)
+        if output_format == DICOM_SEG_FORMAT:
+            _check_dicom_seg_output(args.out, value if kind == "pairs" else {"input": value})
         if args.prob:
             check_writable(args.prob)
         if args.lesions:
             _check_table(args.lesions)
         if args.brain_out:
             check_writable(args.brain_out)
+            if is_dicom_seg_path(args.brain_out):
+                raise ParameterError(f"--brain-out {args.brain_out}: the brain mask is written as an image "
+                                     "(.nii.gz, .nrrd), not as a DICOM SEG.")
+        _check_dicom_series(value if kind == "pairs" else {"input": value}, args.series)
     predictor = Predictor(args.bundle, device=args.device, tta=args.tta, batch_size=args.batch_size,
                           threshold=args.threshold, min_lesion_mm3=args.min_lesion_mm3,
                           fill_holes=not args.no_fill_holes, progress=progress)
@@ -94,8 +131,8 @@ def run(args: argparse.Namespace) -> int:
         from lesionseg.data import discover
 
         cases = discover(value, validate=False, allow_unaligned_channels=True)
-        result = segment_cases(predictor, cases, args.out, output_format=args.format, prob_dir=args.prob,
-                               side=args.side, skip_existing=args.skip_existing)
+        result = segment_cases(predictor, cases, args.out, output_format=output_format or "nii.gz",
+                               prob_dir=args.prob, side=args.side, skip_existing=args.skip_existing)
         message = (f"segmented {len(result.rows) - result.failed} of {len(result.rows)} cases into {args.out}"
                    + (f"; {result.failed} failed (see {args.out / 'summary.csv'})" if result.failed else ""))
         if args.progress == "jsonl":
@@ -103,12 +140,15 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(message)
         return EXIT_PARTIAL if result.failed else 0
-    images = value if kind == "pairs" else {predictor.channels[0]: value}
-    if kind == "image" and len(predictor.channels) > 1:
-        images = {"input": value}  # let the channel check explain what is missing
-    prediction = predictor.predict(images, side=args.side, brain_mask=args.brain_mask,
+    inputs = _read_inputs(predictor, kind, value, args)
+    series = inputs.series.get(predictor.config.reference)
+    if output_format == DICOM_SEG_FORMAT and series is None:
+        raise ParameterError(f"--format {DICOM_SEG_FORMAT}: the {predictor.config.reference} input is not a DICOM "
+                             f"folder; {SEG_NEEDS_DICOM}.")
+    prediction = predictor.predict(inputs.images, side=args.side, brain_mask=args.brain_mask,
                                    case_id=_case_name(args.inputs))
-    write_labelmap(prediction.labelmap, args.out)
+    write_labelmap(prediction.labelmap, args.out, series=series if output_format == DICOM_SEG_FORMAT else None,
+                   model_name=str(predictor.manifest.get("name") or predictor.path.stem))
     if args.prob:
         write_probabilities(prediction.probabilities, args.prob)
     if args.lesions:
@@ -124,6 +164,44 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.out}: {prediction.lesion_volume_ml:.2f} mL in {len(prediction.lesions)} lesion(s) "
               f"({sum(prediction.timings.values()):.1f} s on {prediction.device})")
     return 0
+
+
+def _check_dicom_seg_output(out: Path, sources: dict) -> None:
+    """Before loading the model: highdicom is there, OUT can be written, and some input is a DICOM folder."""
+    from lesionseg.infer.outputs import SEG_NEEDS_DICOM, check_writable
+    from lesionseg.io.dicom_seg import highdicom_module
+
+    highdicom_module()
+    check_writable(out, any_name=True)  # DICOM files often have no extension
+    folders = [Path(path) for path in sources.values() if Path(path).is_dir()]
+    if not folders:
+        paths = [str(path) for path in sources.values()]
+        what = f"{paths[0]} is not a DICOM folder" if len(paths) == 1 else f"none of {', '.join(paths)} is a DICOM folder"
+        raise ParameterError(f"--format {DICOM_SEG_FORMAT}: {what}; {SEG_NEEDS_DICOM}.")
+
+
+def _check_dicom_series(sources: dict, series_uids: list[str]) -> None:
+    """Before loading the model: each DICOM folder given holds one series or one of ``--series`` (else the
+    folder's series are listed), and each ``--series`` UID is in one of the folders."""
+    from lesionseg.io.dicom_series import check_series_found, select_series
+
+    folders = [Path(path) for path in sources.values() if Path(path).is_dir()]
+    if series_uids and not folders:
+        raise ParameterError("--series chooses the series of a DICOM folder, but no input is a folder.")
+    if series_uids:
+        check_series_found(folders, series_uids)
+    for folder in folders:
+        select_series(folder, series_uids, strict=False)
+
+
+def _read_inputs(predictor, kind: str, value, args: argparse.Namespace):
+    """The case's volumes in the bundle's channel names; DICOM folders keep their series' identity."""
+    from lesionseg.infer.inputs import read_case_inputs
+
+    sources = value if kind == "pairs" else {predictor.channels[0]: value}
+    if kind == "image" and len(predictor.channels) > 1:
+        sources = {"input": value}  # let the channel check explain what is missing
+    return read_case_inputs(predictor.match_channels(sources, _case_name(args.inputs)), args.series)
 
 
 def _check_table(path: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from lesionseg.errors import GeometryError, PreprocessingError
+from lesionseg.errors import GeometryError, ParameterError, PreprocessingError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rigid-only", action="store_true", help="register with a rigid transform only")
     parser.add_argument("--label", type=int, default=None, help="label to take from a multi-label MASK")
     parser.add_argument("--seed", type=int, default=0, help="registration sampling seed (default 0)")
+    parser.add_argument("--series", action="append", default=[], metavar="UID",
+                        help="a DICOM folder holding several series: the Series Instance UID to read (repeat it "
+                             "when SOURCE and TARGET are both such folders)")
     parser.set_defaults(func=run)
 
 
@@ -43,11 +46,17 @@ def _volume_ml(mask: sitk.Image) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from lesionseg.io import read_image, read_mask, write_image
+    from lesionseg.io.dicom_series import check_series_found
     from lesionseg.io.geometry import geometry_difference
     from lesionseg.preprocess.registration import transfer_mask
 
-    source = read_image(args.source)
-    target = read_image(args.target)
+    folders = [path for path in (args.source, args.target) if path.is_dir()]
+    if args.series:
+        if not folders:
+            raise ParameterError("--series chooses the series of a DICOM folder, but SOURCE and TARGET are files.")
+        check_series_found(folders, args.series)
+    source = read_image(args.source, series_uid=args.series)
+    target = read_image(args.target, series_uid=args.series)
     mask = read_mask(args.mask, reference=source, label=args.label)
     difference = geometry_difference(mask, source)
     if difference is not None:

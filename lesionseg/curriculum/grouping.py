@@ -1,13 +1,9 @@
 """Grouping slices by difficulty: K groups by equal-size quantiles or equal metric steps; rank averaging.
 
 Group 0 is always the easiest. Which end of a metric is easy is given per metric (``easy="high"`` or
-``"low"``); the defaults of the curriculum paper are in :data:`EASY_DIRECTIONS`:
-
-- ``area_mm2``: high = easy (large lesions are easy);
-- ``contrast_fisher``: high = easy (a lesion that stands out from the healthy hemisphere is easy);
-- ``gradient``: high = easy (a large normalised loss decrease while retraining = easy);
-- ``human``: low = easy, after converting the ratings with :func:`rating_scores`
-  (``"easy"`` 0 < ``"medium"`` 1 < ``"hard"`` 2).
+``"low"``); the defaults of the curriculum paper, :data:`EASY_DIRECTIONS`, and the scale of human ratings
+(:func:`rating_scores`) describe the metrics and live with them in :mod:`lesionseg.difficulty.scales`
+(re-exported here).
 
 Methods:
 
@@ -29,18 +25,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from lesionseg.difficulty.scales import EASY_DIRECTIONS, HUMAN_RATINGS, rating_scores  # noqa: F401 (re-exported)
 from lesionseg.errors import ParameterError
-
-#: Which end of each difficulty metric is easy.
-EASY_DIRECTIONS: dict[str, str] = {
-    "area_mm2": "high",
-    "contrast_fisher": "high",
-    "gradient": "high",
-    "human": "low",
-}
-
-#: Human difficulty ratings from easiest to hardest; their scores are the positions in this tuple.
-HUMAN_RATINGS: tuple[str, ...] = ("easy", "medium", "hard")
 
 GROUPING_METHODS: tuple[str, ...] = ("quantile", "step")
 
@@ -160,27 +146,6 @@ def group_sizes(groups: Any, k: int | None = None) -> np.ndarray:
     array = np.asarray(groups, dtype=np.int64)
     length = int(array.max()) + 1 if k is None else k
     return np.bincount(array, minlength=length)
-
-
-def rating_scores(ratings: Sequence[str]) -> np.ndarray:
-    """Convert human ratings ``"easy"``/``"medium"``/``"hard"`` to scores 0/1/2 (low = easy).
-
-    Args:
-        ratings: one rating per slice (case-insensitive).
-
-    Returns:
-        A float array of scores.
-
-    Raises:
-        ParameterError: a rating is not one of :data:`HUMAN_RATINGS`.
-    """
-    scores = []
-    for index, rating in enumerate(ratings):
-        key = str(rating).strip().lower()
-        if key not in HUMAN_RATINGS:
-            raise ParameterError(f"rating {rating!r} of slice {index} is not one of {HUMAN_RATINGS}.")
-        scores.append(HUMAN_RATINGS.index(key))
-    return np.asarray(scores, dtype=float)
 
 
 def combine_by_rank(

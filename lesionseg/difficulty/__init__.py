@@ -7,10 +7,12 @@ Public API:
         healthy tissue taken from the lesion's hemisphere; 0.0 (``INVALID_CONTRAST``) when unmeasurable.
     compute_difficulty: every lesion slice of a prepared dataset -> DifficultyTable.
     DifficultyTable, read_difficulty, write_difficulty: the table and its CSV file (validated on read).
-    plot_difficulty: histograms with the curriculum group boundaries, as PNG.
+    EASY_DIRECTIONS, HUMAN_RATINGS, rating_scores: which end of each metric is easy; the human rating scale.
+
+The histograms of the metrics with their curriculum groups are drawn by :mod:`lesionseg.report.difficulty_plots`.
 
 Metric names (``METRICS``): ``area`` -> column ``area_mm2``, ``contrast`` -> ``contrast_fisher`` (and the
-flag ``contrast_valid``). Plotting imports matplotlib only when called.
+flag ``contrast_valid``).
 """
 
 from lesionseg.difficulty.area import case_lesion_volume_ml, case_volumes_ml, lesion_area_mm2, slice_areas_mm2
@@ -25,7 +27,7 @@ from lesionseg.difficulty.contrast import (
     lesion_hemisphere,
     measure_contrast,
 )
-from lesionseg.difficulty.plot import plot_difficulty, plot_metric
+from lesionseg.difficulty.scales import EASY_DIRECTIONS, HUMAN_RATINGS, rating_scores
 from lesionseg.difficulty.table import (
     FLAG_COLUMNS,
     METRIC_COLUMNS,
@@ -35,7 +37,9 @@ from lesionseg.difficulty.table import (
 )
 
 __all__ = [
+    "EASY_DIRECTIONS",
     "FLAG_COLUMNS",
+    "HUMAN_RATINGS",
     "INVALID_CONTRAST",
     "METRICS",
     "METRIC_COLUMNS",
@@ -52,8 +56,7 @@ __all__ = [
     "lesion_area_mm2",
     "lesion_hemisphere",
     "measure_contrast",
-    "plot_difficulty",
-    "plot_metric",
+    "rating_scores",
     "read_difficulty",
     "resolve_metrics",
     "slice_areas_mm2",

@@ -11,7 +11,7 @@ Columns: ``case_id`` and ``slice_index`` (the slice's index along the prepared g
 ``contrast_fisher``, ``gradient``, ``human``), then flag columns (``contrast_valid``: 1 when F could be
 measured, 0 when the slice had too few pixels and got the documented value 0.0). Every metric value is a
 finite number; ``human`` may also hold the ratings ``easy``/``medium``/``hard``, read as the scores 0/1/2
-of :func:`lesionseg.curriculum.rating_scores` and written back as those scores. Other columns are ignored
+of :func:`lesionseg.difficulty.scales.rating_scores` and written back as those scores. Other columns are ignored
 (with a warning) so that a table annotated in a spreadsheet still reads.
 """
 
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lesionseg.curriculum import HUMAN_RATINGS
+from lesionseg.difficulty.scales import HUMAN_RATINGS
 from lesionseg.errors import DatasetError, InputFileError, ParameterError
 from lesionseg.io import write_text_atomic
 

@@ -1,5 +1,10 @@
 """Segmenting many cases with the model loaded once: reading the next case while computing the current
-one, a bad case reported and skipped, ``summary.csv`` and a log, and ``--skip-existing`` to resume."""
+one, a bad case reported and skipped, ``summary.csv`` and a log, and ``--skip-existing`` to resume.
+
+With ``output_format="dcm-seg"`` each case's mask is a DICOM SEG referring to the DICOM series of its
+reference channel: a case whose reference channel is not a DICOM folder fails with the reason (the others
+go on), and a dataset in which no case has one is refused before any work.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,16 @@ from typing import Any
 import SimpleITK as sitk
 
 from lesionseg.data import Case
-from lesionseg.errors import CancelledError, LesionSegError
-from lesionseg.infer.outputs import output_path, write_labelmap, write_lesion_table, write_probabilities
+from lesionseg.errors import CancelledError, LesionSegError, ParameterError
+from lesionseg.infer.inputs import CaseInputs, read_case_inputs
+from lesionseg.infer.outputs import (
+    DICOM_SEG_FORMAT,
+    SEG_NEEDS_DICOM,
+    output_path,
+    write_labelmap,
+    write_lesion_table,
+    write_probabilities,
+)
 from lesionseg.infer.predictor import Predictor
 from lesionseg.io import write_text_atomic
 
@@ -35,12 +48,35 @@ class BatchResult:
         return sum(1 for row in self.rows if row["status"].startswith("failed"))
 
 
-def _read_case(predictor: Predictor, case: Case) -> dict[str, sitk.Image]:
-    """The case's channels the bundle needs, read from disk (runs in the prefetch thread)."""
-    from lesionseg.io import read_image
+def _read_case(predictor: Predictor, case: Case) -> CaseInputs:
+    """The case's channels the bundle needs, read from disk (runs in the prefetch thread); DICOM folders keep
+    their series' identity."""
+    return read_case_inputs(predictor.match_channels(dict(case.channels), case.case_id))
 
-    ordered = predictor.match_channels(dict(case.channels), case.case_id)
-    return {name: read_image(path, pixel_type=sitk.sitkFloat32) for name, path in ordered.items()}
+
+def _check_dicom_seg(predictor: Predictor, cases: list[Case]) -> None:
+    """Refuse a DICOM SEG batch that cannot write a single SEG (highdicom missing, no DICOM reference channel)."""
+    from lesionseg.io.dicom_seg import highdicom_module
+
+    highdicom_module()
+    reference = predictor.config.reference
+    for case in cases:
+        try:
+            source = predictor.match_channels(dict(case.channels), case.case_id)[reference]
+        except LesionSegError:
+            continue  # reported for this case when it is segmented
+        if not isinstance(source, sitk.Image) and Path(source).is_dir():
+            return
+    raise ParameterError(f"--format {DICOM_SEG_FORMAT}: no case's {reference} channel is a DICOM folder; "
+                         f"{SEG_NEEDS_DICOM}.")
+
+
+def _reference_series(predictor: Predictor, inputs: CaseInputs, case_id: str):
+    series = inputs.series.get(predictor.config.reference)
+    if series is None:
+        raise ParameterError(f"case {case_id}: its {predictor.config.reference} channel is not a DICOM folder; "
+                             f"{SEG_NEEDS_DICOM}.")
+    return series
 
 
 def _write_summary(folder: Path, rows: list[dict[str, Any]]) -> None:
@@ -58,6 +94,10 @@ def segment_cases(predictor: Predictor, cases: list[Case], out: Path, *, output_
     Returns:
         The summary rows (status "ok", "skipped" or "failed: <sentence>").
     """
+    dicom_seg = output_format == DICOM_SEG_FORMAT
+    if dicom_seg:
+        _check_dicom_seg(predictor, cases)
+    model_name = str(predictor.manifest.get("name") or predictor.path.stem)
     out.mkdir(parents=True, exist_ok=True)
     log_lines: list[str] = []
     rows: list[dict[str, Any]] = []
@@ -79,9 +119,11 @@ def segment_cases(predictor: Predictor, cases: list[Case], out: Path, *, output_
             try:
                 if predictor.cancel:
                     predictor.cancel.raise_if_cancelled()
-                images = current.result()
-                prediction = predictor.predict(images, side=side, case_id=case.case_id)
-                write_labelmap(prediction.labelmap, output_path(out, case.case_id, output_format))
+                inputs = current.result()
+                series = _reference_series(predictor, inputs, case.case_id) if dicom_seg else None
+                prediction = predictor.predict(inputs.images, side=side, case_id=case.case_id)
+                write_labelmap(prediction.labelmap, output_path(out, case.case_id, output_format), series=series,
+                               model_name=model_name)
                 write_lesion_table(prediction.lesions, out / f"{case.case_id}_lesions.csv")
                 if prob_dir is not None:
                     write_probabilities(prediction.probabilities, prob_dir / f"{case.case_id}_prob.nii.gz")

@@ -1,4 +1,9 @@
-"""Writing a prediction: the labelmap (NIfTI, NRRD or a Slicer ``.seg.nrrd``), probabilities, lesion table."""
+"""Writing a prediction: the labelmap (NIfTI, NRRD, a Slicer ``.seg.nrrd`` or a DICOM SEG), probabilities, lesion table.
+
+A DICOM SEG (``--format dcm-seg``, a ``.dcm`` file) is written only for a prediction on a DICOM series: it
+refers to that series (see :mod:`lesionseg.io.dicom_seg`). Asked for another input, it is refused with a
+sentence saying why and what to write instead.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,15 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from lesionseg.errors import InputFileError, ParameterError
-from lesionseg.io import image_extension, write_image, write_json_atomic, write_text_atomic
+from lesionseg.io import DicomSeries, image_extension, write_image, write_json_atomic, write_text_atomic
 
-OUTPUT_FORMATS = {"nii.gz": ".nii.gz", "nii": ".nii", "nrrd": ".nrrd", "seg": ".seg.nrrd", "mha": ".mha"}
+OUTPUT_FORMATS = {"nii.gz": ".nii.gz", "nii": ".nii", "nrrd": ".nrrd", "seg": ".seg.nrrd", "mha": ".mha",
+                  "dcm-seg": ".dcm"}
+DICOM_SEG_FORMAT = "dcm-seg"
+#: Why a DICOM SEG needs a DICOM input, said when one is asked for another input.
+SEG_NEEDS_DICOM = ("a DICOM SEG must refer to the DICOM series it was computed on (its patient, study, series and "
+                   "slices), and LesionSeg does not invent them; give the scan as a DICOM folder, or write "
+                   "--format seg (Slicer .seg.nrrd) or nii.gz")
 
 
 def output_path(folder: Path, case_id: str, output_format: str) -> Path:
@@ -22,10 +33,17 @@ def output_path(folder: Path, case_id: str, output_format: str) -> Path:
     return folder / f"{case_id}{OUTPUT_FORMATS[output_format]}"
 
 
-def check_writable(path: Path) -> None:
-    """Refuse early an output whose folder cannot be created or written, or an unknown extension."""
-    if image_extension(path) is None:
-        raise ParameterError(f"{path}: unknown output type; end the name with .nii.gz, .nii, .nrrd, .mha or .seg.nrrd.")
+def is_dicom_seg_path(path: Path) -> bool:
+    """Whether an output file name asks for a DICOM SEG (``.dcm``)."""
+    return Path(path).name.lower().endswith(".dcm")
+
+
+def check_writable(path: Path, *, any_name: bool = False) -> None:
+    """Refuse early an output whose folder cannot be created or written, or an unknown extension (unless
+    ``any_name``: a DICOM SEG's file may have any name)."""
+    if not any_name and image_extension(path) is None and not is_dicom_seg_path(path):
+        raise ParameterError(f"{path}: unknown output type; end the name with .nii.gz, .nii, .nrrd, .mha, .seg.nrrd "
+                             "or .dcm (DICOM SEG).")
     folder = path.parent
     existing = folder
     while not existing.exists():
@@ -36,8 +54,26 @@ def check_writable(path: Path) -> None:
         raise InputFileError(f"{path} is a folder; give a file name for the output.")
 
 
-def write_labelmap(labelmap: sitk.Image, path: Path) -> Path:
-    """Write the 0/1 labelmap; ``.seg.nrrd`` gives a Slicer segmentation with the "Stroke lesion" segment."""
+def write_labelmap(labelmap: sitk.Image, path: Path, *, series: DicomSeries | None = None,
+                   model_name: str = "") -> Path:
+    """Write the 0/1 labelmap; ``.seg.nrrd`` gives a Slicer segmentation with the "Stroke lesion" segment, ``.dcm``
+    a DICOM SEG referring to ``series``.
+
+    Args:
+        labelmap: the 0/1 mask on the reference channel's grid.
+        path: the output file; its extension chooses the format.
+        series: the DICOM series the labelmap was computed on (needed for ``.dcm``).
+        model_name: recorded in a DICOM SEG as the model that made it.
+
+    Raises:
+        ParameterError: a ``.dcm`` output without a DICOM source series, or highdicom missing.
+    """
+    if is_dicom_seg_path(path):
+        from lesionseg.io import write_dicom_seg
+
+        if series is None:
+            raise ParameterError(f"{path}: {SEG_NEEDS_DICOM}.")
+        return write_dicom_seg(sitk.Cast(labelmap, sitk.sitkUInt8), series, path, model_name=model_name)
     return write_image(sitk.Cast(labelmap, sitk.sitkUInt8), path)
 
 

@@ -1,7 +1,8 @@
 """Reading and writing volumes with their geometry (SimpleITK), with clear errors for bad files.
 
 Formats: NIfTI (``.nii``, ``.nii.gz``), NRRD (``.nrrd``, ``.nhdr``), MetaImage (``.mha``, ``.mhd``) and a
-folder holding one DICOM series. Slicer segmentations (``.seg.nrrd``) are read by
+folder holding DICOM series (one, or one chosen by its Series Instance UID; :mod:`lesionseg.io.dicom_series`
+keeps its identity). Slicer segmentations (``.seg.nrrd``) are read by
 :mod:`lesionseg.io.seg_nrrd`; :func:`read_mask` dispatches to it.
 """
 
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import SimpleITK as sitk
 
 from lesionseg.errors import InputFileError, ParameterError
 from lesionseg.io.atomic import atomic_path
+from lesionseg.io.dicom_series import read_dicom_volume
 from lesionseg.io.geometry import Geometry
 from lesionseg.io.validation import check_file_basics, check_nifti_complete, nifti_nonfinite_mask
 
@@ -71,19 +74,14 @@ def _restore_nonfinite(image: sitk.Image, path: Path) -> sitk.Image:
     return restored
 
 
-def read_dicom_series(folder: Path) -> sitk.Image:
-    """Read the DICOM series in ``folder`` (the one with the most files when several are present)."""
-    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-    if not series_ids:
-        raise InputFileError(f"{folder} is a folder with no DICOM series in it.")
-    files_per_series = {sid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series_ids}
-    chosen = max(files_per_series, key=lambda sid: len(files_per_series[sid]))
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(files_per_series[chosen])
-    try:
-        return reader.Execute()
-    except RuntimeError as error:
-        raise InputFileError(f"{folder}: the DICOM series could not be read ({_short(error)}).") from error
+def read_dicom_series(folder: Path, series_uid: str | Sequence[str] | None = None) -> sitk.Image:
+    """Read the DICOM series of ``folder``: the only one, or the one whose Series Instance UID is given.
+
+    A folder with several series and no ``series_uid`` is refused with the list of its series (see
+    :func:`lesionseg.io.dicom_series.select_series`). To keep the series' UIDs and slice positions, use
+    :func:`lesionseg.io.dicom_series.read_dicom_volume`.
+    """
+    return read_dicom_volume(folder, series_uid).image
 
 
 def _short(error: Exception) -> str:
@@ -93,23 +91,27 @@ def _short(error: Exception) -> str:
     return message.split("ERROR:")[-1].strip()[:200]
 
 
-def read_image(path: str | os.PathLike, *, pixel_type: int | None = None) -> sitk.Image:
+def read_image(path: str | os.PathLike, *, pixel_type: int | None = None,
+               series_uid: str | Sequence[str] | None = None) -> sitk.Image:
     """Read a 3D scalar volume with its geometry.
 
     Args:
         path: a NIfTI, NRRD or MetaImage file, or a folder holding a DICOM series.
         pixel_type: cast to this SimpleITK pixel type (e.g. ``sitk.sitkFloat32``); None keeps the file's.
+        series_uid: for a DICOM folder holding several series, the Series Instance UID of the one to read (a
+            list: the ``--series`` choices for several folders, see :func:`~lesionseg.io.read_dicom_volume`).
 
     Returns:
         The volume, size and spacing in (x, y, z), origin and direction in LPS.
 
     Raises:
-        InputFileError: missing, empty, truncated, not an image, 2D, 4D or vector-valued.
+        InputFileError: missing, empty, truncated, not an image, 2D, 4D or vector-valued; a DICOM folder with
+            several series and no ``series_uid`` (the message lists them).
     """
     path = Path(path)
     check_file_basics(path)
     if path.is_dir():
-        image = read_dicom_series(path)
+        image = read_dicom_series(path, series_uid)
     else:
         extension = image_extension(path)
         if extension is None:

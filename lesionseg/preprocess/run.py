@@ -91,7 +91,7 @@ def prepare_dataset(dataset: str | os.PathLike | list[Case], out: str | os.PathL
     parameters are unchanged.
 
     ``config.mask_revision`` picks each case's mask among its revisions (``original``, ``latest`` or an id,
-    see :mod:`lesionseg.refine.revisions`), kept under ``revisions_dir`` or the dataset's derivatives; the
+    see :mod:`lesionseg.data.revisions`), kept under ``revisions_dir`` or the dataset's derivatives; the
     revision used is recorded per case in ``prepare.json``.
 
     Returns:
@@ -109,7 +109,7 @@ def prepare_dataset(dataset: str | os.PathLike | list[Case], out: str | os.PathL
     if not cases:
         raise DatasetError("there are no cases to prepare.")
     if from_revisions:
-        from lesionseg.refine.revisions import resolve_case_masks
+        from lesionseg.data.revisions import resolve_case_masks
 
         cases = resolve_case_masks(cases, config.mask_revision, revisions_dir,
                                    dataset=None if isinstance(dataset, list) else dataset)

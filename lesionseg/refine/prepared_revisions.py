@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lesionseg.errors import DatasetError
-from lesionseg.refine.revisions import ORIGINAL, RevisionStore
+from lesionseg.data.revisions import ORIGINAL, RevisionStore
 
 
 def check_prepared_revisions(prepared: str | os.PathLike, wanted: str,

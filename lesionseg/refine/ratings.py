@@ -1,6 +1,6 @@
 """Review marks and difficulty ratings of cases, kept with the revisions; the ``human`` difficulty table.
 
-``review.json`` in a case's revision folder (see :mod:`lesionseg.refine.revisions`) holds the history of
+``review.json`` in a case's revision folder (see :mod:`lesionseg.data.revisions`) holds the history of
 marks, newest last::
 
     {"format": "lesionseg-review", "version": 1, "case_id": "sub-strokecase0001",
@@ -28,8 +28,8 @@ import numpy as np
 from lesionseg.curriculum import HUMAN_RATINGS
 from lesionseg.errors import DatasetError, ParameterError
 from lesionseg.io import write_json_atomic
-from lesionseg.refine.locking import folder_lock
-from lesionseg.refine.revisions import revisions_root
+from lesionseg.data.locations import revisions_root
+from lesionseg.io.locking import folder_lock
 
 if TYPE_CHECKING:
     from lesionseg.difficulty import DifficultyTable

@@ -58,7 +58,7 @@ from scipy import ndimage
 from lesionseg.errors import DatasetError, LesionSegError
 from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
 from lesionseg.refine.ratings import current_state, read_marks
-from lesionseg.refine.revisions import RevisionStore
+from lesionseg.data.revisions import RevisionStore
 
 #: measures that estimate the whole of a mask's error (1 - Dice with what the evidence says), averaged
 OUTLINE_MEASURES = ("intensity_misfit", "model_disagreement")

@@ -18,7 +18,8 @@ import SimpleITK as sitk
 
 from lesionseg.data import CT_CHANNELS, Case, discover, validate_case
 from lesionseg.errors import DatasetError, ParameterError
-from lesionseg.refine.revisions import Revision, RevisionDiff, RevisionStore
+from lesionseg.data.revisions import Revision, RevisionStore
+from lesionseg.refine.revision_diff import RevisionDiff, diff_revisions
 from lesionseg.refine.tools import MASK_ONLY_TOOLS, call_tool
 
 
@@ -167,7 +168,7 @@ class Proposal:
             return Refinement(None, self.source, None, self.details)
         revision = store.add(self.after, tool=self.tool, source=self.source, parameters=self.parameters,
                              author=author, comment=comment, details=self.details)
-        difference = store.diff(self.source, revision.id) if self.source is not None else None
+        difference = diff_revisions(store, self.source, revision.id) if self.source is not None else None
         return Refinement(revision, self.source, difference, self.details)
 
 

@@ -105,7 +105,8 @@ def _cases(run: RunData, out: Path) -> str:
 
 
 def _difficulty(run: RunData, out: Path, difficulty: Path | None) -> str:
-    from lesionseg.difficulty import plot_difficulty, read_difficulty
+    from lesionseg.difficulty import read_difficulty
+    from lesionseg.report.difficulty_plots import plot_difficulty
 
     path = difficulty or run.difficulty_path
     if path is None:
@@ -133,7 +134,7 @@ def _curves(run: RunData, out: Path) -> str:
 
 
 def _analysis(run: RunData, out: Path, difficulty: Path | None) -> str:
-    from lesionseg.difficulty.plot import METRIC_LABELS
+    from lesionseg.report.difficulty_plots import METRIC_LABELS
 
     try:
         analysis = analyse_run(run, difficulty)

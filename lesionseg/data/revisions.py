@@ -1,12 +1,16 @@
 """Revisions of a case's lesion mask: refinement never overwrites, every result is a new revision.
 
+The store is data: ``prepare`` and ``train`` resolve ``--mask-revision`` through it (so it sits beneath
+:mod:`lesionseg.preprocess`), the annotators' tools of :mod:`lesionseg.refine` write revisions into it, and
+comparing two revisions (:func:`lesionseg.refine.diff_revisions`, which needs the metrics) is theirs too.
+
 Layout (one folder per case)::
 
     <dataset>/derivatives/lesionseg/revisions/<case_id>/    (or <--revisions DIR>/<case_id>/)
         rev-0001.nii.gz, rev-0002.nii.gz, ...   uint8 0/1 masks on the original mask's grid
         log.json                                the revisions and their provenance, in order
         review.json                             review marks and ratings (see lesionseg.refine.ratings)
-        .lock                                   the folder's lock (see lesionseg.refine.locking)
+        .lock                                   the folder's lock (see lesionseg.io.locking)
 
 ``original`` is the dataset's own mask: it is read where it is and never copied or written. ``latest`` is
 the last revision in the log (``original`` when there is none). A revision's entry records the tool, its
@@ -33,11 +37,11 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from lesionseg.data import Case
-from lesionseg.errors import DatasetError, ParameterError
+from lesionseg.data.case import Case
+from lesionseg.data.locations import dataset_root_of, revisions_root
+from lesionseg.errors import DatasetError, GeometryError, ParameterError
 from lesionseg.io import Geometry, geometry_difference, read_geometry, write_image, write_json_atomic
-from lesionseg.refine.locations import dataset_root_of, revisions_root
-from lesionseg.refine.locking import LOCK_NAME, folder_lock
+from lesionseg.io.locking import LOCK_NAME, folder_lock
 
 LOG_NAME = "log.json"
 LOG_FORMAT = "lesionseg-mask-revisions"
@@ -105,24 +109,6 @@ class Revision:
         known["parameters"] = known["parameters"] or {}
         known["details"] = known["details"] or {}
         return cls(**known)
-
-
-@dataclass(frozen=True)
-class RevisionDiff:
-    """How revision ``second`` differs from ``first``: mL added and removed, Dice, both volumes."""
-
-    first: str
-    second: str
-    added_ml: float
-    removed_ml: float
-    dice: float
-    first_ml: float
-    second_ml: float
-
-    def describe(self) -> str:
-        """One line: ``rev-0002 -> rev-0003: +0.42 mL, -0.10 mL, Dice 0.931 (1.20 -> 1.52 mL)``."""
-        return (f"{self.first} -> {self.second}: +{self.added_ml:.2f} mL, -{self.removed_ml:.2f} mL, "
-                f"Dice {self.dice:.3f} ({self.first_ml:.2f} -> {self.second_ml:.2f} mL)")
 
 
 def _revision_number(name: str) -> int | None:
@@ -249,21 +235,6 @@ class RevisionStore:
                                "(its SHA-256 differs from the log); restore it from a backup or use another revision.")
         return read_mask(path)
 
-    def diff(self, first: str, second: str) -> RevisionDiff:
-        """Voxels added and removed (mL), Dice and volumes between two revisions."""
-        from lesionseg.metrics import dice
-
-        a_id, b_id = self.resolve(first), self.resolve(second)
-        a, b = self.read(a_id), self.read(b_id)
-        difference = geometry_difference(a, b)
-        if difference is not None:
-            raise DatasetError(f"case {self.case_id}: {a_id} and {b_id} are on different grids ({difference}).")
-        a_array, b_array = sitk.GetArrayFromImage(a) != 0, sitk.GetArrayFromImage(b) != 0
-        voxel_ml = float(np.prod(a.GetSpacing())) / 1000.0
-        return RevisionDiff(a_id, b_id, np.count_nonzero(b_array & ~a_array) * voxel_ml,
-                            np.count_nonzero(a_array & ~b_array) * voxel_ml, float(dice(a_array, b_array)),
-                            np.count_nonzero(a_array) * voxel_ml, np.count_nonzero(b_array) * voxel_ml)
-
     # --- writing ----------------------------------------------------------------------------------
 
     def clean_orphans(self) -> list[Path]:
@@ -306,14 +277,20 @@ class RevisionStore:
             ParameterError: an unknown source revision, a mask that is not 0/1.
         """
         from lesionseg import __version__
-        from lesionseg.refine._checks import mask_array, same_grid, to_mask_image
 
         source_id = self.resolve(source) if source is not None else None
         reference = self.reference()
         if reference is not None:
-            same_grid(reference.reference_image(), mask, mask_name, f"case {self.case_id}'s mask")
-        array = mask_array(mask, mask_name, allow_empty=True)
-        binary = to_mask_image(array, mask)
+            difference = geometry_difference(reference, mask) if mask.GetDimension() == 3 else "not a 3D volume"
+            if difference is not None:
+                raise GeometryError(f"{mask_name} is not on the grid of case {self.case_id}'s mask ({difference}); "
+                                    "resample it onto that grid (or carry it over with the transfer tool) first.")
+        array = sitk.GetArrayFromImage(mask)
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise ParameterError(f"{mask_name} holds NaN or infinite values; a mask holds 0 and 1.")
+        array = array != 0
+        binary = sitk.GetImageFromArray(array.astype(np.uint8))
+        binary.CopyInformation(mask)
         with folder_lock(self.folder):
             self.clean_orphans()
             log = self._read_log()

@@ -9,6 +9,9 @@ axis is logarithmic when the positive values span two decades or more (areas and
 
 Figures are drawn with matplotlib's object API on an Agg canvas, so no global backend is switched (this
 runs inside Slicer too) and nothing needs a display.
+
+The figure joins the difficulty table (:mod:`lesionseg.difficulty`) and the curriculum's groups
+(:mod:`lesionseg.curriculum`), so it belongs to the reports, which come after both in the package's layers.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lesionseg.data import Case
+from lesionseg.data.case import Case
 from lesionseg.errors import ParameterError
 
 REVISIONS_FOLDER = ("derivatives", "lesionseg", "revisions")
