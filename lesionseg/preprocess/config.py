@@ -9,7 +9,7 @@ from lesionseg.errors import ParameterError
 from lesionseg.preprocess.normalise import DEFAULT_CLIP_PERCENTILES
 
 SIDES = ("left", "right")
-BRAIN_METHODS = ("auto", "classical", "hdbet")
+BRAIN_METHODS = ("auto", "classical", "deepbet", "hdbet")  # lesionseg.preprocess.brain.METHODS
 REGISTRATION_STAGES = ("rigid", "affine")
 BIAS_CORRECTIONS = ("none", "n4")  # MRI bias-field correction (lesionseg.preprocess.bias)
 
@@ -24,7 +24,9 @@ class PrepareConfig:
         size: S, the side of the prepared slices in pixels (the paper's 192).
         negatives: fraction of a case's lesion-free brain slices kept for training (0 = none).
         lesion_side: hemisphere (patient's) that training lesions are flipped into.
-        brain_extraction: "auto" (HD-BET when installed, else classical), "classical" or "hdbet".
+        brain_extraction: "auto" (classical; a learned extractor where the classical mask's volume is
+            atypical and one is installed), "classical", "deepbet" or "hdbet" (MRI; the ``[brain]`` extra);
+            see :mod:`lesionseg.preprocess.brain`.
         registration: stages registering other channels onto the reference (empty: assume aligned).
         deformable: add a deformable (B-spline) stage after the affine one.
         clip_percentiles: MRI intensity percentiles (inside the brain) clipped before the z-score (the upper
