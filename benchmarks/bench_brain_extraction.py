@@ -68,11 +68,23 @@ def _volume_ml(mask: sitk.Image) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=0, help="run only the first N cases (0: all)")
+    parser.add_argument("--methods", help="comma-separated subset of classical,deepbet,hdbet,auto (default: all "
+                                          "installed)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for torch and for SimpleITK alike (SimpleITK ignores OMP_NUM_THREADS; "
+                             "default 1, as the project's benchmarks run on a shared machine)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(args.threads)
     learned = installed_methods()
     methods = ["classical", *learned, "auto"]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), OMP_NUM_THREADS="
-          f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; learned methods installed: {', '.join(learned) or 'none'}")
+    if args.methods:
+        methods = [m for m in methods if m in args.methods.split(",")]
+        learned = [m for m in learned if m in methods]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} torch and "
+          f"{sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()} SimpleITK thread(s), OMP_NUM_THREADS="
+          f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; learned methods installed: {', '.join(learned) or 'none'}; "
+          f"load average at the start: {', '.join(f'{v:.1f}' for v in os.getloadavg())} (2 cores)")
     missing = [name for name in LEARNED_METHODS if name not in learned]
     if missing:
         print(f"not installed (pip install 'lesionseg[brain]'): {', '.join(missing)}")
@@ -90,7 +102,7 @@ def main() -> None:
         case = make_case(index, seed=SEED, modalities=(channel,), **options)
         image, truth = case.channels[channel], case.brain_mask
         truth_ml = _volume_ml(truth)
-        for method in methods if modality == "mri" else ["classical", "auto"]:
+        for method in methods if modality == "mri" else [m for m in ("classical", "auto") if m in methods]:
             start = time.perf_counter()
             try:
                 result = run_brain_extraction(image, modality, method=method, case_id=case.case_id)
@@ -112,25 +124,30 @@ def main() -> None:
 
 
 def _summary(rows: list[dict[str, Any]], methods: list[str]) -> None:
-    print("\nSummary over the MRI cases (mean, and worst Dice); time ratio against classical on the same cases")
+    print("\nSummary over the MRI cases: Dice mean and worst, mean |volume error|, seconds per case (median, as the "
+          "machine's load varies), and the median over cases of (method's time / classical's time on the same case)")
     print(f"{'method':<10} {'cases':>5} {'Dice mean':>9} {'Dice min':>8} {'|mL err| mean':>13} {'s/case':>7} "
-          f"{'x classical':>11}")
+          f"{'x classical':>11}  learned used on")
     mri = [r for r in rows if r["modality"] == "mri" and not r["failed"]]
-    classical_s = statistics.mean(r["seconds"] for r in mri if r["method"] == "classical") if mri else float("nan")
+    classical_s = {r["case"]: r["seconds"] for r in mri if r["method"] == "classical"}
     for method in methods:
         chosen = [r for r in mri if r["method"] == method]
         failed = sum(1 for r in rows if r["method"] == method and r["modality"] == "mri" and r["failed"])
         if not chosen:
             continue
-        seconds = statistics.mean(r["seconds"] for r in chosen)
+        ratio = statistics.median(r["seconds"] / classical_s[r["case"]] for r in chosen if r["case"] in classical_s)
+        learned = sum(1 for r in chosen if r["used"] not in ("classical", "user"))
         print(f"{method:<10} {len(chosen):>5} {statistics.mean(r['dice'] for r in chosen):9.3f} "
               f"{min(r['dice'] for r in chosen):8.3f} {statistics.mean(abs(r['error_ml']) for r in chosen):13.1f} "
-              f"{seconds:7.1f} {seconds / classical_s:11.2f}" + (f"  ({failed} failed)" if failed else ""))
+              f"{statistics.median(r['seconds'] for r in chosen):7.1f} {ratio:11.2f}  {learned} of {len(chosen)}"
+              + (f"  ({failed} failed)" if failed else ""))
     ct = [r for r in rows if r["modality"] == "ct" and not r["failed"] and r["method"] == "classical"]
     if ct:
-        print(f"{'CT classical':<10} {len(ct):>5} {statistics.mean(r['dice'] for r in ct):9.3f} "
-              f"{min(r['dice'] for r in ct):8.3f} {statistics.mean(abs(r['error_ml']) for r in ct):13.1f} "
-              f"{statistics.mean(r['seconds'] for r in ct):7.1f}")
+        print(f"{'CT (classical; learned ones are MRI-only)':<44} {len(ct)} cases: Dice mean "
+              f"{statistics.mean(r['dice'] for r in ct):.3f}, min {min(r['dice'] for r in ct):.3f}, |mL err| mean "
+              f"{statistics.mean(abs(r['error_ml']) for r in ct):.1f}, "
+              f"{statistics.median(r['seconds'] for r in ct):.1f} s/case")
+    print(f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())} (2 cores)")
 
 
 if __name__ == "__main__":

