@@ -85,7 +85,7 @@ def main() -> None:
           f"{sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()} SimpleITK thread(s), OMP_NUM_THREADS="
           f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; learned methods installed: {', '.join(learned) or 'none'}; "
           f"load average at the start: {', '.join(f'{v:.1f}' for v in os.getloadavg())} (2 cores)")
-    missing = [name for name in LEARNED_METHODS if name not in learned]
+    missing = [name for name in LEARNED_METHODS if name not in installed_methods()]
     if missing:
         print(f"not installed (pip install 'lesionseg[brain]'): {', '.join(missing)}")
     warm = make_case(99, seed=SEED, modalities=("flair",))
