@@ -170,7 +170,6 @@ def test_perfusion_maps_are_refused_as_prepare_channels(tmp_path, capsys):
         PrepareConfig(channels=["tmax"])
 
 
-@pytest.mark.slow
 def test_prepare_takes_the_ncct_with_the_follow_up_mask(tmp_path):
     from lesionseg.preprocess import PrepareConfig, PreparedDataset, prepare_dataset
     from lesionseg.synth import make_case
