@@ -71,7 +71,7 @@ class LesionSegCurriculum(ScriptedLoadableModule):
         self.parent.dependencies = ["LesionSegInference", "Segmentations"]
         self.parent.contributors = ["LesionSeg developers"]
         self.parent.helpText = _(
-            "Prepare a stroke lesion dataset (ISLES'22, ATLAS v2.0, an nnU-Net raw dataset or a CSV "
+            "Prepare a stroke lesion dataset (ISLES'22, ISLES'24, ATLAS v2.0, an nnU-Net raw dataset or a CSV "
             "manifest), measure the difficulty of its slices, and train a segmentation model with "
             "curriculum learning: slices are ordered by difficulty and introduced from easy to hard. "
             "Preparation and training run in the background with Cancel; a cancelled run resumes. "

@@ -1,4 +1,4 @@
-"""Cases and datasets: discovery of ISLES'22, ATLAS v2.0, nnU-Net and CSV layouts; folds; exports."""
+"""Cases and datasets: discovery of ISLES'22, ISLES'24, ATLAS v2.0, nnU-Net and CSV layouts; folds; exports."""
 
 from lesionseg.data.case import Case
 from lesionseg.data.channels import CHANNEL_ALIASES, CT_CHANNELS, PERFUSION_CHANNELS, canonical_channel
