@@ -20,6 +20,8 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from LesionSegCurriculumLib import (
+    BRAIN_EXTRACTION_LABELS,
+    BRAIN_EXTRACTION_METHODS,
     CHARTS,
     CURRICULA,
     CURRICULUM_LABELS,
@@ -40,6 +42,7 @@ from LesionSegCurriculumLib import (
 from LesionSegCurriculumLib.Texts import ACKNOWLEDGEMENT, CASE_COLUMNS, DOCUMENTATION_URL, METRIC_CHOICES
 from LesionSegCurriculumWidgets.PanelState import (
     LISTING_POLL_MS,
+    ensureRequirements,
     rememberPath,
     restorePanel,
     showChart,
@@ -50,6 +53,7 @@ from LesionSegCurriculumWidgets.PanelState import (
 )
 from LesionSegCurriculumWidgets.RefinementSection import RefinementSection
 from LesionSegInferenceLib import DEVICE_LABELS
+from LesionSegInferenceLib.ExtensionResources import BRAIN_REQUIREMENTS_FILE_NAME
 from LesionSegInferenceLib.InstallLogic import slicer_install_logic
 from LesionSegInferenceLib.SlicerLaunchers import default_launcher
 
@@ -67,7 +71,7 @@ class LesionSegCurriculum(ScriptedLoadableModule):
         self.parent.dependencies = ["LesionSegInference", "Segmentations"]
         self.parent.contributors = ["LesionSeg developers"]
         self.parent.helpText = _(
-            "Prepare a stroke lesion dataset (ISLES'22, ATLAS v2.0, an nnU-Net raw dataset or a CSV "
+            "Prepare a stroke lesion dataset (ISLES'22, ISLES'24, ATLAS v2.0, an nnU-Net raw dataset or a CSV "
             "manifest), measure the difficulty of its slices, and train a segmentation model with "
             "curriculum learning: slices are ordered by difficulty and introduced from easy to hard. "
             "Preparation and training run in the background with Cancel; a cancelled run resumes. "
@@ -137,6 +141,8 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             spinBox.value = spinBox.minimum
         for name in DEVICES:
             self.ui.deviceComboBox.addItem(_(DEVICE_LABELS[name]), name)
+        for name in BRAIN_EXTRACTION_METHODS:
+            self.ui.brainExtractionComboBox.addItem(_(BRAIN_EXTRACTION_LABELS[name]), name)
         for metric, (title, _yLabel) in CHARTS.items():
             self.ui.chartComboBox.addItem(_(title), metric)
 
@@ -148,7 +154,7 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
                          self.ui.areaCheckBox, self.ui.contrastCheckBox):
             checkBox.connect("toggled(bool)", self.updateButtons)
         for comboBox in (self.ui.networkComboBox, self.ui.curriculumComboBox, self.ui.metricComboBox,
-                         self.ui.lossComboBox, self.ui.deviceComboBox):
+                         self.ui.lossComboBox, self.ui.deviceComboBox, self.ui.brainExtractionComboBox):
             comboBox.connect("currentIndexChanged(int)", self.updateButtons)
         for spinBox in (self.ui.sizeSpinBox, self.ui.foldsSpinBox, self.ui.epochsSpinBox, self.ui.groupsSpinBox,
                         self.ui.batchSizeSpinBox):
@@ -211,7 +217,8 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
                                  output=self.ui.preparedPathLineEdit.currentPath,
                                  preset=self.ui.presetComboBox.currentData or "auto",
                                  size=self.presetOr(self.ui.sizeSpinBox),
-                                 negatives=self.presetOr(self.ui.negativesSpinBox))
+                                 negatives=self.presetOr(self.ui.negativesSpinBox),
+                                 brain_extraction=self.ui.brainExtractionComboBox.currentData or "auto")
 
     def difficultyParameters(self):
         metrics = [name for name, box in (("area", self.ui.areaCheckBox), ("contrast", self.ui.contrastCheckBox))
@@ -271,17 +278,8 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         """Check (and, after the user agrees, install) the Python packages lesionseg needs; True when ready."""
         if self.dependenciesReady:
             return True
-        install = slicer_install_logic(MODULE_FOLDER)
-        if install is not None:
-            with slicer.util.WaitCursor():
-                ok, message = install.ensure()
-            if message:
-                self.appendLog(message)
-            if not ok:
-                slicer.util.errorDisplay(message, windowTitle=_("LesionSeg dependencies"))
-                return False
-        self.dependenciesReady = True
-        return True
+        self.dependenciesReady = ensureRequirements(self, slicer_install_logic(MODULE_FOLDER))
+        return self.dependenciesReady
 
     # ---- cases ------------------------------------------------------------------------------------------------
     def onListCasesButton(self):
@@ -329,7 +327,11 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.updateButtons()
 
     def onPrepareButton(self):
-        self.startJob(self.ui.prepareButton, self.logic.prepare, self.prepareParameters(), self.onPrepared)
+        parameters = self.prepareParameters()
+        if not self.logic.running and parameters.needs_brain_extra and not ensureRequirements(
+                self, slicer_install_logic(MODULE_FOLDER, BRAIN_REQUIREMENTS_FILE_NAME)):
+            return  # the learned brain extractor chosen is not installed, and the user did not install it
+        self.startJob(self.ui.prepareButton, self.logic.prepare, parameters, self.onPrepared)
 
     def onDifficultyButton(self):
         parameters = self.difficultyParameters()

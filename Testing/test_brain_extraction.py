@@ -1,5 +1,6 @@
 """Brain extraction on the synthetic heads: Dice against the phantom's intracranial mask, scale invariance,
-thick slices, the user mask, the HD-BET hook, and refusals that name the case."""
+thick slices, the user mask, and refusals that name the case (the choice of method, the learned extractors
+and the plausibility rule: test_brain_methods.py and test_learned_brain.py)."""
 
 from __future__ import annotations
 
@@ -138,27 +139,3 @@ def test_bad_options():
         extract_brain(_blank(), "pet")
     with pytest.raises(ParameterError, match="method"):
         extract_brain(_blank(), "mri", method="bet2")
-
-
-def test_hdbet_hook_is_optional(monkeypatch, case_mri_ct):
-    # Without HD-BET installed the hook says so, "auto" falls back to classical and "hdbet" is refused.
-    monkeypatch.setattr(brain.importlib.util, "find_spec", lambda name: None)
-    assert brain.hdbet_extractor() is None
-    with pytest.raises(ParameterError, match="HD-BET"):
-        extract_brain(case_mri_ct.channels["flair"], "mri", method="hdbet")
-    # With an extractor available, "auto" uses it for MRI and never for CT.
-    calls = []
-
-    def fake_extractor(image):
-        calls.append(image.GetSize())
-        return sitk.Cast(case_mri_ct.brain_mask, sitk.sitkUInt8)
-
-    monkeypatch.setattr(brain, "hdbet_extractor", lambda: fake_extractor)
-    result = extract_brain(case_mri_ct.channels["flair"], "mri")
-    assert calls and np.array_equal(sitk.GetArrayViewFromImage(result),
-                                    sitk.GetArrayViewFromImage(case_mri_ct.brain_mask))
-    calls.clear()
-    for modality, method, value in (("ct", "auto", -1000.0), ("mri", "classical", 0.0)):
-        with pytest.raises(PreprocessingError, match="classical method found nothing"):
-            extract_brain(_blank(value), modality, method=method)
-    assert not calls

@@ -84,7 +84,7 @@ class CurriculumLogic:
         """Check that a dataset path was given and exists, before anything reads it.
 
         Args:
-            dataset_path: a dataset folder (ISLES'22, ATLAS v2.0, nnU-Net raw) or a CSV manifest.
+            dataset_path: a dataset folder (ISLES'22, ISLES'24, ATLAS v2.0, nnU-Net raw) or a CSV manifest.
 
         Returns:
             ``(True, "")`` or ``(False, reason)`` with one sentence naming the path.

@@ -47,6 +47,16 @@ CURRICULUM_LABELS: dict[str, str] = {
     "spl": "Self-paced (by the model's own loss)",
     "none": "No curriculum (all slices from the start)",
 }
+#: ``lesionseg prepare --brain-extraction`` (``lesionseg.preprocess.brain.METHODS``); the learned ones need the
+#: optional ``[brain]`` packages (``Resources/requirements-brain.txt``), which the panel offers to install.
+BRAIN_EXTRACTION_METHODS: tuple[str, ...] = ("auto", "classical", "deepbet", "hdbet")
+LEARNED_BRAIN_METHODS: tuple[str, ...] = ("deepbet", "hdbet")
+BRAIN_EXTRACTION_LABELS: dict[str, str] = {
+    "auto": "Automatic (classical; a learned extractor where its mask looks wrong)",
+    "classical": "Classical (thresholds and morphology; MRI and CT)",
+    "deepbet": "deepbet (learned, MRI; installs about 10 MB)",
+    "hdbet": "HD-BET, one model (learned, MRI, slow on a CPU; installs about 300 MB)",
+}
 #: ``lesionseg train --metric``: difficulty metrics (several are combined by mean rank).
 TRAIN_METRICS: tuple[str, ...] = ("contrast", "area", "gradient", "human")
 #: ``lesionseg difficulty --metric``: the metrics measured from the data alone.
@@ -93,6 +103,7 @@ class PrepareParameters:
             preset's).
         channels: channel names to use, in order ([] = all of the first case).
         workers: cases prepared in parallel.
+        brain_extraction: one of :data:`BRAIN_EXTRACTION_METHODS` (``auto``: the CLI's default, not passed).
     """
 
     dataset: str = ""
@@ -103,6 +114,12 @@ class PrepareParameters:
     context: int | None = None
     channels: list[str] = field(default_factory=list)
     workers: int = 1
+    brain_extraction: str = "auto"
+
+    @property
+    def needs_brain_extra(self) -> bool:
+        """Whether the chosen brain extraction needs the optional learned-extractor packages."""
+        return self.brain_extraction in LEARNED_BRAIN_METHODS
 
     def validate(self) -> Check:
         if _blank(self.dataset):
@@ -126,6 +143,9 @@ class PrepareParameters:
             return ok, reason
         if (whole_number(self.workers) or 0) < 1:
             return False, f"The number of workers {self.workers!r} must be 1 or more."
+        if self.brain_extraction not in BRAIN_EXTRACTION_METHODS:
+            return False, (f"The brain extraction {self.brain_extraction!r} must be one of "
+                           f"{', '.join(BRAIN_EXTRACTION_METHODS)}.")
         return True, ""
 
     def arguments(self) -> list[str]:
@@ -139,6 +159,8 @@ class PrepareParameters:
         arguments += ["--workers", str(whole_number(self.workers))]
         if self.channels:
             arguments += ["--channels", ",".join(self.channels)]
+        if self.brain_extraction != "auto":
+            arguments += ["--brain-extraction", self.brain_extraction]
         return arguments
 
 

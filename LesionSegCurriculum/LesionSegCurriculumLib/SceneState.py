@@ -29,6 +29,7 @@ FIELDS = {
     "starter": Field(BOOL, True),
     "size": Field(STR, ""),
     "negatives": Field(STR, ""),
+    "brainExtraction": Field(STR, "auto"),
     "difficultyMetrics": Field(STR, "area,contrast"),
     "trainMetrics": Field(STR, "contrast"),
     "groups": Field(INT, DEFAULT_GROUPS),
@@ -84,7 +85,8 @@ def store_panel(node, state: CurriculumPanelState) -> None:
     ParameterStore(node, FIELDS).write(
         datasetPath=prepare.dataset, preparedPath=prepare.output or train.prepared, runPath=train.run,
         preset=train.preset, minutes=float(train.minutes or 0.0), epochs=int(train.epochs), starter=bool(train.starter),
-        size=_text(prepare.size), negatives=_text(prepare.negatives), difficultyMetrics=",".join(difficulty.metrics),
+        size=_text(prepare.size), negatives=_text(prepare.negatives), brainExtraction=prepare.brain_extraction,
+        difficultyMetrics=",".join(difficulty.metrics),
         trainMetrics=",".join(train.metrics), groups=int(difficulty.groups), curriculum=train.curriculum or "",
         network=train.network or "", loss=train.loss or "", folds=_text(train.folds), allData=bool(train.all_data),
         batchSize=_text(train.batch_size), device=train.device, patchSize=train.patch_size or "",
@@ -96,7 +98,8 @@ def restore_panel(node) -> CurriculumPanelState:
     """The panel's settings as the parameter node holds them (defaults for those it does not hold)."""
     values = ParameterStore(node, FIELDS).read()
     prepare = PrepareParameters(dataset=values["datasetPath"], output=values["preparedPath"], preset=values["preset"],
-                                size=_number(values["size"]), negatives=_number(values["negatives"], float))
+                                size=_number(values["size"]), negatives=_number(values["negatives"], float),
+                                brain_extraction=values["brainExtraction"] or "auto")
     difficulty = DifficultyParameters(prepared=values["preparedPath"], groups=values["groups"],
                                       metrics=[m for m in values["difficultyMetrics"].split(",") if m])
     train = TrainParameters(

@@ -18,6 +18,8 @@ if _importlib_util.find_spec("LesionSegInferenceLib") is None:
 from .Difficulty import DifficultyDisplay, group_samples, show_difficulty  # noqa: E402
 from .Logic import CaseRow, CurriculumLogic  # noqa: E402
 from .Parameters import (  # noqa: E402
+    BRAIN_EXTRACTION_LABELS,
+    BRAIN_EXTRACTION_METHODS,
     CURRICULA,
     CURRICULUM_LABELS,
     DATA_METRICS,
@@ -54,7 +56,7 @@ from .Refinement import (  # noqa: E402
 from .TrainingCurves import CHARTS, TrainingCurves, curve_name  # noqa: E402
 
 __all__ = [
-    "CHARTS", "CURRICULA", "CURRICULUM_LABELS", "DATA_METRICS", "DEFAULT_EPOCHS", "DEFAULT_MINUTES", "DEFAULT_PATCH_SIZE",
+    "BRAIN_EXTRACTION_LABELS", "BRAIN_EXTRACTION_METHODS", "CHARTS", "CURRICULA", "CURRICULUM_LABELS", "DATA_METRICS", "DEFAULT_EPOCHS", "DEFAULT_MINUTES", "DEFAULT_PATCH_SIZE",
     "DEVICES", "LOSSES", "NETWORKS", "PRESET_LABELS", "PRESET_MINUTES", "PRESET_NAMES", "PRESET_PREPARE", "TRAIN_METRICS",
     "CaseRow", "CurriculumLogic", "DifficultyDisplay", "DifficultyParameters", "PrepareParameters",
     "QUEUE_COLUMNS", "QueueRow", "RATINGS", "REFINE_TOOLS", "REVIEW_STATES", "RefinementLogic", "ReviewQueueParameters",

@@ -34,6 +34,22 @@ def setPresetOr(spinBox, value):
     spinBox.value = spinBox.minimum if value is None else value
 
 
+def ensureRequirements(widget, install):
+    """Check one requirements file's packages with its install logic (it asks before installing); True when ready.
+
+    ``install`` is ``LesionSegInferenceLib.InstallLogic.slicer_install_logic(...)``, None without the file.
+    """
+    if install is None:
+        return True
+    with slicer.util.WaitCursor():
+        ok, message = install.ensure()
+    if message:
+        widget.appendLog(message)
+    if not ok:
+        slicer.util.errorDisplay(message, windowTitle=_("LesionSeg dependencies"))
+    return ok
+
+
 def panelState(widget):
     """The panel's settings as a ``CurriculumPanelState``."""
     ui = widget.ui
@@ -62,6 +78,7 @@ def restorePanel(widget):
         ui.starterCheckBox.checked = train.starter
         setPresetOr(ui.sizeSpinBox, prepare.size)
         setPresetOr(ui.negativesSpinBox, prepare.negatives)
+        selectData(ui.brainExtractionComboBox, prepare.brain_extraction)
         ui.areaCheckBox.checked = "area" in difficulty.metrics
         ui.contrastCheckBox.checked = "contrast" in difficulty.metrics
         selectData(ui.metricComboBox, ",".join(train.metrics))

@@ -15,6 +15,8 @@ from pathlib import Path
 TERMINOLOGY_FILE_NAME = "LesionSeg.term.json"
 #: Third-party packages lesionseg needs inside Slicer, in pip's requirements format.
 REQUIREMENTS_FILE_NAME = "requirements.txt"
+#: The optional learned brain extractors (the package's ``[brain]`` extra), installed when a panel needs them.
+BRAIN_REQUIREMENTS_FILE_NAME = "requirements-brain.txt"
 
 
 def extension_resource_candidates(module_dir: str | os.PathLike, name: str) -> list[Path]:

@@ -242,17 +242,19 @@ def pytorch_extension_installer() -> TorchInstaller | None:
     return install
 
 
-def slicer_install_logic(module_folder: str | os.PathLike) -> InstallLogic | None:
+def slicer_install_logic(module_folder: str | os.PathLike, requirements_name: str | None = None) -> InstallLogic | None:
     """The install logic of a module inside the Slicer application, or None without a requirements file.
 
     Installs with Slicer's pip and the PyTorch extension, asks with an OK/Cancel dialog, and never installs
-    in testing mode (``slicer.app.testingEnabled()``).
+    in testing mode (``slicer.app.testingEnabled()``). ``requirements_name`` picks another requirements file of
+    the extension's resources, e.g. ``BRAIN_REQUIREMENTS_FILE_NAME`` for an optional extra (default: the
+    packages every panel needs).
     """
     import slicer
 
     from .ExtensionResources import REQUIREMENTS_FILE_NAME, find_extension_resource
 
-    requirements = find_extension_resource(module_folder, REQUIREMENTS_FILE_NAME)
+    requirements = find_extension_resource(module_folder, requirements_name or REQUIREMENTS_FILE_NAME)
     if requirements is None:
         return None
     return InstallLogic(requirements, installer=slicer_pip_installer(),

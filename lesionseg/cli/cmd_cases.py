@@ -10,7 +10,7 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "cases", help="list and check the cases of a dataset",
-        description="Discover the cases of a dataset (ISLES'22, ATLAS v2.0, nnU-Net raw, CSV manifest), check "
+        description="Discover the cases of a dataset (ISLES'22, ISLES'24, ATLAS v2.0, nnU-Net raw, CSV manifest), check "
                     "their files, and list them.",
     )
     parser.add_argument("root", type=Path, help="dataset folder or CSV manifest")

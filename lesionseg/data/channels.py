@@ -21,6 +21,8 @@ _LOOKUP = {alias: name for name, aliases in CHANNEL_ALIASES.items() for alias in
 
 #: channels measured in Hounsfield units (normalised by windowing, not z-score)
 CT_CHANNELS = frozenset({"ct", "cta"})
+#: perfusion maps (CT or MR perfusion: seconds, mL/100 g/min, mL/100 g); they need their own normalisation
+PERFUSION_CHANNELS = frozenset({"tmax", "ttp", "cbf", "cbv", "mtt"})
 
 
 def canonical_channel(label: str) -> str | None:

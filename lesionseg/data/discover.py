@@ -7,19 +7,21 @@ from pathlib import Path
 
 from lesionseg.data.bids import discover_bids, looks_like_bids
 from lesionseg.data.case import Case
+from lesionseg.data.isles24 import discover_isles24, looks_like_isles24
 from lesionseg.data.manifest import discover_manifest
 from lesionseg.data.nnunet import discover_nnunet, looks_like_nnunet
 from lesionseg.data.validation import validate_case
 from lesionseg.errors import DatasetError, InputFileError
 
-LAYOUTS = ("bids", "nnunet", "manifest")
+LAYOUTS = ("isles24", "bids", "nnunet", "manifest")
 
 
 def detect_layout(root: Path) -> tuple[str, Path]:
     """The layout of ``root`` and the path to read it from.
 
     ``root`` may be a CSV manifest, a folder holding exactly one CSV manifest (``*.csv`` with a
-    ``case_id`` column), an nnU-Net raw dataset folder, or a BIDS-like tree (ISLES'22, ATLAS v2.0).
+    ``case_id`` column), an nnU-Net raw dataset folder, an ISLES'24 tree (checked before the other BIDS-like
+    trees: see :func:`lesionseg.data.isles24.looks_like_isles24`) or a BIDS-like tree (ISLES'22, ATLAS v2.0).
 
     Raises:
         InputFileError: the path does not exist or is empty.
@@ -35,13 +37,15 @@ def detect_layout(root: Path) -> tuple[str, Path]:
         raise InputFileError(f"{root} is an empty folder; it holds no dataset.")
     if looks_like_nnunet(root):
         return "nnunet", root
+    if looks_like_isles24(root):
+        return "isles24", root
     if looks_like_bids(root):
         return "bids", root
     manifests = [p for p in sorted(root.glob("*.csv")) if _has_case_id_column(p)]
     if len(manifests) == 1:
         return "manifest", manifests[0]
     raise DatasetError(
-        f"{root} is not a dataset LesionSeg recognises: expected sub-*/ folders (ISLES'22, ATLAS v2.0 BIDS), "
+        f"{root} is not a dataset LesionSeg recognises: expected sub-*/ folders (ISLES'22, ISLES'24, ATLAS v2.0 BIDS), "
         "an nnU-Net raw dataset (dataset.json, imagesTr/) or a CSV manifest with a case_id column."
     )
 
@@ -60,7 +64,8 @@ def discover(root: str | os.PathLike, *, validate: bool = True, allow_unaligned_
     """Find and check every case of a dataset.
 
     Args:
-        root: a dataset folder (ISLES'22 public or flat layout, ATLAS v2.0, nnU-Net v2 raw) or a CSV manifest.
+        root: a dataset folder (ISLES'22 public or flat layout, ISLES'24, ATLAS v2.0, nnU-Net v2 raw) or a CSV
+            manifest.
         validate: check each case's files (see :func:`validate_case`); the first bad case raises.
         allow_unaligned_channels: accept channels on different grids (prepare registers them).
         require_masks: refuse cases without a lesion mask (training needs them).
@@ -73,7 +78,9 @@ def discover(root: str | os.PathLike, *, validate: bool = True, allow_unaligned_
     """
     root = Path(root)
     layout, location = detect_layout(root)
-    if layout == "bids":
+    if layout == "isles24":
+        cases = discover_isles24(location)
+    elif layout == "bids":
         cases = discover_bids(location)
     elif layout == "nnunet":
         cases = discover_nnunet(location)

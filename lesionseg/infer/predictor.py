@@ -295,6 +295,9 @@ class Predictor:
         prepared = prepare_images(volumes, self.config, case_id=case_id, user_brain=brain_mask, training=False,
                                   side=chosen_side)
         timings["preprocess"] = time.perf_counter() - began
+        brain_warning = prepared.record.steps.get("brain_extraction", {}).get("warning")
+        if brain_warning:  # an atypical brain volume is kept, and said
+            warnings.append(f"{brain_warning}.")
 
         self.network_seconds = 0.0
         indices = prepared.record.slice_indices

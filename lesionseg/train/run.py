@@ -122,6 +122,19 @@ def data_fingerprint(prepared: PreparedDataset) -> str:
     return digest.hexdigest()
 
 
+def brain_extraction_summary(prepared: PreparedDataset) -> dict[str, Any]:
+    """The brain extraction of the training cases: the method asked for and how many cases each method made
+    (from the case records; ``"unrecorded"`` for cases prepared before records named the method)."""
+    used: dict[str, int] = {}
+    for case_id in prepared.case_ids:
+        step = prepared.record(case_id).steps.get("brain_extraction") or {}
+        method = str(step.get("method", "unrecorded"))
+        if step.get("requested") is None and method == prepared.config.brain_extraction:
+            method = "unrecorded"  # older records held the requested method only
+        used[method] = used.get(method, 0) + 1
+    return {"requested": prepared.config.brain_extraction, "used": dict(sorted(used.items()))}
+
+
 def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, results: list[FoldResult],
                  extra_provenance: dict[str, Any] | None = None) -> Path:
     """Write ``RUN/model.lsb`` with one member per trained model (``extra_provenance``: the preset, the time
@@ -145,6 +158,7 @@ def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, 
                                                "max": float(np.max(volumes))}},
         "fold_metrics": [{"fold": m["fold"], **m["validation"]} for m in members],
         "preset": config.preset,
+        "brain_extraction": brain_extraction_summary(prepared),
         **(extra_provenance or {}),
     }
     preprocessing = prepared.config.to_dict()
