@@ -244,7 +244,7 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
     images_on_grid = np.stack(channel_stacks, axis=1)  # (slices, C, S, S)
 
     if lesion is not None:
-        lesion_stack = sample_onto_grid(lesion, grid, is_mask=True)
+        lesion_stack = sample_onto_grid(lesion, grid, is_mask=True, keep_lesion_volumes=True)
         native_lesion_pixels = frame_slices_of(lesion, frame).reshape(grid.n_slices, -1).sum(axis=1)
     else:
         lesion_stack = np.zeros_like(brain_stack)
