@@ -1,11 +1,15 @@
 """Preparing one case: native volumes in, prepared S x S slices and their record out.
 
 Order of steps (each recorded): read and check the channels; brain extraction on the reference
-channel (a user-supplied brain mask wins); the axial frame; the mid-sagittal plane; the prepared grid;
-registration of the other channels onto the reference; one resampling of every channel, the lesion mask
-and the brain mask onto the prepared grid; intensity normalisation on that grid (MRI z-score inside the
-brain, CT window); slice selection (training: lesion slices and a fraction of lesion-free brain slices;
-inference: every brain slice); hemisphere flip (training: each slice's lesion into the chosen hemisphere).
+channel (a user-supplied brain mask wins); registration of the other channels onto the reference (a
+channel already on the reference grid is left as it is unless ``config.register_aligned``); a lesion mask
+drawn on another channel's grid is carried to the reference through that channel's registration (the
+registration ``lesionseg transfer-mask`` runs, computed for the purpose when that channel is not among the
+prepared ones); the lesion must lie in the brain; the axial frame; the mid-sagittal plane; the prepared
+grid; one resampling of every channel, the lesion mask (each lesion keeping its volume) and the brain mask
+onto the prepared grid; intensity normalisation on that grid (MRI z-score inside the brain, CT window);
+slice selection (training: lesion slices and a fraction of lesion-free brain slices; inference: every brain
+slice); hemisphere flip (training: each slice's lesion into the chosen hemisphere).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import SimpleITK as sitk
 
 from lesionseg.data import CT_CHANNELS, Case
 from lesionseg.errors import LesionSegError, PreprocessingError
-from lesionseg.io import Geometry, geometry_difference, read_image, read_mask
+from lesionseg.io import Geometry, geometry_difference, image_extension, read_geometry, read_image, read_mask
 from lesionseg.preprocess.config import PrepareConfig
 from lesionseg.preprocess.grid import frame_slices_of, prepared_grid, sample_onto_grid
 from lesionseg.preprocess.midplane import estimate_midplane
@@ -71,6 +75,30 @@ def _in_case(error: LesionSegError, case_id: str) -> LesionSegError:
     return type(error)(f"case {case_id}: {message}")
 
 
+def _mask_source_channel(case: Case, reference_name: str, reference: sitk.Image) -> str | None:
+    """The channel whose grid the case's mask is on when that is not the reference grid, else None.
+
+    A ``.seg.nrrd`` is resampled by physical position (None). The channel may be one that is not prepared
+    (e.g. DWI, whose grid ISLES'22 masks are on, for a FLAIR-only dataset).
+
+    Raises:
+        GeometryError: the mask is on no channel's grid.
+    """
+    from lesionseg.data.alignment import channel_geometries, mask_grid_channel
+
+    if case.mask is None or image_extension(case.mask) == ".seg.nrrd":
+        return None
+    if geometry_difference(read_geometry(case.mask), reference) is None:
+        return None
+    known = case.metadata.get("mask_channel")
+    if known in case.channels and known != reference_name \
+            and geometry_difference(read_geometry(case.mask), read_geometry(case.channels[known])) is None:
+        return known
+    geometries = channel_geometries(case)
+    geometries[reference_name] = Geometry.of(reference)
+    return mask_grid_channel(case, geometries, prefer=reference_name)
+
+
 def read_case_channels(case: Case, channels: list[str], config: PrepareConfig) -> dict[str, sitk.Image]:
     """Read the chosen channels as float32 and refuse (or replace) NaN and infinite voxels."""
     from lesionseg.preprocess.normalise import check_finite
@@ -113,15 +141,24 @@ def prepare_case(case: Case, config: PrepareConfig, *, training: bool = True,
         if case.metadata.get("brain_mask") and reference is not None:
             user_brain = read_mask(case.metadata["brain_mask"], reference=reference)
         lesion = None
+        lesion_source = None
         if training and reference is not None:
+            source_name = _mask_source_channel(case, reference_name, reference)
             lesion = case.read_mask(reference=reference)
-            difference = geometry_difference(lesion, reference)
-            if difference is not None:
-                raise PreprocessingError(
-                    f"the mask {case.mask} is not on the grid of channel '{reference_name}' ({difference}).")
+            if source_name is not None:
+                source_image = images.get(source_name)
+                if source_image is None:
+                    source_image = read_case_channels(case, [source_name], config)[source_name]
+                lesion_source = (source_name, source_image)
+            else:
+                difference = geometry_difference(lesion, reference)
+                if difference is not None:
+                    raise PreprocessingError(
+                        f"the mask {case.mask} is not on the grid of channel '{reference_name}' ({difference}).")
         prepared = prepare_images(images, config, case_id=case.case_id, patient_id=case.patient_id, lesion=lesion,
                                   user_brain=user_brain, training=training, side=side,
-                                  mask_name=str(case.mask) if case.mask else "the lesion mask")
+                                  mask_name=str(case.mask) if case.mask else "the lesion mask",
+                                  lesion_source=lesion_source)
         prepared.record.steps["nonfinite_replaced"] = dict(case.metadata.get("nonfinite_replaced", {}))
         return prepared
     except LesionSegError as error:
@@ -130,7 +167,8 @@ def prepare_case(case: Case, config: PrepareConfig, *, training: bool = True,
 
 def prepare_images(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: str, patient_id: str | None = None,
                    lesion: sitk.Image | None = None, user_brain: sitk.Image | None = None, training: bool = False,
-                   side: str | None = None, mask_name: str = "the lesion mask") -> PreparedCase:
+                   side: str | None = None, mask_name: str = "the lesion mask",
+                   lesion_source: tuple[str, sitk.Image] | None = None) -> PreparedCase:
     """Prepare one case from volumes in memory (the predictor's entry point; see :func:`prepare_case`).
 
     Args:
@@ -138,25 +176,126 @@ def prepare_images(images: dict[str, sitk.Image], config: PrepareConfig, *, case
         config: preparation parameters; ``config.channels`` (default: the keys of ``images``) fixes the
             order of the prepared channels and ``config.reference`` the reference.
         case_id, patient_id: recorded, and named in errors.
-        lesion: the lesion mask on the reference channel's grid (needed when ``training``).
+        lesion: the lesion mask (needed when ``training``) on the reference channel's grid, or on the grid of
+            ``lesion_source``.
         user_brain: a brain mask on the reference grid that replaces brain extraction.
         training, side: as in :func:`prepare_case`.
         mask_name: how errors name the lesion mask.
+        lesion_source: ``(channel name, image)`` of the scan the mask was drawn on when that is not the
+            reference (e.g. DWI for a FLAIR reference in ISLES'22): the mask is carried to the reference
+            through that scan's registration onto the reference (the channel's own when it is prepared,
+            else one run for the purpose) and ``record.steps["mask_transfer"]`` says so.
     """
     try:
         return _prepare(images, config, case_id=case_id, patient_id=patient_id or case_id, lesion=lesion,
-                        user_brain=user_brain, training=training, side=side, mask_name=mask_name)
+                        user_brain=user_brain, training=training, side=side, mask_name=mask_name,
+                        lesion_source=lesion_source)
     except LesionSegError as error:
         raise _in_case(error, case_id) from error
 
 
+def _mask_volume_ml(mask: sitk.Image) -> float:
+    return float(np.count_nonzero(sitk.GetArrayViewFromImage(mask))) * float(np.prod(mask.GetSpacing())) / 1000.0
+
+
+def _register_channels(images: dict[str, sitk.Image], channels: list[str], reference_name: str, config: PrepareConfig,
+                       case_id: str) -> tuple[dict[str, sitk.Transform | None], dict[str, Any]]:
+    """Transforms (reference points to channel points; None = identity) and records of every channel.
+
+    Channels on one grid (same size, spacing, origin and direction within
+    :func:`lesionseg.io.geometry_difference`'s tolerance) are taken to be aligned, as the scans of one
+    acquisition are (DWI and the ADC computed from it): a channel on the reference grid is not registered,
+    and of several channels sharing another grid only the first is registered, the others taking its
+    transform. ``config.register_aligned`` registers every channel on its own instead.
+    """
+    from lesionseg.preprocess.registration import register
+
+    reference = images[reference_name]
+    transforms: dict[str, sitk.Transform | None] = {reference_name: None}
+    records: dict[str, Any] = {reference_name: None}
+    registered: list[str] = []  # channels registered so far, whose grids others may share
+    for name in channels:
+        if name == reference_name:
+            continue
+        on_grid = geometry_difference(images[name], reference) is None
+        twin = next((other for other in registered if geometry_difference(images[other], images[name]) is None), None)
+        if on_grid and not config.register_aligned:
+            transforms[name] = None
+            records[name] = {"stages": [], "skipped": f"already on the grid of {reference_name}"}
+        elif not config.registration:
+            if not on_grid:
+                raise PreprocessingError(f"channel '{name}' is not on the reference grid and registration is off.")
+            transforms[name] = None
+            records[name] = {"stages": []}
+        elif twin is not None and not config.register_aligned:
+            transforms[name] = transforms[twin]
+            records[name] = {"stages": [], "shared_with": twin,
+                             "skipped": f"on the grid of {twin}, whose registration onto {reference_name} it takes"}
+        else:
+            result = register(reference, images[name], stages=tuple(config.registration), deformable=config.deformable,
+                              fixed_mask=None, seed=config.seed, case_id=case_id, channel=name,
+                              fixed_channel=reference_name)
+            transforms[name] = result.transform
+            records[name] = result.record
+            registered.append(name)
+    return transforms, records
+
+
+def _carry_lesion(lesion: sitk.Image, source: tuple[str, sitk.Image], reference_name: str,
+                  images: dict[str, sitk.Image], transforms: dict[str, sitk.Transform | None], records: dict[str, Any],
+                  config: PrepareConfig, case_id: str,
+                  mask_name: str) -> tuple[sitk.Image, sitk.Transform | None, dict[str, Any]]:
+    """Carry a mask drawn on another channel's grid to the reference grid (see :func:`prepare_images`).
+
+    Returns:
+        The mask on the reference grid (each lesion keeping its volume), the transform from reference
+        points to the mask's points (None = identity), and the record of the transfer.
+    """
+    from lesionseg.preprocess.mask_resampling import resample_mask_image_keeping_volumes
+    from lesionseg.preprocess.registration import register
+
+    source_name, source_image = source
+    reference = images[reference_name]
+    difference = geometry_difference(lesion, source_image)
+    if difference is not None:
+        raise PreprocessingError(f"the mask {mask_name} is not on the grid of channel '{source_name}' ({difference}).")
+    record: dict[str, Any] = {"from_channel": source_name, "to_channel": reference_name,
+                              "method": "registration of the channel onto the reference, then each lesion "
+                                        "resampled keeping its volume (as lesionseg transfer-mask)"}
+    twin = None if source_name in transforms or config.register_aligned else next(
+        (name for name, transform in transforms.items()
+         if transform is not None and geometry_difference(images[name], source_image) is None), None)
+    if source_name in transforms:
+        transform = transforms[source_name]
+        shared = (records.get(source_name) or {}).get("shared_with")
+        record["registration"] = f"the registration of channel {shared or source_name} onto {reference_name}"
+        if transform is None:
+            record["registration"] = f"none: {source_name} is on the grid of {reference_name}"
+    elif twin is not None:
+        transform = transforms[twin]
+        record["registration"] = f"the registration of channel {twin} onto {reference_name} (on the same grid)"
+    elif not config.registration:
+        raise PreprocessingError(
+            f"the mask {mask_name} is on the grid of channel '{source_name}', not of the reference "
+            f"'{reference_name}', and registration is off; drop --no-register so that it is carried to "
+            f"'{reference_name}', or choose '{source_name}' as the reference.")
+    else:
+        result = register(reference, source_image, stages=tuple(config.registration), deformable=config.deformable,
+                          fixed_mask=None, seed=config.seed, case_id=case_id, channel=source_name,
+                          fixed_channel=reference_name)
+        transform = result.transform
+        record["registration"] = result.record
+    on_reference = resample_mask_image_keeping_volumes(lesion, reference, transform)
+    record["volume_ml"] = {"drawn": _mask_volume_ml(lesion), "on_reference": _mask_volume_ml(on_reference)}
+    return on_reference, transform, record
+
+
 def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: str, patient_id: str,
              lesion: sitk.Image | None, user_brain: sitk.Image | None, training: bool, side: str | None,
-             mask_name: str) -> PreparedCase:
+             mask_name: str, lesion_source: tuple[str, sitk.Image] | None = None) -> PreparedCase:
     from lesionseg.preprocess.bias import correct_bias_n4
     from lesionseg.preprocess.brain import extract_brain
     from lesionseg.preprocess.normalise import normalise_mri, window_ct
-    from lesionseg.preprocess.registration import register
 
     channels = list(config.channels or images)
     reference_name = config.reference_channel(channels)
@@ -176,14 +315,26 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
                                  "volume_ml": float(np.count_nonzero(sitk.GetArrayViewFromImage(brain)))
                                  * float(np.prod(brain.GetSpacing())) / 1000.0}
 
+    if training and lesion is None:
+        raise PreprocessingError("training slices need a lesion mask and none was given.")
+
+    # registration of the other channels onto the reference (whole head: inside the brain CT has almost no
+    # contrast and the skull carries the match, so a brain mask for the metric made CT-to-FLAIR fail)
+    transforms, registrations = _register_channels(images, channels, reference_name, config, case_id)
+    steps["registration"] = registrations
+
+    # the lesion mask on the reference grid (carried there when drawn on another channel's grid)
+    lesion_native, lesion_transform = lesion, None
+    if lesion is not None and lesion_source is not None and lesion_source[0] != reference_name:
+        lesion_native, lesion_transform, steps["mask_transfer"] = _carry_lesion(
+            lesion, lesion_source, reference_name, images, transforms, registrations, config, case_id, mask_name)
+
     # the lesion mask must lie in the brain
     if training:
-        if lesion is None:
-            raise PreprocessingError("training slices need a lesion mask and none was given.")
-        lesion_voxels = np.count_nonzero(sitk.GetArrayViewFromImage(lesion))
+        lesion_voxels = np.count_nonzero(sitk.GetArrayViewFromImage(lesion_native))
         if lesion_voxels:
             near_brain = sitk.BinaryDilate(brain, [2] * 3)
-            inside = np.count_nonzero(sitk.GetArrayViewFromImage(lesion) & sitk.GetArrayViewFromImage(near_brain))
+            inside = np.count_nonzero(sitk.GetArrayViewFromImage(lesion_native) & sitk.GetArrayViewFromImage(near_brain))
             if inside < config.min_lesion_in_brain * lesion_voxels:
                 raise PreprocessingError(
                     f"the lesion mask {mask_name} lies mostly outside the brain ({100.0 * inside / lesion_voxels:.0f} % "
@@ -198,26 +349,6 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
 
         extent = brain_extent_mm(brain, frame, config.brain_margin_mm)
     grid = prepared_grid(frame, midplane, config.size, config.min_rotation_deg, brain_extent=extent)
-
-    # registration of the other channels onto the reference (whole head: inside the brain CT has almost no
-    # contrast and the skull carries the match, so a brain mask for the metric made CT-to-FLAIR fail)
-    transforms: dict[str, sitk.Transform | None] = {reference_name: None}
-    registrations: dict[str, Any] = {reference_name: None}
-    for name in channels:
-        if name == reference_name:
-            continue
-        if config.registration:
-            result = register(reference, images[name], stages=tuple(config.registration), deformable=config.deformable,
-                              fixed_mask=None, seed=config.seed, case_id=case_id, channel=name,
-                              fixed_channel=reference_name)
-            transforms[name] = result.transform
-            registrations[name] = result.record
-        else:
-            if geometry_difference(images[name], reference) is not None:
-                raise PreprocessingError(f"channel '{name}' is not on the reference grid and registration is off.")
-            transforms[name] = None
-            registrations[name] = {"stages": []}
-    steps["registration"] = registrations
 
     # one resampling onto the prepared grid, then normalisation there
     brain_stack = sample_onto_grid(brain, grid, is_mask=True)
@@ -243,9 +374,9 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
     steps["normalisation"] = normalisation
     images_on_grid = np.stack(channel_stacks, axis=1)  # (slices, C, S, S)
 
-    if lesion is not None:
-        lesion_stack = sample_onto_grid(lesion, grid, is_mask=True, keep_lesion_volumes=True)
-        native_lesion_pixels = frame_slices_of(lesion, frame).reshape(grid.n_slices, -1).sum(axis=1)
+    if lesion is not None:  # straight from the grid the mask was drawn on: one interpolation
+        lesion_stack = sample_onto_grid(lesion, grid, is_mask=True, keep_lesion_volumes=True, transform=lesion_transform)
+        native_lesion_pixels = frame_slices_of(lesion_native, frame).reshape(grid.n_slices, -1).sum(axis=1)
     else:
         lesion_stack = np.zeros_like(brain_stack)
         native_lesion_pixels = np.zeros(grid.n_slices, dtype=np.int64)
