@@ -13,7 +13,7 @@ import SimpleITK as sitk
 from lesionseg.errors import PreprocessingError
 from lesionseg.preprocess import PrepareConfig
 from lesionseg.preprocess import registration as registration_module
-from lesionseg.preprocess.pipeline import _register_channels
+from lesionseg.preprocess.channel_alignment import register_channels
 from lesionseg.preprocess.registration import RegistrationResult
 
 
@@ -48,24 +48,24 @@ def isles_like() -> dict[str, sitk.Image]:
 
 def test_a_channel_on_the_reference_grid_is_not_registered_unless_asked(calls):
     images = isles_like()
-    transforms, records = _register_channels(images, ["dwi", "adc", "flair"], "dwi", PrepareConfig(), "case")
+    transforms, records = register_channels(images, ["dwi", "adc", "flair"], "dwi", PrepareConfig(), "case")
     assert calls == [("flair", "dwi")]  # ADC shares DWI's grid: taken as it is
     assert transforms["adc"] is None and records["adc"]["stages"] == []
     assert "already on the grid of dwi" in records["adc"]["skipped"]
     assert records["flair"]["stub"] == 1
     calls.clear()
-    _, records = _register_channels(images, ["dwi", "adc", "flair"], "dwi", PrepareConfig(register_aligned=True), "case")
+    _, records = register_channels(images, ["dwi", "adc", "flair"], "dwi", PrepareConfig(register_aligned=True), "case")
     assert calls == [("adc", "dwi"), ("flair", "dwi")]
     assert records["adc"]["stages"] == ["rigid", "affine"]
 
 
 def test_channels_sharing_a_grid_share_one_registration(calls):
     images = isles_like()
-    transforms, records = _register_channels(images, ["flair", "dwi", "adc"], "flair", PrepareConfig(), "case")
+    transforms, records = register_channels(images, ["flair", "dwi", "adc"], "flair", PrepareConfig(), "case")
     assert calls == [("dwi", "flair")]
     assert transforms["adc"] is transforms["dwi"] and records["adc"]["shared_with"] == "dwi"
     calls.clear()
-    _register_channels(images, ["flair", "dwi", "adc"], "flair", PrepareConfig(register_aligned=True), "case")
+    register_channels(images, ["flair", "dwi", "adc"], "flair", PrepareConfig(register_aligned=True), "case")
     assert calls == [("dwi", "flair"), ("adc", "flair")]
 
 
@@ -76,13 +76,13 @@ def test_the_grid_tolerance_decides_what_is_on_the_reference_grid(calls):
     tilted = volume()
     tilted.SetDirection(sitk.Euler3DTransform((0, 0, 0), 0.0, 0.0, np.radians(2.0)).GetMatrix())
     images = {"dwi": reference, "adc": nudged, "t2w": moved, "flair": tilted}
-    _register_channels(images, list(images), "dwi", PrepareConfig(), "case")
+    register_channels(images, list(images), "dwi", PrepareConfig(), "case")
     assert calls == [("t2w", "dwi"), ("flair", "dwi")]
 
 
 def test_without_registration_a_channel_off_the_grid_is_refused(calls):
     images = isles_like()
-    transforms, _ = _register_channels(images, ["dwi", "adc"], "dwi", PrepareConfig(registration=[]), "case")
+    transforms, _ = register_channels(images, ["dwi", "adc"], "dwi", PrepareConfig(registration=[]), "case")
     assert transforms["adc"] is None and not calls
     with pytest.raises(PreprocessingError, match="'flair' is not on the reference grid and registration is off"):
-        _register_channels(images, ["dwi", "flair"], "dwi", PrepareConfig(registration=[]), "case")
+        register_channels(images, ["dwi", "flair"], "dwi", PrepareConfig(registration=[]), "case")

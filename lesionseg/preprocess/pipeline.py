@@ -23,7 +23,8 @@ import SimpleITK as sitk
 
 from lesionseg.data import CT_CHANNELS, Case
 from lesionseg.errors import LesionSegError, PreprocessingError
-from lesionseg.io import Geometry, geometry_difference, image_extension, read_geometry, read_image, read_mask
+from lesionseg.io import Geometry, geometry_difference, read_image, read_mask
+from lesionseg.preprocess.channel_alignment import carry_lesion, mask_source_channel, register_channels
 from lesionseg.preprocess.config import PrepareConfig
 from lesionseg.preprocess.grid import frame_slices_of, prepared_grid, sample_onto_grid
 from lesionseg.preprocess.midplane import estimate_midplane
@@ -75,30 +76,6 @@ def _in_case(error: LesionSegError, case_id: str) -> LesionSegError:
     return type(error)(f"case {case_id}: {message}")
 
 
-def _mask_source_channel(case: Case, reference_name: str, reference: sitk.Image) -> str | None:
-    """The channel whose grid the case's mask is on when that is not the reference grid, else None.
-
-    A ``.seg.nrrd`` is resampled by physical position (None). The channel may be one that is not prepared
-    (e.g. DWI, whose grid ISLES'22 masks are on, for a FLAIR-only dataset).
-
-    Raises:
-        GeometryError: the mask is on no channel's grid.
-    """
-    from lesionseg.data.alignment import channel_geometries, mask_grid_channel
-
-    if case.mask is None or image_extension(case.mask) == ".seg.nrrd":
-        return None
-    if geometry_difference(read_geometry(case.mask), reference) is None:
-        return None
-    known = case.metadata.get("mask_channel")
-    if known in case.channels and known != reference_name \
-            and geometry_difference(read_geometry(case.mask), read_geometry(case.channels[known])) is None:
-        return known
-    geometries = channel_geometries(case)
-    geometries[reference_name] = Geometry.of(reference)
-    return mask_grid_channel(case, geometries, prefer=reference_name)
-
-
 def read_case_channels(case: Case, channels: list[str], config: PrepareConfig) -> dict[str, sitk.Image]:
     """Read the chosen channels as float32 and refuse (or replace) NaN and infinite voxels."""
     from lesionseg.preprocess.normalise import check_finite
@@ -143,7 +120,7 @@ def prepare_case(case: Case, config: PrepareConfig, *, training: bool = True,
         lesion = None
         lesion_source = None
         if training and reference is not None:
-            source_name = _mask_source_channel(case, reference_name, reference)
+            source_name = mask_source_channel(case, reference_name, reference)
             lesion = case.read_mask(reference=reference)
             if source_name is not None:
                 source_image = images.get(source_name)
@@ -194,102 +171,6 @@ def prepare_images(images: dict[str, sitk.Image], config: PrepareConfig, *, case
         raise _in_case(error, case_id) from error
 
 
-def _mask_volume_ml(mask: sitk.Image) -> float:
-    return float(np.count_nonzero(sitk.GetArrayViewFromImage(mask))) * float(np.prod(mask.GetSpacing())) / 1000.0
-
-
-def _register_channels(images: dict[str, sitk.Image], channels: list[str], reference_name: str, config: PrepareConfig,
-                       case_id: str) -> tuple[dict[str, sitk.Transform | None], dict[str, Any]]:
-    """Transforms (reference points to channel points; None = identity) and records of every channel.
-
-    Channels on one grid (same size, spacing, origin and direction within
-    :func:`lesionseg.io.geometry_difference`'s tolerance) are taken to be aligned, as the scans of one
-    acquisition are (DWI and the ADC computed from it): a channel on the reference grid is not registered,
-    and of several channels sharing another grid only the first is registered, the others taking its
-    transform. ``config.register_aligned`` registers every channel on its own instead.
-    """
-    from lesionseg.preprocess.registration import register
-
-    reference = images[reference_name]
-    transforms: dict[str, sitk.Transform | None] = {reference_name: None}
-    records: dict[str, Any] = {reference_name: None}
-    registered: list[str] = []  # channels registered so far, whose grids others may share
-    for name in channels:
-        if name == reference_name:
-            continue
-        on_grid = geometry_difference(images[name], reference) is None
-        twin = next((other for other in registered if geometry_difference(images[other], images[name]) is None), None)
-        if on_grid and not config.register_aligned:
-            transforms[name] = None
-            records[name] = {"stages": [], "skipped": f"already on the grid of {reference_name}"}
-        elif not config.registration:
-            if not on_grid:
-                raise PreprocessingError(f"channel '{name}' is not on the reference grid and registration is off.")
-            transforms[name] = None
-            records[name] = {"stages": []}
-        elif twin is not None and not config.register_aligned:
-            transforms[name] = transforms[twin]
-            records[name] = {"stages": [], "shared_with": twin,
-                             "skipped": f"on the grid of {twin}, whose registration onto {reference_name} it takes"}
-        else:
-            result = register(reference, images[name], stages=tuple(config.registration), deformable=config.deformable,
-                              fixed_mask=None, seed=config.seed, case_id=case_id, channel=name,
-                              fixed_channel=reference_name)
-            transforms[name] = result.transform
-            records[name] = result.record
-            registered.append(name)
-    return transforms, records
-
-
-def _carry_lesion(lesion: sitk.Image, source: tuple[str, sitk.Image], reference_name: str,
-                  images: dict[str, sitk.Image], transforms: dict[str, sitk.Transform | None], records: dict[str, Any],
-                  config: PrepareConfig, case_id: str,
-                  mask_name: str) -> tuple[sitk.Image, sitk.Transform | None, dict[str, Any]]:
-    """Carry a mask drawn on another channel's grid to the reference grid (see :func:`prepare_images`).
-
-    Returns:
-        The mask on the reference grid (each lesion keeping its volume), the transform from reference
-        points to the mask's points (None = identity), and the record of the transfer.
-    """
-    from lesionseg.preprocess.mask_resampling import resample_mask_image_keeping_volumes
-    from lesionseg.preprocess.registration import register
-
-    source_name, source_image = source
-    reference = images[reference_name]
-    difference = geometry_difference(lesion, source_image)
-    if difference is not None:
-        raise PreprocessingError(f"the mask {mask_name} is not on the grid of channel '{source_name}' ({difference}).")
-    record: dict[str, Any] = {"from_channel": source_name, "to_channel": reference_name,
-                              "method": "registration of the channel onto the reference, then each lesion "
-                                        "resampled keeping its volume (as lesionseg transfer-mask)"}
-    twin = None if source_name in transforms or config.register_aligned else next(
-        (name for name, transform in transforms.items()
-         if transform is not None and geometry_difference(images[name], source_image) is None), None)
-    if source_name in transforms:
-        transform = transforms[source_name]
-        shared = (records.get(source_name) or {}).get("shared_with")
-        record["registration"] = f"the registration of channel {shared or source_name} onto {reference_name}"
-        if transform is None:
-            record["registration"] = f"none: {source_name} is on the grid of {reference_name}"
-    elif twin is not None:
-        transform = transforms[twin]
-        record["registration"] = f"the registration of channel {twin} onto {reference_name} (on the same grid)"
-    elif not config.registration:
-        raise PreprocessingError(
-            f"the mask {mask_name} is on the grid of channel '{source_name}', not of the reference "
-            f"'{reference_name}', and registration is off; drop --no-register so that it is carried to "
-            f"'{reference_name}', or choose '{source_name}' as the reference.")
-    else:
-        result = register(reference, source_image, stages=tuple(config.registration), deformable=config.deformable,
-                          fixed_mask=None, seed=config.seed, case_id=case_id, channel=source_name,
-                          fixed_channel=reference_name)
-        transform = result.transform
-        record["registration"] = result.record
-    on_reference = resample_mask_image_keeping_volumes(lesion, reference, transform)
-    record["volume_ml"] = {"drawn": _mask_volume_ml(lesion), "on_reference": _mask_volume_ml(on_reference)}
-    return on_reference, transform, record
-
-
 def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: str, patient_id: str,
              lesion: sitk.Image | None, user_brain: sitk.Image | None, training: bool, side: str | None,
              mask_name: str, lesion_source: tuple[str, sitk.Image] | None = None) -> PreparedCase:
@@ -320,13 +201,13 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
 
     # registration of the other channels onto the reference (whole head: inside the brain CT has almost no
     # contrast and the skull carries the match, so a brain mask for the metric made CT-to-FLAIR fail)
-    transforms, registrations = _register_channels(images, channels, reference_name, config, case_id)
+    transforms, registrations = register_channels(images, channels, reference_name, config, case_id)
     steps["registration"] = registrations
 
     # the lesion mask on the reference grid (carried there when drawn on another channel's grid)
     lesion_native, lesion_transform = lesion, None
     if lesion is not None and lesion_source is not None and lesion_source[0] != reference_name:
-        lesion_native, lesion_transform, steps["mask_transfer"] = _carry_lesion(
+        lesion_native, lesion_transform, steps["mask_transfer"] = carry_lesion(
             lesion, lesion_source, reference_name, images, transforms, registrations, config, case_id, mask_name)
 
     # the lesion mask must lie in the brain

@@ -99,9 +99,9 @@ class NothingPreparedError(LesionSegError):
         failures: one ``{"case_id", "patient_id", "reason"}`` per case.
     """
 
-    def __init__(self, message: str, failures: list[dict[str, str]]):
+    def __init__(self, message: str, failures: list[dict[str, str]] | None = None):
         super().__init__(message)
-        self.failures = failures
+        self.failures = list(failures or [])
 
     def __reduce__(self):
         return (type(self), (str(self), self.failures))
