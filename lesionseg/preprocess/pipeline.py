@@ -247,7 +247,8 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
             bias_record = None
             if config.bias_correction == "n4":
                 stack_image, bias_record = correct_bias_n4(stack_image, brain_on_grid)
-            normalised = normalise_mri(stack_image, brain_on_grid, clip_percentiles=tuple(config.clip_percentiles))
+            normalised = normalise_mri(stack_image, brain_on_grid, clip_percentiles=tuple(config.clip_percentiles),
+                                      case_id=case_id, channel=name)
             normalisation[name] = {"kind": "zscore_in_brain", "clip_percentiles": list(config.clip_percentiles)}
             if bias_record is not None:
                 normalisation[name]["bias_correction"] = bias_record
