@@ -64,7 +64,13 @@ def test_cases_accepts_the_release_and_says_what_prepare_will_register(release, 
     assert code == 0, err
     plans = [case["metadata"]["alignment"] for case in json.loads(out)["cases"]]
     assert plans == [{"reference": "flair", "aligned": [], "registered": [], "mask_channel": "dwi",
-                      "mask_carried": True}] * 2
+                      "mask_carried": True, "shared": []}] * 2
+    # FLAIR as the reference of all three: DWI registered, ADC takes DWI's registration, the mask carried
+    code, out, err = _run(capsys, "cases", root, "--channels", "flair,dwi,adc")
+    assert code == 0, err
+    assert "registers dwi onto flair; adc takes dwi's registration (same grid); mask carried from dwi to flair" in out
+    code, _, err = _run(capsys, "cases", root, "--channels", "flair", "--reference", "dwi")
+    assert code == 2 and "--reference dwi is not among --channels flair" in err
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from lesionseg.cli.common import parse_channel_list
+from lesionseg.errors import ParameterError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         export_manifest(cases, args.export_csv)
     channels = parse_channel_list(args.channels, "--channels") if args.channels else None
     reference = parse_channel_list(args.reference, "--reference")[0] if args.reference else None
+    if channels and reference and reference not in channels:
+        raise ParameterError(f"--reference {reference} is not among --channels {','.join(channels)}.")
     plans = {}
     if not args.no_check:
         for case in cases:
@@ -76,6 +79,7 @@ def _plan_summary(plans: list) -> list[str]:
     registered = Counter((plan.reference, name) for plan in plans for name in plan.registered)
     aligned = Counter((plan.reference, name) for plan in plans for name in plan.aligned)
     carried = Counter((plan.mask_channel, plan.reference) for plan in plans if plan.mask_carried)
+    shared = Counter(pair for plan in plans for pair in plan.shared)
     lines = []
     if not registered and not carried:
         names = ", ".join(references)
@@ -84,6 +88,8 @@ def _plan_summary(plans: list) -> list[str]:
         return lines
     for (reference, name), count in sorted(registered.items()):
         lines.append(f"prepare registers {name} onto {reference} in {count} of {len(plans)} cases.")
+    for (name, other), count in sorted(shared.items()):
+        lines.append(f"prepare gives {name} the registration of {other} (same grid) in {count} of {len(plans)} cases.")
     for (reference, name), count in sorted(aligned.items()):
         lines.append(f"prepare leaves {name} as it is in {count} of {len(plans)} cases (already on {reference}'s grid).")
     for (source, reference), count in sorted(carried.items()):

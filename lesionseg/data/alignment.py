@@ -4,8 +4,11 @@ Multimodal MRI is usually stored on several grids: in the public ISLES'22 releas
 (e.g. 512 x 512 x 28 voxels of 0.45 x 0.45 x 5 mm) and DWI and ADC share another (112 x 112 x 72 of
 2 mm), with the lesion mask on the DWI grid. ``prepare`` keeps the reference channel's grid, registers
 each channel on another grid onto the reference, leaves a channel already on the reference grid as it
-is, and carries a mask drawn on another channel's grid to the reference through that channel's
-registration. :func:`alignment_plan` says which, from the files' headers only.
+is, registers once the channels that share another grid (the first of them; the others take its
+transform), and carries a mask drawn on another channel's grid to the reference through that channel's
+registration. :func:`alignment_plan` says which, from the files' headers only (it follows
+:func:`lesionseg.preprocess.channel_alignment.register_channels`; ``prepare --register-aligned`` registers
+every channel on its own instead).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ class AlignmentPlan:
         aligned: other channels already on the reference grid (within the tolerance of
             :func:`lesionseg.io.geometry_difference`): not registered.
         registered: channels on other grids, registered onto the reference.
+        shared: ``(channel, other)`` pairs: a channel on the grid of ``other`` (a registered channel), which
+            takes ``other``'s registration instead of its own (DWI and the ADC computed from it).
         mask_channel: the channel whose grid the lesion mask is on (None without a mask, or for a
             ``.seg.nrrd``, which is resampled by position).
         mask_carried: the mask is not on the reference grid and is carried to it through the registration
@@ -38,12 +43,15 @@ class AlignmentPlan:
     registered: tuple[str, ...]
     mask_channel: str | None = None
     mask_carried: bool = False
+    shared: tuple[tuple[str, str], ...] = ()
 
     def describe(self) -> str:
         """A short phrase: ``one grid`` or e.g. ``registers flair onto dwi; mask carried from dwi``."""
         parts = []
         if self.registered:
             parts.append(f"registers {', '.join(self.registered)} onto {self.reference}")
+        for name, other in self.shared:
+            parts.append(f"{name} takes {other}'s registration (same grid)")
         if self.mask_carried:
             parts.append(f"mask carried from {self.mask_channel} to {self.reference}")
         return "; ".join(parts) if parts else "one grid"
@@ -51,6 +59,7 @@ class AlignmentPlan:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["aligned"], data["registered"] = list(self.aligned), list(self.registered)
+        data["shared"] = [list(pair) for pair in self.shared]
         return data
 
 
@@ -107,8 +116,17 @@ def alignment_plan(case: Case, channels: list[str] | None = None, reference: str
             geometries[name] = read_geometry(case.channel_path(name))
     others = [name for name in names if name != reference]
     aligned = tuple(n for n in others if geometry_difference(geometries[reference], geometries[n]) is None)
-    registered = tuple(n for n in others if n not in aligned)
+    registered: list[str] = []
+    shared: list[tuple[str, str]] = []
+    for name in others:
+        if name in aligned:
+            continue
+        twin = next((r for r in registered if geometry_difference(geometries[r], geometries[name]) is None), None)
+        if twin is None:
+            registered.append(name)
+        else:
+            shared.append((name, twin))
     mask_channel = mask_grid_channel(case, geometries, prefer=reference)
     carried = mask_channel is not None and geometry_difference(geometries[mask_channel],
                                                                geometries[reference]) is not None
-    return AlignmentPlan(reference, aligned, registered, mask_channel, carried)
+    return AlignmentPlan(reference, aligned, tuple(registered), mask_channel, carried, tuple(shared))
