@@ -89,13 +89,14 @@ def test_csv_manifest_with_patients_and_unlabelled_cases(tmp_path):
         cases[1].read_mask()
 
 
-def test_channels_of_different_geometry_are_refused(tmp_path):
+def test_channels_of_different_geometry_are_accepted_unless_aligned_channels_are_required(tmp_path):
     write_isles_public(tmp_path, n=1, channels=("flair", "dwi"))
     dwi = next(tmp_path.rglob("*_dwi.nii.gz"))
     write_image(small_volume(3, spacing=(1.0, 1.0, 5.0)), dwi)
-    with pytest.raises(GeometryError, match=r"channel 'flair'.*spacing"):
-        discover(tmp_path)
-    assert len(discover(tmp_path, allow_unaligned_channels=True)) == 1
+    with pytest.raises(GeometryError, match=r"channel 'flair'.*spacing.*--require-aligned"):
+        discover(tmp_path, allow_unaligned_channels=False)
+    (case,) = discover(tmp_path)  # the default: prepare will register them
+    assert case.metadata["alignment"]["registered"] == ["flair"] and case.metadata["alignment"]["reference"] == "dwi"
 
 
 def test_mask_on_another_grid_and_multilabel_mask_are_refused(tmp_path):

@@ -13,7 +13,9 @@ options, each in a background process with one progress line per step (per epoch
 not given comes from the preset (``--preset``, the same for both steps; ``auto`` by default: gpu with a GPU,
 else cpu, which trains for 15 minutes and fine-tunes the shipped starter model when it fits). The bundle is
 RUN/model.lsb. ``--resume`` continues a stopped run. The exit code is that of the first
-command that did not succeed (0 done, 1 internal error, 2 bad input, 130 cancelled).
+command that did not succeed (0 done, 1 internal error, 2 bad input, 130 cancelled); when ``prepare`` could
+not prepare some cases (listed in its log and PREPARED/prepare.json) the others are trained on and the exit
+code is 3.
 """
 
 import argparse
@@ -36,7 +38,7 @@ from LesionSegCurriculumLib import (  # noqa: E402
     PrepareParameters,
     TrainParameters,
 )
-from LesionSegInferenceLib import EXIT_BAD_INPUT, EXIT_OK  # noqa: E402
+from LesionSegInferenceLib import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL  # noqa: E402
 from LesionSegInferenceLib.BatchScript import (  # noqa: E402
     ProgressPrinter,
     exit_code,
@@ -126,6 +128,7 @@ def main(argv=None) -> int:
         return _fail(f"--network-kwargs is not JSON ({error}); e.g. '{{\"features\": [16, 32, 64, 128, 256]}}'.")
     logic = CurriculumLogic()
     options = {"on_log": log_printer(), "wait": True}
+    partial = False
     if args.dataset and not (Path(args.prepared) / "slices.csv").is_file():
         preparing = PrepareParameters(args.dataset, args.prepared, preset=args.preset, size=args.size,
                                       negatives=args.negatives, context=args.context,
@@ -136,7 +139,10 @@ def main(argv=None) -> int:
             return _fail(reason)
         print(f"Preparing {args.dataset} into {args.prepared}", flush=True)
         result = logic.prepare(preparing, on_progress=ProgressPrinter(label="prepare"), **options).result
-        if not result.ok:
+        if result.state == "partial":  # the failed cases are in the log and prepare.json; train on the others
+            print(f"prepare partial: {result.error} Training on the cases that were prepared.", flush=True)
+            partial = True
+        elif not result.ok:
             print(f"prepare {result.state}: {result.error}", flush=True)
             return exit_code(result)
     elif args.dataset:
@@ -150,7 +156,7 @@ def main(argv=None) -> int:
         print(f"train {result.state}: {result.error}", flush=True)
         return exit_code(result)
     print(f"Bundle: {logic.bundle_of(result, training)}", flush=True)
-    return EXIT_OK
+    return EXIT_PARTIAL if partial else EXIT_OK
 
 
 if __name__ == "__main__":

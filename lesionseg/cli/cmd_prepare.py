@@ -10,13 +10,20 @@ from lesionseg.preprocess.config import BRAIN_METHODS
 from lesionseg.progress import PROGRESS_MODES, make_progress
 from lesionseg.train.presets import PRESET_NAMES
 
+EXIT_PARTIAL = 3  # as lesionseg.cli.EXIT_PARTIAL (not imported: that module imports this one)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "prepare", help="prepare 2D training slices (brain extraction, registration, flip, resize)",
         description="Prepare a dataset for 2D training: brain extraction, registration of the channels onto the "
-                    "reference, normalisation, axial slices with lesion (and some without), lesions flipped into "
-                    "one hemisphere, resized to SxS without cropping. Every step is recorded per case.",
+                    "reference (channels already on its grid are taken as they are; a mask drawn on another "
+                    "channel's grid, e.g. ISLES'22's DWI for --channels flair, is carried to the reference through "
+                    "that registration), normalisation, axial slices with lesion (and some without), lesions "
+                    "flipped into one hemisphere, resized to SxS without cropping. Every step is recorded per case. "
+                    "A case that cannot be prepared is listed with its reason (on screen and in prepare.json) and "
+                    "the others are prepared (exit code 3); running the command again prepares only the failed and "
+                    "missing cases.",
     )
     parser.add_argument("dataset", type=Path, help="dataset folder or CSV manifest (any layout 'cases' reads)")
     parser.add_argument("out", type=Path, help="output folder of the prepared dataset")
@@ -42,6 +49,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "extractor, when installed, for an MRI whose classical mask has an atypical volume; "
                              "CT is always classical); the method used is recorded per case")
     parser.add_argument("--no-register", action="store_true", help="assume the channels are already aligned")
+    parser.add_argument("--rigid-only", action="store_true",
+                        help="register with a rigid transform only, no affine stage (better when the reference has "
+                             "thick slices, e.g. ISLES'22's 5 mm FLAIR as reference: on the synthetic release the "
+                             "DWI-to-FLAIR error was 0.7 mm rigid, 3.6 mm rigid + affine)")
+    parser.add_argument("--register-aligned", action="store_true",
+                        help="also register channels already on the reference channel's grid (by default a channel "
+                             "with the reference's size, spacing, origin and direction, such as ADC beside DWI, is "
+                             "taken as it is)")
     parser.add_argument("--deformable", action="store_true", help="add a deformable registration stage")
     parser.add_argument("--ct-window", default="0,80", help="CT window in HU, low,high (default 0,80)")
     parser.add_argument("--replace-nonfinite", action="store_true",
@@ -79,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
         size=chosen["size"], negatives=chosen["negatives"], context_slices=chosen["context_slices"],
         brain_margin_mm=chosen["brain_margin_mm"],
         lesion_side=args.side, brain_extraction=args.brain_extraction,
-        registration=[] if args.no_register else ["rigid", "affine"], deformable=args.deformable,
+        registration=[] if args.no_register else (["rigid"] if args.rigid_only else ["rigid", "affine"]),
+        deformable=args.deformable,
+        register_aligned=args.register_aligned,
         ct_window=parse_float_pair(args.ct_window, "--ct-window"), replace_nonfinite=args.replace_nonfinite,
         seed=args.seed, mask_revision=args.mask_revision, bias_correction=args.bias_correction,
     )
@@ -89,5 +106,11 @@ def run(args: argparse.Namespace) -> int:
         make_progress("jsonl")({"event": "done", "stage": "prepare", **summary})
     else:
         print(f"prepared {summary['cases']} cases into {args.out}: {summary['slices']} slices, "
-              f"{summary['lesion_slices']} with lesion ({summary['skipped']} cases unchanged and skipped)")
-    return 0
+              f"{summary['lesion_slices']} with lesion ({summary['skipped']} cases unchanged and skipped"
+              + (f", {summary['retried']} that failed before tried again" if summary["retried"] else "") + ")")
+        if summary["failed"]:
+            print(f"{summary['failed']} case(s) could not be prepared (listed in {args.out / 'prepare.json'}; "
+                  "run the same command again to retry only these):")
+            for failure in summary["failures"]:
+                print(f"  {failure['case_id']}: {failure['reason']}")
+    return EXIT_PARTIAL if summary["failed"] else 0

@@ -59,7 +59,7 @@ def _has_case_id_column(path: Path) -> bool:
     return "case_id" in [column.strip() for column in header.split(",")]
 
 
-def discover(root: str | os.PathLike, *, validate: bool = True, allow_unaligned_channels: bool = False,
+def discover(root: str | os.PathLike, *, validate: bool = True, allow_unaligned_channels: bool = True,
              require_masks: bool = False) -> list[Case]:
     """Find and check every case of a dataset.
 
@@ -67,7 +67,8 @@ def discover(root: str | os.PathLike, *, validate: bool = True, allow_unaligned_
         root: a dataset folder (ISLES'22 public or flat layout, ISLES'24, ATLAS v2.0, nnU-Net v2 raw) or a CSV
             manifest.
         validate: check each case's files (see :func:`validate_case`); the first bad case raises.
-        allow_unaligned_channels: accept channels on different grids (prepare registers them).
+        allow_unaligned_channels: accept channels on different grids (the default: prepare registers them);
+            False refuses them (``lesionseg cases --require-aligned``).
         require_masks: refuse cases without a lesion mask (training needs them).
 
     Returns:

@@ -9,7 +9,7 @@ from lesionseg.errors import GeometryError, LesionSegError
 from lesionseg.io import geometry_difference, image_extension, read_geometry
 
 
-def validate_case(case: Case, *, allow_unaligned_channels: bool = False, read_mask: bool = True) -> None:
+def validate_case(case: Case, *, allow_unaligned_channels: bool = True, read_mask: bool = True) -> None:
     """Check that a case's files can be used together; errors name the case (see :func:`_validate`)."""
     try:
         _validate(case, allow_unaligned_channels=allow_unaligned_channels, read_mask=read_mask)
@@ -22,16 +22,21 @@ def validate_case(case: Case, *, allow_unaligned_channels: bool = False, read_ma
 def _validate(case: Case, *, allow_unaligned_channels: bool, read_mask: bool) -> None:
     """Check that a case's files can be used together.
 
-    Checks: every channel file is a readable 3D scalar volume (headers only, plus NIfTI truncation); all
-    channels share one grid unless ``allow_unaligned_channels`` (registration will align them later);
+    Checks: every channel file is a readable 3D scalar volume (headers only, plus NIfTI truncation);
+    channels on different grids are accepted (``prepare`` registers them onto the reference) unless
+    ``allow_unaligned_channels`` is False (the strict mode of ``lesionseg cases --require-aligned``);
     the mask, when present, is on the grid of a channel (the first such channel is recorded as
     ``case.metadata["mask_channel"]``; a ``.seg.nrrd`` is resampled instead) and, with ``read_mask``, holds
-    one label (see :func:`lesionseg.io.binarise_mask`).
+    one label (see :func:`lesionseg.io.binarise_mask`). What ``prepare`` will register, with the first
+    channel as the reference, is recorded as ``case.metadata["alignment"]``
+    (:meth:`lesionseg.data.alignment.AlignmentPlan.to_dict`).
 
     Raises:
         InputFileError: an unreadable, truncated, 2D or 4D file, or a multi-label mask.
-        GeometryError: channels, or the mask and the channels, on different grids.
+        GeometryError: channels on different grids (strict mode), or a mask on no channel's grid.
     """
+    from lesionseg.data.alignment import alignment_plan
+
     geometries = {name: read_geometry(path) for name, path in case.channels.items()}
     names = list(geometries)
     reference = names[0]
@@ -42,23 +47,18 @@ def _validate(case: Case, *, allow_unaligned_channels: bool, read_mask: bool) ->
                 raise GeometryError(
                     f"case {case.case_id}: channel '{name}' ({case.channels[name]}) is not on the grid of "
                     f"channel '{reference}' ({case.channels[reference]}): {difference} "
-                    f"('{reference}' first); register the channels or let prepare register them."
+                    f"('{reference}' first); all channels must share one grid with --require-aligned "
+                    f"(without it, prepare registers '{name}' onto the reference channel)."
                 )
+    plan = alignment_plan(case, geometries=geometries)
+    case.metadata["alignment"] = plan.to_dict()
     if case.mask is None:
         return
     if image_extension(case.mask) == ".seg.nrrd":
         if read_mask:
             case.read_mask(reference=geometries[reference].reference_image())
         return
-    mask_geometry = read_geometry(case.mask)
-    differences = {name: geometry_difference(geometry, mask_geometry) for name, geometry in geometries.items()}
-    on_grid_of = [name for name, difference in differences.items() if difference is None]
-    if not on_grid_of:
-        raise GeometryError(
-            f"case {case.case_id}: the mask {case.mask} is not on the grid of channel '{reference}' "
-            f"({differences[reference]}) nor of any other channel; resample the mask onto the channel it was drawn on."
-        )
-    case.metadata.setdefault("mask_channel", on_grid_of[0])
+    case.metadata.setdefault("mask_channel", plan.mask_channel)
     if read_mask:
         from lesionseg.io import read_mask as read_mask_file
 

@@ -3,6 +3,11 @@
 A writer produces the file under a temporary name in the same folder and renames it into place with
 :func:`os.replace`, which is atomic on POSIX and Windows when both names are on one file system. A crash
 or a kill leaves at most a stray ``.tmp-*`` file, never a half-written output under the real name.
+
+Permissions: :func:`tempfile.mkstemp` creates its file readable by its owner only (0600), and a rename
+keeps the mode, so the file is given the mode an ordinary ``open(path, "w")`` would have given it
+(0666 minus the process umask) before it is renamed into place: other users of a shared folder read the
+results as they read any other file there.
 """
 
 from __future__ import annotations
@@ -11,8 +16,36 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterator
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask (e.g. 0o022), read without changing it where the system allows.
+
+    Linux reports it in ``/proc/self/status``; elsewhere it is read by setting and restoring it (the only
+    portable way), under a lock so that two threads of this process do not race each other.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def _give_default_mode(path: Path) -> None:
+    """Set a file's mode to what creating it with ``open()`` would give: 0666 minus the umask."""
+    os.chmod(path, 0o666 & ~current_umask())
 
 
 def _temporary_name(final: Path) -> Path:
@@ -31,7 +64,8 @@ def _temporary_name(final: Path) -> Path:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write to; on success it is renamed to ``path``, on error removed.
 
-    The parent folder is created when missing.
+    The parent folder is created when missing; the file ends with the mode the umask gives new files
+    (see the module docstring), whatever mode the temporary file had.
 
     Example:
         >>> with atomic_path(out / "case.nii.gz") as tmp:
@@ -42,6 +76,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     temporary = _temporary_name(final)
     try:
         yield temporary
+        _give_default_mode(temporary)
         os.replace(temporary, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -29,6 +29,9 @@ class PrepareConfig:
             atypical and one is installed), "classical", "deepbet" or "hdbet" (MRI; the ``[brain]`` extra);
             see :mod:`lesionseg.preprocess.brain`.
         registration: stages registering other channels onto the reference (empty: assume aligned).
+        register_aligned: also register channels already on the reference grid (same size, spacing,
+            origin and direction within :func:`lesionseg.io.geometry_difference`'s tolerance); by default
+            they are taken as they are (DWI and ADC share one acquisition and one grid).
         deformable: add a deformable (B-spline) stage after the affine one.
         clip_percentiles: MRI intensity percentiles (inside the brain) clipped before the z-score (the upper
             one high, so that hyperintense lesions keep their contrast; see :mod:`lesionseg.preprocess.normalise`).
@@ -55,6 +58,7 @@ class PrepareConfig:
     lesion_side: str = "left"
     brain_extraction: str = "auto"
     registration: list[str] = field(default_factory=lambda: ["rigid", "affine"])
+    register_aligned: bool = False
     deformable: bool = False
     clip_percentiles: tuple[float, float] = DEFAULT_CLIP_PERCENTILES
     ct_window: tuple[float, float] = (0.0, 80.0)

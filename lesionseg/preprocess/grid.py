@@ -145,11 +145,14 @@ def prepared_grid(frame: AxialFrame, midplane: Midplane, size: int,
 
 
 def sample_onto_grid(image: sitk.Image, grid: PreparedGrid, *, is_mask: bool, default_value: float = 0.0,
-                     transform: sitk.Transform | None = None) -> np.ndarray:
+                     transform: sitk.Transform | None = None, keep_lesion_volumes: bool = False) -> np.ndarray:
     """Resample a native volume onto the prepared grid; returns an array (slices, S, S) = (z, v, u).
 
     Images are interpolated linearly (float32). Masks are interpolated linearly and thresholded at 0.5
-    (uint8), which keeps thin structures better than nearest neighbour when the pixel size changes.
+    (uint8), which keeps thin structures better than nearest neighbour when the pixel size changes and
+    suits a large smooth mask such as the brain. Lesion masks (``keep_lesion_volumes``) get one threshold
+    per lesion instead, so that each keeps its volume and none of a few voxels vanishes
+    (:mod:`lesionseg.preprocess.mask_resampling`).
 
     Args:
         image: a native volume (any grid; physical positions decide).
@@ -157,7 +160,13 @@ def sample_onto_grid(image: sitk.Image, grid: PreparedGrid, *, is_mask: bool, de
         is_mask: treat as a 0/1 mask.
         default_value: value outside the image.
         transform: maps grid (reference) points to ``image`` points, e.g. a registration result.
+        keep_lesion_volumes: with ``is_mask``, threshold each connected component so that it keeps its
+            volume instead of thresholding at 0.5.
     """
+    if is_mask and keep_lesion_volumes:
+        from lesionseg.preprocess.mask_resampling import resample_mask_keeping_volumes
+
+        return resample_mask_keeping_volumes(image, grid.geometry, transform)
     reference = grid.geometry.reference_image(sitk.sitkFloat32)
     source = sitk.Cast(image, sitk.sitkFloat32)
     resampled = sitk.Resample(source, reference, transform or sitk.Transform(), sitk.sitkLinear,
@@ -169,10 +178,11 @@ def sample_onto_grid(image: sitk.Image, grid: PreparedGrid, *, is_mask: bool, de
 
 
 def frame_slices_of(mask: sitk.Image, frame: AxialFrame) -> np.ndarray:
-    """A native mask on the axial frame, (slices, y, x) uint8: exact reorientation, or nearest neighbour
-    onto the resampled frame of an oblique volume. Used for per-slice lesion areas in native pixels."""
+    """A native lesion mask on the axial frame, (slices, y, x) uint8: exact reorientation, or, onto the
+    resampled frame of an oblique volume, each lesion keeping its volume (nearest neighbour lost small
+    lesions between tilted slices). Used for per-slice lesion areas in native pixels."""
     if frame.resampled:
-        resampled = sitk.Resample(mask, frame.geometry.reference_image(), sitk.Transform(),
-                                  sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-        return sitk.GetArrayFromImage(resampled)
+        from lesionseg.preprocess.mask_resampling import resample_mask_keeping_volumes
+
+        return resample_mask_keeping_volumes(mask, frame.geometry)
     return sitk.GetArrayFromImage(sitk.DICOMOrient(mask, "LPS"))

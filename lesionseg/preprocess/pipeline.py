@@ -1,11 +1,15 @@
 """Preparing one case: native volumes in, prepared S x S slices and their record out.
 
 Order of steps (each recorded): read and check the channels; brain extraction on the reference
-channel (a user-supplied brain mask wins); the axial frame; the mid-sagittal plane; the prepared grid;
-registration of the other channels onto the reference; one resampling of every channel, the lesion mask
-and the brain mask onto the prepared grid; intensity normalisation on that grid (MRI z-score inside the
-brain, CT window); slice selection (training: lesion slices and a fraction of lesion-free brain slices;
-inference: every brain slice); hemisphere flip (training: each slice's lesion into the chosen hemisphere).
+channel (a user-supplied brain mask wins); registration of the other channels onto the reference (a
+channel already on the reference grid is left as it is unless ``config.register_aligned``); a lesion mask
+drawn on another channel's grid is carried to the reference through that channel's registration (the
+registration ``lesionseg transfer-mask`` runs, computed for the purpose when that channel is not among the
+prepared ones); the lesion must lie in the brain; the axial frame; the mid-sagittal plane; the prepared
+grid; one resampling of every channel, the lesion mask (each lesion keeping its volume) and the brain mask
+onto the prepared grid; intensity normalisation on that grid (MRI z-score inside the brain, CT window);
+slice selection (training: lesion slices and a fraction of lesion-free brain slices; inference: every brain
+slice); hemisphere flip (training: each slice's lesion into the chosen hemisphere).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import SimpleITK as sitk
 from lesionseg.data import CT_CHANNELS, Case
 from lesionseg.errors import LesionSegError, PreprocessingError
 from lesionseg.io import Geometry, geometry_difference, read_image, read_mask
+from lesionseg.preprocess.channel_alignment import carry_lesion, mask_source_channel, register_channels
 from lesionseg.preprocess.config import PrepareConfig
 from lesionseg.preprocess.grid import frame_slices_of, prepared_grid, sample_onto_grid
 from lesionseg.preprocess.midplane import estimate_midplane
@@ -113,15 +118,24 @@ def prepare_case(case: Case, config: PrepareConfig, *, training: bool = True,
         if case.metadata.get("brain_mask") and reference is not None:
             user_brain = read_mask(case.metadata["brain_mask"], reference=reference)
         lesion = None
+        lesion_source = None
         if training and reference is not None:
+            source_name = mask_source_channel(case, reference_name, reference)
             lesion = case.read_mask(reference=reference)
-            difference = geometry_difference(lesion, reference)
-            if difference is not None:
-                raise PreprocessingError(
-                    f"the mask {case.mask} is not on the grid of channel '{reference_name}' ({difference}).")
+            if source_name is not None:
+                source_image = images.get(source_name)
+                if source_image is None:
+                    source_image = read_case_channels(case, [source_name], config)[source_name]
+                lesion_source = (source_name, source_image)
+            else:
+                difference = geometry_difference(lesion, reference)
+                if difference is not None:
+                    raise PreprocessingError(
+                        f"the mask {case.mask} is not on the grid of channel '{reference_name}' ({difference}).")
         prepared = prepare_images(images, config, case_id=case.case_id, patient_id=case.patient_id, lesion=lesion,
                                   user_brain=user_brain, training=training, side=side,
-                                  mask_name=str(case.mask) if case.mask else "the lesion mask")
+                                  mask_name=str(case.mask) if case.mask else "the lesion mask",
+                                  lesion_source=lesion_source)
         prepared.record.steps["nonfinite_replaced"] = dict(case.metadata.get("nonfinite_replaced", {}))
         return prepared
     except LesionSegError as error:
@@ -130,7 +144,8 @@ def prepare_case(case: Case, config: PrepareConfig, *, training: bool = True,
 
 def prepare_images(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: str, patient_id: str | None = None,
                    lesion: sitk.Image | None = None, user_brain: sitk.Image | None = None, training: bool = False,
-                   side: str | None = None, mask_name: str = "the lesion mask") -> PreparedCase:
+                   side: str | None = None, mask_name: str = "the lesion mask",
+                   lesion_source: tuple[str, sitk.Image] | None = None) -> PreparedCase:
     """Prepare one case from volumes in memory (the predictor's entry point; see :func:`prepare_case`).
 
     Args:
@@ -138,25 +153,30 @@ def prepare_images(images: dict[str, sitk.Image], config: PrepareConfig, *, case
         config: preparation parameters; ``config.channels`` (default: the keys of ``images``) fixes the
             order of the prepared channels and ``config.reference`` the reference.
         case_id, patient_id: recorded, and named in errors.
-        lesion: the lesion mask on the reference channel's grid (needed when ``training``).
+        lesion: the lesion mask (needed when ``training``) on the reference channel's grid, or on the grid of
+            ``lesion_source``.
         user_brain: a brain mask on the reference grid that replaces brain extraction.
         training, side: as in :func:`prepare_case`.
         mask_name: how errors name the lesion mask.
+        lesion_source: ``(channel name, image)`` of the scan the mask was drawn on when that is not the
+            reference (e.g. DWI for a FLAIR reference in ISLES'22): the mask is carried to the reference
+            through that scan's registration onto the reference (the channel's own when it is prepared,
+            else one run for the purpose) and ``record.steps["mask_transfer"]`` says so.
     """
     try:
         return _prepare(images, config, case_id=case_id, patient_id=patient_id or case_id, lesion=lesion,
-                        user_brain=user_brain, training=training, side=side, mask_name=mask_name)
+                        user_brain=user_brain, training=training, side=side, mask_name=mask_name,
+                        lesion_source=lesion_source)
     except LesionSegError as error:
         raise _in_case(error, case_id) from error
 
 
 def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: str, patient_id: str,
              lesion: sitk.Image | None, user_brain: sitk.Image | None, training: bool, side: str | None,
-             mask_name: str) -> PreparedCase:
+             mask_name: str, lesion_source: tuple[str, sitk.Image] | None = None) -> PreparedCase:
     from lesionseg.preprocess.bias import correct_bias_n4
     from lesionseg.preprocess.brain import run_brain_extraction
     from lesionseg.preprocess.normalise import normalise_mri, window_ct
-    from lesionseg.preprocess.registration import register
 
     channels = list(config.channels or images)
     reference_name = config.reference_channel(channels)
@@ -174,14 +194,26 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
     brain = extraction.mask
     steps["brain_extraction"] = extraction.to_record()
 
+    if training and lesion is None:
+        raise PreprocessingError("training slices need a lesion mask and none was given.")
+
+    # registration of the other channels onto the reference (whole head: inside the brain CT has almost no
+    # contrast and the skull carries the match, so a brain mask for the metric made CT-to-FLAIR fail)
+    transforms, registrations = register_channels(images, channels, reference_name, config, case_id)
+    steps["registration"] = registrations
+
+    # the lesion mask on the reference grid (carried there when drawn on another channel's grid)
+    lesion_native, lesion_transform = lesion, None
+    if lesion is not None and lesion_source is not None and lesion_source[0] != reference_name:
+        lesion_native, lesion_transform, steps["mask_transfer"] = carry_lesion(
+            lesion, lesion_source, reference_name, images, transforms, registrations, config, case_id, mask_name)
+
     # the lesion mask must lie in the brain
     if training:
-        if lesion is None:
-            raise PreprocessingError("training slices need a lesion mask and none was given.")
-        lesion_voxels = np.count_nonzero(sitk.GetArrayViewFromImage(lesion))
+        lesion_voxels = np.count_nonzero(sitk.GetArrayViewFromImage(lesion_native))
         if lesion_voxels:
             near_brain = sitk.BinaryDilate(brain, [2] * 3)
-            inside = np.count_nonzero(sitk.GetArrayViewFromImage(lesion) & sitk.GetArrayViewFromImage(near_brain))
+            inside = np.count_nonzero(sitk.GetArrayViewFromImage(lesion_native) & sitk.GetArrayViewFromImage(near_brain))
             if inside < config.min_lesion_in_brain * lesion_voxels:
                 raise PreprocessingError(
                     f"the lesion mask {mask_name} lies mostly outside the brain ({100.0 * inside / lesion_voxels:.0f} % "
@@ -196,26 +228,6 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
 
         extent = brain_extent_mm(brain, frame, config.brain_margin_mm)
     grid = prepared_grid(frame, midplane, config.size, config.min_rotation_deg, brain_extent=extent)
-
-    # registration of the other channels onto the reference (whole head: inside the brain CT has almost no
-    # contrast and the skull carries the match, so a brain mask for the metric made CT-to-FLAIR fail)
-    transforms: dict[str, sitk.Transform | None] = {reference_name: None}
-    registrations: dict[str, Any] = {reference_name: None}
-    for name in channels:
-        if name == reference_name:
-            continue
-        if config.registration:
-            result = register(reference, images[name], stages=tuple(config.registration), deformable=config.deformable,
-                              fixed_mask=None, seed=config.seed, case_id=case_id, channel=name,
-                              fixed_channel=reference_name)
-            transforms[name] = result.transform
-            registrations[name] = result.record
-        else:
-            if geometry_difference(images[name], reference) is not None:
-                raise PreprocessingError(f"channel '{name}' is not on the reference grid and registration is off.")
-            transforms[name] = None
-            registrations[name] = {"stages": []}
-    steps["registration"] = registrations
 
     # one resampling onto the prepared grid, then normalisation there
     brain_stack = sample_onto_grid(brain, grid, is_mask=True)
@@ -233,7 +245,8 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
             bias_record = None
             if config.bias_correction == "n4":
                 stack_image, bias_record = correct_bias_n4(stack_image, brain_on_grid)
-            normalised = normalise_mri(stack_image, brain_on_grid, clip_percentiles=tuple(config.clip_percentiles))
+            normalised = normalise_mri(stack_image, brain_on_grid, clip_percentiles=tuple(config.clip_percentiles),
+                                      case_id=case_id, channel=name)
             normalisation[name] = {"kind": "zscore_in_brain", "clip_percentiles": list(config.clip_percentiles)}
             if bias_record is not None:
                 normalisation[name]["bias_correction"] = bias_record
@@ -241,9 +254,9 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
     steps["normalisation"] = normalisation
     images_on_grid = np.stack(channel_stacks, axis=1)  # (slices, C, S, S)
 
-    if lesion is not None:
-        lesion_stack = sample_onto_grid(lesion, grid, is_mask=True)
-        native_lesion_pixels = frame_slices_of(lesion, frame).reshape(grid.n_slices, -1).sum(axis=1)
+    if lesion is not None:  # straight from the grid the mask was drawn on: one interpolation
+        lesion_stack = sample_onto_grid(lesion, grid, is_mask=True, keep_lesion_volumes=True, transform=lesion_transform)
+        native_lesion_pixels = frame_slices_of(lesion_native, frame).reshape(grid.n_slices, -1).sum(axis=1)
     else:
         lesion_stack = np.zeros_like(brain_stack)
         native_lesion_pixels = np.zeros(grid.n_slices, dtype=np.int64)

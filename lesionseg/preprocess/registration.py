@@ -463,11 +463,12 @@ def transfer_mask(mask: sitk.Image, source: sitk.Image, target: sitk.Image, *, d
     """Carry a mask drawn on ``source`` onto ``target``'s grid (another scan of the same head).
 
     ``source`` is registered onto ``target`` (target fixed), then the mask is resampled through the
-    transform with LINEAR interpolation of its 0/1 values and thresholded at 0.5. Nearest neighbour
-    would pick one source voxel per target voxel, which between grids of different voxel size or
-    orientation makes staircase edges and drops or doubles thin slices; the 0.5 level of the
-    interpolated indicator puts the boundary where it lies in the source, to within interpolation
-    error, and keeps the volume.
+    transform so that each lesion keeps its volume
+    (:func:`lesionseg.preprocess.mask_resampling.resample_mask_image_keeping_volumes`: each lesion keeps
+    the target voxels its linearly interpolated indicator covers most). Nearest neighbour would pick one
+    source voxel per target voxel, which between grids of different voxel size or orientation makes
+    staircase edges and drops or doubles thin slices; one threshold at 0.5 of the interpolated indicator
+    shrinks small lesions, and loses those that fall between thick target slices.
 
     Args:
         mask: 0/1 mask on ``source``'s grid.
@@ -491,8 +492,8 @@ def transfer_mask(mask: sitk.Image, source: sitk.Image, target: sitk.Image, *, d
     if difference is not None:
         raise GeometryError(f"{_who(case_id)}the mask is not on the grid of {source_name} ({difference}); "
                             "give the scan the mask was drawn on.")
+    from lesionseg.preprocess.mask_resampling import resample_mask_image_keeping_volumes
+
     result = register(target, source, stages=stages, deformable=deformable, seed=seed, case_id=case_id,
                       channel=source_name, fixed_channel=target_name)
-    indicator = sitk.Cast(mask != 0, sitk.sitkFloat32)
-    moved = sitk.Resample(indicator, target, result.transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-    return sitk.Cast(moved >= 0.5, sitk.sitkUInt8)
+    return resample_mask_image_keeping_volumes(mask, target, result.transform)
