@@ -153,6 +153,15 @@ def test_perfusion_maps_without_an_ncct_of_the_same_session_are_refused_with_a_s
     assert "sub-stroke0002" in capsys.readouterr().err
 
 
+def test_a_subject_with_follow_up_images_only_is_named_not_dropped(tmp_path):
+    write_isles24(tmp_path, subjects=(1,))
+    later = tmp_path / "derivatives" / "sub-stroke0009" / "ses-02"
+    write_image(_ncct(9), later / "sub-stroke0009_ses-02_space-ncct_dwi.nii.gz")
+    with pytest.raises(DatasetError, match=r"^case sub-stroke0009: no NCCT \(sub-stroke0009_ses-01_ncct.nii.gz\) in "
+                                           r"any session, only sub-stroke0009_ses-02_space-ncct_dwi.nii.gz"):
+        discover(tmp_path, allow_unaligned_channels=True)
+
+
 def test_perfusion_maps_are_refused_as_prepare_channels(tmp_path, capsys):
     from lesionseg.cli import main
 

@@ -98,13 +98,14 @@ def discover_isles24(root: Path) -> list[Case]:
     """Find the cases of an ISLES'24 tree (either spelling; see the module docstring).
 
     Raises:
-        DatasetError: a subject whose perfusion maps (or CTA) have no NCCT of the same session, or two files
-            claiming one channel or mask of a case; the sentence names the subject and the files.
+        DatasetError: a subject without an NCCT, or whose perfusion maps (or CTA, or CT perfusion) have no NCCT
+            of the same session, or two files claiming one channel or mask of a case; the sentence names the
+            subject and the files.
     """
     by_subject: dict[str, list[_File]] = defaultdict(list)
     for found in _scan(root):
         by_subject[found.subject].append(found)
-    return [case for subject in sorted(by_subject) if (case := _case(subject, by_subject[subject])) is not None]
+    return [_case(subject, by_subject[subject]) for subject in sorted(by_subject)]
 
 
 def _unique(files: list[_File], what: str, case_id: str) -> _File | None:
@@ -114,7 +115,7 @@ def _unique(files: list[_File], what: str, case_id: str) -> _File | None:
     return files[0] if files else None
 
 
-def _case(subject: str, files: list[_File]) -> Case | None:
+def _case(subject: str, files: list[_File]) -> Case:
     case_id = f"sub-{subject}"
     sessions = sorted({f.session for f in files}, key=_session_number)
     ncct_sessions = [s for s in sessions if any(f.suffix in ("ncct", "ct") and not f.derivative and f.session == s
@@ -129,7 +130,11 @@ def _case(subject: str, files: list[_File]) -> Case | None:
             f"({case_id}_ses-{session}_ncct.nii.gz); without it the maps cannot be put on a CT grid: add the "
             "NCCT or move the case out of the dataset.")
     if not ncct_sessions:
-        return None  # follow-up images only: nothing to segment from
+        found = sorted({f.path.name for f in files})[:3]
+        raise DatasetError(
+            f"case {case_id}: no NCCT ({case_id}_ses-01_ncct.nii.gz) in any session, only {', '.join(found)}"
+            f"{' ...' if len(files) > 3 else ''}; an ISLES'24 case is read from its acute NCCT: add it or move the "
+            "subject out of the dataset.")
     acute = ncct_sessions[0]
     later = [s for s in sessions if _session_number(s) > _session_number(acute)]
     follow_up = later[0] if later else None

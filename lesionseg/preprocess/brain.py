@@ -47,8 +47,9 @@ Methods (``method=``): ``"classical"`` (the pipelines above), the learned extrac
 for grid, binarised).
 
 ``"auto"`` (the rule chosen from ``benchmarks/results/brain_extraction.txt``): the classical pipeline
-first, for CT always. On the synthetic heads it is as accurate as the learned extractors and several
-times faster, so a learned extractor is run only where the classical mask is suspect: an MRI whose
+first, for CT always. On the synthetic heads it is ahead of deepbet on 7 of 9 MRI heads (by 0.005-0.017
+Dice) and of HD-BET on all, and 1.8 and 25 times faster on one thread, so a learned extractor is run only
+where the classical mask is suspect (on the one head where it leaked, deepbet took Dice from 0.69 to 0.86): an MRI whose
 classical volume falls outside ``TYPICAL_VOLUME_ML`` (a leak into the scalp, or a mask that stops at the
 brain surface of a large head) is extracted again by the first installed learned method (deepbet before
 HD-BET, which is much slower on a CPU), whose mask is kept when its own volume is typical. The cost of
