@@ -34,10 +34,12 @@ def _first(root, pattern):
     return sorted(root.rglob(pattern))[0]
 
 
-def test_bad_channels_of_different_geometry(isles):
+def test_channels_of_different_geometry_are_refused_in_strict_mode_only(isles):
     dwi = _first(isles, "*_dwi.nii.gz")
     write_image(small_volume(5, spacing=(1.0, 1.0, 5.0)), dwi)
-    _assert_bad_input(run_cli("cases", isles), dwi)
+    _assert_bad_input(run_cli("cases", isles, "--require-aligned"), dwi)
+    accepted = run_cli("cases", isles)  # the default: prepare will register the channels
+    assert accepted.returncode == 0, accepted.stderr[-2000:]
 
 
 def test_bad_mask_with_three_labels(isles):
