@@ -193,7 +193,7 @@ def replan_epochs(*, done_epochs: int, current_epochs: int, remaining_s: float, 
         max_epochs: upper bound of the search.
 
     Returns:
-        The new number of epochs, or None to keep the plan (early in the run is over, or the change is small).
+        The new number of epochs, or None to keep the plan (the run is in its last 15 %, or the change is small).
     """
     if done_epochs > REPLAN_WITHIN * current_epochs or done_epochs < 1:
         return None
