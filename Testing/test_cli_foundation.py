@@ -125,3 +125,17 @@ def test_synth_then_cases_json_and_both_exports_and_flat_layout(tmp_path):
     for public_case, flat_case in zip(listing["cases"], flat_listing["cases"]):
         assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(public_case["channels"]["flair"])),
                               sitk.GetArrayFromImage(sitk.ReadImage(flat_case["channels"]["flair"])))
+
+
+def test_every_bad_case_is_listed_not_only_the_first(tmp_path):
+    root = tmp_path / "isles"
+    write_isles_public(root, n=3, channels=("flair", "dwi"))
+    flairs = sorted(root.rglob("*_FLAIR.nii.gz"))
+    flairs[0].write_bytes(b"")
+    flairs[2].write_text("patient notes, not an image\n")
+    result = run_cli("cases", root)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.strip().splitlines() if line]
+    assert len(lines) == 2 and "Traceback" not in result.stderr, result.stderr
+    assert str(flairs[0]) in lines[0] and str(flairs[2]) in lines[1]
+    assert str(flairs[1]) not in result.stderr  # the readable case is not blamed

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
 from lesionseg.cli.common import parse_channel_list
-from lesionseg.errors import ParameterError
+from lesionseg.errors import LesionSegError, ParameterError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,11 +39,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lesionseg.cli import EXIT_BAD_INPUT
     from lesionseg.data import detect_layout, discover, export_manifest, export_nnunet
     from lesionseg.data.alignment import alignment_plan
+    from lesionseg.data.validation import validate_case
 
     layout, _ = detect_layout(args.root)
-    cases = discover(args.root, validate=not args.no_check, allow_unaligned_channels=not args.require_aligned)
+    cases = discover(args.root, validate=False)
+    failed: dict[str, str] = {}  # case id -> why it cannot be used; every case is checked, not only the first bad one
+    if not args.no_check:
+        for case in cases:
+            try:
+                validate_case(case, allow_unaligned_channels=not args.require_aligned)
+            except LesionSegError as error:
+                failed[case.case_id] = str(error)
+        if failed:
+            for reason in failed.values():
+                print(f"lesionseg cases: error: {reason}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     if args.export_nnunet:
         export_nnunet(cases, args.export_nnunet)
     if args.export_csv:
