@@ -363,7 +363,7 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.updateButtons()
         if result.state == "cancelled":
             self.showMessage(_("Cancelled."))
-        elif not result.ok:
+        elif not result.ok and not (result.state == "partial" and onDone == self.onPrepared):  # partial: it says
             self.showError(result.error, "\n".join(result.log))
         try:
             onDone(result)
@@ -372,8 +372,12 @@ class LesionSegCurriculumWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.updateButtons()
 
     def onPrepared(self, result):
-        if result.ok:
-            self.showMessage(_("Prepared: {summary}").format(summary=result.summary or _("done")))
+        if result.ok or result.state == "partial":
+            message, details = self.logic.prepare_outcome(result)
+            self.showMessage(message)
+            if details:
+                self.appendLog(details)
+                slicer.util.warningDisplay(message, detailedText=details, windowTitle=_("LesionSeg Curriculum"))
             self.updateButtons()
 
     def onDifficultyMeasured(self, result, parameters):

@@ -926,6 +926,31 @@ def test_curriculum_jobs_run_the_cli_and_a_resumed_run_starts_with_its_history(s
     assert len(launcher.calls) == 1  # refused before a process starts
 
 
+
+def test_a_partial_prepare_is_reported_with_its_failed_cases_not_as_an_error(slicer_scene, tmp_path):
+    """Exit 3 (some cases failed) is an outcome: the sentence says how many were prepared and failed,
+    the details name each failed case with its reason; exit 0 says only what was prepared."""
+    from LesionSegCurriculumLib import CurriculumLogic, PrepareParameters
+
+    _, scene, _ = slicer_scene
+    (tmp_path / "data").mkdir()
+    parameters = PrepareParameters(str(tmp_path / "data"), str(tmp_path / "prep"))
+    failures = [{"case_id": "sub-02", "reason": "case sub-02: the file is truncated."},
+                {"case_id": "sub-03", "reason": "case sub-03: no brain was found."}]
+    done = {"event": "done", "stage": "prepare", "cases": 2, "slices": 40, "lesion_slices": 9, "failed": 2,
+            "failures": failures}
+    outcomes = {}
+    for code, summary in ((3, done), (0, {**done, "failed": 0, "failures": []})):
+        logic = CurriculumLogic(scene=scene, launcher=_FinishAt(code, [json.dumps(summary)]))
+        job = logic.prepare(parameters, wait=True)
+        outcomes[code] = (job.result.state, *logic.prepare_outcome(job.result))
+    state, sentence, details = outcomes[3]
+    assert state == "partial"
+    assert sentence.startswith("Prepared 2 cases (40 slices, 9 with lesion); 2 cases could not be prepared")
+    assert details.splitlines() == ["sub-02: case sub-02: the file is truncated.",
+                                    "sub-03: case sub-03: no brain was found."]
+    assert outcomes[0] == ("succeeded", "Prepared 2 cases (40 slices, 9 with lesion).", "")
+
 # ----------------------------------------------------------------------------- the self-tests, end to end
 @pytest.mark.slow
 def test_inference_self_test_trains_a_tiny_bundle_and_segments_a_synthetic_volume(slicer_scene, tmp_path):

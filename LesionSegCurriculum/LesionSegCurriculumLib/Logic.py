@@ -188,6 +188,31 @@ class CurriculumLogic:
         """
         return self._start("prepare", parameters, on_progress, on_log, on_finished, wait)
 
+    @staticmethod
+    def prepare_outcome(result: JobResult) -> tuple[str, str]:
+        """What a finished ``prepare`` says to the user: one status sentence and the details.
+
+        A partial run (exit 3: some cases could not be prepared) is an outcome to report, not an error:
+        the prepared cases can be trained on, and preparing again retries only the failed ones.
+
+        Returns:
+            ``(sentence, details)``; details lists each failed case with its reason ("" when none failed).
+        """
+        summary = result.summary or {}
+        failures = summary.get("failures") or []
+        prepared = summary.get("cases")
+        slices = summary.get("slices")
+        done = (f"Prepared {prepared} case{'' if prepared == 1 else 's'}" if prepared is not None else "Prepared")
+        if slices is not None:
+            done += f" ({slices} slices, {summary.get('lesion_slices', 0)} with lesion)"
+        if result.state != "partial":
+            return done + ".", ""
+        failed = summary.get("failed", len(failures))
+        sentence = (f"{done}; {failed} case{'' if failed == 1 else 's'} could not be prepared (listed in "
+                    "prepare.json). Training uses the prepared cases; Prepare again retries only the failed ones.")
+        details = "\n".join(f"{item.get('case_id', '?')}: {item.get('reason', '')}" for item in failures)
+        return sentence, details
+
     def measure_difficulty(self, parameters: DifficultyParameters, *,
                            on_progress: Callable[[JobProgress], None] | None = None,
                            on_log: Callable[[str], None] | None = None,
