@@ -10,6 +10,16 @@ ages 0-1. Most cases are FLAIR; some are DWI-, T1- and CT-like (given to the mod
 it also meets other contrasts). Everything depends on ``--seed`` alone; the log records the cohorts, the
 settings and each epoch.
 
+A later stage continues an earlier starter (``--init``): it trains the earlier weights further on the
+earlier cohorts and new ones (``--cohort-seeds``, one set of cohorts per seed), appends to the log and
+keeps every stage in the manifest's ``provenance.made_by.stages``. The shipped starter was made in two
+stages (the log gives both):
+
+1. ``make_starter.py --work W --minutes 60 --seed 20261204`` (from scratch, 98 cases);
+2. ``make_starter.py --work W --minutes 45 --seed 20261205 --cohort-seeds 20261204,20261205
+   --init lesionseg/starter/starter.lsb --threads 1`` (196 cases; the masks resampled keeping each lesion's
+   volume, which stage 1's masks were not).
+
 Run (about ``--minutes`` plus a quarter of an hour on a 2-core CPU):
 ``.venv/bin/python scripts/make_starter.py --work /tmp/starter [--minutes 90] [--seed 20261204]``.
 """
@@ -20,6 +30,7 @@ import argparse
 import csv
 import json
 import platform
+import shutil
 import time
 from pathlib import Path
 
@@ -41,10 +52,11 @@ OUTPUT = Path(__file__).resolve().parents[1] / "lesionseg" / "starter"
 class Log:
     """Writes lines to the console and to the log file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, append: bool = False) -> None:
         self.path = path
         self.started = time.monotonic()
-        path.write_text("", encoding="utf-8")
+        if not append:
+            path.write_text("", encoding="utf-8")
 
     def __call__(self, text: str) -> None:
         line = f"[{(time.monotonic() - self.started) / 60:6.1f} min] {text}"
@@ -53,32 +65,51 @@ class Log:
             handle.write(line + "\n")
 
 
-def write_cohorts(work: Path, seed: int, workers: int, log: Log, scale: float = 1.0) -> Path:
-    """One synthetic cohort per modality and a CSV manifest that gives every image as the ``flair`` channel."""
-    rows = []
-    for number, (modality, count) in enumerate(COHORTS.items()):
-        count = max(1, round(count * scale))
-        cohort_seed = seed + 1000 * (number + 1)
-        root = work / "cohorts" / modality
-        if not (root / "dataset_description.json").exists():
-            write_cohort(root, count, modalities=(modality,), seed=cohort_seed, workers=workers,
-                         case_options_fn=lambda index, s=cohort_seed: varied_case_options(s, index, recipe="starter"))
-        from lesionseg.data import discover
-        from lesionseg.synth.writer import case_files
+def cohort_seed(seed: int, number: int) -> int:
+    """The seed of the ``number``-th modality's cohort drawn for ``seed``."""
+    return seed + 1000 * (number + 1)
 
-        for case in discover(root):
-            # the phantom's own brain mask: classical brain extraction is for MRI, and CT is given as the channel
-            brain = case_files(root, case.case_id, (modality,)).brain_mask
-            rows.append({"case_id": f"{modality}-{case.case_id}", "patient_id": f"{modality}-{case.patient_id}",
-                         "flair": str(next(iter(case.channels.values()))),  # the cohort's one channel
-                         "mask": str(case.mask), "brain_mask": str(brain)})
-        log(f"cohort {modality}: {count} cases, seed {cohort_seed}, recipe 'starter'")
+
+def write_cohorts(work: Path, seeds: list[int], workers: int, log: Log, scale: float = 1.0) -> Path:
+    """Per seed, one synthetic cohort per modality; a CSV manifest that gives every image as the ``flair`` channel.
+
+    The first seed's cohorts are in ``work/cohorts/<modality>``, a later seed's in
+    ``work/cohorts/<seed>/<modality>``; case ids carry the modality and, after the first seed, the seed.
+    """
+    rows = []
+    for position, seed in enumerate(seeds):
+        rows += _cohort_rows(work, seed, workers, log, scale, "" if position == 0 else f"{seed}-",
+                             work / "cohorts" if position == 0 else work / "cohorts" / str(seed))
     manifest = work / "cohorts" / "starter.csv"
     with manifest.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["case_id", "patient_id", "flair", "mask", "brain_mask"])
         writer.writeheader()
         writer.writerows(rows)
     return manifest
+
+
+def _cohort_rows(work: Path, seed: int, workers: int, log: Log, scale: float, prefix: str, folder: Path) -> list[dict]:
+    rows = []
+    for number, (modality, count) in enumerate(COHORTS.items()):
+        count = max(1, round(count * scale))
+        cohort_seed_value = cohort_seed(seed, number)
+        root = folder / modality
+        if not (root / "dataset_description.json").exists():
+            write_cohort(root, count, modalities=(modality,), seed=cohort_seed_value, workers=workers,
+                         case_options_fn=lambda index, s=cohort_seed_value: varied_case_options(s, index,
+                                                                                                 recipe="starter"))
+        from lesionseg.data import discover
+        from lesionseg.synth.writer import case_files
+
+        for case in discover(root):
+            # the phantom's own brain mask: classical brain extraction is for MRI, and CT is given as the channel
+            brain = case_files(root, case.case_id, (modality,)).brain_mask
+            rows.append({"case_id": f"{modality}-{prefix}{case.case_id}",
+                         "patient_id": f"{modality}-{prefix}{case.patient_id}",
+                         "flair": str(next(iter(case.channels.values()))),  # the cohort's one channel
+                         "mask": str(case.mask), "brain_mask": str(brain)})
+        log(f"cohort {modality}: {count} cases, seed {cohort_seed_value}, recipe 'starter'")
+    return rows
 
 
 def main() -> None:
@@ -89,13 +120,24 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cases-scale", type=float, default=1.0,
                         help="multiply the cohort sizes (below 1 for a quick trial of the script)")
+    parser.add_argument("--cohort-seeds", help="comma-separated seeds of the cohorts (default: --seed)")
+    parser.add_argument("--init", type=Path, help="continue from this bundle's weights (a later stage)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    log = Log(OUTPUT / STARTER_LOG)
+    seeds = [int(value) for value in args.cohort_seeds.split(",")] if args.cohort_seeds else [args.seed]
+    earlier_stages = []
+    if args.init is not None:  # the bundle may be the shipped starter, which this run overwrites at its end
+        initial = args.work / "init.lsb"
+        shutil.copyfile(args.init, initial)
+        made_by = read_manifest(initial)["provenance"].get("made_by", {})
+        earlier_stages = made_by.get("stages", [{k: v for k, v in made_by.items() if k != "log"}])
+    log = Log(OUTPUT / STARTER_LOG, append=args.init is not None)
     preset = PRESETS["cpu"]
     log(f"lesionseg {__version__}, Python {platform.python_version()}, seed {args.seed}, {args.minutes:g} minutes, "
-        f"preset '{preset.name}'")
-    manifest = write_cohorts(args.work, args.seed, args.workers, log, args.cases_scale)
+        f"preset '{preset.name}'" + (f", continuing from {args.init.name} (stage {len(earlier_stages) + 1})"
+                                    if args.init is not None else ""))
+    manifest = write_cohorts(args.work, seeds, args.workers, log, args.cases_scale)
     prepared = args.work / "prepared"
     began = time.monotonic()
     prepare = PrepareConfig(channels=["flair"], seed=args.seed, **preset.prepare_values())
@@ -103,10 +145,15 @@ def main() -> None:
     log(f"prepared {summary['cases']} cases: {summary['slices']} slices, {summary['lesion_slices']} with lesion "
         f"({time.monotonic() - began:.0f} s; {json.dumps(preset.prepare)})")
     values = {**preset.train_values(), "minutes": args.minutes, "seed": args.seed, "fold": 0,
-              "folds": min(10, sum(max(1, round(n * args.cases_scale)) for n in COHORTS.values())),
-              "starter_if_fits": False}
+              "folds": min(10, len(seeds) * sum(max(1, round(n * args.cases_scale)) for n in COHORTS.values())),
+              "starter_if_fits": False, "num_threads": args.threads}
+    if args.init is not None:  # a later stage: the earlier weights, at the preset's own learning rate again
+        values.update(finetune_from=str(args.work / "init.lsb"), finetune_lr=values["lr"])
     config = TrainConfig.from_dict(values)
-    log(f"training: {json.dumps({k: v for k, v in config.to_dict().items() if v not in (None, [], {})})}")
+    shown = {k: v for k, v in config.to_dict().items() if v not in (None, [], {})}
+    if "finetune_from" in shown:  # the work folder's copy of the earlier stage: no machine path in the log
+        shown["finetune_from"] = "the previous stage's starter"
+    log(f"training: {json.dumps(shown)}")
 
     def progress(event: dict) -> None:
         if event.get("event") == "message":
@@ -122,11 +169,14 @@ def main() -> None:
     bundle_manifest["name"] = "starter"
     bundle_manifest["description"] = ("starter model trained on synthetic data only (FLAIR-like, 2.5D); "
                                       "fine-tune it on your scans")
-    bundle_manifest["provenance"]["made_by"] = {
-        "script": "scripts/make_starter.py", "seed": args.seed, "minutes": args.minutes,
-        "cohorts": {name: {"cases": count, "seed": args.seed + 1000 * (number + 1), "recipe": "starter"}
-                    for number, (name, count) in enumerate(COHORTS.items())},
-        "log": f"lesionseg/starter/{STARTER_LOG}"}
+    stage = {"script": "scripts/make_starter.py", "seed": args.seed, "minutes": args.minutes,
+             "cohorts": {f"{name}" + ("" if position == 0 else f"-{seed}"):
+                         {"cases": count, "seed": cohort_seed(seed, number), "recipe": "starter"}
+                         for position, seed in enumerate(seeds)
+                         for number, (name, count) in enumerate(COHORTS.items())},
+             "init": None if args.init is None else "the previous stage's bundle"}
+    bundle_manifest["provenance"]["made_by"] = {**stage, "stages": [*earlier_stages, stage],
+                                                "log": f"lesionseg/starter/{STARTER_LOG}"}
     save_bundle(OUTPUT / STARTER_FILE, bundle_manifest, load_state_dicts(result.bundle))
     fold = result.results[0]
     log(f"wrote lesionseg/starter/{STARTER_FILE} ({(OUTPUT / STARTER_FILE).stat().st_size / 1e6:.1f} MB): "
