@@ -72,6 +72,7 @@ def test_shrink_factors_and_block_average():
     assert shrink_factors((1.0, 1.0, 3.0)) == (2, 2, 1)
     assert shrink_factors((2.0, 2.0, 2.0)) is None  # already at the working spacing
     assert shrink_factors((1.0, 1.0, 5.0), None) is None
+    assert shrink_factors((0.5, 0.5, 0.5), size=(100, 100, 1)) == (4, 4, 1)  # one slice stays one slice
     image = sitk.GetImageFromArray(np.arange(4 * 6 * 8, dtype=np.float32).reshape(4, 6, 8))
     image.SetSpacing((0.5, 0.5, 1.0))
     image.SetOrigin((10.0, 20.0, 30.0))

@@ -367,7 +367,7 @@ def _classical(image: sitk.Image, modality: str, working_spacing_mm: float | Non
     """The classical pipeline: on a grid of about ``working_spacing_mm`` refined at the mask's edge
     (:mod:`lesionseg.preprocess.brain_edges`) when that grid holds at least 4 times fewer voxels, else (or
     with None) on the native grid."""
-    factors = shrink_factors(image.GetSpacing(), working_spacing_mm)
+    factors = shrink_factors(image.GetSpacing(), working_spacing_mm, size=image.GetSize())
     if factors is not None:
         from lesionseg.preprocess.brain_edges import coarse_then_refined
 

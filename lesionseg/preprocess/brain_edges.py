@@ -11,8 +11,9 @@ millimetre. Here:
    partial-volume midpoint, MRI's CSF-rim threshold relative to the local parenchyma level.
 2. The coarse mask, eroded by one coarse voxel (the sure inside) and dilated by two (the band's outer
    limit: block averaging mixes bone into the outermost CSF, so the coarse CT mask stops up to a coarse voxel
-   short), is resampled onto the native grid (nearest neighbour); everything below happens in the native
-   voxels of the band's bounding box.
+   short), is mapped onto the native grid (each native voxel takes its block's value, which is what
+   nearest-neighbour resampling gives between these grids); everything below happens in the native voxels
+   of the band's bounding box.
 3. In the band the native voxels are tested with the same rule at full resolution, and the mask is the sure
    inside grown through the band's voxels that pass (connected, as the full pipeline's reconstruction).
    CT: the median of the 1-mm box lies in 0-100 HU (computed exactly and cheaply by counting: the median

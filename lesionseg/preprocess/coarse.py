@@ -29,8 +29,15 @@ MIN_REDUCTION = 4
 
 
 def shrink_factors(spacing: tuple[float, ...], target_mm: float | None = COARSE_SPACING_MM,
-                   min_reduction: int = MIN_REDUCTION) -> tuple[int, int, int] | None:
+                   min_reduction: int = MIN_REDUCTION,
+                   size: tuple[int, ...] | None = None) -> tuple[int, int, int] | None:
     """Integer block sizes (x, y, z) that bring ``spacing`` (mm) close to ``target_mm`` without exceeding it.
+
+    Args:
+        spacing: the native spacing (x, y, z) in mm.
+        target_mm: the working spacing; None: no coarse grid.
+        min_reduction: the smallest reduction in voxel count worth a coarse grid.
+        size: the native size (x, y, z); a block never exceeds it (a single slice stays one slice).
 
     Returns:
         The factors, or None when ``target_mm`` is None or the voxel count would drop by less than
@@ -38,7 +45,9 @@ def shrink_factors(spacing: tuple[float, ...], target_mm: float | None = COARSE_
     """
     if target_mm is None:
         return None
-    factors = tuple(max(1, int(math.floor(float(target_mm) / float(s) + 1e-6))) for s in spacing)
+    limits = size if size is not None else (10 ** 9,) * len(spacing)
+    factors = tuple(max(1, min(int(n), int(math.floor(float(target_mm) / float(s) + 1e-6))))
+                    for s, n in zip(spacing, limits))
     if int(np.prod(factors)) < min_reduction:
         return None
     return factors  # type: ignore[return-value]

@@ -63,7 +63,7 @@ def _axial_picture(image: sitk.Image, brain: sitk.Image, frame: Geometry,
     extent = np.array(frame.size) * spacing
     slice_mm = float(spacing[2])
     source, inside_source = sitk.Cast(image, sitk.sitkFloat32), brain
-    factors = shrink_factors(image.GetSpacing(), working_spacing_mm)
+    factors = shrink_factors(image.GetSpacing(), working_spacing_mm, size=image.GetSize())
     if factors is not None:
         source, inside_source = shrink(image, factors), shrink(brain, factors)
         slice_mm = max(slice_mm, float(working_spacing_mm))
