@@ -50,8 +50,8 @@ class PrepareConfig:
         brain_margin_mm: frame the slices on the brain with this margin (mm) instead of the whole field of
             view (:func:`lesionseg.preprocess.grid.brain_extent_mm`): more pixels per millimetre of brain at
             the same size; None = the whole slice (the paper's "resized without cropping").
-        working_spacing_mm: brain extraction and the mid-plane search work on the volume block-averaged to
-            about this spacing (mm), the brain mask refined at full resolution at its edge
+        working_spacing_mm: brain extraction works on the volume block-averaged to about this spacing (mm),
+            the mask refined at full resolution at its edge
             (:mod:`lesionseg.preprocess.brain_edges`); None: on the native grid throughout (the slow way of
             older versions; a fine grid such as a 512 x 512 x 300 CT then takes over a minute).
     """

@@ -222,7 +222,7 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
                 )
 
     frame = axial_frame(reference, config.max_obliquity_deg)
-    midplane = estimate_midplane(reference, brain, frame.geometry, config.working_spacing_mm)
+    midplane = estimate_midplane(reference, brain, frame.geometry)  # native grid: see its module docstring
     extent = None
     if config.brain_margin_mm is not None:
         from lesionseg.preprocess.grid import brain_extent_mm
