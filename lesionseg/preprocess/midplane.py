@@ -14,7 +14,7 @@ With ``working_spacing_mm`` the picture is made from the volumes block-averaged 
 spacing (:mod:`lesionseg.preprocess.coarse`), with slices averaged that far apart; the plane found is a plane
 in physical space, whatever grid it was found on. It is off by default: on the synthetic heads the plane
 moved by at most 0.2 degree / 0.3 mm, but on the 512 x 512 x 300 CT by 1.2 degrees / 1.7 mm, beyond the
-1 degree / 1 mm allowed, for a saving of about a second (``benchmarks/bench_preprocess_speed.py``).
+1 degree / 1 mm allowed, for a saving of a few seconds on that CT (``benchmarks/bench_preprocess_speed.py``).
 """
 
 from __future__ import annotations
