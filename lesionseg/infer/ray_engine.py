@@ -8,8 +8,8 @@ per CPU (or GPU) of the cluster. The per-case work is the single-process batch's
 (:func:`lesionseg.infer.batch.segment_case`), so both write the same files.
 
 Nothing lost, nothing written twice: an actor whose process dies is restarted by Ray (loading the bundle
-again) and its cases are retried; a case whose worker died :data:`MAX_ATTEMPTS` times in all is failed with
-that reason. Each output is written under a temporary name in its folder and renamed into place (the mask
+again) and its cases are retried; a case tried :data:`MAX_ATTEMPTS` times (each with Ray's own retry) whose
+worker died every time is failed with that reason. Each output is written under a temporary name in its folder and renamed into place (the mask
 last); then the case's summary row is recorded in ``OUT/.lesionseg-ray/<case>.json``, and a retried case
 whose record is on disk is not segmented or written again. At the end ``summary.csv`` and ``segment.log`` are
 built from the records on disk, in the dataset's order (the single-process batch's columns and rows; only
@@ -202,6 +202,12 @@ def _start(ray: Any, address: str | None, workers: int | None) -> None:
     except ConnectionError as error:
         raise ParameterError(f"--address {address}: no Ray cluster answers there ({error}); start one with "
                              "'ray start --head' or leave --address out to start a local Ray.") from error
+    except (OSError, RuntimeError) as error:  # e.g. a temporary folder whose socket paths are too long
+        if address:
+            raise
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ParameterError(f"a local Ray could not start ({first}); RAY_TMPDIR chooses the folder where it "
+                             "keeps its files.") from error
 
 
 def _actor_plan(resources: dict[str, float], device: str, workers: int | None, cases: int) -> tuple[int, float, float, str]:
@@ -335,8 +341,8 @@ def _run(ray: Any, predictor: Predictor, todo: list[Case], outputs: BatchOutputs
                     LOG.warning("%s: its Ray worker stopped; trying again", case.case_id)
                     queue.appendleft(case)
                     continue
-                reason = (f"its Ray worker stopped {MAX_ATTEMPTS} times while segmenting it "
-                          f"({str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__})")
+                last = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                reason = f"its Ray worker process died each of the {MAX_ATTEMPTS} times it was tried (last: {last})"
                 failures[case.case_id] = _lost_row(case.case_id, reason)
                 record = {"error": reason}
             done += 1
