@@ -4,6 +4,9 @@ one, a bad case reported and skipped, ``summary.csv`` and a log, and ``--skip-ex
 With ``output_format="dcm-seg"`` each case's mask is a DICOM SEG referring to the DICOM series of its
 reference channel: a case whose reference channel is not a DICOM folder fails with the reason (the others
 go on), and a dataset in which no case has one is refused before any work.
+
+:func:`segment_case` is one case's work (read, predict, write each output atomically, the mask last), shared
+with the Ray engine (:mod:`lesionseg.infer.ray_engine`, ``--engine ray``), which runs it on its actors.
 """
 
 from __future__ import annotations
