@@ -53,17 +53,27 @@ def _choose(predictor, name: str, cache: Path):
                                    multiple=predictor.multiple, minimum=predictor.minimum, cache_dir=cache)
 
 
-def test_onnx_runtime_gives_torchs_probabilities_and_the_export_is_cached(random_bundle, tmp_path):
+@pytest.fixture(scope="module")
+def exported(random_bundle, tmp_path_factory):
+    """The random bundle exported once (the export takes seconds): (predictor on torch, ONNX runner, warnings,
+    cache folder)."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     from lesionseg.infer import Predictor
 
+    cache = tmp_path_factory.mktemp("onnx_cache")
     predictor = Predictor(random_bundle, device="cpu", backend="torch")
-    runner, warnings = _choose(predictor, "onnx", tmp_path / "cache")
+    runner, warnings = _choose(predictor, "onnx", cache)
+    return predictor, runner, warnings, cache
+
+
+@pytest.mark.slow  # the export takes seconds (tens on a busy core)
+def test_onnx_runtime_gives_torchs_probabilities_and_the_export_is_cached(exported):
+    predictor, runner, warnings, cache = exported
     assert warnings == [] and runner.name == "onnx"
-    exported = list((tmp_path / "cache").glob("*.onnx"))
-    assert len(exported) == 1
-    stamp = exported[0].stat().st_mtime_ns
+    exported_files = list(cache.glob("*.onnx"))
+    assert len(exported_files) == 1
+    stamp = exported_files[0].stat().st_mtime_ns
     rng = np.random.default_rng(5)
     for count in (1, 7):  # the batch axis is dynamic
         slices = rng.normal(0.0, 1.0, (count, 2 * CONTEXT + 1, SIZE, SIZE)).astype(np.float32)
@@ -71,21 +81,21 @@ def test_onnx_runtime_gives_torchs_probabilities_and_the_export_is_cached(random
                                         predictor.minimum)(slices)
         assert expected.shape == (count, SIZE, SIZE)
         assert np.abs(runner(slices) - expected).max() <= 1e-4
-    again, warnings = _choose(predictor, "auto", tmp_path / "cache")  # auto picks it, from the cache
+    again, warnings = _choose(predictor, "auto", cache)  # auto picks it, from the cache
     assert again.name == "onnx" and warnings == []
-    assert exported[0].stat().st_mtime_ns == stamp and len(list((tmp_path / "cache").glob("*"))) == 1
+    assert exported_files[0].stat().st_mtime_ns == stamp and len(list(cache.glob("*"))) == 1
 
 
-def test_predictor_on_onnx_gives_the_same_probabilities_on_the_native_grid(random_bundle, tmp_path):
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnxscript")
+@pytest.mark.slow
+def test_predictor_on_onnx_gives_the_same_probabilities_on_the_native_grid(random_bundle, exported):
     from lesionseg.infer import Predictor
     from lesionseg.synth import make_case
 
+    cache = exported[3]
     flair = make_case(2, seed=31, **SMALL_PHANTOM).channels["flair"]
     results = {}
     for name in ("torch", "onnx"):
-        predictor = Predictor(random_bundle, device="cpu", backend=name, cache_dir=tmp_path)
+        predictor = Predictor(random_bundle, device="cpu", backend=name, cache_dir=cache)
         assert predictor.backend == name and predictor.backend_warnings == []
         results[name] = predictor.predict({"flair": flair}, side="left")
     torch_p, onnx_p = (sitk.GetArrayFromImage(results[name].probabilities) for name in ("torch", "onnx"))

@@ -208,28 +208,23 @@ def export_path(bundle_path: Path, size: int, channels: int, cache_dir: Path | N
 
 
 def export_onnx(networks: Sequence[Any], channels: int, size: int, target: Path) -> Path:
-    """Export the members' mean probability (:func:`mean_probability_module`) to ``target`` (atomically), with a
-    dynamic batch axis and a fixed ``size`` x ``size`` slice.
+    """Export the members' mean probability (:func:`mean_probability_module`) to ``target``, with a dynamic batch
+    axis and a fixed ``size`` x ``size`` slice (the caller writes it to a temporary name and renames it once
+    checked).
 
     Raises:
         whatever the exporter raises (the caller falls back to PyTorch).
     """
     import torch
 
+    # the exporter warns that torchvision (which it never needs here) is missing: not the user's concern
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     module = mean_probability_module([network.cpu() for network in networks])
     example = torch.zeros(2, channels, size, size)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
-    os.close(handle)
-    try:
-        with torch.inference_mode(False), torch.no_grad():
-            torch.onnx.export(module, (example,), temporary, input_names=["slices"], output_names=["probability"],
-                              dynamic_shapes={"slices": {0: torch.export.Dim("batch", min=1, max=4096)}},
-                              opset_version=OPSET, dynamo=True, external_data=False, verbose=False)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    with torch.inference_mode(False), torch.no_grad():
+        torch.onnx.export(module, (example,), str(target), input_names=["slices"], output_names=["probability"],
+                          dynamic_shapes={"slices": {0: torch.export.Dim("batch", min=1, max=4096)}},
+                          opset_version=OPSET, dynamo=True, external_data=False, verbose=False)
     return target
 
 
@@ -280,13 +275,21 @@ def choose_backend(name: str, networks: Sequence[Any], *, bundle_path: Path, dev
     full = padded_size(size, multiple, minimum)
     try:
         target = export_path(bundle_path, full, channels, cache_dir)
-        if not target.is_file():
-            LOG.info("exporting %s to ONNX (once per bundle): %s", bundle_path, target)
-            export_onnx(networks, channels, full, target)
-            for network in networks:
-                network.to(device)
-        runner = OnnxSlices(target, full, multiple, minimum)
-        difference = _probe(torch_runner, runner, channels, size)
+        if target.is_file():  # checked when it was written
+            return OnnxSlices(target, full, multiple, minimum), []
+        LOG.info("exporting %s to ONNX (once per bundle): %s", bundle_path, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(suffix=".part.onnx", dir=target.parent)
+        os.close(handle)
+        try:
+            export_onnx(networks, channels, full, Path(temporary))
+            runner = OnnxSlices(Path(temporary), full, multiple, minimum)
+            difference = _probe(torch_runner, runner, channels, size)
+            if difference <= PROBE_TOLERANCE:
+                os.replace(temporary, target)  # atomic: other processes see a whole, checked graph or none
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
     except Exception as error:  # noqa: BLE001 - any exporter or runtime failure means: use PyTorch
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         return torch_runner, [f"the ONNX export of {bundle_path.name} failed ({reason.rstrip('.')}); "

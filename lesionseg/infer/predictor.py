@@ -17,7 +17,7 @@ Hemisphere: the models are trained on slices whose lesion was flipped into one h
 ``side="left"``/``"right"`` the user says where the lesion is, and slices are flipped to the training side
 when needed; with ``side="auto"`` the network sees both orientations and each slice keeps the one that
 shows more lesion (:mod:`lesionseg.infer.sides`); a 2D bundle reads the mirrored orientation only on the
-slices that can change the result (:func:`lesionseg.infer.sides.read_other_side`).
+slices that can change the result (:func:`lesionseg.infer.sides.read_both_sides`).
 
 Backend: a 2D bundle's networks run on ONNX Runtime when it is installed (exported once per bundle and
 cached), else on PyTorch (:mod:`lesionseg.infer.backend`).
@@ -138,11 +138,11 @@ class Predictor:
         self.progress = progress
         self.cancel = cancel
         self.network_seconds = 0.0
-        #: side="auto": every this many slices is read mirrored even where the as-is pass finds no lesion (1:
-        #: every slice, the full second pass); see :func:`lesionseg.infer.sides.read_other_side`
+        #: side="auto": every this many slices is read in both orientations (1: every slice, two full passes);
+        #: see :func:`lesionseg.infer.sides.read_both_sides`
         self.mirror_stride = SAMPLE_STRIDE
-        #: side="auto": how many slices the last case read mirrored
-        self.mirrored_slices = 0
+        #: side="auto": how many slices the last case read as they are and mirrored
+        self.slices_read = (0, 0)
         self.requested_backend = backend
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.runner, self.backend_warnings = self._choose_runner(backend)
@@ -272,32 +272,34 @@ class Predictor:
         passes = np.stack([plain, flipped])
         return passes.mean(axis=0), passes.var(axis=0)
 
-    def _both_sides(self, inputs: np.ndarray, probabilities: np.ndarray, variance: np.ndarray | None,
-                    warnings: list[str], indices: Any) -> tuple[np.ndarray, np.ndarray | None]:
-        """``side="auto"``: add the mirrored pass to the as-is pass's ``(N, S, S)`` probabilities (and variance).
+    def _both_sides(self, inputs: np.ndarray, warnings: list[str],
+                    indices: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """``side="auto"``: the probabilities ``(N, S, S)`` (and variance) of slices ``(N, C, S, S)`` read in both
+        orientations, each slice keeping the one that shows more lesion (:mod:`lesionseg.infer.sides`).
 
-        A 2D bundle reads mirrored slices only where :func:`lesionseg.infer.sides.read_other_side` needs them
-        (every ``mirror_stride``-th slice and around lesion); a 3D bundle's sliding window reads them all.
+        A 2D bundle reads each slice only in the orientations that can change the result
+        (:func:`lesionseg.infer.sides.read_both_sides`, sampling every :attr:`mirror_stride`-th slice); a 3D
+        bundle's sliding window reads the whole volume in both.
         """
-        from lesionseg.infer.sides import choose_orientation, read_other_side
+        from lesionseg.infer.sides import AS_IS, choose_orientation, read_both_sides
 
         if self.spatial_dims == 3:
+            probabilities, variance = self.slice_probabilities(inputs, warnings, indices)
             mirrored, mirrored_variance = self.slice_probabilities(inputs[..., ::-1].copy(), warnings, indices)
-            mirrored = mirrored[..., ::-1]
-            combined, use_mirrored = choose_orientation(probabilities, mirrored, self.threshold)
-            self.mirrored_slices = len(inputs)
-        else:
-            def run_mirrored(which: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-                found, spread = self.slice_probabilities(np.ascontiguousarray(inputs[which][..., ::-1]), warnings)
-                return found[..., ::-1], None if spread is None else spread[..., ::-1]
+            combined, use_mirrored = choose_orientation(probabilities, mirrored[..., ::-1], self.threshold)
+            if variance is not None:
+                variance = np.where(use_mirrored[:, None, None], mirrored_variance[..., ::-1], variance)
+            self.slices_read = (len(inputs), len(inputs))
+            return combined, variance
 
-            combined, use_mirrored, mirrored_variance, read = read_other_side(
-                probabilities, run_mirrored, self.threshold, stride=self.mirror_stride)
-            self.mirrored_slices = int(read.sum())
-        if variance is not None and mirrored_variance is not None:
-            if self.spatial_dims == 3:
-                mirrored_variance = mirrored_variance[..., ::-1]
-            variance = np.where(use_mirrored[:, None, None], mirrored_variance, variance)
+        def run(orientation: int, which: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+            if orientation == AS_IS:
+                return self.slice_probabilities(inputs[which], warnings)
+            found, spread = self.slice_probabilities(np.ascontiguousarray(inputs[which][..., ::-1]), warnings)
+            return found[..., ::-1], None if spread is None else spread[..., ::-1]
+
+        combined, _, variance, read = read_both_sides(len(inputs), run, self.threshold, stride=self.mirror_stride)
+        self.slices_read = (int(read[0].sum()), int(read[1].sum()))
         return combined, variance
 
     # ---- one case -------------------------------------------------------------------------------------
@@ -355,9 +357,10 @@ class Predictor:
         self.network_seconds = 0.0
         indices = prepared.record.slice_indices
         inputs = prepared.network_input(self.config.context_slices)  # (N, C (2k + 1), S, S)
-        probabilities, variance = self.slice_probabilities(inputs, warnings, indices)
-        if side == "auto":  # the mirrored slices too; each slice keeps the orientation with more lesion
-            probabilities, variance = self._both_sides(inputs, probabilities, variance, warnings, indices)
+        if side == "auto":  # both orientations; each slice keeps the one with more lesion
+            probabilities, variance = self._both_sides(inputs, warnings, indices)
+        else:
+            probabilities, variance = self.slice_probabilities(inputs, warnings, indices)
         timings["network"] = self.network_seconds
         self.progress({"event": "progress", "stage": "network", "done": 1, "total": 1, "message": case_id})
 
