@@ -154,3 +154,21 @@ def test_segment_refuses_an_unknown_backend_with_exit_2_before_reading_anything(
     assert result.returncode == 2
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and "--backend must be one of auto, torch, onnx, not 'fast'" in lines[0]
+
+
+def test_channels_last_on_the_cpu_gives_the_default_layouts_probabilities(random_bundle):
+    import copy
+
+    from lesionseg.bundle import load_bundle
+
+    networks = load_bundle(random_bundle).networks
+    plain = [copy.deepcopy(network) for network in networks]  # the default memory layout
+    slices = np.random.default_rng(2).normal(0.0, 1.0, (5, 2 * CONTEXT + 1, SIZE, SIZE)).astype(np.float32)
+    import torch
+
+    cpu = torch.device("cpu")
+    expected = backends.TorchSlices(plain, cpu, 16, 32)(slices)
+    runner, warnings = backends.choose_backend("torch", networks, bundle_path=random_bundle, device=cpu,
+                                               spatial_dims=2, channels=3, size=SIZE, multiple=16, minimum=32)
+    assert runner.channels_last and warnings == []
+    assert np.abs(runner(slices) - expected).max() <= 1e-4

@@ -103,7 +103,7 @@ def row_network(context: Context) -> None:
     from lesionseg.infer import Predictor
     from lesionseg.infer.backend import TorchSlices, choose_backend
 
-    predictor = Predictor(context.bundle, device="cpu", backend="torch")
+    predictor = _today(Predictor(context.bundle, device="cpu", backend="torch"))
     slices = [prepared_slices(predictor, path) for path in context.cases]
     first = slices[0]
     networks, device = predictor.bundle.networks, predictor.device
@@ -121,7 +121,8 @@ def row_network(context: Context) -> None:
     variants["bf16 autocast"] = batched(TorchSlices(networks, device, multiple, minimum, bf16=True), 16)
     variants["bf16 autocast + bf16 weights"] = batched(
         TorchSlices(networks, device, multiple, minimum, bf16=True, bf16_weights=True), 16)
-    variants["channels_last"] = batched(TorchSlices(networks, device, multiple, minimum, channels_last=True), 16)
+    variants["channels_last"] = batched(TorchSlices([copy.deepcopy(n) for n in networks], device, multiple,
+                                                    minimum, channels_last=True), 16)
     notes: list[str] = []
     if not context.args.no_compile:
         compiled = TorchSlices([torch.compile(copy.deepcopy(n)) for n in networks], device, multiple, minimum)
@@ -134,15 +135,15 @@ def row_network(context: Context) -> None:
         except Exception as error:  # noqa: BLE001 - a benchmark row says why it is missing
             notes.append(f"torch.compile failed: {str(error).splitlines()[0][:150]}")
     began = time.perf_counter()
-    onnx, warnings = choose_backend("onnx", networks, bundle_path=context.bundle, device=device, spatial_dims=2,
-                                    channels=first.shape[1], size=first.shape[-1], multiple=multiple,
-                                    minimum=minimum, cache_dir=context.work / "onnx-cache")
+    onnx, warnings = choose_backend("onnx", [copy.deepcopy(n) for n in networks], bundle_path=context.bundle,
+                                    device=device, spatial_dims=2, channels=first.shape[1], size=first.shape[-1],
+                                    multiple=multiple, minimum=minimum, cache_dir=context.work / "onnx-cache")
     if onnx.name == "onnx":
-        notes.append(f"ONNX export + session + probe (first use of a bundle): {time.perf_counter() - began:.1f} s")
+        notes.append(f"ONNX export + check (first use of a bundle): {time.perf_counter() - began:.1f} s")
         began = time.perf_counter()
-        choose_backend("onnx", networks, bundle_path=context.bundle, device=device, spatial_dims=2,
-                       channels=first.shape[1], size=first.shape[-1], multiple=multiple, minimum=minimum,
-                       cache_dir=context.work / "onnx-cache")
+        choose_backend("onnx", [copy.deepcopy(n) for n in networks], bundle_path=context.bundle,
+                       device=device, spatial_dims=2, channels=first.shape[1], size=first.shape[-1],
+                       multiple=multiple, minimum=minimum, cache_dir=context.work / "onnx-cache")
         notes.append(f"ONNX from the cache (every later Predictor): {time.perf_counter() - began:.2f} s")
         variants["ONNX Runtime, batch 16"] = batched(onnx, 16)
         variants[f"ONNX Runtime, batch {len(first)}"] = batched(onnx, len(first))
@@ -178,49 +179,60 @@ def row_network(context: Context) -> None:
     context.results["network"] = summary
 
 
-def _auto_side_run(predictor: Any, path: Path, stride: int) -> tuple[Any, float, int]:
-    predictor.mirror_stride = stride
+def _today(predictor: Any) -> Any:
+    """Give ``predictor`` today's runner: eager PyTorch in the default memory layout, two full passes."""
+    import torch
+
+    from lesionseg.infer.backend import TorchSlices
+
+    for network in predictor.bundle.networks:
+        network.to(memory_format=torch.contiguous_format)
+    predictor.runner = TorchSlices(predictor.bundle.networks, predictor.device, predictor.multiple,
+                                   predictor.minimum)
+    predictor.mirror_stride = 1
+    return predictor
+
+
+def _auto_side_run(predictor: Any, path: Path) -> tuple[Any, float, tuple[int, int]]:
     prediction = predictor.predict({"flair": path}, side="auto", case_id=path.name)
-    return prediction, prediction.timings["network"], predictor.mirrored_slices
+    return prediction, prediction.timings["network"], predictor.slices_read
 
 
 def row_side(context: Context) -> None:
     from lesionseg.infer import Predictor
 
-    predictor = Predictor(context.bundle, device="cpu", backend="torch")
-    _auto_side_run(predictor, context.cases[0], 1)  # warm-up
-    print(f"\n[side] --side auto on {len(context.cases)} cases (PyTorch): two full passes (today) against the "
-          f"mirrored pass where needed")
-    print(f"  {'case':28s} {'slices':>6s} {'read mirrored':>13s} {'network before':>14s} {'after':>6s} "
+    full_reader = Predictor(context.bundle, device="cpu", backend="torch")
+    full_reader.mirror_stride = 1
+    reader = Predictor(context.bundle, device="cpu", backend="torch")
+    for predictor in (full_reader, reader):
+        _auto_side_run(predictor, context.cases[0])  # warm-up
+    print(f"\n[side] --side auto on {len(context.cases)} cases (PyTorch, channels_last): two full passes (today) "
+          f"against each slice read only in the orientations that can change the result")
+    print(f"  {'case':28s} {'slices':>6s} {'read as-is+mirrored':>19s} {'network before':>14s} {'after':>6s} "
           f"{'ratio':>6s} {'Dice':>7s} {'lesion mL':>9s}")
     ratios, dices = [], []
     for path in context.cases:
-        full, full_seconds, _ = _auto_side_run(predictor, path, 1)
-        needed, needed_seconds, read = _auto_side_run(predictor, path, predictor_default_stride())
+        full, full_seconds, _ = _auto_side_run(full_reader, path)
+        needed, needed_seconds, read = _auto_side_run(reader, path)
         agreement = dice(sitk.GetArrayFromImage(full.labelmap) > 0, sitk.GetArrayFromImage(needed.labelmap) > 0)
         count = len(full.record.slice_indices)
         ratios.append(needed_seconds / full_seconds)
         dices.append(agreement)
-        print(f"  {path.name[:28]:28s} {count:6d} {read:13d} {full_seconds:14.2f} {needed_seconds:6.2f} "
-              f"{needed_seconds / full_seconds:6.2f} {agreement:7.4f} {full.lesion_volume_ml:9.2f}")
+        print(f"  {path.name[:28]:28s} {count:6d} {f'{read[0]}+{read[1]}':>19s} {full_seconds:14.2f} "
+              f"{needed_seconds:6.2f} {needed_seconds / full_seconds:6.2f} {agreement:7.4f} "
+              f"{full.lesion_volume_ml:9.2f}")
     print(f"  network time after/before: median x{statistics.median(ratios):.2f}; lowest Dice {min(dices):.4f}")
     context.results["side"] = {"ratios": ratios, "dice": dices}
 
 
-def predictor_default_stride() -> int:
-    from lesionseg.infer.sides import SAMPLE_STRIDE
-
-    return SAMPLE_STRIDE
-
-
-def _case_once(predictor: Any, path: Path, out: Path) -> dict[str, float]:
+def _case_once(predictor: Any, path: Path, out: Path) -> dict[str, Any]:
     from lesionseg.infer import write_labelmap
 
     began = time.perf_counter()
     prediction = predictor.predict({"flair": path}, side="auto", case_id=path.name)
     written = time.perf_counter()
     write_labelmap(prediction.labelmap, out)
-    stages = dict(prediction.timings)
+    stages: dict[str, Any] = dict(prediction.timings)
     stages["write"] = time.perf_counter() - written
     stages["total"] = time.perf_counter() - began
     stages["mask"] = prediction.labelmap
@@ -228,36 +240,61 @@ def _case_once(predictor: Any, path: Path, out: Path) -> dict[str, float]:
 
 
 def row_case(context: Context) -> None:
+    import cProfile
+    import io
+    import pstats
+
     from lesionseg.infer import Predictor
 
-    before = Predictor(context.bundle, device="cpu", backend="torch", cache_dir=context.work / "onnx-cache")
-    before.mirror_stride = 1
-    after = Predictor(context.bundle, device="cpu", backend="auto", cache_dir=context.work / "onnx-cache")
+    cache = context.work / "onnx-cache"
+    variants = {"before: torch, two full passes (today)": _today(Predictor(context.bundle, device="cpu",
+                                                                            backend="torch")),
+                "after: torch channels_last, sides as needed": Predictor(context.bundle, device="cpu",
+                                                                         backend="torch")}
+    onnx = Predictor(context.bundle, device="cpu", backend="auto", cache_dir=cache)
+    if onnx.backend == "onnx":
+        variants["after: ONNX Runtime, sides as needed"] = onnx
     out = context.work / "case-out"
     out.mkdir(exist_ok=True)
-    for predictor in (before, after):  # warm-up
+    for predictor in variants.values():  # warm-up
         _case_once(predictor, context.cases[0], out / "warm.nii.gz")
-    runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for _ in range(context.args.case_repeats):
         for path in context.cases:
-            for name, predictor in (("before", before), ("after", after)):
-                runs[name].append(_case_once(predictor, path, out / f"{name}-{path.name}"))
+            for number, (name, predictor) in enumerate(variants.items()):
+                runs[name].append(_case_once(predictor, path, out / f"{number}-{path.name}"))
     stages = ("read", "preprocess", "network", "postprocess", "write", "total")
     print(f"\n[case] one 192x224x48 FLAIR case from reading to writing, model loaded once, --side auto; median over "
-          f"{len(context.cases)} cases x {context.args.case_repeats} (interleaved)")
-    print(f"  {'':34s} " + " ".join(f"{stage:>10s}" for stage in stages) + f" {'total/network':>13s}")
+          f"{len(context.cases)} cases x {context.args.case_repeats} (interleaved); seconds")
+    print(f"  {'':44s} " + " ".join(f"{stage:>10s}" for stage in stages) + f" {'total/network':>13s}")
     medians = {}
-    for name, label in (("before", "before: torch, two full passes"),
-                        ("after", f"after: backend {after.backend}, mirrored where needed")):
+    for name in variants:
         medians[name] = {stage: statistics.median(run[stage] for run in runs[name]) for stage in stages}
         ratio = statistics.median(run["total"] / run["network"] for run in runs[name])
-        print(f"  {label:34s} " + " ".join(f"{medians[name][stage]:10.3f}" for stage in stages) + f" {ratio:13.2f}")
-    per_case = [dice(sitk.GetArrayFromImage(b["mask"]) > 0, sitk.GetArrayFromImage(a["mask"]) > 0)
-                for b, a in zip(runs["before"], runs["after"])]
-    print(f"  after/before per case x{medians['after']['total'] / medians['before']['total']:.2f}; network "
-          f"x{medians['after']['network'] / medians['before']['network']:.2f}; masks: lowest Dice "
-          f"{min(per_case):.4f} over {len(per_case)} runs; goal <= 2 s per case: "
-          f"{'met' if medians['after']['total'] <= 2.0 else 'not met'} ({medians['after']['total']:.2f} s)")
+        print(f"  {name:44s} " + " ".join(f"{medians[name][stage]:10.3f}" for stage in stages) + f" {ratio:13.2f}")
+    names = list(variants)
+    before = names[0]
+    for name in names[1:]:
+        agreement = min(dice(sitk.GetArrayFromImage(b["mask"]) > 0, sitk.GetArrayFromImage(a["mask"]) > 0)
+                        for b, a in zip(runs[before], runs[name]))
+        print(f"  {name.split(':')[1].strip()}: per case x{medians[name]['total'] / medians[before]['total']:.2f} "
+              f"of before, network x{medians[name]['network'] / medians[before]['network']:.2f}; masks against "
+              f"before: lowest Dice {agreement:.4f} over {len(runs[name])} runs")
+    best = min(medians[name]["total"] for name in names[1:])
+    print(f"  goal <= 2 s per case: {'met' if best <= 2.0 else 'not met'} ({best:.2f} s); preprocessing is "
+          f"{100 * medians[names[1]]['preprocess'] / medians[names[1]]['total']:.0f} % of it")
+    profile = cProfile.Profile()  # where preprocessing goes: one case, the default variant
+    profile.enable()
+    variants[names[1]].predict({"flair": context.cases[0]}, side="auto")
+    profile.disable()
+    report = io.StringIO()
+    pstats.Stats(profile, stream=report).sort_stats("cumulative").print_stats(r"lesionseg/preprocess/.*\.py", 10)
+    rows = [line for line in report.getvalue().splitlines() if "lesionseg/preprocess/" in line]
+    print("  preprocessing, one case (cProfile, cumulative seconds; profiling adds overhead):")
+    for line in rows[:10]:
+        parts = line.split()
+        where = parts[-1].split("lesionseg/preprocess/")[-1]
+        print(f"    {float(parts[3]):7.2f}  {where}")
     context.results["case"] = medians
 
 
@@ -313,7 +350,8 @@ def row_nnunet(context: Context) -> None:
             print(f"\n[nnunet] failed: {finished.stderr.strip().splitlines()[-1] if finished.stderr else '?'}")
             return
         rows[mirroring] = json.loads(finished.stdout.strip().splitlines()[-1])
-    ours = context.results.get("case", {}).get("after", {}).get("total")
+    case = context.results.get("case", {})
+    ours = min((stages["total"] for name, stages in case.items() if name.startswith("after")), default=None)
     print(f"\n[nnunet] nnU-Net v2 {rows[False]['version']} 2D predictor on the same case (reading to writing, model "
           f"loaded once; plan {rows[False]['plan']}; untrained weights)")
     for mirroring, row in rows.items():

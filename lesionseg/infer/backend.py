@@ -5,7 +5,8 @@ members' mean lesion probability ``(B, S, S)``, padding the slices to the networ
 :func:`lesionseg.models.padding.forward_padded` does. Two runners give the same probabilities (to about
 1e-5 in float32):
 
-- :class:`TorchSlices`: the networks eagerly, under ``torch.inference_mode``, in float32.
+- :class:`TorchSlices`: the networks eagerly, under ``torch.inference_mode``, in float32 (on the CPU in the
+  ``channels_last`` memory format).
 - :class:`OnnxSlices`: the same networks (the members' mean softmax, one graph) exported once per bundle to
   ONNX with PyTorch's exporter, run by ONNX Runtime on the CPU. The export is cached in the user's cache
   folder (``$XDG_CACHE_HOME/lesionseg/onnx``, else ``~/.cache/lesionseg/onnx``), keyed by the bundle file's
@@ -18,8 +19,11 @@ CPU and the bundle is 2D, else PyTorch; ``"onnx"`` asks for it. When the runtime
 networks run on PyTorch and a one-sentence warning says why. ``pip install 'lesionseg[onnx]'`` adds the
 runtime and what the exporter needs (``onnx``, ``onnxscript``).
 
-Measured in ``benchmarks/bench_segment.py``; bfloat16 and ``channels_last`` are options of
-:class:`TorchSlices` for that benchmark, off by default (see its results).
+Measured in ``benchmarks/bench_segment.py`` on this project's 2-core CPU (AVX2, no AVX-512, one thread):
+``channels_last`` x0.91-0.93 of the default layout (kept, on the CPU); ONNX Runtime x0.92-1.05 of eager
+PyTorch, i.e. no gain, for an export of 30 s or more on first use (so the extra is optional and nothing
+installs it by default); bfloat16 autocast x6 slower (no native bf16 instructions here: off; an option
+of :class:`TorchSlices` for the benchmark); batch sizes 8-35 within noise of 16.
 """
 
 from __future__ import annotations
@@ -96,7 +100,7 @@ class TorchSlices:
         bf16_weights: also cast the weights and the inputs to bfloat16.
         channels_last: networks and inputs in the ``channels_last`` memory format.
 
-    With any of the three options the networks are copied first (the bundle's stay as they are).
+    With ``bf16_weights`` the networks are copied first (the bundle's stay as they are).
     """
 
     name = "torch"
@@ -111,12 +115,10 @@ class TorchSlices:
         self.device = device
         self.multiple, self.minimum = int(multiple), int(minimum)
         self.bf16, self.bf16_weights, self.channels_last = bool(bf16), bool(bf16_weights), bool(channels_last)
-        if self.bf16_weights or self.channels_last:
-            self.networks = [copy.deepcopy(network) for network in self.networks]
-        if self.channels_last:
+        if self.channels_last:  # in place: the weights' layout, not their values (any input layout still works)
             self.networks = [network.to(memory_format=torch.channels_last) for network in self.networks]
         if self.bf16_weights:
-            self.networks = [network.to(torch.bfloat16) for network in self.networks]
+            self.networks = [copy.deepcopy(network).to(torch.bfloat16) for network in self.networks]
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
@@ -258,7 +260,8 @@ def choose_backend(name: str, networks: Sequence[Any], *, bundle_path: Path, dev
         ParameterError: an unknown ``name``.
     """
     check_backend(name)
-    torch_runner = TorchSlices(networks, device, multiple, minimum)
+    # channels_last: x0.91-0.93 of the default layout on this project's 2-core CPU, probabilities within 4e-6
+    torch_runner = TorchSlices(networks, device, multiple, minimum, channels_last=device.type == "cpu")
     if name == "torch":
         return torch_runner, []
     if spatial_dims != 2 or device.type != "cpu":
