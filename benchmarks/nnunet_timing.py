@@ -3,7 +3,7 @@
 Called by ``benchmarks/bench_segment.py`` (its ``nnunet`` row); it imports nothing from lesionseg. It writes a
 model folder for the case: ``dataset.json``, a ``plans.json`` whose 2D configuration is what nnU-Net's default
 planner gives an image of this size and spacing (patch = the slice, PlainConvUNet with 32..512 features,
-one stage per 2x pooling down to a side of at most 8, instance norm, z-score normalisation) and
+one stage per 2x pooling while the side is even and its half at least 4, instance norm, z-score normalisation) and
 ``fold_0/checkpoint_final.pth`` with untrained (seeded) weights. Then it loads the predictor once and runs
 ``predict_from_files_sequential`` (reading, preprocessing, sliding window, export: no worker processes)
 ``--repeats`` times; the first run is a warm-up. Prints one JSON line: per-case median, all times, versions.
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 
-def stages_for(size: int, limit: int = 8, max_stages: int = 7) -> int:
+def stages_for(size: int, limit: int = 4, max_stages: int = 7) -> int:
     """Stages of nnU-Net's default 2D plan along one axis: poolings until the side would drop below ``limit``."""
     stages = 1
     while size % 2 == 0 and size // 2 >= limit and stages < max_stages:
@@ -82,12 +82,12 @@ def write_model(case: Path, folder: Path, seed: int = 0) -> dict:
     (folder / "plans.json").write_text(json.dumps(plans, indent=1))
     (folder / "dataset.json").write_text(json.dumps(dataset, indent=1))
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
     torch.manual_seed(seed)
-    architecture = plans["configurations"]["2d"]["architecture"]
-    network = nnUNetTrainer.build_network_architecture(
-        architecture["network_class_name"], architecture["arch_kwargs"], architecture["_kw_requires_import"], 1, 2,
-        enable_deep_supervision=False)
+    manager = PlansManager(plans)
+    network = nnUNetTrainer.build_network_architecture(manager, manager.get_configuration("2d"), 1, 2,
+                                                       enable_deep_supervision=False)
     torch.save({"network_weights": network.state_dict(), "init_args": {"configuration": "2d"},
                 "trainer_name": "nnUNetTrainer", "inference_allowed_mirroring_axes": (0, 1)},
                folder / "fold_0" / "checkpoint_final.pth")
