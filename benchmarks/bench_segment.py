@@ -289,7 +289,8 @@ def row_case(context: Context) -> None:
     profile.disable()
     report = io.StringIO()
     pstats.Stats(profile, stream=report).sort_stats("cumulative").print_stats(r"lesionseg/preprocess/.*\.py", 10)
-    rows = [line for line in report.getvalue().splitlines() if "lesionseg/preprocess/" in line]
+    rows = [line for line in report.getvalue().splitlines()
+            if "lesionseg/preprocess/" in line and line.strip()[:1].isdigit()]
     print("  preprocessing, one case (cProfile, cumulative seconds; profiling adds overhead):")
     for line in rows[:10]:
         parts = line.split()
