@@ -327,8 +327,9 @@ def row_startup(context: Context) -> None:
         results.append({**json.loads(finished.stdout.strip().splitlines()[-1]), "wall": wall})
     last = results[-1]
     print(f"\n[startup] a fresh process (the ONNX export cached): interpreter + imports + bundle + first case "
-          f"{last['wall']:.2f} s: importing lesionseg.infer (torch, MONAI) {last['import']:.2f} s, loading the "
-          f"bundle (backend {last['backend']}) {last['load']:.2f} s, first case {last['first_case']:.2f} s")
+          f"{last['wall']:.2f} s: importing lesionseg.infer {last['import']:.2f} s, loading the bundle (backend "
+          f"{last['backend']}; this is where MONAI, the rest of torch and ONNX Runtime are imported) "
+          f"{last['load']:.2f} s, first case {last['first_case']:.2f} s")
     context.results["startup"] = last
 
 
