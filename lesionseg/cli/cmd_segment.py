@@ -50,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-lesion-mm3", type=float, help="remove lesions smaller than this (default 10)")
     parser.add_argument("--no-fill-holes", action="store_true", help="do not fill holes inside lesions")
     parser.add_argument("--batch-size", type=int, default=16, help="slices per network call (default 16)")
+    parser.add_argument("--backend", default="auto", metavar="{auto,torch,onnx}",
+                        help="how a 2D bundle's network runs: auto uses ONNX Runtime when installed (pip install "
+                             "'lesionseg[onnx]'; exported once per bundle and cached), else PyTorch (default auto)")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="bar", help="progress display (default bar)")
     parser.add_argument("--engine", choices=ENGINES, default="local",
                         help="dataset: local = this process (default); ray = Ray actors, one model each, on a local "
@@ -111,8 +114,10 @@ def single_output_format(out: Path, output_format: str | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from lesionseg.infer import Predictor, segment_cases, write_labelmap, write_lesion_table, write_probabilities
+    from lesionseg.infer.backend import check_backend
     from lesionseg.infer.outputs import SEG_NEEDS_DICOM, check_writable, is_dicom_seg_path
 
+    check_backend(args.backend)  # one sentence, exit 2, before anything is read
     kind, value = parse_inputs(args.inputs)
     _check_engine(args, kind)
     progress = make_progress(args.progress)
@@ -136,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         _check_dicom_series(value if kind == "pairs" else {"input": value}, args.series)
     predictor = Predictor(args.bundle, device=args.device, tta=args.tta, batch_size=args.batch_size,
                           threshold=args.threshold, min_lesion_mm3=args.min_lesion_mm3,
-                          fill_holes=not args.no_fill_holes, progress=progress)
+                          fill_holes=not args.no_fill_holes, progress=progress, backend=args.backend)
     if kind == "dataset":
         from lesionseg.data import discover
 

@@ -239,7 +239,7 @@ def segment_cases_ray(predictor: Predictor, cases: list[Case], out: Path, *, out
         workers: the number of actors (default: the cluster's CPUs, or GPUs for GPU actors).
         device: "auto" (GPU actors when the cluster has GPUs), "cpu", "cuda" or "mps".
         predictor_options: the actors' other :class:`Predictor` arguments; default: the loaded predictor's
-            tta, batch size, threshold, smallest lesion and hole filling.
+            tta, batch size, threshold, smallest lesion, hole filling and backend.
 
     Returns:
         The summary rows (status "ok", "skipped" or "failed: <sentence>"), as the single-process batch.
@@ -258,7 +258,8 @@ def segment_cases_ray(predictor: Predictor, cases: list[Case], out: Path, *, out
     outputs = BatchOutputs(out, output_format, prob_dir, side, model_name(predictor))
     options = dict(predictor_options or {"tta": predictor.tta, "batch_size": predictor.batch_size,
                                          "threshold": predictor.threshold, "min_lesion_mm3": predictor.min_lesion_mm3,
-                                         "fill_holes": predictor.fill_holes})
+                                         "fill_holes": predictor.fill_holes,
+                                         "backend": predictor.requested_backend})
     out.mkdir(parents=True, exist_ok=True)
     records = out / RECORDS_FOLDER
     shutil.rmtree(records, ignore_errors=True)  # a previous run's records say nothing about this one
