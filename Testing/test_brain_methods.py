@@ -44,7 +44,7 @@ def fakes(monkeypatch):
     volumes = {"classical": 1400.0, "deepbet": 1300.0, "hdbet": 1250.0}
     calls: list[str] = []
 
-    def classical(image, modality):
+    def classical(image, modality, working_spacing_mm=None):
         calls.append(f"classical-{modality}")
         return _box_mask(volumes["classical"])
 
@@ -218,7 +218,7 @@ def test_prepare_records_the_method_used(fakes, monkeypatch):
         fakes.calls.append(name)
         return truth
 
-    monkeypatch.setattr(brain, "_classical", lambda image, modality: everything)
+    monkeypatch.setattr(brain, "_classical", lambda image, modality, working_spacing_mm=None: everything)
     monkeypatch.setattr(brain, "_run_learned", learned)
     config = PrepareConfig(channels=["flair"], size=32, registration=[], brain_extraction="auto")
     prepared = prepare_images({"flair": case.channels["flair"]}, config, case_id="c1")

@@ -16,8 +16,6 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -46,6 +44,8 @@ def _step(number: int, text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from lesionseg.cli.common import parse_float_pair
     from lesionseg.data import discover
     from lesionseg.difficulty import compute_difficulty, write_difficulty

@@ -12,6 +12,8 @@ EXIT_PARTIAL = 3
 #: ``--format`` choices (the keys of ``lesionseg.infer.outputs.OUTPUT_FORMATS``, listed here so that ``--help``
 #: does not import the inference code)
 FORMAT_CHOICES = ("nii.gz", "nii", "nrrd", "seg", "mha", "dcm-seg")
+#: ``--engine`` choices: this process, or Ray actors (lesionseg.infer.ray_engine)
+ENGINES = ("local", "ray")
 DICOM_SEG_FORMAT = "dcm-seg"
 
 
@@ -48,7 +50,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-lesion-mm3", type=float, help="remove lesions smaller than this (default 10)")
     parser.add_argument("--no-fill-holes", action="store_true", help="do not fill holes inside lesions")
     parser.add_argument("--batch-size", type=int, default=16, help="slices per network call (default 16)")
+    parser.add_argument("--backend", default="auto", metavar="{auto,torch,onnx}",
+                        help="how a 2D bundle's network runs: auto uses ONNX Runtime when installed (pip install "
+                             "'lesionseg[onnx]'; exported once per bundle and cached), else PyTorch (default auto)")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="bar", help="progress display (default bar)")
+    parser.add_argument("--engine", choices=ENGINES, default="local",
+                        help="dataset: local = this process (default); ray = Ray actors, one model each, on a local "
+                             "Ray or the cluster at --address (needs pip install 'lesionseg[ray]')")
+    parser.add_argument("--address", help="--engine ray: the Ray cluster to join (auto, or HOST:6379 of 'ray start "
+                                          "--head'); default: start a local Ray on this machine")
+    parser.add_argument("--workers", type=int, help="--engine ray: number of actors (default: one per CPU of the "
+                                                    "cluster, or one per GPU when it has GPUs)")
     parser.set_defaults(func=run)
 
 
@@ -102,9 +114,12 @@ def single_output_format(out: Path, output_format: str | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from lesionseg.infer import Predictor, segment_cases, write_labelmap, write_lesion_table, write_probabilities
+    from lesionseg.infer.backend import check_backend
     from lesionseg.infer.outputs import SEG_NEEDS_DICOM, check_writable, is_dicom_seg_path
 
+    check_backend(args.backend)  # one sentence, exit 2, before anything is read
     kind, value = parse_inputs(args.inputs)
+    _check_engine(args, kind)
     progress = make_progress(args.progress)
     output_format = args.format
     if kind == "dataset" and args.series:
@@ -126,13 +141,20 @@ def run(args: argparse.Namespace) -> int:
         _check_dicom_series(value if kind == "pairs" else {"input": value}, args.series)
     predictor = Predictor(args.bundle, device=args.device, tta=args.tta, batch_size=args.batch_size,
                           threshold=args.threshold, min_lesion_mm3=args.min_lesion_mm3,
-                          fill_holes=not args.no_fill_holes, progress=progress)
+                          fill_holes=not args.no_fill_holes, progress=progress, backend=args.backend)
     if kind == "dataset":
         from lesionseg.data import discover
 
         cases = discover(value, validate=False, allow_unaligned_channels=True)
-        result = segment_cases(predictor, cases, args.out, output_format=output_format or "nii.gz",
-                               prob_dir=args.prob, side=args.side, skip_existing=args.skip_existing)
+        if args.engine == "ray":
+            from lesionseg.infer.ray_engine import segment_cases_ray
+
+            result = segment_cases_ray(predictor, cases, args.out, output_format=output_format or "nii.gz",
+                                       prob_dir=args.prob, side=args.side, skip_existing=args.skip_existing,
+                                       address=args.address, workers=args.workers, device=args.device)
+        else:
+            result = segment_cases(predictor, cases, args.out, output_format=output_format or "nii.gz",
+                                   prob_dir=args.prob, side=args.side, skip_existing=args.skip_existing)
         message = (f"segmented {len(result.rows) - result.failed} of {len(result.rows)} cases into {args.out}"
                    + (f"; {result.failed} failed (see {args.out / 'summary.csv'})" if result.failed else ""))
         if args.progress == "jsonl":
@@ -164,6 +186,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.out}: {prediction.lesion_volume_ml:.2f} mL in {len(prediction.lesions)} lesion(s) "
               f"({sum(prediction.timings.values()):.1f} s on {prediction.device})")
     return 0
+
+
+def _check_engine(args: argparse.Namespace, kind: str) -> None:
+    """Before loading the model: ``--engine ray`` is for a dataset, Ray is installed, and ``--address`` and
+    ``--workers`` come with it."""
+    if args.engine != "ray":
+        if args.address or args.workers is not None:
+            raise ParameterError("--address and --workers choose the Ray cluster and its actors; add --engine ray.")
+        return
+    if kind != "dataset":
+        raise ParameterError("--engine ray segments a dataset folder; give one as INPUT, or leave --engine out for "
+                             "a single case.")
+    if args.workers is not None and args.workers < 1:
+        raise ParameterError(f"--workers must be at least 1, not {args.workers}.")
+    from lesionseg.infer.ray_engine import ray_module
+
+    ray_module()
 
 
 def _check_dicom_seg_output(out: Path, sources: dict) -> None:

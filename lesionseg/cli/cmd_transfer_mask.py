@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-
-import numpy as np
-import SimpleITK as sitk
+from typing import TYPE_CHECKING
 
 from lesionseg.errors import GeometryError, ParameterError, PreprocessingError
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,11 +41,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _volume_ml(mask: sitk.Image) -> float:
+    import numpy as np
+    import SimpleITK as sitk
+
     voxels = np.count_nonzero(sitk.GetArrayViewFromImage(mask))
     return float(voxels) * float(np.prod(mask.GetSpacing())) / 1000.0
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import SimpleITK as sitk
+
     from lesionseg.io import read_image, read_mask, write_image
     from lesionseg.io.dicom_series import check_series_found
     from lesionseg.io.geometry import geometry_difference

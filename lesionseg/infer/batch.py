@@ -4,6 +4,9 @@ one, a bad case reported and skipped, ``summary.csv`` and a log, and ``--skip-ex
 With ``output_format="dcm-seg"`` each case's mask is a DICOM SEG referring to the DICOM series of its
 reference channel: a case whose reference channel is not a DICOM folder fails with the reason (the others
 go on), and a dataset in which no case has one is refused before any work.
+
+:func:`segment_case` is one case's work (read, predict, write each output atomically, the mask last), shared
+with the Ray engine (:mod:`lesionseg.infer.ray_engine`, ``--engine ray``), which runs it on its actors.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import SimpleITK as sitk
 
 from lesionseg.data import Case
-from lesionseg.errors import CancelledError, LesionSegError, ParameterError
+from lesionseg.errors import LesionSegError, ParameterError
 from lesionseg.infer.inputs import CaseInputs, read_case_inputs
 from lesionseg.infer.outputs import (
     DICOM_SEG_FORMAT,
@@ -48,13 +51,13 @@ class BatchResult:
         return sum(1 for row in self.rows if row["status"].startswith("failed"))
 
 
-def _read_case(predictor: Predictor, case: Case) -> CaseInputs:
-    """The case's channels the bundle needs, read from disk (runs in the prefetch thread); DICOM folders keep
+def read_case(predictor: Predictor, case: Case) -> CaseInputs:
+    """The case's channels the bundle needs, read from disk (runs in a prefetch thread); DICOM folders keep
     their series' identity."""
     return read_case_inputs(predictor.match_channels(dict(case.channels), case.case_id))
 
 
-def _check_dicom_seg(predictor: Predictor, cases: list[Case]) -> None:
+def check_dicom_seg(predictor: Predictor, cases: list[Case]) -> None:
     """Refuse a DICOM SEG batch that cannot write a single SEG (highdicom missing, no DICOM reference channel)."""
     from lesionseg.io.dicom_seg import highdicom_module
 
@@ -79,12 +82,98 @@ def _reference_series(predictor: Predictor, inputs: CaseInputs, case_id: str):
     return series
 
 
-def _write_summary(folder: Path, rows: list[dict[str, Any]]) -> None:
+def write_summary(folder: Path, rows: list[dict[str, Any]]) -> None:
+    """Write ``folder/summary.csv`` (columns :data:`SUMMARY_COLUMNS`, one row per case) atomically."""
     buffer = text_io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(folder / "summary.csv", buffer.getvalue())
+
+
+def write_log(folder: Path, lines: list[str]) -> None:
+    """Write ``folder/segment.log`` (one line per event) atomically."""
+    write_text_atomic(folder / "segment.log", "\n".join(lines) + "\n")
+
+
+@dataclass(frozen=True)
+class BatchOutputs:
+    """Where and how a batch writes each case: the same for every case and for both engines.
+
+    Attributes:
+        out: the output folder (a mask ``<case_id><extension>`` and ``<case_id>_lesions.csv`` per case).
+        output_format: a ``--format`` name (a key of :data:`lesionseg.infer.outputs.OUTPUT_FORMATS`).
+        prob_dir: also write ``<case_id>_prob.nii.gz`` there (float32 probabilities) when given.
+        side: "auto", "left" or "right" (see :mod:`lesionseg.infer.predictor`).
+        model_name: recorded in DICOM SEG outputs.
+    """
+
+    out: Path
+    output_format: str = "nii.gz"
+    prob_dir: Path | None = None
+    side: str = "auto"
+    model_name: str = ""
+
+    def mask_path(self, case_id: str) -> Path:
+        return output_path(self.out, case_id, self.output_format)
+
+
+@dataclass
+class CaseOutcome:
+    """One case's ``summary.csv`` row, its ``segment.log`` lines and, when it failed, the reason."""
+
+    row: dict[str, Any]
+    log: list[str]
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return str(self.row["status"]).startswith("failed")
+
+
+def skipped_row(case_id: str) -> dict[str, Any]:
+    """The summary row of a case kept by ``--skip-existing``."""
+    return {"case_id": case_id, "lesion_ml": "", "lesion_count": "", "seconds": 0.0, "status": "skipped"}
+
+
+def segment_case(predictor: Predictor, case: Case, read: Callable[[], CaseInputs], outputs: BatchOutputs) -> CaseOutcome:
+    """Segment one case with a loaded predictor and write its outputs; a bad case becomes a "failed" row.
+
+    Each file is written under a temporary name in its folder and renamed into place; the mask comes last,
+    so a mask on disk means the case's outputs are complete (what ``--skip-existing`` relies on).
+
+    Args:
+        predictor: the loaded model.
+        case: the case (its id names the outputs).
+        read: returns the case's inputs (e.g. the result of a read started earlier in another thread); its
+            errors are the case's.
+        outputs: where and how to write.
+
+    Returns:
+        The summary row (status "ok" or "failed: <sentence>") and the log lines. Errors other than
+        :class:`LesionSegError` (bugs, cancellation) propagate.
+    """
+    began = time.perf_counter()
+    try:
+        inputs = read()
+        dicom_seg = outputs.output_format == DICOM_SEG_FORMAT
+        series = _reference_series(predictor, inputs, case.case_id) if dicom_seg else None
+        prediction = predictor.predict(inputs.images, side=outputs.side, case_id=case.case_id)
+        if outputs.prob_dir is not None:
+            write_probabilities(prediction.probabilities, outputs.prob_dir / f"{case.case_id}_prob.nii.gz")
+        write_lesion_table(prediction.lesions, outputs.out / f"{case.case_id}_lesions.csv")
+        write_labelmap(prediction.labelmap, outputs.mask_path(case.case_id), series=series,
+                       model_name=outputs.model_name)
+    except LesionSegError as error:
+        return CaseOutcome({"case_id": case.case_id, "lesion_ml": "", "lesion_count": "",
+                            "seconds": f"{time.perf_counter() - began:.2f}", "status": f"failed: {error}"},
+                           [f"{case.case_id}: failed: {error}"], str(error))
+    seconds = time.perf_counter() - began
+    log = [f"{case.case_id}: warning: {warning}" for warning in prediction.warnings]
+    log.append(f"{case.case_id}: ok, {prediction.lesion_volume_ml:.2f} mL in {len(prediction.lesions)} lesion(s), "
+               f"{seconds:.1f} s")
+    return CaseOutcome({"case_id": case.case_id, "lesion_ml": f"{prediction.lesion_volume_ml:.4f}",
+                        "lesion_count": len(prediction.lesions), "seconds": f"{seconds:.2f}", "status": "ok"}, log)
 
 
 def segment_cases(predictor: Predictor, cases: list[Case], out: Path, *, output_format: str = "nii.gz",
@@ -94,59 +183,43 @@ def segment_cases(predictor: Predictor, cases: list[Case], out: Path, *, output_
     Returns:
         The summary rows (status "ok", "skipped" or "failed: <sentence>").
     """
-    dicom_seg = output_format == DICOM_SEG_FORMAT
-    if dicom_seg:
-        _check_dicom_seg(predictor, cases)
-    model_name = str(predictor.manifest.get("name") or predictor.path.stem)
+    if output_format == DICOM_SEG_FORMAT:
+        check_dicom_seg(predictor, cases)
+    outputs = BatchOutputs(out, output_format, prob_dir, side, model_name(predictor))
     out.mkdir(parents=True, exist_ok=True)
     log_lines: list[str] = []
     rows: list[dict[str, Any]] = []
     todo = []
     for case in cases:
-        target = output_path(out, case.case_id, output_format)
-        if skip_existing and target.is_file():
-            rows.append({"case_id": case.case_id, "lesion_ml": "", "lesion_count": "", "seconds": 0.0, "status": "skipped"})
+        if skip_existing and outputs.mask_path(case.case_id).is_file():
+            rows.append(skipped_row(case.case_id))
         else:
             todo.append(case)
     total = len(cases)
     predictor.progress({"event": "progress", "stage": "segment", "done": len(rows), "total": total})
     with ThreadPoolExecutor(max_workers=1) as reader:
-        pending = reader.submit(_read_case, predictor, todo[0]) if todo else None
+        pending = reader.submit(read_case, predictor, todo[0]) if todo else None
         for position, case in enumerate(todo):
-            began = time.perf_counter()
             current = pending  # this case's read; the next case's read starts now, whatever happens to this one
-            pending = reader.submit(_read_case, predictor, todo[position + 1]) if position + 1 < len(todo) else None
-            try:
-                if predictor.cancel:
-                    predictor.cancel.raise_if_cancelled()
-                inputs = current.result()
-                series = _reference_series(predictor, inputs, case.case_id) if dicom_seg else None
-                prediction = predictor.predict(inputs.images, side=side, case_id=case.case_id)
-                write_labelmap(prediction.labelmap, output_path(out, case.case_id, output_format), series=series,
-                               model_name=model_name)
-                write_lesion_table(prediction.lesions, out / f"{case.case_id}_lesions.csv")
-                if prob_dir is not None:
-                    write_probabilities(prediction.probabilities, prob_dir / f"{case.case_id}_prob.nii.gz")
-                seconds = time.perf_counter() - began
-                rows.append({"case_id": case.case_id, "lesion_ml": f"{prediction.lesion_volume_ml:.4f}",
-                             "lesion_count": len(prediction.lesions), "seconds": f"{seconds:.2f}", "status": "ok"})
-                for warning in prediction.warnings:
-                    log_lines.append(f"{case.case_id}: warning: {warning}")
-                log_lines.append(f"{case.case_id}: ok, {prediction.lesion_volume_ml:.2f} mL in {len(prediction.lesions)} "
-                                 f"lesion(s), {seconds:.1f} s")
-            except CancelledError:
-                raise
-            except LesionSegError as error:
-                rows.append({"case_id": case.case_id, "lesion_ml": "", "lesion_count": "",
-                             "seconds": f"{time.perf_counter() - began:.2f}", "status": f"failed: {error}"})
-                log_lines.append(f"{case.case_id}: failed: {error}")
-                predictor.progress({"event": "warning", "message": f"{case.case_id}: {error}"})
+            pending = reader.submit(read_case, predictor, todo[position + 1]) if position + 1 < len(todo) else None
+            if predictor.cancel:
+                predictor.cancel.raise_if_cancelled()
+            outcome = segment_case(predictor, case, current.result, outputs)
+            rows.append(outcome.row)
+            log_lines.extend(outcome.log)
+            if outcome.failed:
+                predictor.progress({"event": "warning", "message": f"{case.case_id}: {outcome.error}"})
             predictor.progress({"event": "progress", "stage": "segment", "done": len(rows), "total": total,
                                 "message": case.case_id})
-            _write_summary(out, rows)
-            write_text_atomic(out / "segment.log", "\n".join(log_lines) + "\n")
+            write_summary(out, rows)
+            write_log(out, log_lines)
     order = {case.case_id: index for index, case in enumerate(cases)}
     rows.sort(key=lambda row: order[row["case_id"]])
-    _write_summary(out, rows)
-    write_text_atomic(out / "segment.log", "\n".join(log_lines) + "\n")
+    write_summary(out, rows)
+    write_log(out, log_lines)
     return BatchResult(rows)
+
+
+def model_name(predictor: Predictor) -> str:
+    """The model's name as recorded in outputs: the manifest's, else the bundle file's stem."""
+    return str(predictor.manifest.get("name") or predictor.path.stem)

@@ -16,7 +16,11 @@ take the same way back to the native grid as a 2D model's.
 Hemisphere: the models are trained on slices whose lesion was flipped into one hemisphere. With
 ``side="left"``/``"right"`` the user says where the lesion is, and slices are flipped to the training side
 when needed; with ``side="auto"`` the network sees both orientations and each slice keeps the one that
-shows more lesion (:mod:`lesionseg.infer.sides`).
+shows more lesion (:mod:`lesionseg.infer.sides`); a 2D bundle reads the mirrored orientation only on the
+slices that can change the result (:func:`lesionseg.infer.sides.read_both_sides`).
+
+Backend: a 2D bundle's networks run on ONNX Runtime when it is installed (exported once per bundle and
+cached), else on PyTorch (:mod:`lesionseg.infer.backend`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from lesionseg.errors import ParameterError
+from lesionseg.infer.sides import SAMPLE_STRIDE
 from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
 
 LOG = logging.getLogger(__name__)
@@ -83,19 +88,26 @@ class Predictor:
         min_lesion_mm3: lesions smaller than this are removed.
         fill_holes: fill holes enclosed in lesions.
         progress, cancel: progress events and the cancel flag.
+        backend: how a 2D bundle's networks run: "auto" (ONNX Runtime when installed, on the CPU), "torch" or
+            "onnx" (:mod:`lesionseg.infer.backend`); a fallback to PyTorch is said in :attr:`backend_warnings`
+            and in every prediction's warnings.
+        cache_dir: where the ONNX export is cached (default: the user's cache folder).
     """
 
     def __init__(self, bundle: str | os.PathLike, *, device: str = "auto", tta: bool = False, batch_size: int = 16,
                  threshold: float | None = None, min_lesion_mm3: float | None = None, fill_holes: bool = True,
-                 progress: ProgressCallback = ignore_progress, cancel: CancelFlag | None = None) -> None:
+                 progress: ProgressCallback = ignore_progress, cancel: CancelFlag | None = None,
+                 backend: str = "auto", cache_dir: str | os.PathLike | None = None) -> None:
         from lesionseg.bundle import load_bundle
         from lesionseg.device import resolve_device
+        from lesionseg.infer.backend import check_backend
         from lesionseg.infer.postprocess import DEFAULT_MIN_LESION_MM3
         from lesionseg.models import min_size, size_multiple, spatial_dims
         from lesionseg.preprocess import PrepareConfig
 
         if batch_size < 1:
             raise ParameterError(f"--batch-size must be at least 1, not {batch_size}.")
+        check_backend(backend)
         self.path = Path(bundle)
         self.bundle = load_bundle(self.path)
         self.manifest = self.bundle.manifest
@@ -126,6 +138,29 @@ class Predictor:
         self.progress = progress
         self.cancel = cancel
         self.network_seconds = 0.0
+        #: side="auto": every this many slices is read in both orientations (1: every slice, two full passes);
+        #: see :func:`lesionseg.infer.sides.read_both_sides`
+        self.mirror_stride = SAMPLE_STRIDE
+        #: side="auto": how many slices the last case read as they are and mirrored
+        self.slices_read = (0, 0)
+        self.requested_backend = backend
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self.runner, self.backend_warnings = self._choose_runner(backend)
+        for warning in self.backend_warnings:
+            LOG.warning("%s", warning)
+
+    @property
+    def backend(self) -> str:
+        """The backend the networks run on: "torch" or "onnx"."""
+        return self.runner.name
+
+    def _choose_runner(self, backend: str) -> tuple[Any, list[str]]:
+        from lesionseg.infer.backend import choose_backend
+
+        channels = len(self.channels) * (2 * int(self.config.context_slices) + 1)
+        return choose_backend(backend, self.bundle.networks, bundle_path=self.path, device=self.device,
+                              spatial_dims=self.spatial_dims, channels=channels, size=int(self.config.size),
+                              multiple=self.multiple, minimum=self.minimum, cache_dir=self.cache_dir)
 
     @property
     def channels(self) -> list[str]:
@@ -153,19 +188,8 @@ class Predictor:
 
     # ---- the network ----------------------------------------------------------------------------------
     def _forward(self, batch: np.ndarray) -> np.ndarray:
-        """Mean lesion probability of the members for (B, C, S, S) slices -> (B, S, S)."""
-        import torch
-
-        from lesionseg.models.padding import forward_padded
-
-        tensor = torch.as_tensor(np.ascontiguousarray(batch), dtype=torch.float32, device=self.device)
-        total = None
-        with torch.inference_mode():
-            for network in self.bundle.networks:
-                logits = forward_padded(network, tensor, self.multiple, self.minimum)
-                probability = torch.softmax(logits.float(), dim=1)[:, 1]
-                total = probability if total is None else total + probability
-        return (total / len(self.bundle.networks)).cpu().numpy()
+        """Mean lesion probability of the members for (B, C, S, S) slices -> (B, S, S), on the chosen backend."""
+        return self.runner(batch)
 
     def _run_batches(self, slices: np.ndarray, warnings: list[str]) -> np.ndarray:
         """Probabilities for all slices, halving the batch on GPU out-of-memory errors, then using the CPU."""
@@ -191,6 +215,7 @@ class Predictor:
                     self.device = torch.device("cpu")
                     for network in self.bundle.networks:
                         network.to(self.device)
+                    self.runner, _ = self._choose_runner("torch")
                     warnings.append("the GPU ran out of memory even for one slice; continuing on the CPU.")
         return np.concatenate(outputs) if outputs else np.zeros((0,) + slices.shape[2:], np.float32)
 
@@ -247,6 +272,36 @@ class Predictor:
         passes = np.stack([plain, flipped])
         return passes.mean(axis=0), passes.var(axis=0)
 
+    def _both_sides(self, inputs: np.ndarray, warnings: list[str],
+                    indices: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """``side="auto"``: the probabilities ``(N, S, S)`` (and variance) of slices ``(N, C, S, S)`` read in both
+        orientations, each slice keeping the one that shows more lesion (:mod:`lesionseg.infer.sides`).
+
+        A 2D bundle reads each slice only in the orientations that can change the result
+        (:func:`lesionseg.infer.sides.read_both_sides`, sampling every :attr:`mirror_stride`-th slice); a 3D
+        bundle's sliding window reads the whole volume in both.
+        """
+        from lesionseg.infer.sides import AS_IS, choose_orientation, read_both_sides
+
+        if self.spatial_dims == 3:
+            probabilities, variance = self.slice_probabilities(inputs, warnings, indices)
+            mirrored, mirrored_variance = self.slice_probabilities(inputs[..., ::-1].copy(), warnings, indices)
+            combined, use_mirrored = choose_orientation(probabilities, mirrored[..., ::-1], self.threshold)
+            if variance is not None:
+                variance = np.where(use_mirrored[:, None, None], mirrored_variance[..., ::-1], variance)
+            self.slices_read = (len(inputs), len(inputs))
+            return combined, variance
+
+        def run(orientation: int, which: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+            if orientation == AS_IS:
+                return self.slice_probabilities(inputs[which], warnings)
+            found, spread = self.slice_probabilities(np.ascontiguousarray(inputs[which][..., ::-1]), warnings)
+            return found[..., ::-1], None if spread is None else spread[..., ::-1]
+
+        combined, _, variance, read = read_both_sides(len(inputs), run, self.threshold, stride=self.mirror_stride)
+        self.slices_read = (int(read[0].sum()), int(read[1].sum()))
+        return combined, variance
+
     # ---- one case -------------------------------------------------------------------------------------
     def predict(self, images: Mapping[str, Any], *, side: str = "auto", brain_mask: sitk.Image | None = None,
                 case_id: str = "case") -> Prediction:
@@ -274,7 +329,7 @@ class Predictor:
         if side not in SIDES:
             raise ParameterError(f"--side must be one of {', '.join(SIDES)}, not {side!r}.")
         timings: dict[str, float] = {}
-        warnings: list[str] = []
+        warnings: list[str] = list(self.backend_warnings)
         began = time.perf_counter()
         ordered = self.match_channels(images, case_id)
         volumes: dict[str, sitk.Image] = {}
@@ -302,14 +357,10 @@ class Predictor:
         self.network_seconds = 0.0
         indices = prepared.record.slice_indices
         inputs = prepared.network_input(self.config.context_slices)  # (N, C (2k + 1), S, S)
-        probabilities, variance = self.slice_probabilities(inputs, warnings, indices)
-        if side == "auto":  # the mirrored slices too; each slice keeps the orientation with more lesion
-            from lesionseg.infer.sides import choose_orientation
-
-            mirrored, mirrored_variance = self.slice_probabilities(inputs[..., ::-1].copy(), warnings, indices)
-            probabilities, use_mirrored = choose_orientation(probabilities, mirrored[..., ::-1], self.threshold)
-            if variance is not None:
-                variance = np.where(use_mirrored[:, None, None], mirrored_variance[..., ::-1], variance)
+        if side == "auto":  # both orientations; each slice keeps the one with more lesion
+            probabilities, variance = self._both_sides(inputs, warnings, indices)
+        else:
+            probabilities, variance = self.slice_probabilities(inputs, warnings, indices)
         timings["network"] = self.network_seconds
         self.progress({"event": "progress", "stage": "network", "done": 1, "total": 1, "message": case_id})
 

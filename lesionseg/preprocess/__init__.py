@@ -7,14 +7,44 @@ Public API:
     prepare_dataset: a dataset -> the prepared layout (see :mod:`lesionseg.preprocess.prepared`).
     PreparedDataset: read a prepared dataset.
     PrepareRecord, invert: the record and the map back onto the native grid.
+
+The names are imported on first use (PEP 562): the command line's parsers read
+``lesionseg.preprocess.config`` without importing SimpleITK, SciPy and the pipeline.
 """
 
-from lesionseg.preprocess.config import PrepareConfig
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# eager, and light: the function ``invert`` shares its module's name, which a lazy import would let the
+# module shadow once anything imports ``lesionseg.preprocess.invert``
 from lesionseg.preprocess.invert import invert, stack_on_grid
-from lesionseg.preprocess.pipeline import PreparedCase, prepare_case, prepare_images
-from lesionseg.preprocess.prepared import CaseArrays, PreparedDataset
-from lesionseg.preprocess.record import PrepareRecord
-from lesionseg.preprocess.run import prepare_dataset
+
+if TYPE_CHECKING:
+    from lesionseg.preprocess.config import PrepareConfig
+    from lesionseg.preprocess.pipeline import PreparedCase, prepare_case, prepare_images
+    from lesionseg.preprocess.prepared import CaseArrays, PreparedDataset
+    from lesionseg.preprocess.record import PrepareRecord
+    from lesionseg.preprocess.run import prepare_dataset
+
+#: public name -> the submodule that defines it
+_HOMES = {"PrepareConfig": "config", "PreparedCase": "pipeline",
+          "prepare_case": "pipeline", "prepare_images": "pipeline", "CaseArrays": "prepared",
+          "PreparedDataset": "prepared", "PrepareRecord": "record", "prepare_dataset": "run"}
 
 __all__ = ["CaseArrays", "PrepareConfig", "PrepareRecord", "PreparedCase", "PreparedDataset", "invert",
            "prepare_case", "prepare_dataset", "prepare_images", "stack_on_grid"]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'lesionseg.preprocess' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lesionseg.preprocess.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -73,6 +73,7 @@ import SimpleITK as sitk
 
 from lesionseg.errors import GeometryError, ParameterError, PreprocessingError
 from lesionseg.io.geometry import geometry_difference
+from lesionseg.preprocess.coarse import COARSE_SPACING_MM, shrink_factors
 
 LOGGER = logging.getLogger(__name__)
 
@@ -149,8 +150,8 @@ def _radial_profile(values: np.ndarray, distance: np.ndarray,
     return edges[keep], sums[keep] / counts[keep]
 
 
-def _relative_to_parenchyma(smooth: sitk.Image, core: sitk.Image) -> np.ndarray:
-    """The image divided by the local mean of the core (normalised Gaussian convolution, sigma 15 mm).
+def _parenchyma_level(smooth: sitk.Image, core: sitk.Image) -> sitk.Image:
+    """The local mean of the core (normalised Gaussian convolution, sigma 15 mm), float32 on the image's grid.
 
     MRI bias fields vary by tens of percent over the head but slowly; relative to the parenchyma next to
     it, CSF and bone keep the same levels all round the head, so one threshold separates them.
@@ -161,38 +162,65 @@ def _relative_to_parenchyma(smooth: sitk.Image, core: sitk.Image) -> np.ndarray:
     reference = numerator / np.maximum(denominator, 1e-3)
     positive = reference[sitk.GetArrayViewFromImage(core) > 0]
     floor = max(float(np.median(positive)) * 1e-3, 1e-12) if positive.size else 1e-12
-    return sitk.GetArrayViewFromImage(smooth) / np.maximum(reference, floor)
+    level = sitk.GetImageFromArray(np.maximum(reference, floor).astype(np.float32))
+    level.CopyInformation(smooth)
+    return level
 
 
-def _classical_mri(image: sitk.Image) -> sitk.Image:
-    """The MRI pipeline of the module docstring; returns a uint8 mask (possibly empty)."""
+@dataclass
+class EdgeRule:
+    """What decides a voxel at the mask's edge, as the pipeline found it on its own grid (for
+    :mod:`lesionseg.preprocess.brain_edges`, which applies it at full resolution).
+
+    Attributes:
+        modality: ``"mri"`` or ``"ct"``.
+        threshold: MRI: a voxel is in when its smoothed value divided by ``level`` exceeds it (the CSF rim's
+            bone/CSF threshold), or, without ``level``, when its smoothed value does (the tissue threshold).
+        level: MRI: the local parenchyma level (float32 image, any grid), or None.
+        midpoint: CT: the partial-volume edge's HU limit (see :func:`_ct_partial_volume_edge`), None when
+            that step found no skull.
+        limit: MRI with ``level``: where the rim may reach on the pipeline's grid, ``(z, y, x)`` booleans (the
+            core and the voxels no further out than the skull), or None.
+    """
+
+    modality: str
+    threshold: float | None = None
+    level: sitk.Image | None = None
+    midpoint: float | None = None
+    limit: np.ndarray | None = None
+
+
+def _classical_mri(image: sitk.Image) -> tuple[sitk.Image, EdgeRule]:
+    """The MRI pipeline of the module docstring; returns a uint8 mask (possibly empty) and its edge rule."""
     smooth = _smoothed(image)
     values = sitk.GetArrayViewFromImage(smooth)
     if float(values.max()) <= float(values.min()):
-        return sitk.Cast(smooth * 0, sitk.sitkUInt8)
+        return sitk.Cast(smooth * 0, sitk.sitkUInt8), EdgeRule("mri", float(values.max()))
     tissue_threshold = _otsu_thresholds(values.ravel()[:: max(1, values.size // 2_000_000)])[0]
     tissue = sitk.Cast(smooth > tissue_threshold, sitk.sitkUInt8)
     core = _fill(_open_to_largest(tissue, CORE_EROSION_MM))
     core_array = sitk.GetArrayViewFromImage(core).astype(bool)
+    tissue_rule = EdgeRule("mri", tissue_threshold)
     if not core_array.any():
-        return core
+        return core, tissue_rule
     # Distance (mm) outside the core, positive outside.
     distance = sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(
         core, insideIsPositive=False, squaredDistance=False, useImageSpacing=True))
     # Intensities relative to the local parenchyma level, which takes out a smooth bias field.
-    relative = _relative_to_parenchyma(smooth, core)
+    level = _parenchyma_level(smooth, core)
+    relative = values / sitk.GetArrayViewFromImage(level)
     # The skull is where the mean intensity around the core is lowest; the CSF rim lies inside it.
     edges, means = _radial_profile(relative, distance)
     skull_mm = float(edges[int(np.argmin(means))]) if len(edges) else 0.0
     shell = (distance > 0) & (distance <= skull_mm) & (values < tissue_threshold)
     if skull_mm < 1.0 or np.count_nonzero(shell) < 100:
-        return _clean_up(core)
+        return _clean_up(core), tissue_rule
     dark_threshold = _otsu_thresholds(relative[shell], 2)[0]
     candidate = core_array | ((distance > 0) & (distance <= skull_mm) & (relative > dark_threshold))
     candidate_image = sitk.GetImageFromArray(candidate.astype(np.uint8))
     candidate_image.CopyInformation(image)
     rim = sitk.Cast(sitk.BinaryReconstructionByDilation(core, candidate_image), sitk.sitkUInt8)
-    return _clean_up(rim)
+    return _clean_up(rim), EdgeRule("mri", dark_threshold, level, limit=core_array | (distance <= skull_mm))
 
 
 def _clean_up(mask: sitk.Image) -> sitk.Image:
@@ -204,23 +232,29 @@ def _clean_up(mask: sitk.Image) -> sitk.Image:
     return _largest_component(opened)
 
 
-def _classical_ct(image: sitk.Image) -> sitk.Image:
-    """The CT pipeline of the module docstring; returns a uint8 mask (possibly empty)."""
+def _ct_median(image: sitk.Image) -> list[int]:
+    """The CT median filter's radius in voxels per axis (x, y, z): 1 mm, 0 along axes coarser than 2 mm."""
+    return [int(round(SMOOTHING_MM / s)) for s in image.GetSpacing()]
+
+
+def _classical_ct(image: sitk.Image) -> tuple[sitk.Image, EdgeRule]:
+    """The CT pipeline of the module docstring; returns a uint8 mask (possibly empty) and its edge rule."""
     hu = sitk.Cast(image, sitk.sitkFloat32)
     # A median (not a Gaussian) keeps the skull edge where it is: a Gaussian spreads 1000 HU of bone
     # over the CSF next to it, which then fails the 100 HU test and the mask shrinks by a millimetre.
-    smooth = sitk.Median(hu, [int(round(SMOOTHING_MM / s)) for s in image.GetSpacing()])
+    smooth = sitk.Median(hu, _ct_median(image))
     low, high = CT_RANGE_HU
     window = sitk.Cast((smooth >= low) & (smooth <= high), sitk.sitkUInt8)
     brain = _fill(_open_to_largest(window, CORE_EROSION_MM))
     if not np.any(sitk.GetArrayViewFromImage(brain)):
-        return brain
+        return brain, EdgeRule("ct")
     radius = _radius(brain, CLEANUP_MM)
     brain = _fill(sitk.BinaryMorphologicalClosing(brain, radius, sitk.sitkBall, 1))
-    return _ct_partial_volume_edge(brain, hu)
+    grown, midpoint = _ct_partial_volume_edge(brain, hu)
+    return grown, EdgeRule("ct", midpoint=midpoint)
 
 
-def _ct_partial_volume_edge(brain: sitk.Image, hu: sitk.Image) -> sitk.Image:
+def _ct_partial_volume_edge(brain: sitk.Image, hu: sitk.Image) -> tuple[sitk.Image, float | None]:
     """Add the voxels just outside the mask that are more CSF than bone.
 
     A voxel that is 10 % bone already exceeds 100 HU, so the 0-100 HU mask stops short of the skull by
@@ -228,6 +262,9 @@ def _ct_partial_volume_edge(brain: sitk.Image, hu: sitk.Image) -> sitk.Image:
     connected voxels and at most one voxel size (the largest spacing) out, into voxels whose HU lies
     between 0 and the midpoint between the CSF at the mask's edge and the bone around it (the 90th
     percentile of the voxels above 100 HU within 10 mm): those voxels are mostly CSF.
+
+    Returns:
+        The grown mask and the midpoint in HU (None, and the mask unchanged, without an edge or a skull).
     """
     values = sitk.GetArrayViewFromImage(hu)
     inside = sitk.GetArrayViewFromImage(brain).astype(bool)
@@ -236,14 +273,14 @@ def _ct_partial_volume_edge(brain: sitk.Image, hu: sitk.Image) -> sitk.Image:
     edge = inside & (distance >= -2.0)
     bone = (distance > 0.0) & (distance <= 10.0) & (values > CT_RANGE_HU[1])
     if not edge.any() or np.count_nonzero(bone) < 100:
-        return brain
+        return brain, None
     # The skull's level: a high percentile, because thick slices leave few voxels of pure bone.
     midpoint = 0.5 * (float(np.median(values[edge])) + float(np.percentile(values[bone], 90)))
     reach = max(hu.GetSpacing())
     candidate = inside | ((distance <= reach) & (values < midpoint) & (values >= CT_RANGE_HU[0]))
     candidate_image = sitk.GetImageFromArray(candidate.astype(np.uint8))
     candidate_image.CopyInformation(brain)
-    return sitk.Cast(sitk.BinaryReconstructionByDilation(brain, candidate_image), sitk.sitkUInt8)
+    return sitk.Cast(sitk.BinaryReconstructionByDilation(brain, candidate_image), sitk.sitkUInt8), midpoint
 
 
 # --- entry point ---------------------------------------------------------------------------------------
@@ -326,8 +363,16 @@ def _run_learned(name: str, image: sitk.Image) -> sitk.Image:
     return learned_extractor(name)(image)
 
 
-def _classical(image: sitk.Image, modality: str) -> sitk.Image:
-    return _classical_ct(image) if modality == "ct" else _classical_mri(image)
+def _classical(image: sitk.Image, modality: str, working_spacing_mm: float | None = COARSE_SPACING_MM) -> sitk.Image:
+    """The classical pipeline: on a grid of about ``working_spacing_mm`` refined at the mask's edge
+    (:mod:`lesionseg.preprocess.brain_edges`) when that grid holds at least 4 times fewer voxels, else (or
+    with None) on the native grid."""
+    factors = shrink_factors(image.GetSpacing(), working_spacing_mm, size=image.GetSize())
+    if factors is not None:
+        from lesionseg.preprocess.brain_edges import coarse_then_refined
+
+        return coarse_then_refined(image, modality, factors)
+    return (_classical_ct(image) if modality == "ct" else _classical_mri(image))[0]
 
 
 def _auto_learned_choice() -> str | None:
@@ -338,8 +383,8 @@ def _auto_learned_choice() -> str | None:
     return installed[0] if installed else None
 
 
-def _extract(image: sitk.Image, modality: str, method: str, who: str,
-             typical_ml: tuple[float, float], hard_ml: tuple[float, float]) -> tuple[sitk.Image, str, str | None]:
+def _extract(image: sitk.Image, modality: str, method: str, who: str, typical_ml: tuple[float, float],
+             hard_ml: tuple[float, float], working_spacing_mm: float | None) -> tuple[sitk.Image, str, str | None]:
     """Run ``method`` (with auto's rule and the classical fallback); returns (mask, method used, note)."""
     from lesionseg.preprocess.learned_brain import LEARNED_METHODS
 
@@ -358,8 +403,8 @@ def _extract(image: sitk.Image, modality: str, method: str, who: str,
                 return mask, method, None
             reason = f"{method} found {volume:.0f} mL, outside {hard_ml[0]:g}-{hard_ml[1]:g} mL"
         LOGGER.warning("%s%s; using the classical pipeline instead", who, reason)
-        return _classical(image, modality), "classical", f"{reason}; fell back to the classical pipeline"
-    mask = _classical(image, modality)
+        return _classical(image, modality, working_spacing_mm), "classical", f"{reason}; fell back to the classical pipeline"
+    mask = _classical(image, modality, working_spacing_mm)
     if method == "classical" or modality == "ct":
         return mask, "classical", ("auto uses the classical pipeline for CT" if method == "auto" else None)
     volume = _volume_ml(mask)
@@ -385,7 +430,8 @@ def _extract(image: sitk.Image, modality: str, method: str, who: str,
 def run_brain_extraction(image: sitk.Image, modality: str, *, user_mask: sitk.Image | None = None,
                          method: str = "auto", case_id: str = "",
                          typical_volume_ml: tuple[float, float] = TYPICAL_VOLUME_ML,
-                         hard_volume_ml: tuple[float, float] = HARD_VOLUME_ML) -> BrainExtraction:
+                         hard_volume_ml: tuple[float, float] = HARD_VOLUME_ML,
+                         working_spacing_mm: float | None = COARSE_SPACING_MM) -> BrainExtraction:
     """The intracranial (brain + CSF) mask of one image, with what made it.
 
     Args:
@@ -396,6 +442,9 @@ def run_brain_extraction(image: sitk.Image, modality: str, *, user_mask: sitk.Im
         case_id: case named in messages.
         typical_volume_ml: (low, high) mL; a mask outside is kept with a warning.
         hard_volume_ml: (low, high) mL; a mask outside is refused (no brain found).
+        working_spacing_mm: the classical pipeline runs on a grid of about this spacing and is refined at
+            full resolution at the mask's edge (:mod:`lesionseg.preprocess.brain_edges`); None: on the
+            native grid throughout (as before; much slower on fine grids).
 
     Returns:
         The :class:`BrainExtraction`.
@@ -421,7 +470,8 @@ def run_brain_extraction(image: sitk.Image, modality: str, *, user_mask: sitk.Im
         raise PreprocessingError(f"{who}the {modality.upper()} image holds NaN or infinite voxels; "
                                  "check or replace them before brain extraction.")
     started = time.perf_counter()
-    mask, used, note = _extract(image, modality, method, who, typical_volume_ml, hard_volume_ml)
+    mask, used, note = _extract(image, modality, method, who, typical_volume_ml, hard_volume_ml,
+                                working_spacing_mm)
     seconds = time.perf_counter() - started
     voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
     volume_ml = _volume_ml(mask)
@@ -451,7 +501,9 @@ def run_brain_extraction(image: sitk.Image, modality: str, *, user_mask: sitk.Im
 def extract_brain(image: sitk.Image, modality: str, *, user_mask: sitk.Image | None = None,
                   method: str = "auto", case_id: str = "",
                   typical_volume_ml: tuple[float, float] = TYPICAL_VOLUME_ML,
-                  hard_volume_ml: tuple[float, float] = HARD_VOLUME_ML) -> sitk.Image:
+                  hard_volume_ml: tuple[float, float] = HARD_VOLUME_ML,
+                  working_spacing_mm: float | None = COARSE_SPACING_MM) -> sitk.Image:
     """The intracranial mask alone (uint8 0/1 on the image's grid); see :func:`run_brain_extraction`."""
     return run_brain_extraction(image, modality, user_mask=user_mask, method=method, case_id=case_id,
-                                typical_volume_ml=typical_volume_ml, hard_volume_ml=hard_volume_ml).mask
+                                typical_volume_ml=typical_volume_ml, hard_volume_ml=hard_volume_ml,
+                                working_spacing_mm=working_spacing_mm).mask

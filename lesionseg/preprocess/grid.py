@@ -83,15 +83,27 @@ def brain_extent_mm(brain: sitk.Image, frame: AxialFrame, margin_mm: float) -> t
     Returns:
         ``(low, high)``, two arrays of 2 values (x, y) in mm.
     """
-    indices = np.argwhere(sitk.GetArrayViewFromImage(brain) > 0)[:, ::-1].astype(np.float64)  # (n, 3) x, y, z
-    if indices.size == 0:
+    inside = sitk.GetArrayViewFromImage(brain) > 0  # (z, y, x)
+    if not inside.any():
         raise ValueError("the brain mask is empty")
     direction = np.array(brain.GetDirection()).reshape(3, 3)
-    points = np.array(brain.GetOrigin()) + (indices * np.array(brain.GetSpacing())) @ direction.T
     geometry = frame.geometry
     frame_direction = np.array(geometry.direction).reshape(3, 3)
-    local = (points - np.array(geometry.origin)) @ frame_direction  # mm along the frame's axes
-    return local[:, :2].min(axis=0) - margin_mm, local[:, :2].max(axis=0) + margin_mm
+    # local = offset + A @ (i, j, k): linear in the voxel index, so its extremes over the mask are reached
+    # at the first or the last mask voxel of some row along x (no list of every voxel: a 512 x 512 x 300 CT
+    # holds ten million brain voxels)
+    a = frame_direction.T @ direction @ np.diag(brain.GetSpacing())  # (3 frame axes, 3 index axes)
+    offset = frame_direction.T @ (np.array(brain.GetOrigin()) - np.array(geometry.origin))
+    rows = inside.any(axis=2)  # (z, y)
+    z, y = np.nonzero(rows)
+    first = inside.argmax(axis=2)[z, y]
+    last = inside.shape[2] - 1 - inside[:, :, ::-1].argmax(axis=2)[z, y]
+    low, high = np.empty(2), np.empty(2)
+    for axis in range(2):
+        base = offset[axis] + a[axis, 1] * y + a[axis, 2] * z
+        ends = np.stack([base + a[axis, 0] * first, base + a[axis, 0] * last])
+        low[axis], high[axis] = ends.min(), ends.max()
+    return low - margin_mm, high + margin_mm
 
 
 def prepared_grid(frame: AxialFrame, midplane: Midplane, size: int,
@@ -168,8 +180,9 @@ def sample_onto_grid(image: sitk.Image, grid: PreparedGrid, *, is_mask: bool, de
 
         return resample_mask_keeping_volumes(image, grid.geometry, transform)
     reference = grid.geometry.reference_image(sitk.sitkFloat32)
-    source = sitk.Cast(image, sitk.sitkFloat32)
-    resampled = sitk.Resample(source, reference, transform or sitk.Transform(), sitk.sitkLinear,
+    # no cast of the source: the resampler interpolates in double precision whatever the pixel type, and a
+    # 512 x 512 x 300 volume would be copied for nothing
+    resampled = sitk.Resample(image, reference, transform or sitk.Transform(), sitk.sitkLinear,
                               float(default_value), sitk.sitkFloat32)
     array = sitk.GetArrayFromImage(resampled)
     if is_mask:

@@ -1,14 +1,21 @@
-"""Mapping prepared slices back onto the reference channel's native grid."""
+"""Mapping prepared slices back onto the reference channel's native grid.
+
+NumPy and SimpleITK are imported inside the functions: the package imports this module eagerly (its
+``invert`` function shares the module's name, which a lazy import would let the module shadow), and the
+package must stay light for the command line's parsers.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
-
-import numpy as np
-import SimpleITK as sitk
+from typing import TYPE_CHECKING, Literal
 
 from lesionseg.errors import ParameterError
-from lesionseg.preprocess.record import PrepareRecord
+
+if TYPE_CHECKING:
+    import numpy as np
+    import SimpleITK as sitk
+
+    from lesionseg.preprocess.record import PrepareRecord
 
 
 def stack_on_grid(slices: np.ndarray, record: PrepareRecord, flipped: list[bool] | None = None) -> sitk.Image:
@@ -22,6 +29,9 @@ def stack_on_grid(slices: np.ndarray, record: PrepareRecord, flipped: list[bool]
     Returns:
         A float32 image with the prepared grid's geometry, (S, S, number of grid slices) voxels.
     """
+    import numpy as np
+    import SimpleITK as sitk
+
     slices = np.asarray(slices)
     size = record.grid.size
     expected = (len(record.slice_indices), size, size)
@@ -53,6 +63,8 @@ def invert(slices: np.ndarray, record: PrepareRecord, *, kind: Literal["probabil
     Returns:
         An image with exactly the native geometry (size, spacing, origin, direction) of the reference.
     """
+    import SimpleITK as sitk
+
     if kind not in ("probability", "label"):
         raise ParameterError(f"kind must be 'probability' or 'label', not {kind!r}.")
     stacked = stack_on_grid(slices, record, flipped)

@@ -26,9 +26,8 @@ import SimpleITK as sitk
 
 from lesionseg.errors import GeometryError, ParameterError, PreprocessingError
 from lesionseg.io.geometry import geometry_difference
+from lesionseg.preprocess.config import DEFAULT_CLIP_PERCENTILES  # noqa: F401  (the percentiles clipped by default)
 
-#: Default percentiles of the brain's intensities to which MRI is clipped before the z-score.
-DEFAULT_CLIP_PERCENTILES = (0.5, 99.99)
 #: Default CT window in Hounsfield units (brain window).
 DEFAULT_CT_WINDOW = (0.0, 80.0)
 

@@ -190,7 +190,8 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
 
     # brain mask on the reference grid
     extraction = run_brain_extraction(reference, _modality(reference_name), user_mask=user_brain,
-                                      method=config.brain_extraction, case_id=case_id)
+                                      method=config.brain_extraction, case_id=case_id,
+                                      working_spacing_mm=config.working_spacing_mm)
     brain = extraction.mask
     steps["brain_extraction"] = extraction.to_record()
 
@@ -221,7 +222,7 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
                 )
 
     frame = axial_frame(reference, config.max_obliquity_deg)
-    midplane = estimate_midplane(reference, brain, frame.geometry)
+    midplane = estimate_midplane(reference, brain, frame.geometry)  # native grid: see its module docstring
     extent = None
     if config.brain_margin_mm is not None:
         from lesionseg.preprocess.grid import brain_extent_mm

@@ -4,10 +4,36 @@ Public API:
     TrainConfig: every option of a run (saved as train_config.json).
     train_run: train the folds / one fold / all data and write the run folder and its bundle.
     FoldTrainer, FoldResult: one model's training.
+
+The names are imported on first use (PEP 562), so that importing a light submodule such as
+``lesionseg.train.presets`` (the command line's parsers do) does not import torch.
 """
 
-from lesionseg.train.config import TrainConfig
-from lesionseg.train.loop import FoldResult, FoldTrainer
-from lesionseg.train.run import RunSummary, train_run
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lesionseg.train.config import TrainConfig
+    from lesionseg.train.loop import FoldResult, FoldTrainer
+    from lesionseg.train.run import RunSummary, train_run
+
+#: public name -> the submodule that defines it
+_HOMES = {"TrainConfig": "config", "FoldResult": "loop", "FoldTrainer": "loop", "RunSummary": "run",
+          "train_run": "run"}
 
 __all__ = ["FoldResult", "FoldTrainer", "RunSummary", "TrainConfig", "train_run"]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'lesionseg.train' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lesionseg.train.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
