@@ -57,8 +57,10 @@ def test_cases_accepts_the_release_and_says_what_prepare_will_register(release, 
     assert _run(capsys, "cases", root, "--allow-unaligned")[0] == 0
     code, _, err = _run(capsys, "cases", root, "--require-aligned")
     lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1
-    assert "channel 'flair'" in lines[0] and "channel 'dwi'" in lines[0] and "--require-aligned" in lines[0]
+    assert code == 2 and len(lines) == len(cases)  # every refused case is listed, one sentence each
+    for case, line in zip(cases, lines):
+        assert case.case_id in line
+        assert "channel 'flair'" in line and "channel 'dwi'" in line and "--require-aligned" in line
     # a FLAIR-only plan: the mask is carried from the DWI grid
     code, out, err = _run(capsys, "cases", root, "--channels", "flair", "--json")
     assert code == 0, err

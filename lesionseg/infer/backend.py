@@ -260,8 +260,10 @@ def choose_backend(name: str, networks: Sequence[Any], *, bundle_path: Path, dev
         ParameterError: an unknown ``name``.
     """
     check_backend(name)
-    # channels_last: x0.91-0.93 of the default layout on this project's 2-core CPU, probabilities within 4e-6
-    torch_runner = TorchSlices(networks, device, multiple, minimum, channels_last=device.type == "cpu")
+    # channels_last: x0.91-0.93 of the default layout on this project's 2-core CPU, probabilities within 4e-6;
+    # a 2D layout (rank-4 tensors): 3D networks keep the default one
+    torch_runner = TorchSlices(networks, device, multiple, minimum,
+                               channels_last=device.type == "cpu" and spatial_dims == 2)
     if name == "torch":
         return torch_runner, []
     if spatial_dims != 2 or device.type != "cpu":
