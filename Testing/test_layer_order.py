@@ -2,7 +2,7 @@
 each module imports only modules above it in the table, or in its own row.
 
 Every ``import lesionseg.X`` / ``from lesionseg.X import ...`` counts, at the top of a file or inside a function
-(a lazy import is still a dependency). Small shared modules outside the table (errors, labels, progress, device,
+(a lazy import is still a dependency). Small shared modules outside the table (errors, labels, progress, device, lazy,
 the starter model's path) may be imported by any layer and import no layer themselves.
 """
 
@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
 )
 #: Shared by all layers; they import none.
-SHARED = frozenset({"errors", "labels", "progress", "device", "starter", "__init__", "__main__"})
+SHARED = frozenset({"errors", "labels", "progress", "device", "lazy", "starter", "__init__", "__main__"})
 RANK = {name: row for row, names in enumerate(LAYERS) for name in names}
 
 

@@ -14,8 +14,9 @@ The names are imported on first use (PEP 562): the command line's parsers read
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lesionseg.lazy import lazy_names
 
 # eager, and light: the function ``invert`` shares its module's name, which a lazy import would let the
 # module shadow once anything imports ``lesionseg.preprocess.invert``
@@ -37,14 +38,4 @@ __all__ = ["CaseArrays", "PrepareConfig", "PrepareRecord", "PreparedCase", "Prep
            "prepare_case", "prepare_dataset", "prepare_images", "stack_on_grid"]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'lesionseg.preprocess' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"lesionseg.preprocess.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names('lesionseg.preprocess', _HOMES, __all__, globals())

@@ -11,8 +11,9 @@ The names are imported on first use (PEP 562), so that importing a light submodu
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lesionseg.lazy import lazy_names
 
 if TYPE_CHECKING:
     from lesionseg.train.config import TrainConfig
@@ -26,14 +27,4 @@ _HOMES = {"TrainConfig": "config", "FoldResult": "loop", "FoldTrainer": "loop", 
 __all__ = ["FoldResult", "FoldTrainer", "RunSummary", "TrainConfig", "train_run"]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'lesionseg.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"lesionseg.train.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names('lesionseg.train', _HOMES, __all__, globals())
