@@ -90,6 +90,39 @@ def test_reoriented_oblique_and_respaced_copies_come_back_on_their_own_grid(brai
             assert np.array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(base.labelmap))
 
 
+def test_post_processing_on_the_box_the_prepared_grid_covers_equals_the_whole_grid(phantom):
+    """A scan with much air around the head (as a 512 x 512 CT is): the mask, the probabilities and the lesion
+    table made on the box of the native grid that the prepared grid covers are those of the whole grid
+    (the shipped starter model: its prepared grid is the brain's box, and it finds this phantom's lesion)."""
+    from lesionseg.preprocess import prepare_images
+    from lesionseg.preprocess.invert import footprint_box
+    from lesionseg.starter import starter_bundle_path
+
+    padded = sitk.ConstantPad(phantom.channels["flair"], [40, 40, 4], [40, 40, 4], 0.0)
+    predictor = Predictor(starter_bundle_path(), device="cpu")
+    # the phantom's lesion is in its right hemisphere: read that side
+    prepared = prepare_images({"flair": padded}, predictor.config, case_id="padded", training=False, side="right")
+    box = footprint_box(prepared.record)
+    assert box is not None and np.prod(box[1]) < 0.7 * np.prod(padded.GetSize())
+    probabilities, _ = predictor.slice_probabilities(prepared.network_input(predictor.config.context_slices), [],
+                                                     prepared.record.slice_indices)
+    boxed_mask, boxed_probabilities, boxed_lesions, _ = predictor.postprocess(probabilities, None, prepared)
+    whole_mask, whole_probabilities, whole_lesions, _ = predictor.postprocess(probabilities, None, prepared,
+                                                                              crop=False)
+    assert same_grid(boxed_mask, padded) and same_grid(boxed_probabilities, padded)
+    assert len(whole_lesions) >= 1 and sitk.GetArrayViewFromImage(whole_mask).sum() > 20  # worth comparing
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(boxed_mask), sitk.GetArrayFromImage(whole_mask))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(boxed_probabilities),
+                                  sitk.GetArrayFromImage(whole_probabilities))
+    assert len(boxed_lesions) == len(whole_lesions)
+    for ours, theirs in zip(boxed_lesions, whole_lesions):
+        assert {k: v for k, v in ours.items() if "centroid" not in k and k != "mean_probability"} == \
+            {k: v for k, v in theirs.items() if "centroid" not in k and k != "mean_probability"}
+        assert ours["mean_probability"] == pytest.approx(theirs["mean_probability"], abs=1e-9)
+        # centroids are rounded to 0.01 mm after being summed from another origin: at most one step apart
+        np.testing.assert_allclose(ours["centroid_lps_mm"], theirs["centroid_lps_mm"], atol=0.0101)
+
+
 @pytest.mark.slow
 def test_seg_nrrd_from_segment_opens_in_slicer_with_the_nifti_voxels(tiny_bundle, phantom, tmp_path, slicer_scene):
     slicer, scene, logic = slicer_scene

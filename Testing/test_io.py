@@ -290,3 +290,34 @@ def test_nan_voxels_survive_reading(tmp_path, extension):
     assert np.isnan(back[1, 2, 3]) and not np.isfinite(back[3, 0, 5])
     assert np.count_nonzero(~np.isfinite(back)) == 2
     np.testing.assert_array_equal(back[np.isfinite(values)], values[np.isfinite(values)])
+
+
+def test_box_holding_a_grid_by_hand_and_against_every_voxel_centre():
+    from lesionseg.io.geometry import Geometry
+    from scipy.spatial.transform import Rotation
+
+    identity = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    native = Geometry((100, 80, 40), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), identity)
+    # x: the other grid spans 9 .. 49 mm (centres 10 .. 48 and half a voxel), so voxels 9 .. 49 and one more
+    # each side; y: 19 .. 39 mm; z: 9 .. 19 mm, i.e. continuous indices 4.5 .. 9.5 of 2 mm slices
+    inner = Geometry((20, 10, 5), (2.0, 2.0, 2.0), (10.0, 20.0, 10.0), identity)
+    assert native.box_holding(inner) == ((8, 18, 3), (43, 23, 9))
+    assert native.box_holding(inner, margin=0) == ((9, 19, 4), (41, 21, 7))
+    far = Geometry((5, 5, 5), (1.0, 1.0, 1.0), (500.0, 0.0, 0.0), identity)
+    assert 0 in native.box_holding(far)[1]
+    sub = native.sub_grid((8, 18, 3), (43, 23, 9))
+    assert sub.origin == (8.0, 18.0, 6.0) and sub.size == (43, 23, 9) and sub.spacing == native.spacing
+
+    # a turned grid: every native voxel centre inside its extent lies in the box
+    turn = Rotation.from_euler("xyz", [12, -9, 30], degrees=True).as_matrix()
+    turned = Geometry((30, 24, 8), (1.3, 1.3, 3.0), (40.0, 35.0, 30.0), tuple(turn.ravel()))
+    index, size = native.box_holding(turned, margin=0)
+    k, j, i = np.meshgrid(*(np.arange(n) for n in native.size[::-1]), indexing="ij")
+    points = np.stack([i, j, k * 2.0], -1).reshape(-1, 3)  # native: identity, origin 0, spacing (1, 1, 2)
+    continuous = ((points - np.array(turned.origin)) @ turn) / np.array(turned.spacing)
+    inside = np.all((continuous >= -0.5) & (continuous <= np.array(turned.size) - 0.5), axis=1)
+    voxels = np.stack([i, j, k], -1).reshape(-1, 3)[inside]
+    assert np.all(voxels.min(axis=0) >= index) and np.all(voxels.max(axis=0) <= np.add(index, size) - 1)
+    # tight up to the corners' wedges: a turned box's corner may hold no voxel centre for a voxel or two
+    assert np.all(np.subtract(voxels.min(axis=0), index) <= 3)
+    assert np.all(np.subtract(np.add(index, size) - 1, voxels.max(axis=0)) <= 3)

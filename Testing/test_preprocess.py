@@ -14,6 +14,7 @@ from lesionseg.data import Case
 from lesionseg.io import Geometry, read_image, write_image
 from lesionseg.metrics import dice
 from lesionseg.preprocess import PrepareConfig, PrepareRecord, PreparedDataset, invert, prepare_case, prepare_dataset
+from lesionseg.preprocess.invert import paste_into
 from lesionseg.preprocess.midplane import Midplane, estimate_midplane
 from lesionseg.preprocess.orientation import axial_frame
 from lesionseg.synth import make_case
@@ -144,6 +145,15 @@ def test_oblique_copy_round_trip_and_invert_matches_an_independent_resampler(syn
     expected = ndimage.map_coordinates(stack, [continuous[..., 2], continuous[..., 1], continuous[..., 0]],
                                        order=1, mode="nearest")
     np.testing.assert_allclose(ours[inside], expected[inside], atol=1e-4)
+
+    # the same map computed on the box of the native grid that the prepared grid covers, then pasted into the
+    # whole grid: equal to the voxel (outside the box the resampler gives its default, 0)
+    box = record.native.box_holding(record.grid.geometry)  # footprint_box gives None when it is the whole grid
+    boxed = invert(probabilities, record, kind="probability", box=box)
+    assert boxed.GetSize() == box[1]
+    whole = paste_into(boxed, native, box)
+    assert_same_geometry(whole, read_image(case.channels["flair"]))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(whole), ours)
     assert inside.mean() > 0.9
 
 

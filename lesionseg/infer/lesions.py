@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from lesionseg.infer.postprocess import crop, foreground_box
 from lesionseg.preprocess.midplane import Midplane
 
 
@@ -18,6 +19,11 @@ def lesion_table(mask: sitk.Image, midplane: Midplane | None = None,
     mid-sagittal plane; "unknown" without one), ``centroid_lps_mm`` and ``centroid_ras_mm`` (x, y, z),
     ``voxels``, and ``mean_probability`` when probabilities are given.
     """
+    box = foreground_box(mask)  # the lesions' box: labelling the whole grid of a CT costs seconds
+    if box is None:
+        return []
+    mask = crop(mask, box)
+    probabilities = None if probabilities is None else crop(probabilities, box)
     labels = sitk.RelabelComponent(sitk.ConnectedComponent(sitk.Cast(mask > 0, sitk.sitkUInt8), True),
                                    sortByObjectSize=True)
     statistics = sitk.LabelShapeStatisticsImageFilter()

@@ -1,4 +1,10 @@
-"""From probabilities to a lesion mask: threshold, small components removed, holes filled, inside the brain."""
+"""From probabilities to a lesion mask: threshold, small components removed, holes filled, inside the brain.
+
+The work after the threshold is done on the box that holds the candidate voxels (plus one voxel), then
+pasted back: on a 512 x 512 x 300 CT, filling holes and labelling components over the whole grid cost
+seconds for lesions that fill a few thousandths of it. The box changes nothing: every candidate is inside it,
+and its one-voxel shell of background connects, as outside it, to the image border.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,30 @@ import SimpleITK as sitk
 
 #: components smaller than this are removed by default (mm³): a few voxels of noise, not a lesion
 DEFAULT_MIN_LESION_MM3 = 10.0
+
+
+def foreground_box(mask: sitk.Image, margin: int = 1) -> tuple[list[int], list[int]] | None:
+    """The box holding every non-zero voxel of ``mask``, widened by ``margin`` voxels and clipped to the grid.
+
+    Returns:
+        ``(index, size)`` (x, y, z) in voxels, or None when the mask is empty.
+    """
+    voxels = sitk.GetArrayViewFromImage(mask)  # (z, y, x)
+    low, high = [], []
+    for axis in (2, 1, 0):  # x, y, z
+        others = tuple(a for a in range(3) if a != axis)
+        present = np.flatnonzero(np.any(voxels, axis=others))
+        if present.size == 0:
+            return None
+        low.append(max(int(present[0]) - margin, 0))
+        high.append(min(int(present[-1]) + margin, voxels.shape[axis] - 1))
+    return low, [h - l + 1 for l, h in zip(low, high)]
+
+
+def crop(image: sitk.Image, box: tuple[list[int], list[int]]) -> sitk.Image:
+    """The box ``(index, size)`` (x, y, z) of ``image``, with its physical place kept."""
+    index, size = box
+    return sitk.RegionOfInterest(image, [int(v) for v in size], [int(v) for v in index])
 
 
 def lesion_mask(probabilities: sitk.Image, *, threshold: float = 0.5, min_lesion_mm3: float = DEFAULT_MIN_LESION_MM3,
@@ -23,9 +53,13 @@ def lesion_mask(probabilities: sitk.Image, *, threshold: float = 0.5, min_lesion
     Returns:
         A uint8 0/1 mask on the same grid.
     """
-    mask = sitk.Cast(probabilities >= float(threshold), sitk.sitkUInt8)
+    whole = sitk.Cast(probabilities >= float(threshold), sitk.sitkUInt8)
+    box = foreground_box(whole)
+    if box is None:
+        return whole
+    mask = crop(whole, box)
     if brain is not None:
-        mask = sitk.And(mask, sitk.Cast(brain > 0, sitk.sitkUInt8))
+        mask = sitk.And(mask, sitk.Cast(crop(brain, box) > 0, sitk.sitkUInt8))
     if fill_holes:
         mask = sitk.BinaryFillhole(mask, fullyConnected=False, foregroundValue=1)
     if min_lesion_mm3 > 0:
@@ -34,4 +68,6 @@ def lesion_mask(probabilities: sitk.Image, *, threshold: float = 0.5, min_lesion
         minimum_voxels = int(np.ceil(min_lesion_mm3 / voxel_mm3))
         labels = sitk.RelabelComponent(labels, minimumObjectSize=max(minimum_voxels, 1), sortByObjectSize=True)
         mask = sitk.Cast(labels > 0, sitk.sitkUInt8)
-    return mask
+    whole = sitk.Image(whole.GetSize(), sitk.sitkUInt8)
+    whole.CopyInformation(probabilities)
+    return sitk.Paste(whole, mask, mask.GetSize(), [0, 0, 0], box[0])

@@ -302,6 +302,39 @@ class Predictor:
         self.slices_read = (int(read[0].sum()), int(read[1].sum()))
         return combined, variance
 
+    def postprocess(self, probabilities: np.ndarray, variance: np.ndarray | None, prepared: Any,
+                    *, crop: bool = True) -> tuple[sitk.Image, sitk.Image, list[dict[str, Any]], sitk.Image | None]:
+        """From slice probabilities to the native mask, probabilities, lesion table and TTA variance.
+
+        Args:
+            probabilities: (N, S, S) lesion probabilities of the prepared slices, in record order.
+            variance: (N, S, S) TTA variance, or None.
+            prepared: the case as :func:`lesionseg.preprocess.prepare_images` gave it (record, native brain).
+            crop: work on the box of the native grid that the prepared grid covers (zeros elsewhere; a
+                512 x 512 x 300 CT is mostly air, neck and skull around a brain box of a fraction of its
+                voxels), then paste; False works on the whole grid (the same result, slower).
+
+        Returns:
+            ``(labelmap, probabilities, lesions, tta_variance)`` on the reference channel's native grid.
+        """
+        from lesionseg.infer.lesions import lesion_table
+        from lesionseg.infer.postprocess import lesion_mask
+        from lesionseg.preprocess import invert
+        from lesionseg.preprocess.invert import footprint_box, paste_into
+
+        record, brain = prepared.record, prepared.native_brain
+        box = footprint_box(record) if crop else None
+        box_probabilities = invert(probabilities, record, kind="probability", box=box)
+        box_brain = brain if box is None else sitk.RegionOfInterest(brain, box[1], box[0])
+        box_labelmap = lesion_mask(box_probabilities, threshold=self.threshold, min_lesion_mm3=self.min_lesion_mm3,
+                                   fill_holes=self.fill_holes, brain=box_brain)
+        lesions = lesion_table(box_labelmap, record.midplane, box_probabilities)
+        tta_variance = None
+        if variance is not None:
+            tta_variance = paste_into(invert(variance, record, kind="probability", box=box), record.native, box)
+        return (paste_into(box_labelmap, record.native, box), paste_into(box_probabilities, record.native, box),
+                lesions, tta_variance)
+
     # ---- one case -------------------------------------------------------------------------------------
     def predict(self, images: Mapping[str, Any], *, side: str = "auto", brain_mask: sitk.Image | None = None,
                 case_id: str = "case") -> Prediction:
@@ -320,10 +353,8 @@ class Predictor:
         Raises:
             LesionSegError: inputs that do not fit the bundle or cannot be prepared.
         """
-        from lesionseg.infer.lesions import lesion_table
-        from lesionseg.infer.postprocess import lesion_mask
         from lesionseg.io import read_image, read_mask
-        from lesionseg.preprocess import invert, prepare_images
+        from lesionseg.preprocess import prepare_images
         from lesionseg.preprocess.normalise import check_finite
 
         if side not in SIDES:
@@ -366,12 +397,8 @@ class Predictor:
 
         began = time.perf_counter()
         record = prepared.record
-        native_probabilities = invert(probabilities, record, kind="probability")
         brain = prepared.native_brain
-        labelmap = lesion_mask(native_probabilities, threshold=self.threshold, min_lesion_mm3=self.min_lesion_mm3,
-                               fill_holes=self.fill_holes, brain=brain)
-        lesions = lesion_table(labelmap, record.midplane, native_probabilities)
-        tta_variance = invert(variance, record, kind="probability") if variance is not None else None
+        labelmap, native_probabilities, lesions, tta_variance = self.postprocess(probabilities, variance, prepared)
         timings["postprocess"] = time.perf_counter() - began
         return Prediction(
             case_id=case_id, labelmap=labelmap, probabilities=native_probabilities, brain_mask=brain,

@@ -67,6 +67,36 @@ class Geometry:
         image.SetDirection(self.direction)
         return image
 
+    def box_holding(self, other: "Geometry", margin: int = 1) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The box of this grid's voxels whose centres may lie inside ``other``'s extent.
+
+        ``other``'s eight corners (continuous indices -0.5 and size - 0.5 on each axis) are mapped into this
+        grid's continuous indices; the box is their bounding box rounded outwards, widened by ``margin``
+        voxels and clipped to this grid. Resampling ``other`` onto this grid gives its default value outside
+        the box, so work on the box alone loses nothing.
+
+        Returns:
+            ``(index, size)`` along (x, y, z); a size of 0 on some axis when the grids do not overlap.
+        """
+        corners = np.array([[c0, c1, c2] for c0 in (0, 1) for c1 in (0, 1) for c2 in (0, 1)], float)
+        other_size = np.asarray(other.size, float)
+        other_index = corners * other_size - 0.5  # -0.5 or size - 0.5
+        other_axes = np.asarray(other.direction, float).reshape(3, 3) * np.asarray(other.spacing, float)
+        physical = np.asarray(other.origin, float) + other_index @ other_axes.T
+        own_axes = np.asarray(self.direction, float).reshape(3, 3) * np.asarray(self.spacing, float)
+        own_index = np.linalg.solve(own_axes, (physical - np.asarray(self.origin, float)).T).T
+        low = np.maximum(np.floor(own_index.min(axis=0)) - margin, 0).astype(int)
+        high = np.minimum(np.ceil(own_index.max(axis=0)) + margin, np.asarray(self.size) - 1).astype(int)
+        size = np.maximum(high - low + 1, 0)
+        return tuple(int(v) for v in low), tuple(int(v) for v in size)
+
+    def sub_grid(self, index: tuple[int, ...], size: tuple[int, ...]) -> "Geometry":
+        """The grid of the box ``index`` .. ``index + size - 1`` (x, y, z) of this grid: same spacing and
+        direction, origin at the box's first voxel."""
+        axes = np.asarray(self.direction, float).reshape(3, 3) * np.asarray(self.spacing, float)
+        origin = np.asarray(self.origin, float) + axes @ np.asarray(index, float)
+        return Geometry(tuple(int(n) for n in size), self.spacing, tuple(float(v) for v in origin), self.direction)
+
 
 def geometry_difference(first: "sitk.Image | Geometry", second: "sitk.Image | Geometry") -> str | None:
     """Say how two grids differ, or return ``None`` when they are the same within tolerance.

@@ -15,7 +15,11 @@ if TYPE_CHECKING:
     import numpy as np
     import SimpleITK as sitk
 
+    from lesionseg.io.geometry import Geometry
     from lesionseg.preprocess.record import PrepareRecord
+
+#: ``(index, size)`` of a box of a grid, each (x, y, z) in voxels
+Box = tuple[tuple[int, ...], tuple[int, ...]]
 
 
 def stack_on_grid(slices: np.ndarray, record: PrepareRecord, flipped: list[bool] | None = None) -> sitk.Image:
@@ -50,7 +54,7 @@ def stack_on_grid(slices: np.ndarray, record: PrepareRecord, flipped: list[bool]
 
 
 def invert(slices: np.ndarray, record: PrepareRecord, *, kind: Literal["probability", "label"] = "probability",
-           flipped: list[bool] | None = None) -> sitk.Image:
+           flipped: list[bool] | None = None, box: Box | None = None) -> sitk.Image:
     """Map a stack of 2D predictions back onto the reference channel's native grid.
 
     Args:
@@ -59,18 +63,53 @@ def invert(slices: np.ndarray, record: PrepareRecord, *, kind: Literal["probabil
         kind: ``"probability"`` returns float32 probabilities (linear interpolation);
             ``"label"`` interpolates linearly and thresholds at 0.5, returning uint8 0/1.
         flipped: per-slice flips to undo instead of the record's (inference on mirrored slices).
+        box: None for the whole native grid, or ``(index, size)`` (x, y, z) of a box of it, e.g.
+            :func:`footprint_box`: the result then covers that box alone (on a large CT, most of the native
+            grid lies outside the prepared grid and would only receive zeros; :func:`paste_into` makes
+            the whole image from the box).
 
     Returns:
-        An image with exactly the native geometry (size, spacing, origin, direction) of the reference.
+        An image with exactly the native geometry (size, spacing, origin, direction) of the reference, or
+        of the box of it.
     """
     import SimpleITK as sitk
 
     if kind not in ("probability", "label"):
         raise ParameterError(f"kind must be 'probability' or 'label', not {kind!r}.")
     stacked = stack_on_grid(slices, record, flipped)
-    reference = record.native.reference_image(sitk.sitkFloat32)
+    geometry = record.native if box is None else record.native.sub_grid(*box)
+    reference = geometry.reference_image(sitk.sitkFloat32)
     native = sitk.Resample(stacked, reference, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
     if kind == "label":
         labels = sitk.BinaryThreshold(native, 0.5, 1e30, 1, 0)
         return sitk.Cast(labels, sitk.sitkUInt8)
     return native
+
+
+def footprint_box(record: PrepareRecord) -> Box | None:
+    """The box of the native grid that can receive non-zero values from the prepared grid.
+
+    Returns:
+        ``(index, size)`` (x, y, z), or None when the prepared grid covers the whole native grid or misses it
+        (then there is nothing to save by cropping).
+    """
+    index, size = record.native.box_holding(record.grid.geometry)
+    if min(size) == 0 or tuple(size) == tuple(record.native.size):
+        return None
+    return index, size
+
+
+def paste_into(image: sitk.Image, native: Geometry, box: Box | None) -> sitk.Image:
+    """The whole native image from the result on ``box`` (:func:`invert` with ``box``): zeros around it.
+
+    Args:
+        image: an image on the grid ``native.sub_grid(*box)``.
+        native: the whole grid.
+        box: the box ``image`` covers; None returns ``image`` unchanged (it is already whole).
+    """
+    import SimpleITK as sitk
+
+    if box is None:
+        return image
+    whole = native.reference_image(image.GetPixelID())
+    return sitk.Paste(whole, image, image.GetSize(), [0, 0, 0], [int(v) for v in box[0]])
