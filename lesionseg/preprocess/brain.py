@@ -74,6 +74,7 @@ import SimpleITK as sitk
 from lesionseg.errors import GeometryError, ParameterError, PreprocessingError
 from lesionseg.io.geometry import geometry_difference
 from lesionseg.preprocess.coarse import COARSE_SPACING_MM, shrink_factors
+from lesionseg.preprocess.ct_input import check_hounsfield, is_skull_stripped, stripped_brain_mask
 
 LOGGER = logging.getLogger(__name__)
 
@@ -89,6 +90,14 @@ SHELL_MM = 10.0
 CLEANUP_MM = 2.0
 BIAS_SCALE_MM = 15.0
 CT_RANGE_HU = (0.0, 100.0)
+#: CT skull-base guard (see :func:`_ct_skull_base_guard`): the core is the window's voxels deeper than this
+#: (mm), wider than any opening of the skull (the foramen magnum's inscribed radius is about 12-17 mm) ...
+CT_CORE_DEPTH_MM = 20.0
+#: ... and the mask grows back from it by at most the depth plus this margin (mm)
+CT_REGROW_MARGIN_MM = 6.0
+#: whether the CT pipeline cuts the window at the skull's openings (False: the pipeline of before, for
+#: benchmarks/bench_ct_brain.py's comparison)
+SKULL_BASE_GUARD = True
 
 
 def _who(case_id: str) -> str:
@@ -245,6 +254,8 @@ def _classical_ct(image: sitk.Image) -> tuple[sitk.Image, EdgeRule]:
     smooth = sitk.Median(hu, _ct_median(image))
     low, high = CT_RANGE_HU
     window = sitk.Cast((smooth >= low) & (smooth <= high), sitk.sitkUInt8)
+    if SKULL_BASE_GUARD:
+        window = _ct_skull_base_guard(window)
     brain = _fill(_open_to_largest(window, CORE_EROSION_MM))
     if not np.any(sitk.GetArrayViewFromImage(brain)):
         return brain, EdgeRule("ct")
@@ -252,6 +263,33 @@ def _classical_ct(image: sitk.Image) -> tuple[sitk.Image, EdgeRule]:
     brain = _fill(sitk.BinaryMorphologicalClosing(brain, radius, sitk.sitkBall, 1))
     grown, midpoint = _ct_partial_volume_edge(brain, hu)
     return grown, EdgeRule("ct", midpoint=midpoint)
+
+
+def _ct_skull_base_guard(window: sitk.Image) -> sitk.Image:
+    """The part of the 0-100 HU window that belongs to the cranium, cut off where the skull is open.
+
+    Brain, CSF and the soft tissue of the neck all lie in the window, and at the skull base they touch with no
+    bone between (the foramen magnum, about 25-35 mm across); the reconstruction of an eroded core then
+    floods the neck and the mask doubles. The window's voxels deeper than ``CT_CORE_DEPTH_MM`` inside it (a
+    distance map in mm) are split at every opening narrower than twice that depth; the largest such core is
+    the cranium's (the neck within a head CT's field of view holds less). The window is kept only within the
+    depth plus ``CT_REGROW_MARGIN_MM`` of that core: on a convex cranium every voxel of the window is within
+    the depth of the core, the margin covers the recesses between the petrous ridges and the skull's
+    floor, and into an opening the mask reaches no further than the margin.
+
+    Returns:
+        The guarded window (uint8), or the window itself when no core is that deep (a small or partial head).
+    """
+    depth = sitk.SignedMaurerDistanceMap(window, insideIsPositive=True, squaredDistance=False,
+                                         useImageSpacing=True)
+    core = sitk.Cast(depth > CT_CORE_DEPTH_MM, sitk.sitkUInt8)
+    if not np.any(sitk.GetArrayViewFromImage(core)):
+        return window
+    core = _largest_component(core)
+    reach = sitk.SignedMaurerDistanceMap(core, insideIsPositive=False, squaredDistance=False,
+                                         useImageSpacing=True)
+    near = sitk.Cast(reach <= CT_CORE_DEPTH_MM + CT_REGROW_MARGIN_MM, sitk.sitkUInt8)
+    return sitk.Cast(window & near, sitk.sitkUInt8)
 
 
 def _ct_partial_volume_edge(brain: sitk.Image, hu: sitk.Image) -> tuple[sitk.Image, float | None]:
@@ -404,6 +442,11 @@ def _extract(image: sitk.Image, modality: str, method: str, who: str, typical_ml
             reason = f"{method} found {volume:.0f} mL, outside {hard_ml[0]:g}-{hard_ml[1]:g} mL"
         LOGGER.warning("%s%s; using the classical pipeline instead", who, reason)
         return _classical(image, modality, working_spacing_mm), "classical", f"{reason}; fell back to the classical pipeline"
+    if modality == "ct" and is_skull_stripped(image):
+        note = ("the CT has no skull (skull-stripped already): its voxels other than the background value were "
+                "taken as the brain")
+        LOGGER.warning("%s%s", who, note)
+        return stripped_brain_mask(image), "classical", note
     mask = _classical(image, modality, working_spacing_mm)
     if method == "classical" or modality == "ct":
         return mask, "classical", ("auto uses the classical pipeline for CT" if method == "auto" else None)
@@ -454,6 +497,7 @@ def run_brain_extraction(image: sitk.Image, modality: str, *, user_mask: sitk.Im
         GeometryError: a user mask on another grid.
         PreprocessingError: nothing brain-like found (an empty, flat or pure-noise image, or a volume
             outside ``hard_volume_ml``).
+        InputFileError: a CT whose values are not Hounsfield units (:mod:`lesionseg.preprocess.ct_input`).
     """
     who = _who(case_id)
     modality = str(modality).lower()
@@ -462,6 +506,8 @@ def run_brain_extraction(image: sitk.Image, modality: str, *, user_mask: sitk.Im
             f"brain extraction modality must be one of {', '.join(MODALITIES)}, not {modality!r}.")
     if method not in METHODS:
         raise ParameterError(f"brain extraction method must be one of {', '.join(METHODS)}, not {method!r}.")
+    if modality == "ct":
+        check_hounsfield(image, who=who)
     if user_mask is not None:
         mask = _user_mask(user_mask, image, who)
         return BrainExtraction(mask, "user", "user", modality, _volume_ml(mask))
