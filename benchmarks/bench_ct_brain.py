@@ -7,7 +7,8 @@ noise), and named hard heads (1 mm slices, a thick skull, oblique and tilted, a 
 each: Dice of the classical mask against the phantom's intracranial mask (``SynthCase.brain_mask``), the
 volume error in mL (mask minus truth) and the seconds of brain extraction (generation not counted).
 ``--compare`` also runs the pipeline without its skull-base guard (``lesionseg.preprocess.brain.
-SKULL_BASE_GUARD = False``, the pipeline of before), on the same cases in the same run, for the time per case
+SKULL_BASE_GUARD = False``, the pipeline of before; the guard is
+:mod:`lesionseg.preprocess.skull_openings`), on the same cases in the same run, for the time per case
 before and after.
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_ct_brain.py [--heldout 6] [--starter 6]

@@ -75,6 +75,7 @@ from lesionseg.errors import GeometryError, ParameterError, PreprocessingError
 from lesionseg.io.geometry import geometry_difference
 from lesionseg.preprocess.coarse import COARSE_SPACING_MM, shrink_factors
 from lesionseg.preprocess.ct_input import check_hounsfield, is_skull_stripped, stripped_brain_mask
+from lesionseg.preprocess.skull_openings import cut_at_skull_openings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -90,13 +91,8 @@ SHELL_MM = 10.0
 CLEANUP_MM = 2.0
 BIAS_SCALE_MM = 15.0
 CT_RANGE_HU = (0.0, 100.0)
-#: CT skull-base guard (see :func:`_ct_skull_base_guard`): the core is the window's voxels deeper than this
-#: (mm), wider than any opening of the skull (the foramen magnum's inscribed radius is about 12-17 mm) ...
-CT_CORE_DEPTH_MM = 20.0
-#: ... and the mask grows back from it by at most the depth plus this margin (mm)
-CT_REGROW_MARGIN_MM = 6.0
-#: whether the CT pipeline cuts the window at the skull's openings (False: the pipeline of before, for
-#: benchmarks/bench_ct_brain.py's comparison)
+#: whether the CT pipeline cuts the window at the skull's openings (:mod:`lesionseg.preprocess.skull_openings`;
+#: False: the pipeline of before, for benchmarks/bench_ct_brain.py's comparison)
 SKULL_BASE_GUARD = True
 
 
@@ -255,7 +251,7 @@ def _classical_ct(image: sitk.Image) -> tuple[sitk.Image, EdgeRule]:
     low, high = CT_RANGE_HU
     window = sitk.Cast((smooth >= low) & (smooth <= high), sitk.sitkUInt8)
     if SKULL_BASE_GUARD:
-        window = _ct_skull_base_guard(window)
+        window = cut_at_skull_openings(window)
     brain = _fill(_open_to_largest(window, CORE_EROSION_MM))
     if not np.any(sitk.GetArrayViewFromImage(brain)):
         return brain, EdgeRule("ct")
@@ -263,33 +259,6 @@ def _classical_ct(image: sitk.Image) -> tuple[sitk.Image, EdgeRule]:
     brain = _fill(sitk.BinaryMorphologicalClosing(brain, radius, sitk.sitkBall, 1))
     grown, midpoint = _ct_partial_volume_edge(brain, hu)
     return grown, EdgeRule("ct", midpoint=midpoint)
-
-
-def _ct_skull_base_guard(window: sitk.Image) -> sitk.Image:
-    """The part of the 0-100 HU window that belongs to the cranium, cut off where the skull is open.
-
-    Brain, CSF and the soft tissue of the neck all lie in the window, and at the skull base they touch with no
-    bone between (the foramen magnum, about 25-35 mm across); the reconstruction of an eroded core then
-    floods the neck and the mask doubles. The window's voxels deeper than ``CT_CORE_DEPTH_MM`` inside it (a
-    distance map in mm) are split at every opening narrower than twice that depth; the largest such core is
-    the cranium's (the neck within a head CT's field of view holds less). The window is kept only within the
-    depth plus ``CT_REGROW_MARGIN_MM`` of that core: on a convex cranium every voxel of the window is within
-    the depth of the core, the margin covers the recesses between the petrous ridges and the skull's
-    floor, and into an opening the mask reaches no further than the margin.
-
-    Returns:
-        The guarded window (uint8), or the window itself when no core is that deep (a small or partial head).
-    """
-    depth = sitk.SignedMaurerDistanceMap(window, insideIsPositive=True, squaredDistance=False,
-                                         useImageSpacing=True)
-    core = sitk.Cast(depth > CT_CORE_DEPTH_MM, sitk.sitkUInt8)
-    if not np.any(sitk.GetArrayViewFromImage(core)):
-        return window
-    core = _largest_component(core)
-    reach = sitk.SignedMaurerDistanceMap(core, insideIsPositive=False, squaredDistance=False,
-                                         useImageSpacing=True)
-    near = sitk.Cast(reach <= CT_CORE_DEPTH_MM + CT_REGROW_MARGIN_MM, sitk.sitkUInt8)
-    return sitk.Cast(window & near, sitk.sitkUInt8)
 
 
 def _ct_partial_volume_edge(brain: sitk.Image, hu: sitk.Image) -> tuple[sitk.Image, float | None]:

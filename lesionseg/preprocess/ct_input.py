@@ -5,11 +5,16 @@ normalisation) assumes Hounsfield units. Two inputs break that without an error 
 
 - *Arbitrary units*: a CT exported without its rescale slope and intercept holds the scanner's stored values
   (often 0-4095, air near 0 and brain near 1,050) instead of HU. Detected when almost nothing is near air's
-  -1000 HU (the 0.1st percentile above ``AIR_LIMIT_HU``) and the head's voxels (those that are not the
-  background value) have a median outside ``HEAD_MEDIAN_HU``, where brain, CSF and scalp lie in HU; such a CT
-  is refused (:func:`check_hounsfield`), because any window would be wrong.
+  -1000 HU (the 0.1st percentile above ``AIR_LIMIT_HU``) and, leaving out the lowest values (within 100 of
+  that percentile: the air, or the fill value of a stripped scan), more than 1 % of the voxels remain and
+  their commonest value (10-unit bins) lies in ``STORED_TISSUE``: soft tissue and brain stored without the
+  usual -1024 intercept. Such a CT is refused (:func:`check_hounsfield`), because any window would be wrong.
+  (A CT in HU cropped so tightly that it holds no air and mostly bone would be refused too; head CTs hold
+  air around the head.)
 - *Skull already removed*: a skull-stripped CT has no bone: fewer than ``STRIPPED_BONE_FRACTION`` of its
-  0-100 HU voxels are above ``BONE_HU``. It is handled (:func:`is_skull_stripped`, :func:`stripped_brain_mask`):
+  0-100 HU voxels other than the background value are above ``BONE_HU`` (the partial-volume voxels at the
+  edge of a stripped brain stay below it; a head with its skull has 25-70 %). It is handled
+  (:func:`is_skull_stripped`, :func:`stripped_brain_mask`):
   its brain is every voxel that is not the background value (the commonest value on the volume's faces),
   closed, hole-filled and reduced to its largest component, and brain extraction says so in its note.
 
@@ -25,9 +30,9 @@ import SimpleITK as sitk
 from lesionseg.errors import InputFileError
 
 AIR_LIMIT_HU = -500.0
-HEAD_MEDIAN_HU = (-100.0, 200.0)
-BONE_HU = 300.0
-STRIPPED_BONE_FRACTION = 0.01
+STORED_TISSUE = (874.0, 1174.0)
+BONE_HU = 700.0
+STRIPPED_BONE_FRACTION = 0.05
 _SAMPLE = 2_000_000
 
 
@@ -57,21 +62,26 @@ def check_hounsfield(image: sitk.Image, *, who: str = "", channel: str = "ct") -
         InputFileError: one sentence giving the values found and the fix.
     """
     sample = _sample(image)
-    if sample.size == 0 or float(np.percentile(sample, 0.1)) < AIR_LIMIT_HU:
+    lowest = float(np.percentile(sample, 0.1)) if sample.size else 0.0
+    if sample.size == 0 or lowest < AIR_LIMIT_HU:
         return
-    head = sample[sample != background_value(image)]
-    median = float(np.median(head)) if head.size else float(np.median(sample))
-    if HEAD_MEDIAN_HU[0] <= median <= HEAD_MEDIAN_HU[1]:
-        return  # no air, but brain-like HU: a skull-stripped or tightly cropped scan
+    head = sample[sample > lowest + 100.0]
+    if head.size <= 0.01 * sample.size:
+        return  # no air and almost nothing above the lowest values: a skull-stripped scan's brain, in HU
+    counts, edges = np.histogram(head, bins=np.arange(lowest + 100.0, float(head.max()) + 20.0, 10.0))
+    mode = float(edges[int(np.argmax(counts))] + 5.0)
+    if not STORED_TISSUE[0] <= mode <= STORED_TISSUE[1]:
+        return
     raise InputFileError(
         f"{who}the {channel.upper()} image is not in Hounsfield units (values {float(sample.min()):.0f} to "
-        f"{float(sample.max()):.0f}, nothing near air's -1000 HU, head median {median:.0f}); the rescale slope and "
-        "intercept were probably not applied: convert it to HU (stored value x slope + intercept) and try again.")
+        f"{float(sample.max()):.0f}, nothing near air's -1000 HU, soft tissue near {mode:.0f}); the rescale slope "
+        "and intercept were probably not applied: convert it to HU (stored value x slope + intercept) and try again.")
 
 
 def is_skull_stripped(image: sitk.Image) -> bool:
     """Whether a CT (in HU) has no skull: almost none of its brain-window voxels have bone beside them."""
     sample = _sample(image)
+    sample = sample[sample != background_value(image)]
     window = np.count_nonzero((sample >= 0.0) & (sample <= 100.0))
     bone = np.count_nonzero(sample > BONE_HU)
     return window > 0 and bone < STRIPPED_BONE_FRACTION * window
