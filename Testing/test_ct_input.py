@@ -138,3 +138,38 @@ def test_skull_stripped_ct_is_handled(background):
     result = run_brain_extraction(image, "ct", method="classical")
     assert "skull-stripped" in result.note
     assert dice(result.mask, case.brain_mask) >= 0.99
+
+
+def test_bundle_manifest_counts_one_plane_per_ct_window():
+    """A bundle recorded with ct_windows takes one network input per window of its CT channel; the manifest
+    check counts them (a bundle of before, without ct_windows, one per channel)."""
+    from lesionseg.bundle.manifest import make_manifest, validate_manifest
+    from lesionseg.errors import BundleError
+    from lesionseg.models import network_config
+
+    def manifest(in_channels: int, windows):
+        return make_manifest(
+            network_config=network_config("unet2d", in_channels, features=[4, 4, 8, 8, 16]), channels=["ct"],
+            reference_channel="ct", expected_spacing_mm=[1.0, 1.0, 5.0],
+            preprocessing=PrepareConfig(ct_windows=windows).to_dict(),
+            members=[{"fold": 0, "validation": {"dice": 0.5}}],
+            provenance={"train_config": {}, "curriculum": {"kind": "vanilla"}, "data_fingerprint": "0" * 64},
+            name="ct")
+
+    validate_manifest(manifest(2, ["brain", "stroke"]), "ct.lsb")
+    validate_manifest(manifest(1, None), "old.lsb")
+    with pytest.raises(BundleError, match="takes 1 channels"):
+        validate_manifest(manifest(1, ["brain", "stroke"]), "bad.lsb")
+
+
+def test_prepare_refuses_a_ct_without_hounsfield_units_with_exit_2(tmp_path, capsys):
+    from lesionseg.cli import main as cli_main
+    from lesionseg.synth import write_cohort
+
+    files = write_cohort(tmp_path / "data", 1, modalities=CT, seed=19, size_xyz=(100, 116, 36),
+                         spacing_mm=(2.0, 2.0, 5.0))
+    path = str(files[0].channels["ct"])
+    stored = sitk.Clamp(sitk.Cast(sitk.ReadImage(path), sitk.sitkInt16) + 1024, sitk.sitkInt16, 0, 4095)
+    sitk.WriteImage(stored, path)
+    assert cli_main(["prepare", str(tmp_path / "data"), str(tmp_path / "prepared")]) == 2
+    assert "not in Hounsfield units" in capsys.readouterr().err

@@ -27,12 +27,16 @@ weakest-contrast FLAIR, CSF 0.17 and bone 0.14 of white matter with 1.7 % noise,
 
 CT (classical; after the first step of Muschelli et al.'s head-CT recipe): median filter (1 mm radius,
 which keeps edges where a Gaussian would spread 1000 HU of bone over the CSF next to it), threshold
-0-100 HU (brain and CSF, not bone, not air), erosion by 3 mm, the largest component, reconstruction
+0-100 HU (brain and CSF, not bone, not air), cut where the skull is open (the foramen magnum joins the
+intracranial CSF to the neck's soft tissue, which is in the window too: see
+:mod:`lesionseg.preprocess.skull_openings`), erosion by 3 mm, the largest component, reconstruction
 back inside the threshold (this drops the scalp and neck soft tissue, which pass the threshold but lie
 outside the skull), hole filling, closing (2 mm). Then a partial-volume edge: a voxel that is 10 % bone
 already exceeds 100 HU, so the mask grows (at most one voxel size, through connected voxels) into the
 voxels below the midpoint between the CSF at its edge and the skull's level (see
-:func:`_ct_partial_volume_edge`).
+:func:`_ct_partial_volume_edge`). Before any of it, a CT whose values are not Hounsfield units is refused and
+a CT whose skull was already removed is recognised, its brain being its non-background voxels
+(:mod:`lesionseg.preprocess.ct_input`).
 
 Plausibility: a mask outside ``TYPICAL_VOLUME_ML`` (400-2,000 mL; an adult intracranial volume is about
 1,200-1,700 mL, the phantom's about 1,000-1,400 mL, a newborn's about 400 mL) is kept with a warning that
