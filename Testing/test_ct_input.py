@@ -173,3 +173,26 @@ def test_prepare_refuses_a_ct_without_hounsfield_units_with_exit_2(tmp_path, cap
     sitk.WriteImage(stored, path)
     assert cli_main(["prepare", str(tmp_path / "data"), str(tmp_path / "prepared")]) == 2
     assert "not in Hounsfield units" in capsys.readouterr().err
+
+
+def test_finetuning_a_one_plane_bundle_on_two_ct_windows_is_a_hard_mismatch():
+    """A FLAIR bundle (one input plane) cannot start a CT run with two windows (two planes); with the stroke
+    window alone (one plane) it can."""
+    from types import SimpleNamespace
+
+    from lesionseg.bundle.manifest import make_manifest
+    from lesionseg.models import network_config
+    from lesionseg.train.config import TrainConfig
+    from lesionseg.train.finetune import fit_problems
+
+    kwargs = {"features": [4, 4, 8, 8, 16]}
+    manifest = make_manifest(
+        network_config=network_config("unet2d", 1, **kwargs), channels=["flair"], reference_channel="flair",
+        expected_spacing_mm=[1.0, 1.0, 3.0], preprocessing=PrepareConfig(size=64).to_dict(),
+        members=[{"fold": 0, "validation": {"dice": 0.5}}],
+        provenance={"train_config": {}, "curriculum": {"kind": "vanilla"}, "data_fingerprint": "0" * 64}, name="f")
+    config = TrainConfig(channel_map={"ct": "flair"}, context_slices=0, network="unet2d", network_kwargs=kwargs)
+    for windows, hard in ((["brain", "stroke"], True), (["stroke"], False)):
+        prepared = SimpleNamespace(channels=["ct"], config=PrepareConfig(size=64, ct_windows=windows), size=64)
+        problem, _ = fit_problems(manifest, config, prepared)
+        assert (problem is not None and "input plane" in problem) == hard, problem

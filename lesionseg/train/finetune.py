@@ -94,6 +94,10 @@ def fit_problems(manifest: Mapping[str, Any], config: TrainConfig, prepared: Pre
     if given.get("name") != wanted["name"] or given.get("kwargs") != wanted["kwargs"]:
         return (f"its network is {given.get('name')} {given.get('kwargs')} but the run trains {wanted['name']} "
                 f"{wanted['kwargs']}", None)
+    if given.get("in_channels", wanted["in_channels"]) != wanted["in_channels"]:  # e.g. CT with two windows
+        return (f"its network takes {given.get('in_channels')} input plane(s) but the run has "
+                f"{wanted['in_channels']} ({', '.join(prepared.config.input_planes(run_channels))}; --ct-windows)",
+                None)
     margin = preprocessing.get("brain_margin_mm")
     if margin != prepared.config.brain_margin_mm:
         def framing(value):
