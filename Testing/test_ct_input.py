@@ -55,6 +55,7 @@ def test_ct_windows_config_planes_and_old_configs():
     assert again.ct_windows == ["brain", "stroke"]
     old = PrepareConfig.from_dict({"ct_window": [0, 80]})  # a prepared folder or bundle of before
     assert old.ct_windows is None and old.input_planes(["ct"]) == ["ct"]
+    assert "ct_windows" not in old.to_dict()  # the same dict as before, so prepared cases are not redone
     with pytest.raises(ParameterError, match="ct_windows"):
         PrepareConfig(ct_windows=["bone"])
 

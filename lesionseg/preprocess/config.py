@@ -146,6 +146,8 @@ class PrepareConfig:
         data = asdict(self)
         data["clip_percentiles"] = list(self.clip_percentiles)
         data["ct_window"] = list(self.ct_window)
+        if data["ct_windows"] is None:  # left out, so that folders prepared before it keep their fingerprints
+            del data["ct_windows"]
         return data
 
     @classmethod

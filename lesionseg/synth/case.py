@@ -41,6 +41,7 @@ from lesionseg.synth.skull_base import draw_skull_base
 _STREAM = {"anatomy": 1, "lesions": 2, "modality": 4, "noise": 5, "bias": 6, "misalignment": 7, "pattern": 8,
            "contrast": 9, "oblique": 10, "tilt": 11, "tissue_contrast": 12, "distractors": 13, "ct": 14}
 _CT_KEY = {"hu": 1, "beam_hardening": 2, "skull_thickness": 3, "skull_base": 4}  # sub-streams of "ct"
+_CT_OPTIONS = ("ct_lesion_hu", "ct_noise_hu", "beam_hardening", "skull_thickness_mm", "skull_base")
 _CODE = {name: i for i, name in enumerate(MODALITIES)}
 _POLARITY_KEY = 99  # tissue_contrast stream key of the case's lesion polarity
 
@@ -326,7 +327,9 @@ def _json_ready(options: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, np.generic):
             return value.item()
         return value
-    return {name: convert(options.get(name, default)) for name, default in CASE_OPTION_DEFAULTS.items()}
+    # the CT options are recorded only when used, so the truth files of cases made without them stay as they were
+    return {name: convert(options.get(name, default)) for name, default in CASE_OPTION_DEFAULTS.items()
+            if name not in _CT_OPTIONS or options.get(name, default) != default}
 
 
 def _draw_transform(rng: np.random.Generator, misalignment, pose: HeadPose) -> sitk.Euler3DTransform:
