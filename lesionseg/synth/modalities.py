@@ -8,7 +8,9 @@ Modalities and units (all stored as int16):
 - ``adc``: apparent diffusion coefficient in 1e-6 mm²/s (white matter ~ 700, CSF ~ 3000); lesion
   hypointense. Computed from the DWI acquisition, so it shares the DWI's misalignment and has no bias.
 - ``ct``: CT in Hounsfield units: air -1000, soft tissue 20-50, bone 900-1500, CSF 4-12, white matter
-  25-30, grey matter 35-42; lesion a few HU below the tissue it replaces.
+  25-30, grey matter 35-42; lesion a few HU below the tissue it replaces. The case options ``ct_lesion_hu`` and
+  ``ct_noise_hu`` draw the lesion offset and the noise in given ranges instead (:func:`ct_hu_model`), and
+  ``beam_hardening`` adds a brightening near the skull (:mod:`lesionseg.synth.ct_artefacts`).
 - ``t1``: T1-weighted-like MRI, arbitrary positive units (white matter drawn between 300 and 900); CSF
   dark (15-35 % of white matter), grey matter darker than white matter (60-75 %), deep nuclei 72-85 %,
   scalp fat bright; lesion hypointense, from 3 % (age 0) to about 37 % (age 1) below the replaced tissue.
