@@ -77,7 +77,7 @@ import SimpleITK as sitk
 
 from lesionseg.errors import GeometryError, ParameterError, PreprocessingError
 from lesionseg.io.geometry import geometry_difference
-from lesionseg.preprocess.coarse import COARSE_SPACING_MM, shrink_factors
+from lesionseg.preprocess.coarse import COARSE_SPACING_MM, MIN_REDUCTION, shrink_factors
 from lesionseg.preprocess.ct_input import check_hounsfield, is_skull_stripped, stripped_brain_mask
 from lesionseg.preprocess.skull_openings import cut_at_skull_openings
 
@@ -98,6 +98,10 @@ CT_RANGE_HU = (0.0, 100.0)
 #: whether the CT pipeline cuts the window at the skull's openings (:mod:`lesionseg.preprocess.skull_openings`;
 #: False: the pipeline of before, for benchmarks/bench_ct_brain.py's comparison)
 SKULL_BASE_GUARD = True
+#: CT uses the coarse working grid from a 2-fold reduction in voxels (MRI from 4-fold): on a 1.2 x 1.2 x 1 mm CT
+#: (5.7 million voxels, blocks of 1 x 1 x 2) it took 11-13 s instead of 26-35 s on one shared core, Dice to the
+#: truth 0.997 instead of 0.983
+CT_MIN_REDUCTION = 2
 
 
 def _who(case_id: str) -> str:
@@ -376,9 +380,10 @@ def _run_learned(name: str, image: sitk.Image) -> sitk.Image:
 
 def _classical(image: sitk.Image, modality: str, working_spacing_mm: float | None = COARSE_SPACING_MM) -> sitk.Image:
     """The classical pipeline: on a grid of about ``working_spacing_mm`` refined at the mask's edge
-    (:mod:`lesionseg.preprocess.brain_edges`) when that grid holds at least 4 times fewer voxels, else (or
-    with None) on the native grid."""
-    factors = shrink_factors(image.GetSpacing(), working_spacing_mm, size=image.GetSize())
+    (:mod:`lesionseg.preprocess.brain_edges`) when that grid holds at least 4 times (CT: 2 times) fewer voxels,
+    else (or with None) on the native grid."""
+    reduction = CT_MIN_REDUCTION if modality == "ct" else MIN_REDUCTION
+    factors = shrink_factors(image.GetSpacing(), working_spacing_mm, min_reduction=reduction, size=image.GetSize())
     if factors is not None:
         from lesionseg.preprocess.brain_edges import coarse_then_refined
 
