@@ -250,7 +250,11 @@ def _check_network(data: Mapping[str, Any], source: str) -> None:
     if isinstance(context, bool) or not isinstance(context, int) or context < 0:
         raise _fail(source, f"preprocessing.context_slices must be a whole number >= 0, not {context!r}")
     depth = 2 * context + 1  # each channel's slice and its neighbours (2.5D input)
-    if network["in_channels"] != len(data["channels"]) * depth:
+    windows = data.get("preprocessing", {}).get("ct_windows") or []  # a CT channel gives one plane per window
+    from lesionseg.data.channels import CT_CHANNELS
+
+    planes = sum(len(windows) if windows and str(c).lower() in CT_CHANNELS else 1 for c in data["channels"])
+    if network["in_channels"] != planes * depth:
         raise _fail(source, f"the network takes {network['in_channels']} channels but {len(data['channels'])} "
                             f"are listed ({', '.join(data['channels'])})"
                             + (f" with {context} neighbouring slice(s) on each side" if context else ""))

@@ -59,6 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "taken as it is)")
     parser.add_argument("--deformable", action="store_true", help="add a deformable registration stage")
     parser.add_argument("--ct-window", default="0,80", help="CT window in HU, low,high (default 0,80)")
+    parser.add_argument("--ct-windows", default=None,
+                        help="CT input planes, comma-separated among brain (the --ct-window) and stroke (20-60 HU, "
+                             "centre 40, width 40): e.g. brain,stroke gives each CT channel two input planes "
+                             "(default: one plane, the --ct-window)")
     parser.add_argument("--replace-nonfinite", action="store_true",
                         help="replace NaN/infinite voxels (and count them) instead of refusing the case")
     parser.add_argument("--mask-revision", default="original",
@@ -98,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         deformable=args.deformable,
         register_aligned=args.register_aligned,
         ct_window=parse_float_pair(args.ct_window, "--ct-window"), replace_nonfinite=args.replace_nonfinite,
+        ct_windows=[w.strip() for w in args.ct_windows.split(",") if w.strip()] if args.ct_windows else None,
         seed=args.seed, mask_revision=args.mask_revision, bias_correction=args.bias_correction,
     )
     summary = prepare_dataset(args.dataset, args.out, config, workers=args.workers, progress=make_progress(args.progress),

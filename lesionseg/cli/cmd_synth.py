@@ -54,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="add lesion look-alikes that are not in the mask (white-matter hyperintensities, "
                              "sometimes an old infarct)")
     parser.add_argument("--varied", default=None, metavar="RECIPE",
-                        help="per-case varied options from a recipe, starter (training) or heldout; they replace "
+                        help="per-case varied options from a recipe, starter (training), heldout, ct_heldout or "
+                             "ct_starter (CT: lesions a few HU below their tissue, low-dose noise, skull base); they replace "
                              "--spacing and the options above")
     parser.add_argument("--workers", type=int, default=1, help="cases written in parallel (default 1)")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="none", help="progress display (default none)")

@@ -14,6 +14,11 @@ BIAS_CORRECTIONS = ("none", "n4")  # MRI bias-field correction (lesionseg.prepro
 #: MRI intensity percentiles clipped before the z-score (see lesionseg.preprocess.normalise, which uses it too);
 #: defined here so that the command line's parsers read it without importing SimpleITK
 DEFAULT_CLIP_PERCENTILES = (0.5, 99.99)
+#: Named CT windows (HU, low-high) that ``ct_windows`` may ask for: "brain" is ``ct_window`` (0-80 HU by
+#: default, centre 40, width 80); "stroke" is the narrow stroke window (centre 40, width 40) in which an early
+#: infarct's few HU of hypodensity span a larger part of the range
+STROKE_WINDOW_HU = (20.0, 60.0)
+CT_WINDOW_NAMES = ("brain", "stroke")
 
 
 @dataclass
@@ -36,7 +41,10 @@ class PrepareConfig:
         deformable: add a deformable (B-spline) stage after the affine one.
         clip_percentiles: MRI intensity percentiles (inside the brain) clipped before the z-score (the upper
             one high, so that hyperintense lesions keep their contrast; see :mod:`lesionseg.preprocess.normalise`).
-        ct_window: CT window in Hounsfield units (low, high).
+        ct_window: CT window in Hounsfield units (low, high); the "brain" window of ``ct_windows``.
+        ct_windows: None (one plane per CT channel, windowed with ``ct_window``: what older versions prepared),
+            or names among ``CT_WINDOW_NAMES`` (e.g. ``["brain", "stroke"]``): every CT channel becomes one input
+            plane per window, named ``<channel>-<window>`` (:meth:`input_planes`).
         replace_nonfinite: replace NaN/inf voxels (and count them) instead of refusing the case.
         max_obliquity_deg: volumes more oblique than this are resampled onto an axial grid.
         min_rotation_deg: smaller mid-plane angles are not corrected.
@@ -67,6 +75,7 @@ class PrepareConfig:
     deformable: bool = False
     clip_percentiles: tuple[float, float] = DEFAULT_CLIP_PERCENTILES
     ct_window: tuple[float, float] = (0.0, 80.0)
+    ct_windows: list[str] | None = None
     replace_nonfinite: bool = False
     max_obliquity_deg: float = 3.0
     min_rotation_deg: float = 1.0
@@ -115,6 +124,12 @@ class PrepareConfig:
             raise ParameterError(f"clip_percentiles must satisfy 0 <= low < high <= 100, not {self.clip_percentiles!r}.")
         if not self.ct_window[0] < self.ct_window[1]:
             raise ParameterError(f"ct_window must be (low, high) with low < high, not {self.ct_window!r}.")
+        if self.ct_windows is not None:
+            names = list(self.ct_windows) if isinstance(self.ct_windows, (list, tuple)) else [self.ct_windows]
+            if not names or any(n not in CT_WINDOW_NAMES for n in names) or len(set(names)) != len(names):
+                raise ParameterError(f"ct_windows must be distinct names among {', '.join(CT_WINDOW_NAMES)} "
+                                     f"(e.g. brain,stroke), not {self.ct_windows!r}.")
+            self.ct_windows = names
         from lesionseg.data.channels import PERFUSION_CHANNELS
 
         perfusion = [name for name in self.channels or [] if name in PERFUSION_CHANNELS]
@@ -131,6 +146,8 @@ class PrepareConfig:
         data = asdict(self)
         data["clip_percentiles"] = list(self.clip_percentiles)
         data["ct_window"] = list(self.ct_window)
+        if data["ct_windows"] is None:  # left out, so that folders prepared before it keep their fingerprints
+            del data["ct_windows"]
         return data
 
     @classmethod
@@ -141,6 +158,23 @@ class PrepareConfig:
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
+
+    def ct_window_hu(self, name: str) -> tuple[float, float]:
+        """The HU window (low, high) of a name among ``CT_WINDOW_NAMES``."""
+        return tuple(self.ct_window) if name == "brain" else STROKE_WINDOW_HU
+
+    def input_planes(self, channels: list[str]) -> list[str]:
+        """The names of the prepared arrays' planes (the network's inputs, before context slices), in order:
+        each channel once, except that with ``ct_windows`` a CT channel gives ``<channel>-<window>`` per window."""
+        from lesionseg.data.channels import CT_CHANNELS
+
+        planes: list[str] = []
+        for name in channels:
+            if self.ct_windows and name in CT_CHANNELS:
+                planes += [f"{name}-{window}" for window in self.ct_windows]
+            else:
+                planes.append(name)
+        return planes
 
     def reference_channel(self, available: list[str]) -> str:
         """The reference channel among ``available`` (the configured one, or the first channel)."""

@@ -37,7 +37,8 @@ class PreparedCase:
     """The prepared slices of one case.
 
     Attributes:
-        images: (N, C, S, S) float32, channels in ``record.channels`` order.
+        images: (N, C, S, S) float32, planes in ``config.input_planes(record.channels)`` order (a CT channel
+            gives one plane per window of ``config.ct_windows``).
         masks: (N, S, S) uint8 lesion masks (zeros when the case has no mask).
         brains: (N, S, S) uint8 brain masks.
         record: how they were made (and how to map predictions back).
@@ -239,6 +240,12 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
         outside = -1024.0 if _modality(name) == "ct" else float(np.min(sitk.GetArrayViewFromImage(images[name])))
         stack = sample_onto_grid(images[name], grid, is_mask=False, default_value=outside, transform=transforms[name])
         stack_image = sitk.GetImageFromArray(stack)
+        if _modality(name) == "ct" and config.ct_windows:  # one plane per window (config.input_planes)
+            windows = {w: config.ct_window_hu(w) for w in config.ct_windows}
+            for window in windows.values():
+                channel_stacks.append(sitk.GetArrayFromImage(window_ct(stack_image, window=window)).astype(np.float32))
+            normalisation[name] = {"kind": "ct_windows", "windows_hu": {w: list(v) for w, v in windows.items()}}
+            continue
         if _modality(name) == "ct":
             normalised = window_ct(stack_image, window=tuple(config.ct_window))
             normalisation[name] = {"kind": "ct_window", "window_hu": list(config.ct_window)}

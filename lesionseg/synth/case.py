@@ -21,23 +21,27 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from lesionseg.synth.ct_artefacts import beam_hardening_offset, draw_beam_hardening
 from lesionseg.synth.distractors import draw_distractors
 from lesionseg.synth.geometry import (
     Grid, HeadPose, covering_size, euler_transform, rotation_angle_deg, rotation_xyz, rotation_z,
 )
 from lesionseg.synth.lesions import draw_territories
 from lesionseg.synth.modalities import (
-    ACQUISITION, MODALITIES, bias_field, draw_lesion_age, draw_modality, draw_polarity, randomise_contrast,
-    render, scale_lesion_contrast,
+    ACQUISITION, MODALITIES, bias_field, ct_hu_model, draw_lesion_age, draw_modality, draw_polarity,
+    randomise_contrast, render, scale_lesion_contrast,
 )
 from lesionseg.synth.options import CASE_OPTION_DEFAULTS, check_options
 from lesionseg.synth.patterns import choose_pattern, draw_pattern
 from lesionseg.synth.phantom import draw_anatomy, params_dict
 from lesionseg.synth.records import LesionInfo, SynthCase, case_id_for
 from lesionseg.synth.sampling import Content, sample_content
+from lesionseg.synth.skull_base import draw_skull_base
 
 _STREAM = {"anatomy": 1, "lesions": 2, "modality": 4, "noise": 5, "bias": 6, "misalignment": 7, "pattern": 8,
-           "contrast": 9, "oblique": 10, "tilt": 11, "tissue_contrast": 12, "distractors": 13}
+           "contrast": 9, "oblique": 10, "tilt": 11, "tissue_contrast": 12, "distractors": 13, "ct": 14}
+_CT_KEY = {"hu": 1, "beam_hardening": 2, "skull_thickness": 3, "skull_base": 4}  # sub-streams of "ct"
+_CT_OPTIONS = ("ct_lesion_hu", "ct_noise_hu", "beam_hardening", "skull_thickness_mm", "skull_base")
 _CODE = {name: i for i, name in enumerate(MODALITIES)}
 _POLARITY_KEY = 99  # tissue_contrast stream key of the case's lesion polarity
 
@@ -71,6 +75,11 @@ def make_case(
     skull: bool = True,
     tissue_contrast: str | None = None,
     distractors: bool = False,
+    ct_lesion_hu=None,
+    ct_noise_hu=None,
+    beam_hardening: bool = False,
+    skull_thickness_mm=None,
+    skull_base: bool = False,
 ) -> SynthCase:
     """Generate one synthetic stroke case in memory.
 
@@ -117,6 +126,17 @@ def make_case(
             hypointense otherwise (see :func:`~lesionseg.synth.modalities.randomise_contrast`); CT keeps HU.
         distractors: False; True adds lesion look-alikes that are not in the lesion mask (white-matter
             hyperintensities, sometimes an old infarct; see :mod:`lesionseg.synth.distractors`).
+        ct_lesion_hu: None, or ``(low, high)`` HU (CT only): the case's lesion offset is drawn in it and every
+            lesion voxel lies ``low`` to ``high`` HU below the tissue it replaces (replaces the age-based CT
+            contrast and ``lesion_contrast``'s effect on CT; see :func:`~lesionseg.synth.modalities.ct_hu_model`).
+        ct_noise_hu: None, or ``(low, high)``: the CT noise sigma (HU) drawn in it (default model: 2.5-5 HU).
+        beam_hardening: False; True brightens CT brain near the skull (and sometimes adds cupping), see
+            :mod:`lesionseg.synth.ct_artefacts`.
+        skull_thickness_mm: None (5-8 mm drawn with the anatomy), or ``(low, high)`` mm (within 2-16): the
+            skull's thickness drawn in it (e.g. (9, 14) for thick skulls).
+        skull_base: False; True cuts a foramen magnum through the skull's floor (neck soft tissue meets the
+            intracranial CSF) and raises two petrous ridges into the cranium (see
+            :mod:`lesionseg.synth.skull_base`).
 
     Returns:
         The :class:`SynthCase`; by default the grid has identity direction and its centre at LPS (0, 0, 0).
@@ -127,7 +147,9 @@ def make_case(
     options = dict(size_xyz=size_xyz, spacing_mm=spacing_mm, misalignment=misalignment, head_pose=head_pose,
                    noise=noise, bias=bias, lesion_age=lesion_age, lesion_pattern=lesion_pattern,
                    lesion_contrast=lesion_contrast, oblique_deg=oblique_deg, head_tilt_deg=head_tilt_deg,
-                   skull=skull, tissue_contrast=tissue_contrast, distractors=distractors)
+                   skull=skull, tissue_contrast=tissue_contrast, distractors=distractors, ct_lesion_hu=ct_lesion_hu,
+                   ct_noise_hu=ct_noise_hu, beam_hardening=beam_hardening, skull_thickness_mm=skull_thickness_mm,
+                   skull_base=skull_base)
     mods = check_options(modalities, index=index, seed=seed, **options)
     index, seed = int(index), int(seed)
 
@@ -143,6 +165,11 @@ def make_case(
     grid, oblique_angles = _draw_grid(stream("oblique"), size_xyz, spacing_mm, oblique_deg, pose,
                                       head_tilt_deg is not None)
     anatomy = draw_anatomy(stream("anatomy"))
+    if skull_thickness_mm is not None:  # drawn apart, so the rest of the anatomy stays as it was
+        anatomy.params.skull_thickness = float(stream("ct", _CT_KEY["skull_thickness"]).uniform(
+            *(float(v) for v in skull_thickness_mm)))
+    if skull_base:
+        anatomy.skull_base = draw_skull_base(stream("ct", _CT_KEY["skull_base"]), anatomy.params.brain_axes)
     lesion_rng = stream("lesions")
     territories = draw_territories(lesion_rng)
     pattern = choose_pattern(stream("pattern"), lesion_pattern)
@@ -160,6 +187,9 @@ def make_case(
     if lesion_contrast is not None:
         multiplier = float(stream("contrast").uniform(*(float(v) for v in lesion_contrast)))
         params = {m: scale_lesion_contrast(p, multiplier) for m, p in params.items()}
+    if ct_lesion_hu is not None or ct_noise_hu is not None:
+        params = {m: ct_hu_model(stream("ct", _CT_KEY["hu"]), p, ct_lesion_hu, ct_noise_hu) for m, p in params.items()}
+    hardening = draw_beam_hardening(stream("ct", _CT_KEY["beam_hardening"])) if beam_hardening else None
     look_alikes = draw_distractors(stream("distractors"), anatomy, territories, specs) if distractors else []
     reference = mods[0]
     groups: dict[str, list[str]] = {}  # acquisition -> its channels; the reference's acquisition first
@@ -180,7 +210,7 @@ def make_case(
             is_reference = truth is None
             content = sample_content(grid, pose, anatomy, territories, specs,
                                      None if is_reference else transforms[group], with_labels=is_reference,
-                                     distractors=look_alikes)
+                                     distractors=look_alikes, with_depth=hardening is not None)
             truth = content if is_reference else truth
             fractions = content.maps.fractions()
         brain = truth.labels >= 3
@@ -193,8 +223,12 @@ def make_case(
             extras = None
             if content.distractors is not None:
                 extras = content.distractors.for_channel(m, m in randomised, params[m].lesion_contrast)
+            offset = None
+            if hardening is not None and m == "ct":
+                intracranial = fractions[3] + fractions[4] + fractions[5] + fractions[6] + fractions[7]
+                offset = beam_hardening_offset(hardening, content.skull_depth_mm, intracranial)
             array = render(params[m], fractions, content.lesion_fraction, content.lesion_contrast,
-                           field_array, noise_rng, extras)
+                           field_array, noise_rng, extras, offset)
             if not skull:
                 array[~(brain if content is truth else content.maps.skull_inner >= 0.5)] = 0
             channels[m] = grid.image_from_array(array)
@@ -236,6 +270,8 @@ def make_case(
             "tissue_contrast": tissue_contrast,
             "lesion_polarity": polarity,
             "distractors": [d.to_dict() for d in look_alikes],
+            **({} if hardening is None else {"beam_hardening": hardening.to_dict()}),
+            **({} if anatomy.skull_base is None else {"skull_base": anatomy.skull_base.to_dict()}),
         },
         "options": _json_ready(options),
     }
@@ -291,7 +327,9 @@ def _json_ready(options: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, np.generic):
             return value.item()
         return value
-    return {name: convert(options.get(name, default)) for name, default in CASE_OPTION_DEFAULTS.items()}
+    # the CT options are recorded only when used, so the truth files of cases made without them stay as they were
+    return {name: convert(options.get(name, default)) for name, default in CASE_OPTION_DEFAULTS.items()
+            if name not in _CT_OPTIONS or options.get(name, default) != default}
 
 
 def _draw_transform(rng: np.random.Generator, misalignment, pose: HeadPose) -> sitk.Euler3DTransform:

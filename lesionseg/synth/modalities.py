@@ -8,7 +8,9 @@ Modalities and units (all stored as int16):
 - ``adc``: apparent diffusion coefficient in 1e-6 mm²/s (white matter ~ 700, CSF ~ 3000); lesion
   hypointense. Computed from the DWI acquisition, so it shares the DWI's misalignment and has no bias.
 - ``ct``: CT in Hounsfield units: air -1000, soft tissue 20-50, bone 900-1500, CSF 4-12, white matter
-  25-30, grey matter 35-42; lesion a few HU below the tissue it replaces.
+  25-30, grey matter 35-42; lesion a few HU below the tissue it replaces. The case options ``ct_lesion_hu`` and
+  ``ct_noise_hu`` draw the lesion offset and the noise in given ranges instead (:func:`ct_hu_model`), and
+  ``beam_hardening`` adds a brightening near the skull (:mod:`lesionseg.synth.ct_artefacts`).
 - ``t1``: T1-weighted-like MRI, arbitrary positive units (white matter drawn between 300 and 900); CSF
   dark (15-35 % of white matter), grey matter darker than white matter (60-75 %), deep nuclei 72-85 %,
   scalp fat bright; lesion hypointense, from 3 % (age 0) to about 37 % (age 1) below the replaced tissue.
@@ -55,10 +57,15 @@ class ModalityParams:
     noise_sigma: float  # in output units
     noise_kind: str  # "rician" or "gaussian"
     bias_peak_to_peak: float | None  # drawn bias amplitude, None for channels without bias
+    lesion_range_hu: tuple[float, float] | None = None  # CT: every lesion voxel's offset kept in -high..-low HU
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["tissue_values"] = {str(k): v for k, v in self.tissue_values.items()}
+        if self.lesion_range_hu is None:
+            del out["lesion_range_hu"]  # as recorded before the CT options existed
+        else:
+            out["lesion_range_hu"] = list(self.lesion_range_hu)
         return out
 
 
@@ -136,6 +143,28 @@ def draw_modality(rng: np.random.Generator, modality: str, age: float) -> Modali
     bias = float(u(0.25, 0.5)) if modality in _BIAS_MODALITIES else None
     return ModalityParams(modality, {k: float(v) for k, v in values.items()}, float(contrast),
                           float(sigma), kind, bias)
+
+
+def ct_hu_model(rng: np.random.Generator, params: ModalityParams, lesion_hu, noise_hu) -> ModalityParams:
+    """A CT channel's model with a drawn lesion offset and noise level (the ``ct_lesion_hu``, ``ct_noise_hu``
+    options); other channels are returned unchanged.
+
+    Args:
+        rng: The case's generator for these draws (lesion offset first, then noise).
+        params: The channel's drawn model.
+        lesion_hu: None, or ``(low, high)`` HU: the case's lesion offset is drawn uniformly in ``-high..-low``
+            and every lesion voxel's offset (its lesion's factor and texture included) is clipped into that
+            range, so each lesion lies ``low`` to ``high`` HU below the tissue it replaces.
+        noise_hu: None, or ``(low, high)``: the Gaussian noise sigma (HU) drawn uniformly in it.
+    """
+    if params.modality != "ct":
+        return params
+    if lesion_hu is not None:
+        low, high = (float(v) for v in lesion_hu)
+        params = replace(params, lesion_contrast=-float(rng.uniform(low, high)), lesion_range_hu=(low, high))
+    if noise_hu is not None:
+        params = replace(params, noise_sigma=float(rng.uniform(*(float(v) for v in noise_hu))))
+    return params
 
 
 def scale_lesion_contrast(params: ModalityParams, factor: float) -> ModalityParams:
@@ -233,6 +262,7 @@ def render(
     bias: np.ndarray | None,
     rng: np.random.Generator | None,
     distractors=None,
+    offset: np.ndarray | None = None,
 ) -> np.ndarray:
     """Render one channel from tissue fractions, the lesion, the bias field and noise.
 
@@ -245,6 +275,8 @@ def render(
         rng: Noise generator, or None for a noise-free channel.
         distractors: None, or an object whose ``apply(image, params, fractions)`` adds the lesion
             look-alikes to the noise-free tissue image (see :mod:`lesionseg.synth.distractors`).
+        offset: None, or an additive field (z, y, x) in output units added before bias and noise (CT beam
+            hardening, see :mod:`lesionseg.synth.ct_artefacts`).
 
     Returns:
         int16 array (z, y, x) in the modality's units.
@@ -264,10 +296,14 @@ def render(
         replaced = (values[4] * fractions[4][mask] + values[5] * fractions[5][mask]
                     + values[7] * fractions[7][mask]) / np.maximum(t, 1e-6)
         change = params.lesion_contrast * lesion_contrast[mask]
+        if params.lesion_range_hu is not None:
+            change = np.clip(change, -params.lesion_range_hu[1], -params.lesion_range_hu[0])
         if params.modality == "ct":
             image[mask] += frac_lesion[mask] * change
         else:
             image[mask] += frac_lesion[mask] * replaced * change
+    if offset is not None:
+        image += offset
     if bias is not None:
         image *= bias
     if rng is not None:

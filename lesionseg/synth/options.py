@@ -26,12 +26,21 @@ CASE_OPTION_DEFAULTS: dict[str, Any] = {
     "skull": True,
     "tissue_contrast": None,
     "distractors": False,
+    "ct_lesion_hu": None,
+    "ct_noise_hu": None,
+    "beam_hardening": False,
+    "skull_thickness_mm": None,
+    "skull_base": False,
 }
 #: Largest accepted values: lesion-contrast multiplier, oblique storage angle and head tilt (degrees).
 MAX_LESION_CONTRAST = 4.0
 MAX_OBLIQUE_DEG = 45.0
 MAX_HEAD_TILT_DEG = 30.0
 TISSUE_CONTRASTS: tuple[str, ...] = ("random",)
+#: Largest accepted CT lesion offset and CT noise sigma (HU), and the accepted skull thickness range (mm).
+MAX_CT_LESION_HU = 40.0
+MAX_CT_NOISE_HU = 30.0
+SKULL_THICKNESS_LIMITS_MM = (2.0, 16.0)
 
 
 def check_options(modalities, index: int = 1, seed: int = 0, **options) -> tuple[str, ...]:
@@ -69,7 +78,8 @@ def _is_whole(value) -> bool:
 
 
 def _check(modalities, size_xyz, spacing_mm, misalignment, head_pose, noise, bias, lesion_age, lesion_pattern,
-           lesion_contrast, oblique_deg, head_tilt_deg, skull, tissue_contrast, distractors) -> tuple[str, ...]:
+           lesion_contrast, oblique_deg, head_tilt_deg, skull, tissue_contrast, distractors, ct_lesion_hu,
+           ct_noise_hu, beam_hardening, skull_thickness_mm, skull_base) -> tuple[str, ...]:
     names = (modalities,) if isinstance(modalities, str) else tuple(modalities)
     mods = tuple(str(m).lower() for m in names)
     if not mods or any(m not in MODALITIES for m in mods) or len(set(mods)) != len(mods):
@@ -91,14 +101,30 @@ def _check(modalities, size_xyz, spacing_mm, misalignment, head_pose, noise, bia
                 "head_pose must be None or ((dx, dy, dz) within 50 mm, degrees within 45), "
                 f"not {head_pose!r}."
             )
-    for name, flag in (("noise", noise), ("bias", bias), ("skull", skull), ("distractors", distractors)):
+    for name, flag in (("noise", noise), ("bias", bias), ("skull", skull), ("distractors", distractors),
+                       ("beam_hardening", beam_hardening), ("skull_base", skull_base)):
         if not isinstance(flag, (bool, np.bool_)):
             raise ParameterError(f"{name} must be True or False, not {flag!r}.")
     low, high = (float(v) for v in lesion_age)
     if not 0.0 <= low <= high <= 1.0:
         raise ParameterError(f"lesion_age must be a range (low, high) with 0 <= low <= high <= 1, not {lesion_age!r}.")
     _check_variety(lesion_pattern, lesion_contrast, oblique_deg, head_tilt_deg, tissue_contrast)
+    for name, value, limits in (("ct_lesion_hu", ct_lesion_hu, (0.0, MAX_CT_LESION_HU)),
+                                ("ct_noise_hu", ct_noise_hu, (0.0, MAX_CT_NOISE_HU)),
+                                ("skull_thickness_mm", skull_thickness_mm, SKULL_THICKNESS_LIMITS_MM)):
+        _check_range(name, value, limits)
     return mods
+
+
+def _check_range(name: str, value, limits: tuple[float, float]) -> None:
+    """``value`` is None or a range ``(low, high)`` with ``limits[0] <= low <= high <= limits[1]``."""
+    if value is None:
+        return
+    pair = tuple(value) if isinstance(value, (tuple, list)) else ()
+    numbers_ = [_number(v) for v in pair]
+    if len(numbers_) != 2 or None in numbers_ or not limits[0] <= numbers_[0] <= numbers_[1] <= limits[1]:
+        raise ParameterError(f"{name} must be None or a range (low, high) with {limits[0]:g} <= low <= high <= "
+                             f"{limits[1]:g}, not {value!r}.")
 
 
 def _number(value) -> float | None:

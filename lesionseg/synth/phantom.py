@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lesionseg.synth.fields import LatticeField, lattice_points, smooth_noise, taper
+from lesionseg.synth.skull_base import SkullBase, apply_skull_base
 
 TISSUE_LABELS: dict[int, str] = {
     0: "air",
@@ -94,6 +95,7 @@ class Anatomy:
     params: AnatomyParams
     displacement: tuple[LatticeField, LatticeField, LatticeField]
     folding: LatticeField  # sulcal field in mm, constant along rays from the origin
+    skull_base: SkullBase | None = None  # the foramen magnum and petrous ridges (``skull_base`` option)
 
     def fields_at_points(self, qx, qy, qz) -> dict[str, np.ndarray]:
         """The smooth fields read at scattered head-frame points (mm)."""
@@ -258,6 +260,9 @@ def evaluate_structures(
     )
     inner_csf = np.maximum(np.maximum(sulci, fissure), sylvian)
     parenchyma = np.minimum(pial, -inner_csf)
+    if anatomy.skull_base is not None:
+        skull_inner, skull_outer, parenchyma = apply_skull_base(anatomy.skull_base, skull_inner, skull_outer,
+                                                                parenchyma, xd, yd, zd, az_bot)
     white = parenchyma - p.cortex_thickness
 
     # Deep structures in coordinates scaled to a reference brain, so they follow the brain's size.

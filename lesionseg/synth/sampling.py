@@ -35,6 +35,7 @@ class Content:
         instances: Lesion instance labels at voxel centres (uint8), reference only.
         territories: Territory labels over the brain (uint8), reference only.
         distractors: The lesion look-alikes on the grid, or None when the case has none.
+        skull_depth_mm: Distance inside the skull's inner surface (mm, positive inside), only when asked for.
     """
 
     maps: TissueMaps
@@ -44,11 +45,12 @@ class Content:
     instances: np.ndarray | None = None
     territories: np.ndarray | None = None
     distractors: DistractorMaps | None = None
+    skull_depth_mm: np.ndarray | None = None
 
 
 def sample_content(grid: Grid, pose: HeadPose, anatomy: Anatomy, territories: TerritoryParams,
                    lesions: list[LesionSpec], misalignment=None, with_labels: bool = False,
-                   distractors: list[DistractorSpec] | None = None) -> Content:
+                   distractors: list[DistractorSpec] | None = None, with_depth: bool = False) -> Content:
     """Sample the phantom on ``grid`` as seen by an acquisition.
 
     Args:
@@ -60,6 +62,7 @@ def sample_content(grid: Grid, pose: HeadPose, anatomy: Anatomy, territories: Te
         misalignment: The acquisition's rigid transform (see geometry), or None when aligned.
         with_labels: Also decide tissue, lesion-instance and territory labels at voxel centres.
         distractors: The drawn lesion look-alikes, or None (or empty) for none.
+        with_depth: Also keep the depth inside the skull's inner surface (for CT beam hardening).
 
     Returns:
         The :class:`Content`.
@@ -90,6 +93,8 @@ def sample_content(grid: Grid, pose: HeadPose, anatomy: Anatomy, territories: Te
         lesion_contrast[box] = np.where(stronger, contrast, lesion_contrast[box])
         instances[box] = np.where(phi > 0, np.uint8(number), instances[box])
     content = Content(tissue_maps(structures, grid.spacing_mm), lesion_fraction, lesion_contrast)
+    if with_depth:
+        content.skull_depth_mm = structures.skull_inner
     if distractors:
         content.distractors = sample_distractors(grid, index_to_head, head_to_physical, structures, distractors,
                                                  territories, lesion_fraction, instances)

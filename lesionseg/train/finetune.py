@@ -54,7 +54,8 @@ def _normalisation(channel: str, preprocessing: Mapping[str, Any]) -> tuple:
     from lesionseg.data import CT_CHANNELS
 
     if _key(channel) in CT_CHANNELS:
-        return ("ct_window",) + tuple(float(v) for v in preprocessing.get("ct_window", (0.0, 80.0)))
+        windows = tuple(preprocessing.get("ct_windows") or ())  # None: one plane windowed with ct_window
+        return ("ct_window",) + tuple(float(v) for v in preprocessing.get("ct_window", (0.0, 80.0))) + windows
     return ("zscore",) + tuple(float(v) for v in preprocessing.get("clip_percentiles", (0.5, 99.5)))
 
 
@@ -86,12 +87,17 @@ def fit_problems(manifest: Mapping[str, Any], config: TrainConfig, prepared: Pre
     if bundle_context != config.context_slices:
         return (f"it takes {bundle_context} neighbouring slice(s) on each side but the run uses "
                 f"{config.context_slices} (--context)", None)
-    wanted = network_config(config.network, len(run_channels) * (2 * config.context_slices + 1), 2,
+    wanted = network_config(config.network, len(prepared.config.input_planes(run_channels))
+                            * (2 * config.context_slices + 1), 2,
                             **config.network_kwargs)
     given = manifest.get("network", {})
     if given.get("name") != wanted["name"] or given.get("kwargs") != wanted["kwargs"]:
         return (f"its network is {given.get('name')} {given.get('kwargs')} but the run trains {wanted['name']} "
                 f"{wanted['kwargs']}", None)
+    if given.get("in_channels", wanted["in_channels"]) != wanted["in_channels"]:  # e.g. CT with two windows
+        return (f"its network takes {given.get('in_channels')} input plane(s) but the run has "
+                f"{wanted['in_channels']} ({', '.join(prepared.config.input_planes(run_channels))}; --ct-windows)",
+                None)
     margin = preprocessing.get("brain_margin_mm")
     if margin != prepared.config.brain_margin_mm:
         def framing(value):
