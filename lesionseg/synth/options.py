@@ -10,6 +10,7 @@ import numpy as np
 from lesionseg.errors import ParameterError
 from lesionseg.synth.modalities import MODALITIES
 from lesionseg.synth.patterns import PATTERNS
+from lesionseg.synth.perfusion import PERFUSION_MAPS
 
 CASE_OPTION_DEFAULTS: dict[str, Any] = {
     "size_xyz": (192, 224, 48),
@@ -98,6 +99,11 @@ def _check(modalities, size_xyz, spacing_mm, misalignment, head_pose, noise, bia
     if not 0.0 <= low <= high <= 1.0:
         raise ParameterError(f"lesion_age must be a range (low, high) with 0 <= low <= high <= 1, not {lesion_age!r}.")
     _check_variety(lesion_pattern, lesion_contrast, oblique_deg, head_tilt_deg, tissue_contrast)
+    perfusion = [m for m in mods if m in PERFUSION_MAPS]
+    if perfusion and lesion_pattern != "default":
+        raise ParameterError(f"a case with perfusion maps ({', '.join(perfusion)}) draws its own tissue fate (core "
+                             f"inside a hypoperfused region), so lesion_pattern must stay 'default', "
+                             f"not {lesion_pattern!r}.")
     return mods
 
 
