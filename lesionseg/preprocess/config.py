@@ -115,15 +115,6 @@ class PrepareConfig:
             raise ParameterError(f"clip_percentiles must satisfy 0 <= low < high <= 100, not {self.clip_percentiles!r}.")
         if not self.ct_window[0] < self.ct_window[1]:
             raise ParameterError(f"ct_window must be (low, high) with low < high, not {self.ct_window!r}.")
-        from lesionseg.data.channels import PERFUSION_CHANNELS
-
-        perfusion = [name for name in self.channels or [] if name in PERFUSION_CHANNELS]
-        if perfusion:
-            others = [name for name in self.channels or [] if name not in PERFUSION_CHANNELS]
-            hint = f" (e.g. --channels {','.join(others)})" if others else ""
-            raise ParameterError(
-                f"channel(s) {', '.join(perfusion)} are perfusion maps, whose normalisation (physiological "
-                "ranges, not the brain z-score of MRI) is not built yet; prepare without them" + hint + ".")
         if self.channels is not None and self.reference is not None and self.reference not in self.channels:
             raise ParameterError(f"reference channel {self.reference!r} is not among the channels {self.channels}.")
 
