@@ -81,10 +81,6 @@ def _normalise_map(native: sitk.Image, stack: sitk.Image, brain: sitk.Image, nam
     """A perfusion map normalised with the units its reader attached (refused without them)."""
     from lesionseg.preprocess.perfusion import UNITS_METADATA_KEY, normalise_perfusion
 
-    if not native.HasMetaDataKey(UNITS_METADATA_KEY):
-        raise PreprocessingError(f"the {name} perfusion map was given without its units; read it with its JSON "
-                                 f"sidecar (e.g. {{\"Units\": \"s\"}}) or set the image's "
-                                 f"'{UNITS_METADATA_KEY}' metadata.")
     return normalise_perfusion(stack, brain, name, native.GetMetaData(UNITS_METADATA_KEY), case_id=case_id)
 
 
@@ -194,6 +190,7 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
     from lesionseg.preprocess.bias import correct_bias_n4
     from lesionseg.preprocess.brain import run_brain_extraction
     from lesionseg.preprocess.normalise import normalise_mri, window_ct
+    from lesionseg.preprocess.perfusion import UNITS_METADATA_KEY
 
     channels = list(config.channels or images)
     reference_name = config.reference_channel(channels)
@@ -204,6 +201,11 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
         raise PreprocessingError(f"no image was given for channel(s) {', '.join(missing)}.")
     reference = images[reference_name]
     steps: dict[str, Any] = {}
+    unitless = [n for n in channels if n in PERFUSION_CHANNELS and not images[n].HasMetaDataKey(UNITS_METADATA_KEY)]
+    if unitless:
+        raise PreprocessingError(f"the {unitless[0]} perfusion map was given without its units; read it with its "
+                                 f"JSON sidecar (e.g. {{\"Units\": \"s\"}}) or set the image's "
+                                 f"'{UNITS_METADATA_KEY}' metadata.")
 
     # brain mask on the reference grid
     extraction = run_brain_extraction(reference, _modality(reference_name), user_mask=user_brain,
