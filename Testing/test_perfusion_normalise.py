@@ -82,3 +82,16 @@ def test_prepare_normalises_maps_with_units_and_refuses_those_without():
     native_share = np.mean(native_tmax[sitk.GetArrayFromImage(case.brain_mask) > 0] > 6.0)
     assert abs(np.mean(tmax[brain] > 0.6) - native_share) < 0.35 * native_share + 0.005
     assert abs(np.median(cbf[brain]) - 1.0) < 0.02  # relative to the brain median
+
+
+def test_segment_inputs_carry_the_units_of_perfusion_maps(tmp_path):
+    from lesionseg.infer.inputs import read_case_inputs
+
+    path = tmp_path / "tmax.nii.gz"
+    write_image(_image([1.0, 7.0]), path)
+    with pytest.raises(InputFileError, match="has no JSON sidecar giving its units"):
+        read_case_inputs({"tmax": path})
+    sidecar_path(path).write_text(json.dumps({"Units": "s"}))
+    image = read_case_inputs({"tmax": path, "flair": path}).images
+    assert image["tmax"].GetMetaData(UNITS_METADATA_KEY) == "s"
+    assert not image["flair"].HasMetaDataKey(UNITS_METADATA_KEY)
