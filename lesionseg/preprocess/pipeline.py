@@ -78,7 +78,7 @@ def _in_case(error: LesionSegError, case_id: str) -> LesionSegError:
 
 
 def _normalise_map(native: sitk.Image, stack: sitk.Image, brain: sitk.Image, name: str, case_id: str):
-    """A perfusion map normalised with the units its reader attached (refused without them)."""
+    """A perfusion map normalised with the units its reader attached (their presence is checked first)."""
     from lesionseg.preprocess.perfusion import UNITS_METADATA_KEY, normalise_perfusion
 
     return normalise_perfusion(stack, brain, name, native.GetMetaData(UNITS_METADATA_KEY), case_id=case_id)
