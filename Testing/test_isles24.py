@@ -1,5 +1,5 @@
 """ISLES'24 discovery on fixtures shaped like the release (both spellings), the follow-up mask, the choice of
-the NCCT-grid derivatives, the perfusion maps refused as prepare channels, and a case without its NCCT.
+the NCCT-grid derivatives, the perfusion maps without units refused as prepare channels, and a case without its NCCT.
 
 The fixtures follow the archive's tree (``raw_data/sub-strokeNNNN/ses-01/..._ncct.nii.gz``, ``_cta``, the 4D
 ``_ctp``, ``perfusion-maps/..._{tmax,mtt,cbf,cbv}``; ``derivatives/.../ses-01/..._space-ncct_*`` and
@@ -162,21 +162,20 @@ def test_a_subject_with_follow_up_images_only_is_named_not_dropped(tmp_path):
         discover(tmp_path, allow_unaligned_channels=True)
 
 
-def test_perfusion_maps_are_refused_as_prepare_channels(tmp_path, capsys):
+def test_perfusion_maps_without_units_are_refused_as_prepare_channels(tmp_path, capsys):
     from lesionseg.cli import main
 
-    write_isles24(tmp_path, subjects=(1,))
+    write_isles24(tmp_path, subjects=(1,))  # the maps have no JSON sidecar giving their units
     out = tmp_path / "prepared"
     for channels in (["--channels", "ct,tmax,cbf"], []):  # asked for, or every channel of the first case
         assert main(["prepare", str(tmp_path), str(out), *channels]) == 2
         error = capsys.readouterr().err
-        assert "are perfusion maps, whose normalisation" in error and "is not built yet" in error
-        assert "e.g. --channels ct" in error
+        assert "perfusion map" in error and "has no JSON sidecar giving its units" in error
+        assert '{"Units": "s"}' in error
     assert not out.exists() or not any(out.rglob("*.npz"))
     from lesionseg.preprocess import PrepareConfig
 
-    with pytest.raises(ParameterError, match="tmax are perfusion maps"):
-        PrepareConfig(channels=["tmax"])
+    assert PrepareConfig(channels=["tmax"]).channels == ["tmax"]  # maps with units are accepted now
 
 
 def test_prepare_takes_the_ncct_with_the_follow_up_mask(tmp_path):

@@ -50,6 +50,15 @@ def format_summary(result) -> str:
         mean, median = summary.get(f"{name}_mean"), summary.get(f"{name}_median")
         if mean is not None:
             lines.append(f"  {label:<28} mean {mean:9.4f}   median {median:9.4f}")
+    for value, name in getattr(result, "classes", {}).items():
+        from lesionseg.metrics import class_slug
+
+        parts = []
+        for metric, label in (("dice", "Dice"), ("lesion_f1", "lesion F1"), ("volume_truth_ml", "truth mL"),
+                              ("volume_prediction_ml", "predicted mL")):
+            mean = summary.get(f"{class_slug(name)}_{metric}_mean")
+            parts.append(f"{label} {mean:.4f}" if mean is not None else f"{label} -")
+        lines.append(f"  class {value} {name:<20} mean " + ", ".join(parts))
     if result.missing:
         lines.append(f"missing: {len(result.missing)} truth case(s) without a prediction: {', '.join(result.missing)}")
     if result.extra:

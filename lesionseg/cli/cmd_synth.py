@@ -11,7 +11,7 @@ from lesionseg.cli.common import parse_channel_list
 from lesionseg.errors import ParameterError
 from lesionseg.progress import PROGRESS_MODES, make_progress
 
-SYNTH_MODALITIES = ("flair", "dwi", "adc", "ct", "t1")
+SYNTH_MODALITIES = ("flair", "dwi", "adc", "ct", "t1", "tmax", "cbf", "cbv", "mtt")
 _CHANNEL_TO_SYNTH = {"t1w": "t1"}  # parse_channel_list names T1 "t1w" (its canonical channel name)
 
 

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import SimpleITK as sitk
 
+from lesionseg.data import PERFUSION_CHANNELS
 from lesionseg.io import DicomSeries, read_dicom_volume, read_image
 
 
@@ -51,4 +52,9 @@ def read_case_inputs(sources: Mapping[str, Any], series_uids: Sequence[str] = ()
         else:
             image = read_image(source)
         images[name] = image if image.GetPixelID() == sitk.sitkFloat32 else sitk.Cast(image, sitk.sitkFloat32)
+        if name in PERFUSION_CHANNELS and not isinstance(source, sitk.Image) and name not in series:
+            from lesionseg.data.sidecar import map_units
+            from lesionseg.preprocess.perfusion import UNITS_METADATA_KEY
+
+            images[name].SetMetaData(UNITS_METADATA_KEY, map_units(source, name))  # from the map's JSON sidecar
     return CaseInputs(images, series)

@@ -13,6 +13,7 @@ and given in mm per voxel **in the array's axis order** (``spacing_from_image`` 
 - Detection rate (:mod:`.detection`): lesion slices with a prediction / lesion slices; ``None`` without
   lesion slices.
 - Volume difference in mL from the voxel volume; absolute lesion count difference.
+- Multi-label masks (:mod:`.multiclass`): every metric per class, each class as its own binary mask.
 """
 
 from lesionseg.metrics._checks import image_diagonal_mm, spacing_from_image
@@ -34,6 +35,7 @@ from lesionseg.metrics.lesionwise import (
     lesionwise_counts,
     resolve_connectivity,
 )
+from lesionseg.metrics.multiclass import CLASS_METRICS, class_columns, class_row, class_slug, evaluate_classes
 from lesionseg.metrics.overlap import absolute_volume_difference_ml, dice, lesion_volume_ml, voxel_volume_ml
 from lesionseg.metrics.summary import summarize
 from lesionseg.metrics.surface import (
@@ -44,6 +46,11 @@ from lesionseg.metrics.surface import (
 )
 
 __all__ = [
+    "CLASS_METRICS",
+    "class_columns",
+    "class_row",
+    "class_slug",
+    "evaluate_classes",
     "LESIONWISE_CONVENTIONS",
     "CaseMetrics",
     "DetectionResult",

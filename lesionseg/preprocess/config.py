@@ -130,15 +130,6 @@ class PrepareConfig:
                 raise ParameterError(f"ct_windows must be distinct names among {', '.join(CT_WINDOW_NAMES)} "
                                      f"(e.g. brain,stroke), not {self.ct_windows!r}.")
             self.ct_windows = names
-        from lesionseg.data.channels import PERFUSION_CHANNELS
-
-        perfusion = [name for name in self.channels or [] if name in PERFUSION_CHANNELS]
-        if perfusion:
-            others = [name for name in self.channels or [] if name not in PERFUSION_CHANNELS]
-            hint = f" (e.g. --channels {','.join(others)})" if others else ""
-            raise ParameterError(
-                f"channel(s) {', '.join(perfusion)} are perfusion maps, whose normalisation (physiological "
-                "ranges, not the brain z-score of MRI) is not built yet; prepare without them" + hint + ".")
         if self.channels is not None and self.reference is not None and self.reference not in self.channels:
             raise ParameterError(f"reference channel {self.reference!r} is not among the channels {self.channels}.")
 

@@ -7,7 +7,8 @@ drawn on another channel's grid is carried to the reference through that channel
 registration ``lesionseg transfer-mask`` runs, computed for the purpose when that channel is not among the
 prepared ones); the lesion must lie in the brain; the axial frame; the mid-sagittal plane; the prepared
 grid; one resampling of every channel, the lesion mask (each lesion keeping its volume) and the brain mask
-onto the prepared grid; intensity normalisation on that grid (MRI z-score inside the brain, CT window);
+onto the prepared grid; intensity normalisation on that grid (MRI z-score inside the brain, CT window,
+perfusion maps by their units and physiological ranges: :mod:`lesionseg.preprocess.perfusion`);
 slice selection (training: lesion slices and a fraction of lesion-free brain slices; inference: every brain
 slice); hemisphere flip (training: each slice's lesion into the chosen hemisphere).
 """
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from lesionseg.data import CT_CHANNELS, Case
+from lesionseg.data import CT_CHANNELS, PERFUSION_CHANNELS, Case
 from lesionseg.errors import LesionSegError, PreprocessingError
 from lesionseg.io import Geometry, geometry_difference, read_image, read_mask
 from lesionseg.preprocess.channel_alignment import carry_lesion, mask_source_channel, register_channels
@@ -77,6 +78,13 @@ def _in_case(error: LesionSegError, case_id: str) -> LesionSegError:
     return type(error)(f"case {case_id}: {message}")
 
 
+def _normalise_map(native: sitk.Image, stack: sitk.Image, brain: sitk.Image, name: str, case_id: str):
+    """A perfusion map normalised with the units its reader attached (their presence is checked first)."""
+    from lesionseg.preprocess.perfusion import UNITS_METADATA_KEY, normalise_perfusion
+
+    return normalise_perfusion(stack, brain, name, native.GetMetaData(UNITS_METADATA_KEY), case_id=case_id)
+
+
 def read_case_channels(case: Case, channels: list[str], config: PrepareConfig) -> dict[str, sitk.Image]:
     """Read the chosen channels as float32 and refuse (or replace) NaN and infinite voxels."""
     from lesionseg.preprocess.normalise import check_finite
@@ -85,6 +93,11 @@ def read_case_channels(case: Case, channels: list[str], config: PrepareConfig) -
     for name in channels:
         image = read_image(case.channel_path(name), pixel_type=sitk.sitkFloat32)
         image, replaced = check_finite(image, case_id=case.case_id, channel=name, replace=config.replace_nonfinite)
+        if name in PERFUSION_CHANNELS:  # a map's units travel with its voxels (lesionseg.preprocess.perfusion)
+            from lesionseg.data.sidecar import map_units
+            from lesionseg.preprocess.perfusion import UNITS_METADATA_KEY
+
+            image.SetMetaData(UNITS_METADATA_KEY, map_units(case.channel_path(name), name))
         images[name] = image
         if replaced:
             case.metadata.setdefault("nonfinite_replaced", {})[name] = int(replaced)
@@ -178,6 +191,7 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
     from lesionseg.preprocess.bias import correct_bias_n4
     from lesionseg.preprocess.brain import run_brain_extraction
     from lesionseg.preprocess.normalise import normalise_mri, window_ct
+    from lesionseg.preprocess.perfusion import UNITS_METADATA_KEY
 
     channels = list(config.channels or images)
     reference_name = config.reference_channel(channels)
@@ -188,6 +202,11 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
         raise PreprocessingError(f"no image was given for channel(s) {', '.join(missing)}.")
     reference = images[reference_name]
     steps: dict[str, Any] = {}
+    unitless = [n for n in channels if n in PERFUSION_CHANNELS and not images[n].HasMetaDataKey(UNITS_METADATA_KEY)]
+    if unitless:
+        raise PreprocessingError(f"the {unitless[0]} perfusion map was given without its units; read it with its "
+                                 f"JSON sidecar (e.g. {{\"Units\": \"s\"}}) or set the image's "
+                                 f"'{UNITS_METADATA_KEY}' metadata.")
 
     # brain mask on the reference grid
     extraction = run_brain_extraction(reference, _modality(reference_name), user_mask=user_brain,
@@ -240,13 +259,15 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
         outside = -1024.0 if _modality(name) == "ct" else float(np.min(sitk.GetArrayViewFromImage(images[name])))
         stack = sample_onto_grid(images[name], grid, is_mask=False, default_value=outside, transform=transforms[name])
         stack_image = sitk.GetImageFromArray(stack)
-        if _modality(name) == "ct" and config.ct_windows:  # one plane per window (config.input_planes)
+        if name in PERFUSION_CHANNELS:
+            normalised, normalisation[name] = _normalise_map(images[name], stack_image, brain_on_grid, name, case_id)
+        elif _modality(name) == "ct" and config.ct_windows:  # one plane per window (config.input_planes)
             windows = {w: config.ct_window_hu(w) for w in config.ct_windows}
             for window in windows.values():
                 channel_stacks.append(sitk.GetArrayFromImage(window_ct(stack_image, window=window)).astype(np.float32))
             normalisation[name] = {"kind": "ct_windows", "windows_hu": {w: list(v) for w, v in windows.items()}}
             continue
-        if _modality(name) == "ct":
+        elif _modality(name) == "ct":
             normalised = window_ct(stack_image, window=tuple(config.ct_window))
             normalisation[name] = {"kind": "ct_window", "window_hu": list(config.ct_window)}
         else:

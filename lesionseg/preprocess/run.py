@@ -117,6 +117,12 @@ def _check_case(case: Case, channels: list[str]) -> None:
         raise DatasetError(f"case {case.case_id} has no {', '.join(missing)} channel (it has {', '.join(case.channels)}).")
     if case.mask is None:
         raise DatasetError(f"case {case.case_id} has no lesion mask; prepare makes training data and needs one.")
+    from lesionseg.data import PERFUSION_CHANNELS
+    from lesionseg.data.sidecar import map_units
+
+    for name in channels:  # a perfusion map without its units is refused before anything is computed
+        if name in PERFUSION_CHANNELS:
+            map_units(case.channels[name], name)
     validate_case(case)
 
 

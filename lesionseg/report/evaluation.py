@@ -9,6 +9,13 @@ predictions without a truth (``extra``) are listed, never silently dropped.
 Each pair must share one grid (size, spacing, origin, direction; :func:`lesionseg.io.geometry_difference`):
 a prediction on another grid is an error naming both files. A Slicer ``.seg.nrrd``, whose stored grid may
 be cropped to its segments, is first resampled onto the other mask's grid by physical position.
+
+Multi-label masks (e.g. 1 core, 2 penumbra) are scored per class (:mod:`lesionseg.metrics.multiclass`): the
+class names come from the truth's label table (:func:`lesionseg.data.label_table.find_label_table`; the
+prediction's when the truth has none), and each row gains ``<class>_<metric>`` columns; the overall columns
+then score every non-zero label as lesion (core and penumbra together: the hypoperfused region). A mask that
+holds several labels without a table naming them is refused (one sentence, exit 2). Binary masks are scored
+as before. Multi-label masks are read from label images (NIfTI, NRRD, ...), not from ``.seg.nrrd``.
 """
 
 from __future__ import annotations
@@ -42,12 +49,14 @@ class MaskSource:
         mask: the mask file.
         channels: the case's channel images (from a dataset), or {} for a plain folder of masks.
         label, segment: which label value / ``.seg.nrrd`` segment to take (from the dataset's metadata).
+        table: the label table of a multi-label mask, or None.
     """
 
     mask: Path
     channels: dict[str, Path] = field(default_factory=dict)
     label: int | None = None
     segment: str | None = None
+    table: Any = None  # the mask's LabelTable when one is found (lesionseg.data.label_table)
 
 
 def _mask_files(folder: Path) -> dict[str, Path]:
@@ -66,10 +75,18 @@ def _mask_files(folder: Path) -> dict[str, Path]:
 
 def _dataset_masks(path: Path) -> dict[str, MaskSource]:
     from lesionseg.data import discover
+    from lesionseg.data.label_table import find_label_table
 
+    root = path if path.is_dir() else path.parent
     return {case.case_id: MaskSource(case.mask, dict(case.channels), case.metadata.get("label"),
-                                     case.metadata.get("segment"))
+                                     case.metadata.get("segment"), find_label_table(case.mask, root))
             for case in discover(path, validate=False) if case.mask is not None}
+
+
+def _folder_masks(files: dict[str, Path], folder: Path) -> dict[str, MaskSource]:
+    from lesionseg.data.label_table import find_label_table
+
+    return {case_id: MaskSource(file, table=find_label_table(file, folder)) for case_id, file in files.items()}
 
 
 def collect_masks(path: str | os.PathLike, role: str) -> dict[str, MaskSource]:
@@ -89,12 +106,12 @@ def collect_masks(path: str | os.PathLike, role: str) -> dict[str, MaskSource]:
         raise InputFileError(f"the {role} path {path} does not exist.")
     files = _mask_files(path) if path.is_dir() else {}
     if role == "prediction" and files:
-        return {case_id: MaskSource(file) for case_id, file in files.items()}
+        return _folder_masks(files, path)
     try:
         masks = _dataset_masks(path)
     except LesionSegError as error:
         if files:
-            return {case_id: MaskSource(file) for case_id, file in files.items()}
+            return _folder_masks(files, path)
         raise DatasetError(f"the {role} path {path} is neither a folder of <case_id> mask files nor a dataset "
                            f"({str(error).rstrip('.')}).") from None
     if not masks:
@@ -111,6 +128,7 @@ class EvaluationResult:
         summary: :func:`lesionseg.metrics.summarize` of the rows (mean, median, counts of empty masks).
         missing: truth case ids without a prediction; extra: prediction case ids without a truth.
         sources: case id -> (prediction source, truth source) of each evaluated case.
+        classes: class value -> name of multi-label masks (their rows have ``<class>_<metric>`` columns), or {}.
     """
 
     rows: list[dict[str, Any]]
@@ -118,6 +136,7 @@ class EvaluationResult:
     missing: list[str]
     extra: list[str]
     sources: dict[str, tuple[MaskSource, MaskSource]]
+    classes: dict[int, str] = field(default_factory=dict)
 
 
 def read_pair(prediction: MaskSource, truth: MaskSource) -> tuple[Any, Any]:
@@ -143,6 +162,59 @@ def read_pair(prediction: MaskSource, truth: MaskSource) -> tuple[Any, Any]:
     return predicted, reference
 
 
+def read_labelled_pair(prediction: MaskSource, truth: MaskSource) -> tuple[Any, Any, dict[int, str] | None]:
+    """Read a prediction and its truth on one grid, as label images when they are multi-label.
+
+    Multi-label: either mask holds more than one non-zero value, or the truth's (else the prediction's) label
+    table lists more than one class. Then the images keep their values and the class names are returned;
+    otherwise this is :func:`read_pair` (0/1 masks, names None).
+
+    Raises:
+        DatasetError: a multi-label mask without a label table naming its classes.
+        GeometryError, InputFileError: as :func:`read_pair`.
+    """
+    import numpy as np
+    import SimpleITK as sitk
+
+    from lesionseg.io import binarise_mask, geometry_difference, read_image
+
+    if truth.label is not None or ".seg.nrrd" in (image_extension(truth.mask), image_extension(prediction.mask)):
+        return (*read_pair(prediction, truth), None)
+    reference, predicted = read_image(truth.mask), read_image(prediction.mask)
+    values = {}
+    for role, image, path in (("truth", reference, truth.mask), ("prediction", predicted, prediction.mask)):
+        array = sitk.GetArrayViewFromImage(image)
+        if not np.all(np.isfinite(array)) or np.any(array != np.round(array)) or np.any(array < 0):
+            raise InputFileError(f"the {role} {path} must hold whole-number labels >= 0.")
+        values[role] = [int(v) for v in np.unique(array) if v != 0]
+    table = truth.table or prediction.table
+    multi = (len(values["truth"]) > 1 or len(values["prediction"]) > 1
+             or (table is not None and len(table.labels) > 1))
+    if not multi:
+        reference, predicted = binarise_mask(reference, truth.mask), binarise_mask(predicted, prediction.mask)
+    elif table is None:
+        many = truth.mask if len(values["truth"]) > 1 else prediction.mask
+        found = ", ".join(str(v) for v in sorted(set(values["truth"]) | set(values["prediction"])))
+        raise DatasetError(f"{many} holds several labels ({found}) "
+                           f"but no label table names them; write {label_table_path_of(truth.mask)} (BIDS dseg.tsv: "
+                           "index, name, color) or 'labels' in the dataset's dataset.json.")
+    difference = geometry_difference(predicted, reference)
+    if difference is not None:
+        raise GeometryError(f"the prediction {prediction.mask} is not on the grid of its truth {truth.mask} "
+                            f"({difference}); resample the prediction onto the truth's grid first.")
+    if not multi:
+        return predicted, reference, None
+    cast = [sitk.Cast(image, sitk.sitkUInt16) for image in (predicted, reference)]
+    return cast[0], cast[1], table.names()
+
+
+def label_table_path_of(mask: Path) -> Path:
+    """Where the label table of ``mask`` goes (:func:`lesionseg.data.label_table.label_table_path`)."""
+    from lesionseg.data.label_table import label_table_path
+
+    return label_table_path(mask)
+
+
 def evaluate_predictions(prediction_path: str | os.PathLike, truth_path: str | os.PathLike,
                          connectivity: int | str = 26, progress: ProgressCallback = ignore_progress) -> EvaluationResult:
     """Match predictions to truth by case id and compute every case metric (:mod:`lesionseg.metrics`).
@@ -163,6 +235,7 @@ def evaluate_predictions(prediction_path: str | os.PathLike, truth_path: str | o
     import SimpleITK as sitk
 
     from lesionseg.metrics import evaluate_case, resolve_connectivity, spacing_from_image, summarize
+    from lesionseg.metrics.summary import SUMMARISED_METRICS
 
     resolve_connectivity(connectivity, 3)  # a bad value fails before any file is read
     predictions = collect_masks(prediction_path, "prediction")
@@ -174,24 +247,37 @@ def evaluate_predictions(prediction_path: str | os.PathLike, truth_path: str | o
         raise DatasetError(f"no case id of {prediction_path} matches one of {truth_path} (predictions: "
                            f"{', '.join(sorted(predictions)[:3])}...; truth: {', '.join(sorted(truths)[:3])}...); "
                            "name each prediction <case_id>.nii.gz.")
-    rows, sources = [], {}
+    from lesionseg.metrics import CLASS_METRICS, class_columns, class_row, class_slug, evaluate_classes
+
+    rows, sources, classes = [], {}, {}
     for done, case_id in enumerate(common):
         progress({"event": "progress", "stage": "evaluate", "done": done, "total": len(common), "message": case_id})
-        predicted, reference = read_pair(predictions[case_id], truths[case_id])
-        metrics = evaluate_case(sitk.GetArrayViewFromImage(predicted), sitk.GetArrayViewFromImage(reference),
-                                spacing_from_image(reference), connectivity)
+        predicted, reference, names = read_labelled_pair(predictions[case_id], truths[case_id])
+        labels_pred, labels_truth = sitk.GetArrayViewFromImage(predicted), sitk.GetArrayViewFromImage(reference)
+        spacing = spacing_from_image(reference)
+        metrics = evaluate_case(labels_pred > 0, labels_truth > 0, spacing, connectivity)
         row = {"case_id": case_id, **metrics.to_dict(), "prediction": str(predictions[case_id].mask),
                "truth": str(truths[case_id].mask)}
-        rows.append({column: row.get(column) for column in CASE_COLUMNS})
+        columns = list(CASE_COLUMNS)
+        if names:
+            classes.update(names)
+            row.update(class_row(evaluate_classes(labels_pred, labels_truth, spacing, names, connectivity), names))
+            columns += class_columns(names)
+        rows.append({column: row.get(column) for column in columns})
         sources[case_id] = (predictions[case_id], truths[case_id])
     progress({"event": "progress", "stage": "evaluate", "done": len(common), "total": len(common)})
-    return EvaluationResult(rows, summarize(rows), missing, extra, sources)
+    per_class = [f"{class_slug(name)}_{metric}" for _, name in sorted(classes.items()) for metric in CLASS_METRICS]
+    return EvaluationResult(rows, summarize(rows, SUMMARISED_METRICS + tuple(per_class)), missing, extra, sources,
+                            dict(sorted(classes.items())))
 
 
 def metrics_csv_text(rows: list[dict[str, Any]]) -> str:
-    """The per-case rows as CSV text (floats with up to 10 significant digits, None empty)."""
+    """The per-case rows as CSV text (floats with up to 10 significant digits, None empty); per-class columns
+    of multi-label masks follow :data:`CASE_COLUMNS`."""
     buffer = text_io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CASE_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    extra = [key for key in dict.fromkeys(key for row in rows for key in row) if key not in CASE_COLUMNS]
+    writer = csv.DictWriter(buffer, fieldnames=list(CASE_COLUMNS) + extra, extrasaction="ignore",
+                            lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({key: ("" if value is None or (isinstance(value, float) and not math.isfinite(value))

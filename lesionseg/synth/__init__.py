@@ -15,7 +15,8 @@ Modules: :mod:`~lesionseg.synth.phantom` (anatomy), :mod:`~lesionseg.synth.lesio
 lesions), :mod:`~lesionseg.synth.modalities` (intensities, bias, noise), :mod:`~lesionseg.synth.geometry`
 (frames, grids, head pose, misalignment convention), :mod:`~lesionseg.synth.fields` (smooth random
 fields), :mod:`~lesionseg.synth.sampling` (phantom on a grid), :mod:`~lesionseg.synth.patterns` (lesion
-patterns), :mod:`~lesionseg.synth.distractors` (lesion look-alikes), :mod:`~lesionseg.synth.options`,
+patterns), :mod:`~lesionseg.synth.perfusion` (core and penumbra, perfusion maps),
+:mod:`~lesionseg.synth.distractors` (lesion look-alikes), :mod:`~lesionseg.synth.options`,
 :mod:`~lesionseg.synth.records` (the case's data), :mod:`~lesionseg.synth.case`,
 :mod:`~lesionseg.synth.writer` and :mod:`~lesionseg.synth.variety` (varied cohorts).
 """

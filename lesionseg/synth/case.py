@@ -24,7 +24,7 @@ import SimpleITK as sitk
 from lesionseg.synth.ct_artefacts import beam_hardening_offset, draw_beam_hardening
 from lesionseg.synth.distractors import draw_distractors
 from lesionseg.synth.geometry import (
-    Grid, HeadPose, covering_size, euler_transform, rotation_angle_deg, rotation_xyz, rotation_z,
+    Grid, HeadPose, content_to_head, covering_size, euler_transform, rotation_angle_deg, rotation_xyz, rotation_z,
 )
 from lesionseg.synth.lesions import draw_territories
 from lesionseg.synth.modalities import (
@@ -33,13 +33,17 @@ from lesionseg.synth.modalities import (
 )
 from lesionseg.synth.options import CASE_OPTION_DEFAULTS, check_options
 from lesionseg.synth.patterns import choose_pattern, draw_pattern
+from lesionseg.synth.perfusion import (
+    PERFUSION_MAPS, draw_fields, draw_perfusion, draw_tissue_fate, fate_from_instances, render_perfusion,
+)
 from lesionseg.synth.phantom import draw_anatomy, params_dict
 from lesionseg.synth.records import LesionInfo, SynthCase, case_id_for
 from lesionseg.synth.sampling import Content, sample_content
 from lesionseg.synth.skull_base import draw_skull_base
 
 _STREAM = {"anatomy": 1, "lesions": 2, "modality": 4, "noise": 5, "bias": 6, "misalignment": 7, "pattern": 8,
-           "contrast": 9, "oblique": 10, "tilt": 11, "tissue_contrast": 12, "distractors": 13, "ct": 14}
+           "contrast": 9, "oblique": 10, "tilt": 11, "tissue_contrast": 12, "distractors": 13, "ct": 14,
+           "perfusion": 15}
 _CT_KEY = {"hu": 1, "beam_hardening": 2, "skull_thickness": 3, "skull_base": 4}  # sub-streams of "ct"
 _CT_OPTIONS = ("ct_lesion_hu", "ct_noise_hu", "beam_hardening", "skull_thickness_mm", "skull_base")
 _CODE = {name: i for i, name in enumerate(MODALITIES)}
@@ -86,8 +90,12 @@ def make_case(
     Args:
         index: 1-based case number (the id is ``sub-strokecase{index:04d}``).
         seed: Cohort seed; the case depends only on ``(seed, index)``.
-        modalities: Channel names among ``flair``, ``dwi``, ``adc``, ``ct``, ``t1``; the first is the
-            reference.
+        modalities: Channel names among ``flair``, ``dwi``, ``adc``, ``ct``, ``t1`` and the perfusion maps
+            ``tmax``, ``cbf``, ``cbv``, ``mtt``; the first is the reference. With any perfusion map the case
+            is a perfusion case (:mod:`lesionseg.synth.perfusion`): its tissue fate is drawn first (an
+            ischaemic core inside a hypoperfused region of one territory), the maps (float32, one
+            acquisition) are made from it, the structural channels show the core only, and ``lesion_mask``
+            holds 1 core and 2 penumbra (``lesion_instances``: 1 the hypoperfused region, 2 the core).
         size_xyz: Grid size in voxels (x, y, z); an oblique grid or a tilted head may get more (see
             ``oblique_deg``).
         spacing_mm: Voxel spacing in mm (x, y, z); e.g. (1, 1, 5) for thick axial slices.
@@ -172,15 +180,21 @@ def make_case(
         anatomy.skull_base = draw_skull_base(stream("ct", _CT_KEY["skull_base"]), anatomy.params.brain_axes)
     lesion_rng = stream("lesions")
     territories = draw_territories(lesion_rng)
-    pattern = choose_pattern(stream("pattern"), lesion_pattern)
-    specs = draw_pattern(lesion_rng, pattern, anatomy, territories)
+    perfusion = [m for m in mods if m in PERFUSION_MAPS]
+    pattern = "perfusion" if perfusion else choose_pattern(stream("pattern"), lesion_pattern)
+    if perfusion:  # tissue fate first (region, then core), the maps from it below
+        specs = draw_tissue_fate(lesion_rng, anatomy, territories)
+    else:
+        specs = draw_pattern(lesion_rng, pattern, anatomy, territories)
     age_low, age_high = (float(v) for v in lesion_age)
     age = age_low + (age_high - age_low) * draw_lesion_age(seed, index)
-    params = {m: draw_modality(stream("modality", _CODE[m]), m, age) for m in mods}
+    params = {m: draw_modality(stream("modality", _CODE[m]), m, age) for m in mods if m not in PERFUSION_MAPS}
+    perfusion_params = draw_perfusion(stream("perfusion")) if perfusion else None
+    hidden = frozenset({1}) if perfusion else frozenset()  # structural scans show the core, not the penumbra
     randomised, polarity = set(), None
     if tissue_contrast == "random":
         polarity = draw_polarity(stream("tissue_contrast", _POLARITY_KEY))
-        for m in mods:
+        for m in params:
             params[m] = randomise_contrast(stream("tissue_contrast", _CODE[m]), params[m], age, polarity)
             randomised |= {m} if m != "ct" else set()
     multiplier = None
@@ -209,12 +223,22 @@ def make_case(
         if truth is None or misalignment is not None:  # an aligned acquisition sees the reference content
             is_reference = truth is None
             content = sample_content(grid, pose, anatomy, territories, specs,
-                                     None if is_reference else transforms[group], with_labels=is_reference,
-                                     distractors=look_alikes, with_depth=hardening is not None)
+                                     None if is_reference else transforms[group],
+                                     with_labels=is_reference or group == ACQUISITION["tmax"], distractors=look_alikes,
+                                     hidden=hidden, with_depth=hardening is not None)
             truth = content if is_reference else truth
             fractions = content.maps.fractions()
         brain = truth.labels >= 3
+        perfusion_maps = None
         for m in members:
+            if m in PERFUSION_MAPS:
+                if perfusion_maps is None:
+                    perfusion_maps = _perfusion_maps(
+                        perfusion_params, content, grid, pose,
+                        None if group == ACQUISITION[reference] or misalignment is None else transforms[group],
+                        specs[0].side, (stream("perfusion", 1), stream("perfusion", 2)), noise)
+                channels[m] = grid.image_from_array(perfusion_maps[m])
+                continue
             field_array = None
             if bias and params[m].bias_peak_to_peak is not None:
                 field_array = bias_field(stream("bias", _CODE[m]), grid, brain, params[m].bias_peak_to_peak)
@@ -248,7 +272,8 @@ def make_case(
         "territories": vars(territories),
         "lesion_age": age,
         "lesions": [spec.to_dict() for spec in specs],
-        "modalities": {m: params[m].to_dict() for m in mods},
+        "modalities": {m: params[m].to_dict() for m in params},
+        "perfusion": None if perfusion_params is None else perfusion_params.to_dict(),
         "bias_peak_to_peak_measured": {
             m: _peak_to_peak(sitk.GetArrayViewFromImage(image), brain) for m, image in bias_images.items()
         },
@@ -281,7 +306,8 @@ def make_case(
         index=index,
         seed=seed,
         channels={m: channels[m] for m in mods},
-        lesion_mask=grid.image_from_array((truth.instances > 0).astype(np.uint8)),
+        lesion_mask=grid.image_from_array(fate_from_instances(truth.instances) if perfusion
+                                          else (truth.instances > 0).astype(np.uint8)),
         lesion_instances=grid.image_from_array(truth.instances),
         brain_mask=grid.image_from_array(brain.astype(np.uint8)),
         tissue_labels=grid.image_from_array(truth.labels),
@@ -296,6 +322,21 @@ def make_case(
         distractor_labels=(None if truth.distractors is None
                            else grid.image_from_array(truth.distractors.labels)),
     )
+
+
+def _perfusion_maps(params, content: Content, grid: Grid, pose: HeadPose, transform, side: str,
+                    rngs: tuple[np.random.Generator, np.random.Generator], noise: bool) -> dict[str, np.ndarray]:
+    """The perfusion maps of the acquisition that ``content`` samples (see :mod:`lesionseg.synth.perfusion`).
+
+    ``transform`` is the acquisition's misalignment (None when aligned); ``rngs`` the fields' and the noise's
+    generators.
+    """
+    physical_to_head = content_to_head(pose, transform)
+    fields = [field.sample_grid(grid, physical_to_head) for field in draw_fields(rngs[0])]
+    brain = content.labels >= 3
+    hemisphere = np.isin(content.territories, (1, 2, 3) if side == "left" else (4, 5, 6))
+    return render_perfusion(params, content.maps.fractions(), fate_from_instances(content.instances), brain,
+                            hemisphere, tuple(reversed(grid.spacing_mm)), fields, rngs[1] if noise else None)
 
 
 def _draw_grid(rng: np.random.Generator, size_xyz, spacing_mm, oblique_deg, pose: HeadPose,

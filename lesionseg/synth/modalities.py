@@ -1,6 +1,7 @@
 """Intensity models of the phantom's modalities: tissue values, lesion contrast, bias field and noise.
 
-Modalities and units (all stored as int16):
+Modalities and units (all stored as int16; the perfusion maps ``tmax``, ``cbf``, ``cbv`` and ``mtt`` are
+float32 and made by :mod:`lesionseg.synth.perfusion`):
 
 - ``flair``: FLAIR-like MRI, arbitrary positive units (white matter drawn between 300 and 900); CSF dark,
   grey matter brighter than white matter, lesion hyperintense.
@@ -39,9 +40,11 @@ import numpy as np
 
 from lesionseg.synth.geometry import Grid
 
-MODALITIES: tuple[str, ...] = ("flair", "dwi", "adc", "ct", "t1")  # new names go last (stream codes)
+# New names go last (stream codes); the perfusion maps are made by lesionseg.synth.perfusion, not here.
+MODALITIES: tuple[str, ...] = ("flair", "dwi", "adc", "ct", "t1", "tmax", "cbf", "cbv", "mtt")
 # Channels that come from one acquisition share one misalignment.
-ACQUISITION: dict[str, str] = {"flair": "flair", "dwi": "dwi", "adc": "dwi", "ct": "ct", "t1": "t1"}
+ACQUISITION: dict[str, str] = {"flair": "flair", "dwi": "dwi", "adc": "dwi", "ct": "ct", "t1": "t1",
+                               "tmax": "tmax", "cbf": "tmax", "cbv": "tmax", "mtt": "tmax"}
 _BIAS_MODALITIES = ("flair", "dwi", "t1")
 RANDOM_TISSUE_RANGE = (0.1, 1.6)  # random tissue values, relative to the channel's white-matter value
 HYPERINTENSE_PROBABILITY = 0.75

@@ -10,6 +10,7 @@ import numpy as np
 from lesionseg.errors import ParameterError
 from lesionseg.synth.modalities import MODALITIES
 from lesionseg.synth.patterns import PATTERNS
+from lesionseg.synth.perfusion import PERFUSION_MAPS
 
 CASE_OPTION_DEFAULTS: dict[str, Any] = {
     "size_xyz": (192, 224, 48),
@@ -113,6 +114,11 @@ def _check(modalities, size_xyz, spacing_mm, misalignment, head_pose, noise, bia
                                 ("ct_noise_hu", ct_noise_hu, (0.0, MAX_CT_NOISE_HU)),
                                 ("skull_thickness_mm", skull_thickness_mm, SKULL_THICKNESS_LIMITS_MM)):
         _check_range(name, value, limits)
+    perfusion = [m for m in mods if m in PERFUSION_MAPS]
+    if perfusion and lesion_pattern != "default":
+        raise ParameterError(f"a case with perfusion maps ({', '.join(perfusion)}) draws its own tissue fate (core "
+                             f"inside a hypoperfused region), so lesion_pattern must stay 'default', "
+                             f"not {lesion_pattern!r}.")
     return mods
 
 

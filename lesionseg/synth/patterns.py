@@ -123,6 +123,33 @@ def draw_territorial(rng: np.random.Generator, anatomy: Anatomy, tp: TerritoryPa
     side = str(rng.choice(SIDES))
     territory = str(rng.choice(TERRITORIES, p=_TERRITORIAL_TERRITORY_P))
     target_mm3 = 1000.0 * _log_uniform(rng, *TERRITORIAL_VOLUME_ML)
+    lesions = [territorial_infarct(rng, anatomy, tp, side, territory, target_mm3)]
+    for _ in range(int(rng.choice(3, p=(0.4, 0.35, 0.25)))):
+        radius = _log_uniform(rng, 2.0, 5.0)
+        satellite = place_lesion(rng, anatomy, tp, side, str(rng.choice(TERRITORIES, p=_SCATTER_TERRITORY_P)),
+                                 radius, min_volume_mm3=_small_min_volume(radius), contrast_range=(0.6, 1.4))
+        if satellite is not None:
+            lesions.append(satellite)
+    return lesions
+
+
+def territorial_infarct(rng: np.random.Generator, anatomy: Anatomy, tp: TerritoryParams, side: str, territory: str,
+                        target_mm3: float, centre: np.ndarray | None = None) -> LesionSpec:
+    """One blob-union region of about ``target_mm3`` (capped by its territory) filling part of a territory.
+
+    Args:
+        rng: The lesions' generator (consumed in a fixed order).
+        anatomy: The case's head.
+        tp: The case's territory boundaries.
+        side: ``"left"`` or ``"right"``.
+        territory: One of ``TERRITORIES``.
+        target_mm3: Wanted volume after clipping (mm³); at most 85 % of the territory's tissue is used.
+        centre: Head-frame centre (mm) of the blobs; None draws one deep inside the territory's tissue.
+
+    Returns:
+        The ``"territorial"`` :class:`LesionSpec`; its ``radius_mm`` is the equivalent-sphere radius of the
+        clipped volume reached.
+    """
     box = hemisphere_box(side)
     points = rng.uniform(box[0], box[1], size=(_VOLUME_POINTS, 3))
     point_mm3 = float(np.prod(box[1] - box[0])) / _VOLUME_POINTS
@@ -132,9 +159,10 @@ def draw_territorial(rng: np.random.Generator, anatomy: Anatomy, tp: TerritoryPa
     inside = np.minimum(territory_inside, side_phi(side, qx))
     allowed = (inside > 0) & (s.tissue > 0)
     target_mm3 = min(target_mm3, _TERRITORIAL_CAP * np.count_nonzero(allowed) * point_mm3)
-    deep_inside = np.flatnonzero(allowed & (inside > 8.0))
-    pool = deep_inside if deep_inside.size else np.flatnonzero(allowed)
-    centre = points[pool[int(rng.integers(pool.size))]]
+    if centre is None:
+        deep_inside = np.flatnonzero(allowed & (inside > 8.0))
+        pool = deep_inside if deep_inside.size else np.flatnonzero(allowed)
+        centre = points[pool[int(rng.integers(pool.size))]]
     unit_centres, unit_axes, rotations = blob_shape(rng, np.zeros(3), 1.0)
     roughness_mm = float(rng.uniform(1.5, 3.0))
     extent = tuple((box[1] - box[0]) / 2.0 + 8.0)
@@ -160,11 +188,4 @@ def draw_territorial(rng: np.random.Generator, anatomy: Anatomy, tp: TerritoryPa
         low, high = (mid, high) if volume(float(np.exp(mid))) < target_mm3 else (low, mid)
     achieved = volume(float(np.exp(high)))
     spec.radius_mm = float((3.0 * achieved / (4.0 * np.pi)) ** (1.0 / 3.0))
-    lesions = [spec]
-    for _ in range(int(rng.choice(3, p=(0.4, 0.35, 0.25)))):
-        radius = _log_uniform(rng, 2.0, 5.0)
-        satellite = place_lesion(rng, anatomy, tp, side, str(rng.choice(TERRITORIES, p=_SCATTER_TERRITORY_P)),
-                                 radius, min_volume_mm3=_small_min_volume(radius), contrast_range=(0.6, 1.4))
-        if satellite is not None:
-            lesions.append(satellite)
-    return lesions
+    return spec

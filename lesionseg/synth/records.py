@@ -43,10 +43,12 @@ class SynthCase:
     Attributes:
         case_id: ISLES'22-style id, ``"sub-strokecase0001"`` for index 1.
         index, seed: What the case was made from.
-        channels: Images by modality name (``flair``, ``dwi``, ``adc``, ``ct``, ``t1``), int16; with
+        channels: Images by modality name (``flair``, ``dwi``, ``adc``, ``ct``, ``t1``), int16, and the
+            perfusion maps (``tmax``, ``cbf``, ``cbv``, ``mtt``), float32 in their units; with
             ``skull=False`` every voxel outside ``brain_mask`` (outside its own acquisition's brain when
             misaligned) is 0.
-        lesion_mask: uint8 0/1 lesion mask of the reference channel's content.
+        lesion_mask: uint8 0/1 lesion mask of the reference channel's content; in a perfusion case the tissue
+            fate, 1 core and 2 penumbra (:data:`lesionseg.synth.perfusion.FATE_LABELS`).
         lesion_instances: uint8, 0 background and ``LesionInfo.label`` per lesion (later lesions win
             where two overlap).
         brain_mask: uint8 0/1 intracranial volume (tissue labels 3-7, see ``TISSUE_LABELS``).

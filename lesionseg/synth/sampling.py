@@ -50,7 +50,8 @@ class Content:
 
 def sample_content(grid: Grid, pose: HeadPose, anatomy: Anatomy, territories: TerritoryParams,
                    lesions: list[LesionSpec], misalignment=None, with_labels: bool = False,
-                   distractors: list[DistractorSpec] | None = None, with_depth: bool = False) -> Content:
+                   distractors: list[DistractorSpec] | None = None, with_depth: bool = False,
+                   hidden: frozenset[int] = frozenset()) -> Content:
     """Sample the phantom on ``grid`` as seen by an acquisition.
 
     Args:
@@ -63,6 +64,9 @@ def sample_content(grid: Grid, pose: HeadPose, anatomy: Anatomy, territories: Te
         with_labels: Also decide tissue, lesion-instance and territory labels at voxel centres.
         distractors: The drawn lesion look-alikes, or None (or empty) for none.
         with_depth: Also keep the depth inside the skull's inner surface (for CT beam hardening).
+        hidden: Numbers (1-based, in ``lesions`` order) of lesions that go into ``instances`` but not into
+            ``lesion_fraction``: regions that the structural scans do not show (a perfusion case's
+            hypoperfused tissue; see :mod:`lesionseg.synth.perfusion`).
 
     Returns:
         The :class:`Content`.
@@ -88,7 +92,7 @@ def sample_content(grid: Grid, pose: HeadPose, anatomy: Anatomy, territories: Te
                          structures.zd[box], tissue[box], deep)
         frac = fraction(phi, ramp_width(phi, 0.25 * min(grid.spacing_mm)))
         contrast = spec.contrast_factor * (1.0 + LESION_TEXTURE * spec.texture.sample_points(bx, by, bz))
-        stronger = frac > lesion_fraction[box]
+        stronger = (frac > lesion_fraction[box]) & (number not in hidden)
         lesion_fraction[box] = np.where(stronger, frac, lesion_fraction[box])
         lesion_contrast[box] = np.where(stronger, contrast, lesion_contrast[box])
         instances[box] = np.where(phi > 0, np.uint8(number), instances[box])

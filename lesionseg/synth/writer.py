@@ -13,6 +13,11 @@ Public layout (as the ISLES'22 release)::
 Flat layout: channels as ``rawdata/sub-*/ses-0001/sub-*_ses-0001_{flair,dwi,adc,ct,t1}.nii.gz``, masks as
 in the public layout.
 
+Perfusion cases (:mod:`lesionseg.synth.perfusion`): the maps go to ``perf/..._{Tmax,CBF,CBV,MTT}.nii.gz``
+(flat: ``_{tmax,cbf,cbv,mtt}``), float32, each with a JSON sidecar giving its ``"Units"``; the mask (1 core,
+2 penumbra) gets its label table beside it, ``..._msk.tsv`` (BIDS ``dseg.tsv`` columns; see
+:mod:`lesionseg.data.label_table`).
+
 Phantom truth (both layouts), under ``derivatives/lesionseg-synth/sub-*/ses-0001/``:
 ``sub-*_ses-0001_brainmask.nii.gz`` (the intracranial mask) and ``sub-*_ses-0001_synth.json`` (mid-sagittal
 plane, channel transforms, lesion sides and territories, every drawn parameter; see
@@ -37,17 +42,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from lesionseg.data.label_table import LabelTable, write_label_table
+from lesionseg.data.sidecar import UNITS_KEY, sidecar_path
 from lesionseg.errors import ParameterError
 from lesionseg.io import write_image, write_json_atomic
 from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
 from lesionseg.synth.case import SynthCase, make_case
 from lesionseg.synth.options import check_options
+from lesionseg.synth.perfusion import FATE_LABELS, PERFUSION_UNITS
 
 LAYOUTS: tuple[str, ...] = ("public", "flat")
 SESSION = "ses-0001"
 TRUTH_FOLDER = "lesionseg-synth"
 _PUBLIC = {"flair": ("anat", "FLAIR"), "ct": ("anat", "ct"), "dwi": ("dwi", "dwi"), "adc": ("dwi", "adc"),
-           "t1": ("anat", "T1w")}
+           "t1": ("anat", "T1w"), "tmax": ("perf", "Tmax"), "cbf": ("perf", "CBF"), "cbv": ("perf", "CBV"),
+           "mtt": ("perf", "MTT")}
 
 
 @dataclass
@@ -117,7 +126,13 @@ def write_case(case: SynthCase, root: str | os.PathLike, layout: str = "public",
     files = case_files(root, case.case_id, case.channels, layout)
     for name, image in case.channels.items():
         write_image(image, files.channels[name])
+        if name in PERFUSION_UNITS:
+            write_json_atomic(sidecar_path(files.channels[name]), {
+                UNITS_KEY: PERFUSION_UNITS[name], "Description": f"{name.upper()} map of the LesionSeg phantom"})
     write_image(case.lesion_mask, files.mask)
+    if any(name in PERFUSION_UNITS for name in case.channels):
+        write_label_table(files.mask, LabelTable.from_names({v: n for v, (n, _) in FATE_LABELS.items()},
+                                                            {v: c for v, (_, c) in FATE_LABELS.items()}))
     write_image(case.brain_mask, files.brain_mask)
     if extra_truth:
         stem = str(files.brain_mask).removesuffix("_brainmask.nii.gz")
