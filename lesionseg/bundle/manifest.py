@@ -250,9 +250,13 @@ def _check_network(data: Mapping[str, Any], source: str) -> None:
     if isinstance(context, bool) or not isinstance(context, int) or context < 0:
         raise _fail(source, f"preprocessing.context_slices must be a whole number >= 0, not {context!r}")
     depth = 2 * context + 1  # each channel's slice and its neighbours (2.5D input)
-    if network["in_channels"] != len(data["channels"]) * depth:
+    from lesionseg.preprocess.config import array_channel_names
+
+    mirror = data.get("preprocessing", {}).get("mirror_difference", False) is True
+    if network["in_channels"] != len(array_channel_names(data["channels"], mirror)) * depth:
         raise _fail(source, f"the network takes {network['in_channels']} channels but {len(data['channels'])} "
                             f"are listed ({', '.join(data['channels'])})"
+                            + (" with their mirrored differences" if mirror else "")
                             + (f" with {context} neighbouring slice(s) on each side" if context else ""))
     if network["out_channels"] < 2:
         raise _fail(source, "network.out_channels must be at least 2 (background and lesion)")

@@ -157,7 +157,7 @@ class Predictor:
     def _choose_runner(self, backend: str) -> tuple[Any, list[str]]:
         from lesionseg.infer.backend import choose_backend
 
-        channels = len(self.channels) * (2 * int(self.config.context_slices) + 1)
+        channels = len(self.config.array_channels(self.channels)) * (2 * int(self.config.context_slices) + 1)
         return choose_backend(backend, self.bundle.networks, bundle_path=self.path, device=self.device,
                               spatial_dims=self.spatial_dims, channels=channels, size=int(self.config.size),
                               multiple=self.multiple, minimum=self.minimum, cache_dir=self.cache_dir)

@@ -15,6 +15,15 @@ BIAS_CORRECTIONS = ("none", "n4")  # MRI bias-field correction (lesionseg.prepro
 #: defined here so that the command line's parsers read it without importing SimpleITK
 DEFAULT_CLIP_PERCENTILES = (0.5, 99.99)
 
+#: suffix of a channel's mirrored-difference channel in the prepared arrays
+MIRROR_SUFFIX = "-mirror"
+
+
+def array_channel_names(channels: list[str], mirror_difference: bool) -> list[str]:
+    """The prepared arrays' channels for input ``channels``: the channels, then (``mirror_difference``) each
+    one's mirrored difference, named ``<channel>-mirror``; what a bundle's network takes, before context."""
+    return list(channels) + ([f"{name}{MIRROR_SUFFIX}" for name in channels] if mirror_difference else [])
+
 
 @dataclass
 class PrepareConfig:
@@ -54,6 +63,9 @@ class PrepareConfig:
             the mask refined at full resolution at its edge
             (:mod:`lesionseg.preprocess.brain_edges`); None: on the native grid throughout (the slow way of
             older versions; a fine grid such as a 512 x 512 x 300 CT then takes over a minute).
+        mirror_difference: also store, for every channel, its normalised intensity minus its reflection about
+            the mid-sagittal plane as an extra channel ``<channel>-mirror`` after the channels
+            (:mod:`lesionseg.preprocess.mirror_difference`; see :meth:`array_channels`).
     """
 
     channels: list[str] | None = None
@@ -77,6 +89,7 @@ class PrepareConfig:
     context_slices: int = 0
     brain_margin_mm: float | None = None
     working_spacing_mm: float | None = 2.0
+    mirror_difference: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -110,6 +123,8 @@ class PrepareConfig:
                                                          and 0.5 <= self.working_spacing_mm <= 8.0):
             raise ParameterError(f"working_spacing_mm must be None or a spacing from 0.5 to 8 mm, "
                                  f"not {self.working_spacing_mm!r}.")
+        if not isinstance(self.mirror_difference, bool):
+            raise ParameterError(f"mirror_difference must be true or false, not {self.mirror_difference!r}.")
         low, high = self.clip_percentiles
         if not 0.0 <= low < high <= 100.0:
             raise ParameterError(f"clip_percentiles must satisfy 0 <= low < high <= 100, not {self.clip_percentiles!r}.")
@@ -141,6 +156,11 @@ class PrepareConfig:
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
+
+    def array_channels(self, channels: list[str]) -> list[str]:
+        """The names along the prepared arrays' channel axis: ``channels``, then with ``mirror_difference``
+        one ``<channel>-mirror`` per channel, in the same order (see :func:`array_channel_names`)."""
+        return array_channel_names(channels, self.mirror_difference)
 
     def reference_channel(self, available: list[str]) -> str:
         """The reference channel among ``available`` (the configured one, or the first channel)."""

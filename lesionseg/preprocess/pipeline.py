@@ -8,8 +8,8 @@ registration ``lesionseg transfer-mask`` runs, computed for the purpose when tha
 prepared ones); the lesion must lie in the brain; the axial frame; the mid-sagittal plane; the prepared
 grid; one resampling of every channel, the lesion mask (each lesion keeping its volume) and the brain mask
 onto the prepared grid; intensity normalisation on that grid (MRI z-score inside the brain, CT window);
-slice selection (training: lesion slices and a fraction of lesion-free brain slices; inference: every brain
-slice); hemisphere flip (training: each slice's lesion into the chosen hemisphere).
+the mirrored differences when asked (:mod:`lesionseg.preprocess.mirror_difference`); slice selection
+(training: lesion slices and a fraction of lesion-free brain slices; inference: every brain slice); hemisphere flip (training: each slice's lesion into the chosen hemisphere).
 """
 
 from __future__ import annotations
@@ -254,6 +254,11 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
         channel_stacks.append(sitk.GetArrayFromImage(normalised).astype(np.float32))
     steps["normalisation"] = normalisation
     images_on_grid = np.stack(channel_stacks, axis=1)  # (slices, C, S, S)
+    if config.mirror_difference:  # (slices, 2C, S, S): each channel's difference from the other hemisphere
+        from lesionseg.preprocess.mirror_difference import add_mirror_differences
+
+        images_on_grid, steps["mirror_difference"] = add_mirror_differences(images_on_grid, brain_stack, grid,
+                                                                            midplane)
 
     if lesion is not None:  # straight from the grid the mask was drawn on: one interpolation
         lesion_stack = sample_onto_grid(lesion, grid, is_mask=True, keep_lesion_volumes=True, transform=lesion_transform)
@@ -309,7 +314,8 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
         return np.ascontiguousarray(chosen)
 
     record = PrepareRecord(
-        case_id=case_id, patient_id=patient_id, reference_channel=reference_name, channels=channels,
+        case_id=case_id, patient_id=patient_id, reference_channel=reference_name,
+        channels=config.array_channels(channels),
         native=Geometry.of(reference), frame=frame, midplane=midplane, grid=grid,
         slice_indices=[int(i) for i in kept], flipped=[bool(f) for f in flips], lesion_side=lesion_side,
         steps=steps,

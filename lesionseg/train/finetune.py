@@ -82,11 +82,15 @@ def fit_problems(manifest: Mapping[str, Any], config: TrainConfig, prepared: Pre
                 f"{', '.join(run_channels)}" + (f" (after --channel-map {shown}: {', '.join(mapped)})" if shown else ""),
                 None)
     preprocessing = dict(manifest.get("preprocessing", {}))
+    bundle_mirror = preprocessing.get("mirror_difference", False) is True
+    if bundle_mirror != prepared.config.mirror_difference:
+        return (f"it takes {'the' if bundle_mirror else 'no'} mirrored-hemisphere difference channels but the "
+                f"dataset was prepared {'without' if bundle_mirror else 'with'} them (--mirror-difference)", None)
     bundle_context = int(preprocessing.get("context_slices", 0) or 0)
     if bundle_context != config.context_slices:
         return (f"it takes {bundle_context} neighbouring slice(s) on each side but the run uses "
                 f"{config.context_slices} (--context)", None)
-    wanted = network_config(config.network, len(run_channels) * (2 * config.context_slices + 1), 2,
+    wanted = network_config(config.network, len(prepared.array_channels) * (2 * config.context_slices + 1), 2,
                             **config.network_kwargs)
     given = manifest.get("network", {})
     if given.get("name") != wanted["name"] or given.get("kwargs") != wanted["kwargs"]:

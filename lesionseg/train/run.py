@@ -164,7 +164,8 @@ def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, 
     preprocessing = prepared.config.to_dict()
     preprocessing["context_slices"] = config.context_slices  # the network's input depth (<= what was prepared)
     manifest = make_manifest(
-        network_config=network_config(config.network, len(channels) * (2 * config.context_slices + 1), 2,
+        network_config=network_config(config.network,
+                                      len(prepared.array_channels) * (2 * config.context_slices + 1), 2,
                                       **config.network_kwargs),
         channels=channels, reference_channel=prepared.config.reference or channels[0],
         expected_spacing_mm=[float(v) for v in np.median(spacings, axis=0)],
