@@ -145,3 +145,21 @@ def test_gnb_refuses_network_options_with_exit_code_2(tmp_path, capsys):
         message = capsys.readouterr().err.strip().splitlines()
         assert len(message) == 1 and option[0] in message[0] and "--model gnb" in message[0]
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_train_run_fits_gnb_through_the_python_api(mirror_cohort, tmp_path):
+    from lesionseg.bundle import load_bundle
+    from lesionseg.models import NETWORKS
+    from lesionseg.train import TrainConfig, train_run
+
+    assert "gnb" not in NETWORKS  # not among the trainer's networks (panels and presets list those)
+    summary = train_run(mirror_cohort / "prepared", tmp_path / "run",
+                        TrainConfig(network="gnb", all_data=True, curriculum="none"))
+    bundle = load_bundle(summary.bundle)
+    member = bundle.networks[0]
+    kwargs = bundle.manifest["network"]["kwargs"]
+    # the weights file and the manifest's JSON hold the same numbers
+    np.testing.assert_allclose(member.means.numpy(), np.array(kwargs["means"]), rtol=1e-6)
+    np.testing.assert_allclose(member.variances.numpy(), np.array(kwargs["variances"]), rtol=1e-6)
+    assert 0.0 < bundle.threshold < 1.0 and len(bundle.networks) == 1

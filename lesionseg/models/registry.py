@@ -24,8 +24,9 @@ Names (see :data:`NETWORKS`):
   decoder's levels are a transposed convolution followed by a one-sub-unit residual unit.
 - ``unet3d``: ``unet2d``'s layout in 3D (MONAI ``BasicUNet``, ``spatial_dims=3``, widths 16..256 by
   default) for patch training (:func:`lesionseg.train.patches.sample_patches`).
-- ``gnb``: not a network but the classical baseline in the same shape: voxel-wise Gaussian naive Bayes
-  (:mod:`lesionseg.models.gnb`), its numbers in its configuration, fitted by :mod:`lesionseg.train.gnb`.
+- ``gnb`` (:data:`FITTED_NETWORKS`, not a trainer's choice): the classical baseline in a network's shape,
+  voxel-wise Gaussian naive Bayes (:mod:`lesionseg.models.gnb`), its numbers in its configuration, fitted by
+  :mod:`lesionseg.train.gnb`.
 - ``unet2plus1d``: the same 3D layout with each 3x3x3 convolution factorised into (1,3,3) then (3,1,1)
   kernels (:class:`~lesionseg.models.unet2plus1d.UNet2Plus1D`).
 """
@@ -51,8 +52,6 @@ _MONAI_UNET_KWARGS = ("spatial_dims", "channels", "features", "strides", "kernel
                       "num_res_units", "act", "norm", "dropout", "bias", "adn_ordering")
 _BASIC_UNET_KWARGS = ("spatial_dims", "features", "act", "norm", "bias", "dropout", "upsample")
 _GNB_KWARGS = ("means", "variances", "priors", "sigmas_px", "scales_mm", "pixel_mm", "features")
-#: networks fitted in closed form rather than trained by gradient descent (lesionseg.train.gnb fits them)
-FITTED_NETWORKS = ("gnb",)
 # Keywords whose MONAI value is a (name, options) tuple; JSON turns tuples into lists.
 _TUPLE_KWARGS = ("act", "norm", "dropout")
 
@@ -86,12 +85,18 @@ NETWORKS: dict[str, NetworkSpec] = {
                           3, ("features", "dropout")),
     "unet2plus1d": NetworkSpec("3D U-Net with (2+1)D convolutions: (1,3,3) then (3,1,1) kernels, 5 levels",
                                3, ("features", "dropout")),
+}
+#: models in the networks' shape (slices in, logits out, a bundle like any other) whose numbers are fitted in
+#: closed form rather than trained by gradient descent; not among :data:`NETWORKS` (the trainer's choices)
+FITTED_NETWORKS: dict[str, NetworkSpec] = {
     "gnb": NetworkSpec("classical baseline: voxel-wise Gaussian naive Bayes on intensities and local means, fitted "
-                       "(not trained) by 'train --model gnb'", 2, _GNB_KWARGS),
+                       "by 'train --model gnb' (lesionseg.train.gnb)", 2, _GNB_KWARGS),
 }
 
 
 def _spec(name: str) -> NetworkSpec:
+    if isinstance(name, str) and name in FITTED_NETWORKS:
+        return FITTED_NETWORKS[name]
     if not isinstance(name, str) or name not in NETWORKS:
         raise ParameterError(f"network {name!r} is unknown; choose one of {', '.join(NETWORKS)}.")
     return NETWORKS[name]
@@ -279,7 +284,7 @@ def build_network(name: str, in_channels: int, out_channels: int = 2, **kwargs: 
 def spatial_dims(name: str, **kwargs: Any) -> int:
     """2 or 3: the number of spatial axes the network ``name`` (with these keywords) expects."""
     resolved = _resolve(name, kwargs)
-    return int(resolved.get("spatial_dims", NETWORKS[name].spatial_dims))
+    return int(resolved.get("spatial_dims", _spec(name).spatial_dims))
 
 
 def size_multiple(name: str, **kwargs: Any) -> int:
