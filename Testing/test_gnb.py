@@ -74,6 +74,13 @@ def test_best_threshold_maximises_weighted_dice():
     labels = np.array([1, 1, 0, 0, 0, 0])
     weights = np.array([1, 1, 50, 1, 1, 1])
     assert 0.6 < best_threshold(posteriors, labels, weights) <= 0.9
+    # per case: a large bright lesion (case 0) no longer outweighs a small faint one (case 1)
+    posteriors = np.array([0.99, 0.99, 0.99, 0.99, 0.3, 0.2, 0.1])
+    labels = np.array([1, 1, 1, 1, 1, 0, 0])
+    cases = np.array([0, 0, 0, 0, 1, 1, 1])
+    weights = np.array([1, 1, 1, 1, 1, 1, 1])
+    assert best_threshold(posteriors, labels, weights, cases) <= 0.3  # finds case 1's lesion too
+
 
 
 def test_network_config_round_trip_and_bad_shapes():
@@ -163,3 +170,31 @@ def test_train_run_fits_gnb_through_the_python_api(mirror_cohort, tmp_path):
     np.testing.assert_allclose(member.means.numpy(), np.array(kwargs["means"]), rtol=1e-6)
     np.testing.assert_allclose(member.variances.numpy(), np.array(kwargs["variances"]), rtol=1e-6)
     assert 0.0 < bundle.threshold < 1.0 and len(bundle.networks) == 1
+
+
+@pytest.mark.slow
+def test_report_shows_the_gnb_run_beside_a_unet_run(tiny_prepared, tiny_run, tmp_path):
+    """The same 3 folds as the U-Net run (same cases, same seed), so the report compares them case by case."""
+    import csv
+
+    from lesionseg.cli import main
+
+    gnb_run = tmp_path / "gnb_run"
+    assert main(["train", str(tiny_prepared), str(gnb_run), "--model", "gnb", "--folds", "3",
+                 "--progress", "none"]) == 0
+    out = tmp_path / "report"
+    assert main(["report", str(gnb_run), "--prepared", str(tiny_prepared), "--compare", str(tiny_run),
+                 "--out", str(out), "--progress", "none"]) == 0
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "overlays.png" in page and '<td class="text">gnb</td>' in page  # gnb members' overlays; its settings
+
+    def case_dice(run):
+        values = {}
+        for folder in sorted(run.glob("fold_*")):
+            with (folder / "val_cases.csv").open(encoding="utf-8") as handle:
+                values.update({row["case_id"]: float(row["dice"]) for row in csv.DictReader(handle)})
+        return values
+
+    gnb, unet = case_dice(gnb_run), case_dice(tiny_run)
+    assert sorted(gnb) == sorted(unet) and len(gnb) == 6  # the same folds: every case validated by both runs
+    assert f"{np.mean(list(gnb.values())):.3f}" in page  # the per-case comparison's mean A

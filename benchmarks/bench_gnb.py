@@ -55,8 +55,9 @@ def main() -> None:
     work = args.out or Path(tempfile.mkdtemp(prefix="bench_gnb_"))
     total = args.train + args.test
     began = time.perf_counter()
-    write_cohort(work / "data", total, modalities=("flair",), seed=args.seed,
-                 case_options_fn=lambda i: varied_case_options(args.seed, i, "heldout"))
+    if not ((work / "data").is_dir() and len(discover(work / "data")) == total):  # a kept --out is reused
+        write_cohort(work / "data", total, modalities=("flair",), seed=args.seed,
+                     case_options_fn=lambda i: varied_case_options(args.seed, i, "heldout"))
     cases = discover(work / "data")
     training, testing = cases[:args.train], cases[args.train:total]
     print(f"cohort: {total} heldout-recipe FLAIR cases (seed {args.seed}) in {time.perf_counter() - began:.0f} s; "

@@ -17,10 +17,13 @@ against ``GaussianNB``), from the training cases' brain voxels:
 - **Variance smoothing** as ``GaussianNB``: ``1e-9`` times the largest feature variance added to every
   variance.
 - **Threshold.** Naive Bayes treats the intensity and its local means as independent although they are
-  strongly correlated, so its posteriors are overconfident; the bundle's threshold is the one of
-  :data:`THRESHOLDS` with the highest voxel Dice on the training voxels (the background sample weighted
-  as the voxels it stands for), the same post-processing (brain mask, smallest lesion) following at
-  inference.
+  strongly correlated, so its posteriors are overconfident (log-odds of +-40 are common); the bundle's
+  threshold is the one of :data:`THRESHOLDS` with the highest mean per-case Dice on the training cases (the
+  metric the evaluation reports; the background sample weighted as the voxels it stands for). The pooled
+  voxel Dice chose thresholds at the grid's edge (posterior 1 - 1e-6) that a few very bright training
+  lesions dominated, and missed the fainter held-out lesions (``benchmarks/bench_gnb.py``: mean held-out
+  Dice 0.12 with the mirrored difference). The same post-processing (brain mask, smallest lesion) follows
+  at inference.
 
 Folds as for the networks (:func:`lesionseg.train.run.plan_folds`): one classifier per fold, validated on
 its held-out cases with the same metrics (:func:`lesionseg.train.validate.measure`); the bundle holds one
@@ -124,12 +127,13 @@ def _case_features(model: Any, images: np.ndarray) -> np.ndarray:
 
 
 def collect_voxels(prepared: PreparedDataset, case_ids: list[str], model: Any, seed: int
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The fitting voxels of the cases: every lesion voxel and a background sample, inside the brain.
 
     Returns:
-        ``(features (V, F), labels (V,), weights (V,))``: a voxel's weight is how many brain voxels it
-        stands for (the negative-slice correction, divided by its sampling probability for background).
+        ``(features (V, F), labels (V,), weights (V,), cases (V,))``: a voxel's weight is how many brain
+        voxels it stands for (the negative-slice correction, divided by its sampling probability for
+        background); ``cases`` is the index of its case in ``case_ids``.
     """
     weighted_background = 0.0
     per_case = []
@@ -142,8 +146,8 @@ def collect_voxels(prepared: PreparedDataset, case_ids: list[str], model: Any, s
         per_case.append((case_id, slice_weight))
     rate = min(1.0, BACKGROUND_SAMPLE / max(weighted_background, 1.0))  # sampling probability per unit weight
     rng = np.random.default_rng(seed)
-    features, labels, weights = [], [], []
-    for case_id, slice_weight in per_case:
+    features, labels, weights, cases = [], [], [], []
+    for index, (case_id, slice_weight) in enumerate(per_case):
         arrays = prepared.arrays(case_id)
         brain = arrays.brains > 0
         lesion = brain & (arrays.masks > 0)
@@ -158,18 +162,28 @@ def collect_voxels(prepared: PreparedDataset, case_ids: list[str], model: Any, s
             features.append(values[chosen])
             labels.append(np.full(int(chosen.sum()), label, np.int64))
             weights.append(weight)
-    return np.concatenate(features), np.concatenate(labels), np.concatenate(weights)
+            cases.append(np.full(int(chosen.sum()), index, np.int64))
+    return np.concatenate(features), np.concatenate(labels), np.concatenate(weights), np.concatenate(cases)
 
 
-def best_threshold(posteriors: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> float:
-    """The threshold of :data:`THRESHOLDS` with the highest weighted voxel Dice."""
+def best_threshold(posteriors: np.ndarray, labels: np.ndarray, weights: np.ndarray,
+                   cases: np.ndarray | None = None) -> float:
+    """The threshold of :data:`THRESHOLDS` with the highest mean per-case Dice (weighted voxel counts).
+
+    Args:
+        posteriors, labels, weights: per voxel (V,): lesion posterior, class, voxels it stands for.
+        cases: (V,) the case index of each voxel; None: all one case (the pooled voxel Dice).
+    """
     lesion = labels == 1
+    cases = np.zeros(len(labels), np.int64) if cases is None else np.asarray(cases, np.int64)
+    count = int(cases.max()) + 1 if len(cases) else 1
+    with_lesion = np.bincount(cases, lesion.astype(float), minlength=count) > 0  # Dice is defined for these
     scores = []
     for threshold in THRESHOLDS:
         positive = posteriors >= threshold
-        true_positive = weights[positive & lesion].sum()
-        false = weights[positive & ~lesion].sum() + weights[~positive & lesion].sum()
-        scores.append(2 * true_positive / max(2 * true_positive + false, 1e-12))
+        true_positive = np.bincount(cases, weights * (positive & lesion), minlength=count)
+        false = np.bincount(cases, weights * (positive != lesion), minlength=count)
+        scores.append(np.mean((2 * true_positive / np.maximum(2 * true_positive + false, 1e-12))[with_lesion]))
     return THRESHOLDS[int(np.argmax(scores))]
 
 
@@ -202,13 +216,13 @@ def fit_gnb(prepared: PreparedDataset, case_ids: list[str], seed: int = 0,
     count = len(channels) * (1 + len(sigmas_px))
     placeholder = GaussianNaiveBayes(len(channels), 2, means=np.zeros((2, count)), variances=np.ones((2, count)),
                                      priors=[0.5, 0.5], sigmas_px=sigmas_px)  # computes the features only
-    features, labels, weights = collect_voxels(prepared, case_ids, placeholder, seed)
+    features, labels, weights, cases = collect_voxels(prepared, case_ids, placeholder, seed)
     means, variances, priors = fit_gaussian_nb(features, labels, weights)
     model = GaussianNaiveBayes(len(channels), 2, means=means, variances=variances, priors=priors, sigmas_px=sigmas_px)
     with torch.inference_mode():
         logits = model.log_posteriors(torch.as_tensor(features, dtype=torch.float32).T[None, :, :, None])
         posteriors = torch.softmax(logits, dim=1)[0, 1, :, 0].numpy()
-    fit = GnbFit(means, variances, priors, best_threshold(posteriors, labels, weights),
+    fit = GnbFit(means, variances, priors, best_threshold(posteriors, labels, weights, cases),
                  int((labels == 1).sum()), int((labels == 0).sum()))
     return fit, gnb_kwargs(fit, sigmas_px, pixel_mm, feature_names(channels, SCALES_MM))
 
