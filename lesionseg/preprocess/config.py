@@ -65,7 +65,9 @@ class PrepareConfig:
             older versions; a fine grid such as a 512 x 512 x 300 CT then takes over a minute).
         mirror_difference: also store, for every channel, its normalised intensity minus its reflection about
             the mid-sagittal plane as an extra channel ``<channel>-mirror`` after the channels
-            (:mod:`lesionseg.preprocess.mirror_difference`; see :meth:`array_channels`).
+            (:mod:`lesionseg.preprocess.mirror_difference`; see :meth:`array_channels`). Off by default: on
+            held-out synthetic FLAIR it lowered the Gaussian naive Bayes baseline's Dice from 0.51 to 0.33
+            (``benchmarks/results/gnb.txt``); for CT and for the networks it is still to be measured.
     """
 
     channels: list[str] | None = None
