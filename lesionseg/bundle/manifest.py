@@ -250,13 +250,16 @@ def _check_network(data: Mapping[str, Any], source: str) -> None:
     if isinstance(context, bool) or not isinstance(context, int) or context < 0:
         raise _fail(source, f"preprocessing.context_slices must be a whole number >= 0, not {context!r}")
     depth = 2 * context + 1  # each channel's slice and its neighbours (2.5D input)
-    windows = data.get("preprocessing", {}).get("ct_windows") or []  # a CT channel gives one plane per window
-    from lesionseg.data.channels import CT_CHANNELS
+    from lesionseg.preprocess.config import PrepareConfig
 
-    planes = sum(len(windows) if windows and str(c).lower() in CT_CHANNELS else 1 for c in data["channels"])
-    if network["in_channels"] != planes * depth:
+    preprocessing = data.get("preprocessing", {})
+    mirror = preprocessing.get("mirror_difference", False) is True
+    planes = PrepareConfig(ct_windows=preprocessing.get("ct_windows") or None,
+                           mirror_difference=mirror).input_planes(list(data["channels"]))
+    if network["in_channels"] != len(planes) * depth:
         raise _fail(source, f"the network takes {network['in_channels']} channels but {len(data['channels'])} "
                             f"are listed ({', '.join(data['channels'])})"
+                            + (" with their mirrored differences" if mirror else "")
                             + (f" with {context} neighbouring slice(s) on each side" if context else ""))
     if network["out_channels"] < 2:
         raise _fail(source, "network.out_channels must be at least 2 (background and lesion)")

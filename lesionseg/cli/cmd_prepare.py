@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--brain-margin", type=float, metavar="MM",
                         help="frame the slices on the brain with this margin in mm (cpu and gpu presets: 10) instead "
                              "of the whole field of view; 'off' is --brain-margin -1")
+    parser.add_argument("--mirror-difference", action="store_true",
+                        help="also store each channel minus its reflection about the mid-sagittal plane as a channel "
+                             "<channel>-mirror (a one-sided lesion stands out); models trained on it compute it too")
     parser.add_argument("--side", choices=("left", "right"), default="left",
                         help="hemisphere (patient's) that lesions are flipped into (default left)")
     parser.add_argument("--brain-extraction", choices=BRAIN_METHODS, default="auto",
@@ -104,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         ct_window=parse_float_pair(args.ct_window, "--ct-window"), replace_nonfinite=args.replace_nonfinite,
         ct_windows=[w.strip() for w in args.ct_windows.split(",") if w.strip()] if args.ct_windows else None,
         seed=args.seed, mask_revision=args.mask_revision, bias_correction=args.bias_correction,
+        mirror_difference=args.mirror_difference,
     )
     summary = prepare_dataset(args.dataset, args.out, config, workers=args.workers, progress=make_progress(args.progress),
                               revisions_dir=args.revisions_dir)

@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "the epochs, validations and schedules to end within it (default: the preset's, 15 for "
                              "cpu; the paper preset trains 200 epochs)")
     parser.add_argument("--config", type=Path, help="a train_config.json to start from (options below override it)")
-    parser.add_argument("--model", dest="network", help="network name (default: the preset's)")
+    parser.add_argument("--model", dest="network",
+                        help="network name (default: the preset's), or gnb: the classical voxel-wise Gaussian naive "
+                             "Bayes baseline, fitted in one pass")
     parser.add_argument("--network-kwargs", help="network options as JSON, e.g. '{\"features\": [16, 32, 64, 128, 256]}'")
     parser.add_argument("--loss", help="loss name (default ce_dice)")
     parser.add_argument("--loss-kwargs", help="loss options as JSON, e.g. '{\"alpha\": 0.2, \"estimator\": \"f1.pt\"}'")
@@ -213,9 +215,63 @@ def _is_3d(values: dict) -> bool:
         return False
 
 
+#: options of the networks' training that the fitted baseline (--model gnb) has no use for: (attribute, flag)
+_NETWORK_ONLY = (("network_kwargs", "--network-kwargs"), ("loss", "--loss"), ("loss_kwargs", "--loss-kwargs"),
+                 ("curriculum", "--curriculum"), ("metric", "--metric"), ("difficulty_csv", "--difficulty"),
+                 ("groups", "--groups"), ("grouping", "--grouping"), ("epochs", "--epochs"),
+                 ("minutes", "--minutes"), ("context_slices", "--context"), ("size_curriculum", "--size-curriculum"),
+                 ("batch_size", "--batch-size"), ("patch_size", "--patch-size"),
+                 ("patches_per_volume", "--patches-per-volume"), ("optimiser", "--optimiser"), ("lr", "--lr"),
+                 ("lr_schedule", "--lr-schedule"), ("no_augment", "--no-augment"), ("precision", "--precision"),
+                 ("finetune_from", "--finetune"), ("finetune_lr", "--finetune-lr"), ("channel_map", "--channel-map"),
+                 ("freeze_encoder", "--freeze-encoder"), ("resume", "--resume"), ("val_every", "--val-every"),
+                 ("early_stopping", "--early-stopping"), ("deterministic", "--deterministic"),
+                 ("config", "--config"))
+
+
+def gnb_config(args: argparse.Namespace):
+    """The TrainConfig of ``--model gnb``: folds, seed and smallest lesion from the options, nothing else.
+
+    Raises:
+        ParameterError: an option of the networks' training was given (one sentence naming it).
+    """
+    from lesionseg.train import TrainConfig
+
+    given = [flag for attribute, flag in _NETWORK_ONLY if getattr(args, attribute, None) not in (None, False)]
+    if given:
+        raise ParameterError(f"{given[0]} is an option of the networks' training; --model gnb is fitted in one pass "
+                             "and takes only --folds, --fold, --all-data, --min-lesion-ml and --seed.")
+    values = {"network": "gnb", "curriculum": "none", "context_slices": 0, "minutes": None, "preset": None}
+    if args.all_data:
+        values.update(all_data=True)
+    elif args.fold is not None:
+        values.update(fold=args.fold, folds=args.fold_count or 5)
+    elif args.folds is not None:
+        values.update(folds=args.folds)
+    for key in ("seed", "min_lesion_ml", "device"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    return TrainConfig.from_dict(values)
+
+
+def _run_gnb(args: argparse.Namespace) -> int:
+    from lesionseg.train.gnb import train_gnb
+
+    config = gnb_config(args)
+    progress = make_progress(args.progress)
+    summary = train_gnb(args.prepared, args.run, config, progress=progress)
+    if args.progress == "jsonl":
+        progress({"event": "done", "stage": "train", "bundle": str(summary.bundle), "mean_dice": summary.mean_dice})
+    else:
+        print(f"fitted {len(summary.results)} Gaussian naive Bayes model(s) into {args.run}; bundle {summary.bundle}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from lesionseg.train import train_run
 
+    if args.network == "gnb":
+        return _run_gnb(args)
     config = build_config(args)
     if args.mask_revision:
         from lesionseg.refine.prepared_revisions import check_prepared_revisions

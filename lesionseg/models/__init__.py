@@ -6,6 +6,7 @@ bundle stores and :func:`build_network_from_config` rebuilds the network from it
 
 from lesionseg.models.registry import (
     DEFAULT_NETWORK,
+    FITTED_NETWORKS,
     NETWORKS,
     NetworkSpec,
     build_network,
@@ -20,6 +21,7 @@ from lesionseg.models.registry import (
 
 __all__ = [
     "DEFAULT_NETWORK",
+    "FITTED_NETWORKS",
     "NETWORKS",
     "NetworkSpec",
     "build_network",

@@ -24,6 +24,9 @@ Names (see :data:`NETWORKS`):
   decoder's levels are a transposed convolution followed by a one-sub-unit residual unit.
 - ``unet3d``: ``unet2d``'s layout in 3D (MONAI ``BasicUNet``, ``spatial_dims=3``, widths 16..256 by
   default) for patch training (:func:`lesionseg.train.patches.sample_patches`).
+- ``gnb`` (:data:`FITTED_NETWORKS`, not a trainer's choice): the classical baseline in a network's shape,
+  voxel-wise Gaussian naive Bayes (:mod:`lesionseg.models.gnb`), its numbers in its configuration, fitted by
+  :mod:`lesionseg.train.gnb`.
 - ``unet2plus1d``: the same 3D layout with each 3x3x3 convolution factorised into (1,3,3) then (3,1,1)
   kernels (:class:`~lesionseg.models.unet2plus1d.UNet2Plus1D`).
 """
@@ -48,6 +51,7 @@ _WIDTHS_3D = (16, 32, 64, 128, 256)
 _MONAI_UNET_KWARGS = ("spatial_dims", "channels", "features", "strides", "kernel_size", "up_kernel_size",
                       "num_res_units", "act", "norm", "dropout", "bias", "adn_ordering")
 _BASIC_UNET_KWARGS = ("spatial_dims", "features", "act", "norm", "bias", "dropout", "upsample")
+_GNB_KWARGS = ("means", "variances", "priors", "sigmas_px", "scales_mm", "pixel_mm", "features")
 # Keywords whose MONAI value is a (name, options) tuple; JSON turns tuples into lists.
 _TUPLE_KWARGS = ("act", "norm", "dropout")
 
@@ -82,9 +86,17 @@ NETWORKS: dict[str, NetworkSpec] = {
     "unet2plus1d": NetworkSpec("3D U-Net with (2+1)D convolutions: (1,3,3) then (3,1,1) kernels, 5 levels",
                                3, ("features", "dropout")),
 }
+#: models in the networks' shape (slices in, logits out, a bundle like any other) whose numbers are fitted in
+#: closed form rather than trained by gradient descent; not among :data:`NETWORKS` (the trainer's choices)
+FITTED_NETWORKS: dict[str, NetworkSpec] = {
+    "gnb": NetworkSpec("classical baseline: voxel-wise Gaussian naive Bayes on intensities and local means, fitted "
+                       "by 'train --model gnb' (lesionseg.train.gnb)", 2, _GNB_KWARGS),
+}
 
 
 def _spec(name: str) -> NetworkSpec:
+    if isinstance(name, str) and name in FITTED_NETWORKS:
+        return FITTED_NETWORKS[name]
     if not isinstance(name, str) or name not in NETWORKS:
         raise ParameterError(f"network {name!r} is unknown; choose one of {', '.join(NETWORKS)}.")
     return NETWORKS[name]
@@ -116,6 +128,8 @@ def _resolve(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         default = _WIDTHS_2D if name == "unet2d" else _WIDTHS_3D
         resolved["features"] = _widths(resolved.get("features", default), 5, "features", name)
         resolved["dropout"] = float(resolved.get("dropout", 0.0))
+    elif name == "gnb":
+        pass  # its numbers come from the fit (lesionseg.train.gnb); the builder checks their shapes
     elif name == "basic_unet":
         resolved.setdefault("spatial_dims", 2)
         if "features" in resolved:
@@ -177,6 +191,12 @@ def _build_2plus1d(in_channels: int, out_channels: int, **kwargs: Any) -> nn.Mod
     return UNet2Plus1D(in_channels, out_channels, **kwargs)
 
 
+def _build_gnb(in_channels: int, out_channels: int, **kwargs: Any) -> nn.Module:
+    from lesionseg.models.gnb import build_gnb
+
+    return build_gnb(in_channels, out_channels, **kwargs)
+
+
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "unet2d": lambda i, o, **k: _build_basic(2, i, o, **k),
     "unet3d": lambda i, o, **k: _build_basic(3, i, o, **k),
@@ -184,6 +204,7 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "res_unet": _build_monai_unet,
     "basic_unet": _build_monai_basic,
     "unet2plus1d": _build_2plus1d,
+    "gnb": _build_gnb,
 }
 
 
@@ -263,7 +284,7 @@ def build_network(name: str, in_channels: int, out_channels: int = 2, **kwargs: 
 def spatial_dims(name: str, **kwargs: Any) -> int:
     """2 or 3: the number of spatial axes the network ``name`` (with these keywords) expects."""
     resolved = _resolve(name, kwargs)
-    return int(resolved.get("spatial_dims", NETWORKS[name].spatial_dims))
+    return int(resolved.get("spatial_dims", _spec(name).spatial_dims))
 
 
 def size_multiple(name: str, **kwargs: Any) -> int:
@@ -272,6 +293,8 @@ def size_multiple(name: str, **kwargs: Any) -> int:
     For MONAI ``UNet``-based names it is the product of the ``strides`` (per axis, the largest).
     """
     resolved = _resolve(name, kwargs)
+    if name in FITTED_NETWORKS:
+        return 1  # per-voxel features: any size
     if "strides" not in resolved:
         return 16  # four 2x2(x2) max-poolings
     factor = 1

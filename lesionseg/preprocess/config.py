@@ -20,6 +20,15 @@ DEFAULT_CLIP_PERCENTILES = (0.5, 99.99)
 STROKE_WINDOW_HU = (20.0, 60.0)
 CT_WINDOW_NAMES = ("brain", "stroke")
 
+#: suffix of a channel's mirrored-difference channel in the prepared arrays
+MIRROR_SUFFIX = "-mirror"
+
+
+def array_channel_names(channels: list[str], mirror_difference: bool) -> list[str]:
+    """The prepared arrays' channels for input ``channels``: the channels, then (``mirror_difference``) each
+    one's mirrored difference, named ``<channel>-mirror``; what a bundle's network takes, before context."""
+    return list(channels) + ([f"{name}{MIRROR_SUFFIX}" for name in channels] if mirror_difference else [])
+
 
 @dataclass
 class PrepareConfig:
@@ -62,6 +71,11 @@ class PrepareConfig:
             the mask refined at full resolution at its edge
             (:mod:`lesionseg.preprocess.brain_edges`); None: on the native grid throughout (the slow way of
             older versions; a fine grid such as a 512 x 512 x 300 CT then takes over a minute).
+        mirror_difference: also store, for every channel, its normalised intensity minus its reflection about
+            the mid-sagittal plane as an extra channel ``<channel>-mirror`` after the channels
+            (:mod:`lesionseg.preprocess.mirror_difference`; see :meth:`array_channels`). Off by default: on
+            held-out synthetic FLAIR it lowered the Gaussian naive Bayes baseline's Dice from 0.51 to 0.33
+            (``benchmarks/results/gnb.txt``); for CT and for the networks it is still to be measured.
     """
 
     channels: list[str] | None = None
@@ -86,6 +100,7 @@ class PrepareConfig:
     context_slices: int = 0
     brain_margin_mm: float | None = None
     working_spacing_mm: float | None = 2.0
+    mirror_difference: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -119,6 +134,8 @@ class PrepareConfig:
                                                          and 0.5 <= self.working_spacing_mm <= 8.0):
             raise ParameterError(f"working_spacing_mm must be None or a spacing from 0.5 to 8 mm, "
                                  f"not {self.working_spacing_mm!r}.")
+        if not isinstance(self.mirror_difference, bool):
+            raise ParameterError(f"mirror_difference must be true or false, not {self.mirror_difference!r}.")
         low, high = self.clip_percentiles
         if not 0.0 <= low < high <= 100.0:
             raise ParameterError(f"clip_percentiles must satisfy 0 <= low < high <= 100, not {self.clip_percentiles!r}.")
@@ -155,17 +172,19 @@ class PrepareConfig:
         return tuple(self.ct_window) if name == "brain" else STROKE_WINDOW_HU
 
     def input_planes(self, channels: list[str]) -> list[str]:
-        """The names of the prepared arrays' planes (the network's inputs, before context slices), in order:
-        each channel once, except that with ``ct_windows`` a CT channel gives ``<channel>-<window>`` per window."""
+        """The names along the prepared arrays' channel axis (the network's inputs, before context slices), in
+        order: each channel's normalised plane, except that with ``ct_windows`` a CT channel gives
+        ``<channel>-<window>`` per window; then, with ``mirror_difference``, each plane's mirrored difference
+        ``<plane>-mirror`` in the same order (:func:`array_channel_names`). The one place that counts them."""
         from lesionseg.data.channels import CT_CHANNELS
 
         planes: list[str] = []
         for name in channels:
-            if self.ct_windows and name in CT_CHANNELS:
+            if self.ct_windows and str(name).lower() in CT_CHANNELS:
                 planes += [f"{name}-{window}" for window in self.ct_windows]
             else:
                 planes.append(name)
-        return planes
+        return array_channel_names(planes, self.mirror_difference)
 
     def reference_channel(self, available: list[str]) -> str:
         """The reference channel among ``available`` (the configured one, or the first channel)."""

@@ -7,10 +7,11 @@ drawn on another channel's grid is carried to the reference through that channel
 registration ``lesionseg transfer-mask`` runs, computed for the purpose when that channel is not among the
 prepared ones); the lesion must lie in the brain; the axial frame; the mid-sagittal plane; the prepared
 grid; one resampling of every channel, the lesion mask (each lesion keeping its volume) and the brain mask
-onto the prepared grid; intensity normalisation on that grid (MRI z-score inside the brain, CT window,
-perfusion maps by their units and physiological ranges: :mod:`lesionseg.preprocess.perfusion`);
-slice selection (training: lesion slices and a fraction of lesion-free brain slices; inference: every brain
-slice); hemisphere flip (training: each slice's lesion into the chosen hemisphere).
+onto the prepared grid; intensity normalisation on that grid (MRI z-score inside the brain, CT window or
+windows, perfusion maps by their units and physiological ranges: :mod:`lesionseg.preprocess.perfusion`);
+the mirrored differences when asked (:mod:`lesionseg.preprocess.mirror_difference`); slice selection
+(training: lesion slices and a fraction of lesion-free brain slices; inference: every brain slice);
+hemisphere flip (training: each slice's lesion into the chosen hemisphere).
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ class PreparedCase:
     """The prepared slices of one case.
 
     Attributes:
-        images: (N, C, S, S) float32, planes in ``config.input_planes(record.channels)`` order (a CT channel
-            gives one plane per window of ``config.ct_windows``).
+        images: (N, C, S, S) float32, the planes named by ``record.channels`` (``config.input_planes`` of the
+            input channels: a CT channel gives one plane per window of ``config.ct_windows``, and with
+            ``config.mirror_difference`` each plane's mirrored difference follows).
         masks: (N, S, S) uint8 lesion masks (zeros when the case has no mask).
         brains: (N, S, S) uint8 brain masks.
         record: how they were made (and how to map predictions back).
@@ -282,6 +284,11 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
         channel_stacks.append(sitk.GetArrayFromImage(normalised).astype(np.float32))
     steps["normalisation"] = normalisation
     images_on_grid = np.stack(channel_stacks, axis=1)  # (slices, C, S, S)
+    if config.mirror_difference:  # (slices, 2C, S, S): each channel's difference from the other hemisphere
+        from lesionseg.preprocess.mirror_difference import add_mirror_differences
+
+        images_on_grid, steps["mirror_difference"] = add_mirror_differences(images_on_grid, brain_stack, grid,
+                                                                            midplane)
 
     if lesion is not None:  # straight from the grid the mask was drawn on: one interpolation
         lesion_stack = sample_onto_grid(lesion, grid, is_mask=True, keep_lesion_volumes=True, transform=lesion_transform)
@@ -337,7 +344,8 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
         return np.ascontiguousarray(chosen)
 
     record = PrepareRecord(
-        case_id=case_id, patient_id=patient_id, reference_channel=reference_name, channels=channels,
+        case_id=case_id, patient_id=patient_id, reference_channel=reference_name,
+        channels=config.input_planes(channels),
         native=Geometry.of(reference), frame=frame, midplane=midplane, grid=grid,
         slice_indices=[int(i) for i in kept], flipped=[bool(f) for f in flips], lesion_side=lesion_side,
         steps=steps,

@@ -5,7 +5,8 @@
     OUT/prepare.json          parameters, lesionseg version, channels, cases
     OUT/slices.csv            one row per slice: case_id, patient_id, slice_index, flipped,
                               lesion_pixels, lesion_area_mm2, has_lesion
-    OUT/cases/<case_id>.npz   images (N, C, S, S) float32, masks (N, S, S) uint8, brains (N, S, S) uint8,
+    OUT/cases/<case_id>.npz   images (N, C, S, S) float32 (C: the channels, then with --mirror-difference
+                              each one's mirrored difference, :attr:`PreparedDataset.array_channels`), masks (N, S, S) uint8, brains (N, S, S) uint8,
                               and with k context slices ``context`` (N, C, 2k, S, S) float32 (the
                               neighbours of each slice, :mod:`lesionseg.preprocess.context`)
     OUT/cases/<case_id>.json  the preparation record (see :class:`PrepareRecord`)
@@ -138,6 +139,25 @@ class PreparedDataset:
     @property
     def size(self) -> int:
         return int(self.config.size)
+
+    @property
+    def array_channels(self) -> list[str]:
+        """The names along the arrays' channel axis: the channels' planes (a CT channel's windows), then their
+        mirrored differences when prepared with them (:meth:`PrepareConfig.input_planes`)."""
+        return self.config.input_planes(self.channels)
+
+    def require_mirror_difference(self, wanted: bool, source: str) -> None:
+        """Refuse a model whose input has (``wanted``) or lacks the mirrored-difference channels of this dataset.
+
+        Raises:
+            DatasetError: one sentence naming ``source`` (the bundle) and what to prepare.
+        """
+        if bool(wanted) and not self.config.mirror_difference:
+            raise DatasetError(f"{source} takes the mirrored-hemisphere difference channels but {self.root} was "
+                               "prepared without them; prepare the dataset again with --mirror-difference.")
+        if not wanted and self.config.mirror_difference:
+            raise DatasetError(f"{source} takes no mirrored-hemisphere difference channels but {self.root} was "
+                               "prepared with them; prepare the dataset again without --mirror-difference.")
 
     @property
     def context_slices(self) -> int:

@@ -61,7 +61,10 @@ def predict_samples(run: RunData, prepared_root: str | os.PathLike, per_fold: in
     known = set(prepared.case_ids)
     bundle = load_bundle(run.bundle_path, device=device)
     order = check_channels(bundle.manifest, prepared.channels, str(run.bundle_path), str(prepared.root))
-    channel_index = [prepared.channels.index(name) for name in order]
+    mirror = bundle.manifest["preprocessing"].get("mirror_difference") is True
+    prepared.require_mirror_difference(mirror, str(run.bundle_path))
+    order = prepared.config.input_planes(order)  # the mirrored differences follow the channels, in this order
+    channel_index = [prepared.array_channels.index(name) for name in order]
     network_spec = bundle.manifest["network"]
     multiple = size_multiple(network_spec["name"], **network_spec.get("kwargs", {}))
     minimum = min_size(network_spec["name"], **network_spec.get("kwargs", {}))

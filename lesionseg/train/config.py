@@ -150,9 +150,9 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise :class:`ParameterError` (naming the option) for a value that cannot be used."""
         from lesionseg.losses import LOSSES
-        from lesionseg.models import NETWORKS
+        from lesionseg.models import FITTED_NETWORKS, NETWORKS
 
-        if self.network not in NETWORKS:
+        if self.network not in NETWORKS and self.network not in FITTED_NETWORKS:
             raise ParameterError(f"--model {self.network!r} is not a known network; choose among {', '.join(NETWORKS)}.")
         if self.loss not in LOSSES:
             raise ParameterError(f"--loss {self.loss!r} is not a known loss; choose among {', '.join(LOSSES)}.")

@@ -83,6 +83,10 @@ def fit_problems(manifest: Mapping[str, Any], config: TrainConfig, prepared: Pre
                 f"{', '.join(run_channels)}" + (f" (after --channel-map {shown}: {', '.join(mapped)})" if shown else ""),
                 None)
     preprocessing = dict(manifest.get("preprocessing", {}))
+    bundle_mirror = preprocessing.get("mirror_difference", False) is True
+    if bundle_mirror != prepared.config.mirror_difference:
+        return (f"it takes {'the' if bundle_mirror else 'no'} mirrored-hemisphere difference channels but the "
+                f"dataset was prepared {'without' if bundle_mirror else 'with'} them (--mirror-difference)", None)
     bundle_context = int(preprocessing.get("context_slices", 0) or 0)
     if bundle_context != config.context_slices:
         return (f"it takes {bundle_context} neighbouring slice(s) on each side but the run uses "

@@ -219,6 +219,8 @@ def gradient_for_prepared(prepared, bundle_path, *, measure: str = MEASURES[0], 
     from lesionseg.train.slices import load_slices
 
     manifest = read_manifest(bundle_path)
+    prepared.require_mirror_difference(manifest.get("preprocessing", {}).get("mirror_difference") is True,
+                                       str(bundle_path))
     settings = manifest.get("provenance", {}).get("train_config", {}) or {}
     network_config = manifest["network"]
     network = build_network_from_config(network_config)

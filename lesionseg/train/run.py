@@ -215,8 +215,13 @@ def train_run(prepared_root: str | os.PathLike, run_dir: str | os.PathLike, conf
     """
     import torch
 
+    from lesionseg.models import FITTED_NETWORKS
     from lesionseg.train.finetune import finetune_source
 
+    if config.network in FITTED_NETWORKS:  # fitted in one pass, not trained (the Gaussian naive Bayes baseline)
+        from lesionseg.train.gnb import train_gnb
+
+        return train_gnb(prepared_root, run_dir, config, progress=progress)
     run_started = time.monotonic()
     prepared = PreparedDataset(prepared_root)
     run_dir = Path(run_dir)
