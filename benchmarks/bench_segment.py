@@ -21,7 +21,8 @@ Rows (each a function in ``ROWS``; a row is added by writing one more and listin
   and without its default mirroring, and the ratio to ours.
 - ``paper``: the earlier rows on an untrained paper U-Net at 192 px, one side given: end to end over the
   network, time per case of a 10-case batch.
-- ``ct``: one 512 x 512 x 300 CT-like volume (``--skip-ct`` leaves it out; preprocessing's own benchmark is
+- ``ct``: one 512 x 512 x 300 CT-like volume, segmented by the default (``cpu`` preset) network and slices
+  with the starter's weights (``--skip-ct`` leaves it out; preprocessing's own benchmark is
   ``benchmarks/bench_preprocess_speed.py``).
 
 nnU-Net's environment (kept apart: it pins other versions; PyPI's torchvision is a CUDA build that fails to
@@ -366,18 +367,33 @@ def row_nnunet(context: Context) -> None:
     context.results["nnunet"] = rows
 
 
-def untrained_bundle(path: Path, channel: str, size: int = 192) -> Path:
+def untrained_bundle(path: Path, channel: str, size: int = 192, preset: str | None = None,
+                     weights_of: Path | None = None) -> Path:
+    """A bundle for timing: the paper's U-Net at ``size`` px, or the network, slice size and neighbouring
+    slices of a preset (e.g. ``"cpu"``, the default on this machine); untrained, or with the weights of the
+    bundle ``weights_of`` (same network), for post-processing that sees a trained model's sparse output
+    instead of an untrained one's noise."""
     import torch
 
     from lesionseg.bundle import make_manifest, save_bundle
     from lesionseg.models import build_network, network_config
     from lesionseg.preprocess import PrepareConfig
+    from lesionseg.train.presets import PRESETS
 
     torch.manual_seed(0)
-    network = build_network("unet2d", 1, 2)
+    name, kwargs, prepare = "unet2d", {}, {"size": size}
+    if preset is not None:
+        values = PRESETS[preset].train_values()
+        name, kwargs, prepare = values["network"], values["network_kwargs"], PRESETS[preset].prepare_values()
+    planes = 2 * int(prepare.get("context_slices", 0)) + 1
+    network = build_network(name, planes, 2, **kwargs)
+    if weights_of is not None:
+        from lesionseg.bundle import load_state_dicts
+
+        network.load_state_dict(load_state_dicts(weights_of)[0])
     manifest = make_manifest(
-        network_config=network_config("unet2d", 1, 2), channels=[channel], reference_channel=channel,
-        expected_spacing_mm=[1.0, 1.0, 3.0], preprocessing=PrepareConfig(size=size, channels=[channel]).to_dict(),
+        network_config=network_config(name, planes, 2, **kwargs), channels=[channel], reference_channel=channel,
+        expected_spacing_mm=[1.0, 1.0, 3.0], preprocessing=PrepareConfig(**prepare, channels=[channel]).to_dict(),
         members=[{"fold": None, "validation": {}}],
         provenance={"train_config": {}, "curriculum": {}, "data_fingerprint": "0" * 64,
                     "training_data": {"cases": 0}, "fold_metrics": []},
@@ -413,7 +429,9 @@ def row_ct(context: Context) -> None:
     from lesionseg.infer import Predictor
     from lesionseg.synth import make_case
 
-    ct_bundle = untrained_bundle(context.work / "ct.lsb", "ct")
+    # the default network and slices, with the starter's weights (trained, though not on HU: its output is
+    # sparse as a trained model's is, which post-processing's time depends on; its masks are not the point)
+    ct_bundle = untrained_bundle(context.work / "ct.lsb", "ct", preset="cpu", weights_of=context.bundle)
     began = time.perf_counter()
     ct = make_case(1, seed=6, modalities=("ct",), size_xyz=(512, 512, 300), spacing_mm=(0.45, 0.45, 0.5),
                    noise=True, bias=False)
