@@ -237,9 +237,9 @@ def train_gnb(prepared_root: str | os.PathLike, run_dir: str | os.PathLike, conf
     from lesionseg.bundle import make_manifest, redact_paths, save_bundle
     from lesionseg.models import build_network_from_config, network_config
     from lesionseg.train.loop import FoldResult
-    from lesionseg.train.run import (BUNDLE_NAME, RunSummary, _write_csv, brain_extraction_summary,
-                                     data_fingerprint, plan_folds)
-    from lesionseg.train.slices import case_lesion_volumes_ml, load_slices, select_rows
+    from lesionseg.train.run import (BUNDLE_NAME, RunSummary, _write_csv, median_spacing_mm, plan_folds,
+                                     training_data_provenance)
+    from lesionseg.train.slices import load_slices, select_rows
     from lesionseg.train.validate import measure, predict_probabilities
 
     prepared = PreparedDataset(prepared_root)
@@ -286,19 +286,12 @@ def train_gnb(prepared_root: str | os.PathLike, run_dir: str | os.PathLike, conf
     _write_csv(run_dir / "folds.csv", rows)
     # one network configuration for the bundle: the members share the feature definition; each member's
     # numbers are in its weights (buffers), the first member's also in the manifest as JSON
-    spacings = np.array([prepared.record(c).native.spacing for c in prepared.case_ids])
-    volumes = list(case_lesion_volumes_ml(prepared).values())
     members = [{"fold": r.fold, "validation": r.validation} for r in results]
     provenance = {
         "train_config": redact_paths(config.to_dict()),
         "curriculum": {"name": "none"},
-        "data_fingerprint": data_fingerprint(prepared),
-        "training_data": {"cases": len(prepared.case_ids), "slices": len(prepared.slices),
-                          "lesion_slices": sum(1 for row in prepared.slices if row["has_lesion"]),
-                          "lesion_volume_ml": {"median": float(np.median(volumes)), "min": float(np.min(volumes)),
-                                               "max": float(np.max(volumes))}},
+        **training_data_provenance(prepared),
         "fold_metrics": [{"fold": m["fold"], **m["validation"]} for m in members],
-        "brain_extraction": brain_extraction_summary(prepared),
         "gnb_members": [{"fold": r.fold, **{k: c["kwargs"][k] for k in ("means", "variances", "priors")}}
                         for r, c in zip(results, configs)],
     }
@@ -306,7 +299,7 @@ def train_gnb(prepared_root: str | os.PathLike, run_dir: str | os.PathLike, conf
     preprocessing["context_slices"] = 0
     manifest = make_manifest(
         network_config=configs[0], channels=prepared.channels, reference_channel=prepared.config.reference
-        or prepared.channels[0], expected_spacing_mm=[float(v) for v in np.median(spacings, axis=0)],
+        or prepared.channels[0], expected_spacing_mm=median_spacing_mm(prepared),
         preprocessing=preprocessing, members=members, provenance=provenance, name=run_dir.name,
         description="voxel-wise Gaussian naive Bayes (classical baseline) on "
                     + ", ".join(configs[0]["kwargs"]["features"]),

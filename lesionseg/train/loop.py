@@ -168,7 +168,7 @@ class FoldTrainer(BudgetedTraining):
             self.device = torch.device("cuda", self.dist.local_rank)
         check_precision(config.precision, self.device)
         torch.manual_seed(config.seed + (self.fold or 0))
-        channels = len(self.prepared.config.input_planes(self.prepared.channels)) or int(self.prepared.arrays(self.train_rows[0]["case_id"]).images.shape[1])
+        channels = len(self.prepared.array_channels) or int(self.prepared.arrays(self.train_rows[0]["case_id"]).images.shape[1])
         channels *= 2 * config.context_slices + 1
         self.network = build_network(config.network, channels, 2, **config.network_kwargs).to(self.device)
         if self.initial_state is not None:

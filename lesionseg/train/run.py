@@ -122,6 +122,26 @@ def data_fingerprint(prepared: PreparedDataset) -> str:
     return digest.hexdigest()
 
 
+def training_data_provenance(prepared: PreparedDataset) -> dict[str, Any]:
+    """What a bundle's provenance says of its training data: ``data_fingerprint``, ``training_data`` (cases,
+    slices, lesion slices, lesion volumes in mL) and ``brain_extraction`` (see :func:`brain_extraction_summary`)."""
+    volumes = list(case_lesion_volumes_ml(prepared).values())
+    return {
+        "data_fingerprint": data_fingerprint(prepared),
+        "training_data": {"cases": len(prepared.case_ids), "slices": len(prepared.slices),
+                          "lesion_slices": sum(1 for row in prepared.slices if row["has_lesion"]),
+                          "lesion_volume_ml": {"median": float(np.median(volumes)), "min": float(np.min(volumes)),
+                                               "max": float(np.max(volumes))}},
+        "brain_extraction": brain_extraction_summary(prepared),
+    }
+
+
+def median_spacing_mm(prepared: PreparedDataset) -> list[float]:
+    """The median native voxel spacing (x, y, z) of the prepared cases, in mm: a bundle's expected spacing."""
+    spacings = np.array([prepared.record(c).native.spacing for c in prepared.case_ids])
+    return [float(v) for v in np.median(spacings, axis=0)]
+
+
 def brain_extraction_summary(prepared: PreparedDataset) -> dict[str, Any]:
     """The brain extraction of the training cases: the method asked for and how many cases each method made
     (from the case records; ``"unrecorded"`` for cases prepared before records named the method)."""
@@ -143,32 +163,24 @@ def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, 
     from lesionseg.models import network_config
 
     channels = prepared.channels or list(prepared.config.channels or [])
-    spacings = np.array([prepared.record(c).native.spacing for c in prepared.case_ids])
-    volumes = list(case_lesion_volumes_ml(prepared).values())
     members = [{"fold": r.fold, "validation": {k: v for k, v in r.validation.items() if math.isfinite(v)}}
                for r in results]
     provenance = {
         "train_config": redact_paths(config.to_dict()),
         "curriculum": {"name": config.curriculum, "metrics": config.metrics, "groups": config.groups,
                        "grouping": config.grouping, "epochs": config.epochs},
-        "data_fingerprint": data_fingerprint(prepared),
-        "training_data": {"cases": len(prepared.case_ids), "slices": len(prepared.slices),
-                          "lesion_slices": sum(1 for row in prepared.slices if row["has_lesion"]),
-                          "lesion_volume_ml": {"median": float(np.median(volumes)), "min": float(np.min(volumes)),
-                                               "max": float(np.max(volumes))}},
+        **training_data_provenance(prepared),
         "fold_metrics": [{"fold": m["fold"], **m["validation"]} for m in members],
         "preset": config.preset,
-        "brain_extraction": brain_extraction_summary(prepared),
         **(extra_provenance or {}),
     }
     preprocessing = prepared.config.to_dict()
     preprocessing["context_slices"] = config.context_slices  # the network's input depth (<= what was prepared)
     manifest = make_manifest(
-        network_config=network_config(config.network, len(prepared.config.input_planes(channels))
-                                      * (2 * config.context_slices + 1), 2,
-                                      **config.network_kwargs),
+        network_config=network_config(config.network, len(prepared.array_channels) * (2 * config.context_slices + 1),
+                                      2, **config.network_kwargs),
         channels=channels, reference_channel=prepared.config.reference or channels[0],
-        expected_spacing_mm=[float(v) for v in np.median(spacings, axis=0)],
+        expected_spacing_mm=median_spacing_mm(prepared),
         preprocessing=preprocessing, members=members, provenance=provenance,
         name=run_dir.name, description=(f"{config.network} trained on 3D patches" if config.is_3d else
                                         f"{config.network} trained with the {config.curriculum} curriculum"),
