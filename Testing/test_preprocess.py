@@ -14,7 +14,7 @@ from lesionseg.data import Case
 from lesionseg.io import Geometry, read_image, write_image
 from lesionseg.metrics import dice
 from lesionseg.preprocess import PrepareConfig, PrepareRecord, PreparedDataset, invert, prepare_case, prepare_dataset
-from lesionseg.preprocess.invert import paste_into
+from lesionseg.io.geometry import paste_into
 from lesionseg.preprocess.midplane import Midplane, estimate_midplane
 from lesionseg.preprocess.orientation import axial_frame
 from lesionseg.synth import make_case

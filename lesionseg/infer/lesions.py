@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from lesionseg.infer.postprocess import crop, foreground_box
+from lesionseg.infer.postprocess import foreground_box
+from lesionseg.io.geometry import crop_to_box
 from lesionseg.preprocess.midplane import Midplane
 
 
@@ -22,8 +23,8 @@ def lesion_table(mask: sitk.Image, midplane: Midplane | None = None,
     box = foreground_box(mask)  # the lesions' box: labelling the whole grid of a CT costs seconds
     if box is None:
         return []
-    mask = crop(mask, box)
-    probabilities = None if probabilities is None else crop(probabilities, box)
+    mask = crop_to_box(mask, box)
+    probabilities = None if probabilities is None else crop_to_box(probabilities, box)
     labels = sitk.RelabelComponent(sitk.ConnectedComponent(sitk.Cast(mask > 0, sitk.sitkUInt8), True),
                                    sortByObjectSize=True)
     statistics = sitk.LabelShapeStatisticsImageFilter()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from lesionseg.io.geometry import Geometry, crop_to_box, paste_into
+
 #: components smaller than this are removed by default (mm³): a few voxels of noise, not a lesion
 DEFAULT_MIN_LESION_MM3 = 10.0
 
@@ -33,12 +35,6 @@ def foreground_box(mask: sitk.Image, margin: int = 1) -> tuple[list[int], list[i
     return low, [h - l + 1 for l, h in zip(low, high)]
 
 
-def crop(image: sitk.Image, box: tuple[list[int], list[int]]) -> sitk.Image:
-    """The box ``(index, size)`` (x, y, z) of ``image``, with its physical place kept."""
-    index, size = box
-    return sitk.RegionOfInterest(image, [int(v) for v in size], [int(v) for v in index])
-
-
 def lesion_mask(probabilities: sitk.Image, *, threshold: float = 0.5, min_lesion_mm3: float = DEFAULT_MIN_LESION_MM3,
                 fill_holes: bool = True, brain: sitk.Image | None = None) -> sitk.Image:
     """Threshold a probability map and clean the result.
@@ -57,9 +53,9 @@ def lesion_mask(probabilities: sitk.Image, *, threshold: float = 0.5, min_lesion
     box = foreground_box(whole)
     if box is None:
         return whole
-    mask = crop(whole, box)
+    mask = crop_to_box(whole, box)
     if brain is not None:
-        mask = sitk.And(mask, sitk.Cast(crop(brain, box) > 0, sitk.sitkUInt8))
+        mask = sitk.And(mask, sitk.Cast(crop_to_box(brain, box) > 0, sitk.sitkUInt8))
     if fill_holes:
         mask = sitk.BinaryFillhole(mask, fullyConnected=False, foregroundValue=1)
     if min_lesion_mm3 > 0:
@@ -68,6 +64,4 @@ def lesion_mask(probabilities: sitk.Image, *, threshold: float = 0.5, min_lesion
         minimum_voxels = int(np.ceil(min_lesion_mm3 / voxel_mm3))
         labels = sitk.RelabelComponent(labels, minimumObjectSize=max(minimum_voxels, 1), sortByObjectSize=True)
         mask = sitk.Cast(labels > 0, sitk.sitkUInt8)
-    whole = sitk.Image(whole.GetSize(), sitk.sitkUInt8)
-    whole.CopyInformation(probabilities)
-    return sitk.Paste(whole, mask, mask.GetSize(), [0, 0, 0], box[0])
+    return paste_into(mask, Geometry.of(whole), box)

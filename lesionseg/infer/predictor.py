@@ -320,12 +320,13 @@ class Predictor:
         from lesionseg.infer.lesions import lesion_table
         from lesionseg.infer.postprocess import lesion_mask
         from lesionseg.preprocess import invert
-        from lesionseg.preprocess.invert import footprint_box, paste_into
+        from lesionseg.io.geometry import crop_to_box, paste_into
+        from lesionseg.preprocess.invert import footprint_box
 
         record, brain = prepared.record, prepared.native_brain
         box = footprint_box(record) if crop else None
         box_probabilities = invert(probabilities, record, kind="probability", box=box)
-        box_brain = brain if box is None else sitk.RegionOfInterest(brain, box[1], box[0])
+        box_brain = brain if box is None else crop_to_box(brain, box)
         box_labelmap = lesion_mask(box_probabilities, threshold=self.threshold, min_lesion_mm3=self.min_lesion_mm3,
                                    fill_holes=self.fill_holes, brain=box_brain)
         lesions = lesion_table(box_labelmap, record.midplane, box_probabilities)

@@ -98,6 +98,22 @@ class Geometry:
         return Geometry(tuple(int(n) for n in size), self.spacing, tuple(float(v) for v in origin), self.direction)
 
 
+def crop_to_box(image: sitk.Image, box: tuple) -> sitk.Image:
+    """The box ``(index, size)`` (voxels, x, y, z) of ``image``, with its physical place kept."""
+    index, size = box
+    return sitk.RegionOfInterest(image, [int(v) for v in size], [int(v) for v in index])
+
+
+def paste_into(image: sitk.Image, whole: Geometry, box: tuple | None) -> sitk.Image:
+    """The image on the grid ``whole`` made from ``image``, which covers its box ``(index, size)`` (voxels,
+    x, y, z; e.g. :func:`crop_to_box`'s or :meth:`Geometry.sub_grid`'s): zeros around it. A ``box`` of None
+    returns ``image`` unchanged (it is already whole)."""
+    if box is None:
+        return image
+    canvas = whole.reference_image(image.GetPixelID())
+    return sitk.Paste(canvas, image, image.GetSize(), [0, 0, 0], [int(v) for v in box[0]])
+
+
 def geometry_difference(first: "sitk.Image | Geometry", second: "sitk.Image | Geometry") -> str | None:
     """Say how two grids differ, or return ``None`` when they are the same within tolerance.
 

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     import numpy as np
     import SimpleITK as sitk
 
-    from lesionseg.io.geometry import Geometry
     from lesionseg.preprocess.record import PrepareRecord
 
 #: ``(index, size)`` of a box of a grid, each (x, y, z) in voxels
@@ -65,8 +64,8 @@ def invert(slices: np.ndarray, record: PrepareRecord, *, kind: Literal["probabil
         flipped: per-slice flips to undo instead of the record's (inference on mirrored slices).
         box: None for the whole native grid, or ``(index, size)`` (x, y, z) of a box of it, e.g.
             :func:`footprint_box`: the result then covers that box alone (on a large CT, most of the native
-            grid lies outside the prepared grid and would only receive zeros; :func:`paste_into` makes
-            the whole image from the box).
+            grid lies outside the prepared grid and would only receive zeros;
+            :func:`lesionseg.io.geometry.paste_into` makes the whole image from the box).
 
     Returns:
         An image with exactly the native geometry (size, spacing, origin, direction) of the reference, or
@@ -97,19 +96,3 @@ def footprint_box(record: PrepareRecord) -> Box | None:
     if min(size) == 0 or tuple(size) == tuple(record.native.size):
         return None
     return index, size
-
-
-def paste_into(image: sitk.Image, native: Geometry, box: Box | None) -> sitk.Image:
-    """The whole native image from the result on ``box`` (:func:`invert` with ``box``): zeros around it.
-
-    Args:
-        image: an image on the grid ``native.sub_grid(*box)``.
-        native: the whole grid.
-        box: the box ``image`` covers; None returns ``image`` unchanged (it is already whole).
-    """
-    import SimpleITK as sitk
-
-    if box is None:
-        return image
-    whole = native.reference_image(image.GetPixelID())
-    return sitk.Paste(whole, image, image.GetSize(), [0, 0, 0], [int(v) for v in box[0]])
