@@ -15,11 +15,15 @@ def test_the_demo_runs_end_to_end_and_writes_the_reports(tmp_path):
     result = run_cli("demo", out, "--cases", "6", "--held-out", "2", "--size", "64", "--minutes", "0.4", "--device",
                      "cpu", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    # the same time for both models (the trainer's budget): the curriculum, whose early epochs are shorter, gets
-    # at least as many epochs, and every one of its 6 groups enters
-    planned = {name: int(epochs) for epochs, name in re.findall(r"(\d+) epochs of '(\w+)'", result.stdout)}
-    assert set(planned) == {"vanilla", "none"} and planned["vanilla"] >= planned["none"] >= 1
-    assert planned["vanilla"] >= 6
+    # both models trained by the same time budget: the curriculum's early epochs hold fewer slices, so its epochs
+    # are shorter on average than those of 'none' (which sees every slice each epoch), and every one of its 6 groups
+    # enters. (The epoch counts themselves follow the measured pace, which varies run to run: not compared.)
+    runs = {name: (int(epochs), int(iterations)) for epochs, name, iterations
+            in re.findall(r"(\d+) epochs of '(\w+)', (\d+) iterations", result.stdout)}
+    assert set(runs) == {"vanilla", "none"} and min(epochs for epochs, _ in runs.values()) >= 1
+    assert runs["vanilla"][0] >= 6
+    iterations_per_epoch = {name: iterations / epochs for name, (epochs, iterations) in runs.items()}
+    assert iterations_per_epoch["vanilla"] < iterations_per_epoch["none"]
     assert "training from scratch: the starter model" in result.stdout  # 64-pixel slices: it does not fit
     for page in ("run-vanilla/report/index.html", "evaluation-vanilla/index.html", "evaluation-none/index.html"):
         assert (out / page).is_file(), page
