@@ -9,7 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from lesionseg.errors import GeometryError, LesionSegError, ParameterError, PreprocessingError
-from lesionseg.preprocess import brain
+from lesionseg.preprocess import brain_classical
 from lesionseg.preprocess.brain import extract_brain
 from lesionseg.synth import make_case
 
@@ -73,9 +73,9 @@ def test_thick_slices_one_by_one_by_five_mm():
 def test_morphology_radii_are_millimetres_per_axis():
     image = sitk.Image([4, 4, 4], sitk.sitkUInt8)
     image.SetSpacing((1.0, 1.0, 3.0))
-    assert brain._radius(image, 3.0) == [3, 3, 1]
+    assert brain_classical._radius(image, 3.0) == [3, 3, 1]
     image.SetSpacing((0.5, 0.5, 5.0))
-    assert brain._radius(image, 2.0) == [4, 4, 1]
+    assert brain_classical._radius(image, 2.0) == [4, 4, 1]
 
 
 def test_user_mask_always_wins_and_is_binarised(case_mri_ct):

@@ -105,7 +105,7 @@ def test_ct_brain_mask_on_a_1_mm_head_with_skull_base():
 
 def test_skull_base_guard_is_what_keeps_the_mask_out_of_the_neck(monkeypatch):
     """Without the cut at the skull's openings the same head's mask floods the neck through the foramen magnum."""
-    from lesionseg.preprocess import brain
+    from lesionseg.preprocess import brain_classical as brain
 
     case = make_case(3, 19, modalities=CT, **HEADS["3 mm, skull base, thick skull"])
     monkeypatch.setattr(brain, "SKULL_BASE_GUARD", False)

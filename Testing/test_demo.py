@@ -25,6 +25,8 @@ def test_the_demo_runs_end_to_end_and_writes_the_reports(tmp_path):
     iterations_per_epoch = {name: iterations / epochs for name, (epochs, iterations) in runs.items()}
     assert iterations_per_epoch["vanilla"] < iterations_per_epoch["none"]
     assert "training from scratch: the starter model" in result.stdout  # 64-pixel slices: it does not fit
+    # 4 training cases, under the preset's line of 20: each model trains on all of them (no validation Dice)
+    assert result.stdout.count("4 training cases, fewer than 20: one model on all of them") == 2
     for page in ("run-vanilla/report/index.html", "evaluation-vanilla/index.html", "evaluation-none/index.html"):
         assert (out / page).is_file(), page
     assert (out / "run-vanilla" / "model.lsb").is_file() and (out / "run-none" / "model.lsb").is_file()

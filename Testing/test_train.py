@@ -228,3 +228,36 @@ def test_difficulty_gradient_from_a_bundle_adds_a_normalised_column(tiny_prepare
     result = run_cli("difficulty", tiny_prepared, "--metric", "gradient", "--bundle", tiny_bundle,
                      "--gradient-measure", "steep", "--out", tmp_path / "x.csv", "--progress", "none")
     assert result.returncode == 2 and "--gradient-measure" in result.stderr and "retraining, step" in result.stderr
+
+
+def test_few_cases_train_one_model_on_all_of_them_and_asked_folds_are_kept(tiny_prepared, tmp_path):
+    """The fast presets' hold-out rule: below ``hold_out_min_cases`` eligible cases (tiny_prepared has 6), one
+    model on every case, said in the log; at the line, or with --fold/--folds given, the folds as asked."""
+    from lesionseg.cli.cmd_train import build_config
+    from lesionseg.cli import build_parser
+    from lesionseg.train import train_run
+    from lesionseg.train.run import apply_hold_out_rule
+
+    prepared = PreparedDataset(tiny_prepared)
+    assert len(prepared.case_ids) == 6
+    at_line, note = apply_hold_out_rule(tiny_config(all_data=False, folds=3, fold=0, hold_out_min_cases=6), prepared)
+    assert (at_line.all_data, at_line.fold, note) == (False, 0, None)
+    below, note = apply_hold_out_rule(tiny_config(all_data=False, folds=3, fold=0, hold_out_min_cases=7), prepared)
+    assert (below.all_data, below.fold) == (True, None) and "6 training cases, fewer than 7" in note
+
+    messages = []
+    summary = train_run(tiny_prepared, tmp_path / "run", tiny_config(all_data=False, folds=3, fold=0, epochs=1,
+                                                                     hold_out_min_cases=7, curriculum="none"),
+                        progress=lambda event: messages.append(event.get("message", "")))
+    assert (tmp_path / "run" / "all_data").is_dir() and not (tmp_path / "run" / "fold_0").exists()
+    assert [result.fold for result in summary.results] == [None] and not summary.results[0].validation
+    assert len(summary.results[0].train_rows) == len(prepared.slices)  # every case's slices trained on
+    assert any("without a validation hold-out" in message for message in messages)
+
+    def config_of(*options):
+        return build_config(build_parser().parse_args(["train", str(tiny_prepared), str(tmp_path / "r"), *options]))
+
+    assert config_of("--device", "cpu").hold_out_min_cases == 20  # the cpu preset's line
+    assert config_of("--device", "cpu", "--fold", "0").hold_out_min_cases == 0
+    assert config_of("--device", "cpu", "--folds", "3").hold_out_min_cases == 0
+    assert config_of("--preset", "paper").hold_out_min_cases == 0

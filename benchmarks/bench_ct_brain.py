@@ -6,7 +6,7 @@ cases of the ``ct_heldout`` and ``ct_starter`` recipes (:func:`lesionseg.synth.v
 noise), and named hard heads (1 mm slices, a thick skull, oblique and tilted, a 0.5 x 0.5 x 5 mm scan). For
 each: Dice of the classical mask against the phantom's intracranial mask (``SynthCase.brain_mask``), the
 volume error in mL (mask minus truth) and the seconds of brain extraction (generation not counted).
-``--compare`` also runs the pipeline without its skull-base guard (``lesionseg.preprocess.brain.
+``--compare`` also runs the pipeline without its skull-base guard (``lesionseg.preprocess.brain_classical.
 SKULL_BASE_GUARD = False``, the pipeline of before; the guard is
 :mod:`lesionseg.preprocess.skull_openings`), on the same cases in the same run, for the time per case
 before and after.
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from lesionseg.preprocess import brain as brain_module
+from lesionseg.preprocess import brain_classical as brain_module
 from lesionseg.preprocess.brain import run_brain_extraction
 from lesionseg.synth import make_case
 from lesionseg.synth.variety import THICK_SKULL_MM, varied_case_options

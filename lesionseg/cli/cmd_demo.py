@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"    {len(table)} lesion slices; histograms: {', '.join(str(p) for p in plots)}")
 
     runs = {}
-    base = {**preset.train_values(), "folds": 4, "fold": 0, "device": args.device, "seed": args.seed,
+    base = {**preset.train_values(), "device": args.device, "seed": args.seed,
             "difficulty_csv": str(out / "difficulty.csv"), "starter_if_fits": preset.starter and not args.from_scratch}
     if args.epochs is None:
         base["minutes"] = args.minutes
@@ -104,14 +104,14 @@ def run(args: argparse.Namespace) -> int:
 
     for number, curriculum in ((4, "vanilla"), (5, "none")):
         length = f"~{args.minutes:g} min" if args.epochs is None else f"{args.epochs} epochs"
-        began = _step(number, f"training with curriculum '{curriculum}' (fold 0 of 4, {length})")
+        began = _step(number, f"training with curriculum '{curriculum}' ({length})")
         run_dir = out / f"run-{curriculum}"
         result = train_run(prepared_root, run_dir, TrainConfig.from_dict({**base, "curriculum": curriculum}),
                            progress=say)
         runs[curriculum] = result
         fold = result.results[0]
         print(f"    {fold.epochs_run} epochs of '{curriculum}', {fold.iterations} iterations, validation Dice "
-              f"{fold.validation.get('val_dice', float('nan')):.3f} ({(time.perf_counter() - began) / 60:.1f} min)")
+              f"{_validation_dice(fold)} ({(time.perf_counter() - began) / 60:.1f} min)")
 
     _step(6, "segmenting the held-out cases with both models, evaluating them")
     pages = {}
@@ -133,10 +133,16 @@ def run(args: argparse.Namespace) -> int:
         held = _mean(evaluation.summary.get("dice_mean"))
         f1 = _mean(evaluation.summary.get("lesion_f1_mean"))
         false = float(np.mean([row["lesion_fp"] for row in evaluation.rows]))
-        print(f"  {curriculum:<10}   {fold.validation.get('val_dice', float('nan')):.3f}             {held:.3f}"
+        print(f"  {curriculum:<10}   {_validation_dice(fold):<5}             {held:.3f}"
               f"           {f1:.3f}                {false:.1f}                  {fold.epochs_run}")
     print(f"\nopen {report} (the run report) and {pages['vanilla']} (the held-out evaluation)")
     return 0
+
+
+def _validation_dice(fold) -> str:
+    """The model's validation Dice to 3 decimals, or "none" for a model trained on every case."""
+    value = fold.validation.get("val_dice") if fold.validation else None
+    return "none" if value is None else f"{value:.3f}"
 
 
 def _mean(value) -> float:

@@ -190,9 +190,9 @@ def build_config(args: argparse.Namespace):
     if args.all_data:
         overrides.update(all_data=True, fold=None)
     elif args.fold is not None:
-        overrides.update(fold=args.fold, folds=args.fold_count or base.get("folds", 5))
+        overrides.update(fold=args.fold, folds=args.fold_count or base.get("folds", 5), hold_out_min_cases=0)
     elif args.folds is not None:
-        overrides.update(folds=args.folds, fold=None)
+        overrides.update(folds=args.folds, fold=None, hold_out_min_cases=0)
     merged = {**base, **{key: value for key, value in overrides.items() if value is not None}}
     if args.folds is not None or args.all_data:
         merged["fold"] = None  # every fold (or none), whatever fold the preset or the saved config names

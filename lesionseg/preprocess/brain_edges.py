@@ -35,14 +35,14 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from lesionseg.preprocess.brain import (
+from lesionseg.preprocess.brain_classical import (
     CT_RANGE_HU,
     SMOOTHING_MM,
     EdgeRule,
-    _classical_ct,
-    _classical_mri,
-    _clean_up,
-    _ct_median,
+    classical_ct,
+    classical_mri,
+    clean_up,
+    ct_median_radius,
 )
 from lesionseg.preprocess.coarse import block_bounds, shrink, upsample
 
@@ -63,7 +63,7 @@ def coarse_then_refined(image: sitk.Image, modality: str, factors: tuple[int, in
         A uint8 0/1 mask on ``image``'s grid (empty when the coarse pipeline found nothing).
     """
     coarse = shrink(image, factors)
-    mask, rule = _classical_ct(coarse) if modality == "ct" else _classical_mri(coarse)
+    mask, rule = classical_ct(coarse) if modality == "ct" else classical_mri(coarse)
     native = np.zeros(sitk.GetArrayViewFromImage(image).shape, np.uint8)
     if not np.any(sitk.GetArrayViewFromImage(mask)):
         return _on_grid(native, image)
@@ -104,7 +104,7 @@ def _on_grid(array: np.ndarray, image: sitk.Image) -> sitk.Image:
 def _filter_margin(image: sitk.Image, modality: str) -> list[int]:
     """Native voxels (x, y, z) a filter reaches beyond the band: the CT median's radius, 3 sigma of MRI's."""
     if modality == "ct":
-        return [max(r, int(np.ceil(max(image.GetSpacing()) / s))) for r, s in zip(_ct_median(image),
+        return [max(r, int(np.ceil(max(image.GetSpacing()) / s))) for r, s in zip(ct_median_radius(image),
                                                                                     image.GetSpacing())]
     return [int(np.ceil(3.0 * SMOOTHING_MM / s)) for s in image.GetSpacing()]
 
@@ -155,7 +155,7 @@ def _refine_ct(values: np.ndarray, spacing_xyz: tuple[float, ...], inside: np.nd
                band: np.ndarray) -> np.ndarray:
     """The CT edge in the band, at full resolution: ``values`` (HU) and the masks are ``(z, y, x)`` crops."""
     low, high = CT_RANGE_HU
-    radius = [int(round(SMOOTHING_MM / s)) for s in spacing_xyz]  # brain._ct_median's
+    radius = [int(round(SMOOTHING_MM / s)) for s in spacing_xyz]  # brain.ct_median_radius's
     mask = _reconstruct(inside, median_in_window(values, radius, low, high, where=band))
     edge = mask & band
     bone = band & ~mask & (values > high)
@@ -195,4 +195,4 @@ def _refine_mri(crop: sitk.Image, inside: np.ndarray, band: np.ndarray, rule: Ed
     mask = _reconstruct(inside, band & passes)
     image = sitk.GetImageFromArray(mask.astype(np.uint8))
     image.CopyInformation(crop)
-    return sitk.GetArrayFromImage(_clean_up(image))
+    return sitk.GetArrayFromImage(clean_up(image))

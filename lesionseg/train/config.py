@@ -51,6 +51,10 @@ class TrainConfig:
         spl_growth: per-epoch growth of the self-paced threshold.
         folds: number of cross-validation folds; fold: train only this fold (0-based); all_data: one model on
             every case, no validation.
+        hold_out_min_cases: with fewer eligible cases than this, one model is trained on every case (as
+            ``all_data``; the final weights are kept) instead of the folds asked for; 0: never. Holding two
+            of ten cases out for validation costs the model a fifth of its few examples, which the choice of a
+            checkpoint does not win back (:data:`lesionseg.train.presets.HOLD_OUT_MIN_CASES`).
         min_lesion_ml: drop training cases whose lesion is smaller (the transfer paper's 2.5 mL).
         augmentation: keyword arguments of ``lesionseg.train.augment.AugmentConfig`` ({} = defaults;
             {"enabled": false} turns it off).
@@ -108,6 +112,7 @@ class TrainConfig:
     folds: int = 5
     fold: int | None = None
     all_data: bool = False
+    hold_out_min_cases: int = 0
     min_lesion_ml: float = 0.0
     augmentation: dict[str, Any] = field(default_factory=dict)
     precision: str = "fp32"
@@ -168,6 +173,9 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ParameterError(f"--{name.replace('_', '-')} must be a positive integer, not {value!r}.")
+        value = self.hold_out_min_cases
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ParameterError(f"hold_out_min_cases must be zero or a positive integer, not {value!r}.")
         if self.folds < 2 and self.fold is None and not self.all_data:
             raise ParameterError("--folds must be at least 2 (or use --all-data for one model on every case).")
         if self.fold is not None and not 0 <= self.fold < self.folds:

@@ -89,11 +89,34 @@ def difficulty_for(config: TrainConfig, prepared: PreparedDataset, run_dir: Path
     return table
 
 
+def eligible_cases(config: TrainConfig, prepared: PreparedDataset) -> list[str]:
+    """The case ids whose lesion volume reaches ``config.min_lesion_ml`` (the cases a model may train on)."""
+    volumes = case_lesion_volumes_ml(prepared)
+    return [c for c in prepared.case_ids if volumes[c] >= config.min_lesion_ml]
+
+
+def apply_hold_out_rule(config: TrainConfig, prepared: PreparedDataset) -> tuple[TrainConfig, str | None]:
+    """The configuration to train and, when it differs from ``config``, the sentence that says why.
+
+    With fewer eligible cases than ``config.hold_out_min_cases`` (and folds asked for), one model is trained
+    on every case instead (``all_data``; no validation, the final weights kept).
+    """
+    if config.all_data or not config.hold_out_min_cases or config.is_3d:
+        return config, None
+    count = len(eligible_cases(config, prepared))
+    if count >= config.hold_out_min_cases:
+        return config, None
+    changed = TrainConfig.from_dict({**config.to_dict(), "all_data": True, "fold": None})
+    return changed, (f"{count} training cases, fewer than {config.hold_out_min_cases}: one model on all of them, "
+                     "without a validation hold-out (its final weights are kept; give --fold or --folds to "
+                     "hold cases out)")
+
+
 def plan_folds(config: TrainConfig, prepared: PreparedDataset) -> list[tuple[int | None, list[str], list[str]]]:
     """(fold, training case ids, validation case ids) for each model to train."""
     volumes = case_lesion_volumes_ml(prepared)
     case_ids = prepared.case_ids
-    eligible = [c for c in case_ids if volumes[c] >= config.min_lesion_ml]
+    eligible = eligible_cases(config, prepared)
     if not eligible:
         raise DatasetError(f"no case of {prepared.root} has a lesion of at least {config.min_lesion_ml:g} mL "
                            "(--min-lesion-ml); lower the threshold.")
@@ -241,11 +264,14 @@ def train_run(prepared_root: str | os.PathLike, run_dir: str | os.PathLike, conf
         raise DatasetError(f"{prepared.root} has no lesion slices; training needs cases with lesions.")
     if not config.is_3d:
         prepared.require_context(config.context_slices)
+    config, hold_out_note = apply_hold_out_rule(config, prepared)
     dist = init_distributed(use_cuda=torch.cuda.is_available() and config.device in ("auto", "cuda"))
     try:
         if dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             config.save(run_dir / "train_config.json")
+            if hold_out_note:
+                progress({"event": "message", "message": hold_out_note})
         source = finetune_source(config, prepared, progress if dist.is_main else None)
         initial_state = source.state_dict if source else None
         table = difficulty_for(config, prepared, run_dir if dist.is_main else None, progress)
