@@ -88,6 +88,17 @@ def test_torch_bound_admits_only_wheels_built_for_numpy_2():
     assert all(admitted(version) for version in ("2.4.1", "2.5.1", "2.6.0", "2.13.0"))
 
 
+def test_the_package_and_the_slicer_install_ask_for_the_same_torch():
+    """One bound for torch: the package's dependency in pyproject.toml is the one the Slicer install asks for."""
+    import re
+
+    from LesionSegInferenceLib.InstallLogic import TORCH_REQUIREMENT
+
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")  # tomllib is Python 3.11+; we support 3.10
+    dependencies = text.split("\ndependencies = [", 1)[1].split("\n]", 1)[0]
+    assert re.findall(r'"(torch[^"]*)"', dependencies) == [f"torch{TORCH_REQUIREMENT}"]
+
+
 # ----------------------------------------------------------------------------- 2. the effect uses the editor's images
 @functools.lru_cache(maxsize=1)
 def _phantom():

@@ -17,6 +17,10 @@ false and missed lesions per case, the volume ratio (predicted/true) of every he
 and the faint bin's means. ``--log FILE`` appends each finished run as a JSON line (commit it under
 ``benchmarks/results/``).
 
+``--modality ct`` does the same on CT: both cohorts from the ``ct_heldout`` recipe (lesions 2-8 HU below their
+tissue, noise sigma 3-6 HU, 5 mm slices, a third stored obliquely), no faint bin; ``--prepare-options`` passes
+options to ``lesionseg prepare`` (e.g. ``--ct-windows brain,stroke``), with their own work folder.
+
 Run: ``.venv/bin/python benchmarks/bench_budget.py --work W --minutes 15 --train-cases 10 --held-out 20
 --faint 6 --arm starter= --arm scratch=--from-scratch --seeds 0 --log benchmarks/results/budget.jsonl``.
 """
@@ -44,18 +48,20 @@ from lesionseg.synth.variety import varied_case_options
 TRAIN_SEED, HELD_OUT_SEED, FAINT_SEED = 7100, 7200, 7300
 
 
-def write_varied(root: Path, count: int, seed: int, lesion_age: tuple[float, float] | None, workers: int) -> None:
-    """A cohort of the ``heldout`` recipe (lesion ages overridden when given), written once."""
+def write_varied(root: Path, count: int, seed: int, lesion_age: tuple[float, float] | None, workers: int,
+                 modality: str = "flair") -> None:
+    """A cohort of the ``heldout`` recipe (``ct_heldout`` for CT; lesion ages overridden when given), written once."""
     if (root / "dataset_description.json").exists():
         return
+    recipe = "ct_heldout" if modality == "ct" else "heldout"
 
     def options(index: int) -> dict:
-        values = varied_case_options(seed, index, recipe="heldout")
+        values = varied_case_options(seed, index, recipe=recipe)
         if lesion_age is not None:
             values["lesion_age"] = lesion_age
         return values
 
-    write_cohort(root, count, modalities=("flair",), seed=seed, workers=workers, case_options_fn=options)
+    write_cohort(root, count, modalities=(modality,), seed=seed, workers=workers, case_options_fn=options)
 
 
 def lesion(command: list[str]) -> float:
@@ -67,12 +73,12 @@ def lesion(command: list[str]) -> float:
     return time.perf_counter() - began
 
 
-def evaluate(bundle: Path, cases) -> list[dict]:
+def evaluate(bundle: Path, cases, modality: str = "flair") -> list[dict]:
     """Per held-out case: Dice, lesion-wise counts and the volume ratios of its lesions over 10 mL."""
     predictor = Predictor(bundle, device="cpu")
     rows = []
     for case in cases:
-        prediction = predictor.predict({"flair": case.channels["flair"]}, side="auto", case_id=case.case_id)
+        prediction = predictor.predict({modality: case.channels[modality]}, side="auto", case_id=case.case_id)
         truth_image = case.read_mask()
         truth = sitk.GetArrayFromImage(truth_image) > 0
         predicted = sitk.GetArrayFromImage(prediction.labelmap) > 0
@@ -103,17 +109,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--log", type=Path, help="append each run's results to this JSON-lines file")
     parser.add_argument("--zero-shot", action="store_true", help="score the shipped starter model untrained first")
+    parser.add_argument("--modality", choices=("flair", "ct"), default="flair")
+    parser.add_argument("--prepare-options", default="", help="extra options of lesionseg prepare")
     args = parser.parse_args()
+    if args.modality == "ct":
+        args.faint = 0  # the faint bin is FLAIR's (lesion ages 0-0.5)
     arms = [arm.partition("=") for arm in (args.arm or ([] if args.zero_shot else ["starter="]))]
     work = args.work
-    write_varied(work / "train", args.train_cases, TRAIN_SEED, None, args.workers)
-    write_varied(work / "heldout", args.held_out, HELD_OUT_SEED, None, args.workers)
+    write_varied(work / "train", args.train_cases, TRAIN_SEED, None, args.workers, args.modality)
+    write_varied(work / "heldout", args.held_out, HELD_OUT_SEED, None, args.workers, args.modality)
     if args.faint:
         write_varied(work / "faint", args.faint, FAINT_SEED, (0.0, 0.5), args.workers)
     prepared = work / "prepared"
     if not (prepared / "prepare.json").exists():
         seconds = lesion(["prepare", str(work / "train"), str(prepared), "--workers", str(args.workers),
-                          "--progress", "none"])
+                          "--progress", "none", *shlex.split(args.prepare_options)])
         print(f"prepared {args.train_cases} training cases in {seconds:.0f} s", flush=True)
     held_out = discover(work / "heldout")
     faint = discover(work / "faint") if args.faint else []
@@ -128,9 +138,10 @@ def main() -> None:
                        "--progress", "none", *shlex.split(options)]
             seconds = lesion(command)
             bundle, budget = run / "model.lsb", json.loads((run / "budget.json").read_text())
-        rows = evaluate(bundle, held_out)
+        rows = evaluate(bundle, held_out, args.modality)
         faint_rows = evaluate(bundle, faint) if faint else []
-        result = {"arm": name, "options": options, "seed": int(seed), "minutes_budget": args.minutes,
+        result = {"arm": name, "options": options, "modality": args.modality, "prepare_options": args.prepare_options,
+                  "seed": int(seed), "minutes_budget": args.minutes,
                   "minutes_wall": seconds / 60, "budget": budget,
                   "held_out": summary(rows), "faint": summary(faint_rows) if faint_rows else None,
                   "cases": rows, "faint_cases": faint_rows}

@@ -9,7 +9,6 @@ matplotlib's inferno map (black, purple, red, orange, pale yellow), linear in be
 from __future__ import annotations
 
 import SimpleITK as sitk
-import slicer
 import vtk
 
 from lesionseg.mrml.hierarchy import place_beside
