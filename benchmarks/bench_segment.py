@@ -21,9 +21,9 @@ Rows (each a function in ``ROWS``; a row is added by writing one more and listin
   and without its default mirroring, and the ratio to ours.
 - ``paper``: the earlier rows on an untrained paper U-Net at 192 px, one side given: end to end over the
   network, time per case of a 10-case batch.
-- ``ct``: one 512 x 512 x 300 CT-like volume with a skull base, thick skull and beam hardening, segmented by the default (``cpu`` preset) network and slices
-  with the starter's weights (``--skip-ct`` leaves it out; preprocessing's own benchmark is
-  ``benchmarks/bench_preprocess_speed.py``).
+- ``ct``: one 512 x 512 x 300 CT-like volume with a skull base, thick skull and beam hardening, segmented by
+  the default (``cpu`` preset) network and slices with the starter's weights (``--skip-ct`` leaves it out;
+  preprocessing's own benchmark is ``benchmarks/bench_preprocess_speed.py``).
 
 nnU-Net's environment (kept apart: it pins other versions; PyPI's torchvision is a CUDA build that fails to
 import here, and nnU-Net's predictor does not need it, so it is left out)::

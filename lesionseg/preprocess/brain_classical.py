@@ -197,9 +197,10 @@ def clean_up(mask: sitk.Image) -> sitk.Image:
     return _largest_component(opened)
 
 
-def ct_median_radius(image: sitk.Image) -> list[int]:
-    """The CT median filter's radius in voxels per axis (x, y, z): 1 mm, 0 along axes coarser than 2 mm."""
-    return [int(round(SMOOTHING_MM / s)) for s in image.GetSpacing()]
+def ct_median_radius(spacing_xyz: tuple[float, ...]) -> list[int]:
+    """The CT median filter's radius in voxels per axis (x, y, z) for voxels of ``spacing_xyz`` mm: 1 mm, 0 along
+    axes coarser than 2 mm."""
+    return [int(round(SMOOTHING_MM / s)) for s in spacing_xyz]
 
 
 def classical_ct(image: sitk.Image) -> tuple[sitk.Image, EdgeRule]:
@@ -207,7 +208,7 @@ def classical_ct(image: sitk.Image) -> tuple[sitk.Image, EdgeRule]:
     hu = sitk.Cast(image, sitk.sitkFloat32)
     # A median (not a Gaussian) keeps the skull edge where it is: a Gaussian spreads 1000 HU of bone
     # over the CSF next to it, which then fails the 100 HU test and the mask shrinks by a millimetre.
-    smooth = sitk.Median(hu, ct_median_radius(image))
+    smooth = sitk.Median(hu, ct_median_radius(image.GetSpacing()))
     low, high = CT_RANGE_HU
     window = sitk.Cast((smooth >= low) & (smooth <= high), sitk.sitkUInt8)
     if SKULL_BASE_GUARD:

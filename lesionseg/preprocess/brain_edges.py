@@ -104,8 +104,8 @@ def _on_grid(array: np.ndarray, image: sitk.Image) -> sitk.Image:
 def _filter_margin(image: sitk.Image, modality: str) -> list[int]:
     """Native voxels (x, y, z) a filter reaches beyond the band: the CT median's radius, 3 sigma of MRI's."""
     if modality == "ct":
-        return [max(r, int(np.ceil(max(image.GetSpacing()) / s))) for r, s in zip(ct_median_radius(image),
-                                                                                    image.GetSpacing())]
+        spacing = image.GetSpacing()
+        return [max(r, int(np.ceil(max(spacing) / s))) for r, s in zip(ct_median_radius(spacing), spacing)]
     return [int(np.ceil(3.0 * SMOOTHING_MM / s)) for s in image.GetSpacing()]
 
 
@@ -155,7 +155,7 @@ def _refine_ct(values: np.ndarray, spacing_xyz: tuple[float, ...], inside: np.nd
                band: np.ndarray) -> np.ndarray:
     """The CT edge in the band, at full resolution: ``values`` (HU) and the masks are ``(z, y, x)`` crops."""
     low, high = CT_RANGE_HU
-    radius = [int(round(SMOOTHING_MM / s)) for s in spacing_xyz]  # brain.ct_median_radius's
+    radius = ct_median_radius(spacing_xyz)
     mask = _reconstruct(inside, median_in_window(values, radius, low, high, where=band))
     edge = mask & band
     bone = band & ~mask & (values > high)

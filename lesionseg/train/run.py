@@ -21,7 +21,7 @@ import io as text_io
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,24 +89,25 @@ def difficulty_for(config: TrainConfig, prepared: PreparedDataset, run_dir: Path
     return table
 
 
-def eligible_cases(config: TrainConfig, prepared: PreparedDataset) -> list[str]:
-    """The case ids whose lesion volume reaches ``config.min_lesion_ml`` (the cases a model may train on)."""
-    volumes = case_lesion_volumes_ml(prepared)
-    return [c for c in prepared.case_ids if volumes[c] >= config.min_lesion_ml]
+def eligible_cases(volumes_ml: dict[str, float], min_lesion_ml: float) -> list[str]:
+    """The case ids (in ``volumes_ml``'s order, from :func:`case_lesion_volumes_ml`) whose lesion volume reaches
+    ``min_lesion_ml``: the cases a model may train on."""
+    return [case_id for case_id, volume in volumes_ml.items() if volume >= min_lesion_ml]
 
 
 def apply_hold_out_rule(config: TrainConfig, prepared: PreparedDataset) -> tuple[TrainConfig, str | None]:
     """The configuration to train and, when it differs from ``config``, the sentence that says why.
 
     With fewer eligible cases than ``config.hold_out_min_cases`` (and folds asked for), one model is trained
-    on every case instead (``all_data``; no validation, the final weights kept).
+    on every case instead (``all_data``; no validation, the final weights kept). 2D networks only: the rule
+    was measured on slice training; a 3D run keeps its folds.
     """
     if config.all_data or not config.hold_out_min_cases or config.is_3d:
         return config, None
-    count = len(eligible_cases(config, prepared))
+    count = len(eligible_cases(case_lesion_volumes_ml(prepared), config.min_lesion_ml))
     if count >= config.hold_out_min_cases:
         return config, None
-    changed = TrainConfig.from_dict({**config.to_dict(), "all_data": True, "fold": None})
+    changed = replace(config, all_data=True, fold=None)
     return changed, (f"{count} training cases, fewer than {config.hold_out_min_cases}: one model on all of them, "
                      "without a validation hold-out (its final weights are kept; give --fold or --folds to "
                      "hold cases out)")
@@ -116,7 +117,7 @@ def plan_folds(config: TrainConfig, prepared: PreparedDataset) -> list[tuple[int
     """(fold, training case ids, validation case ids) for each model to train."""
     volumes = case_lesion_volumes_ml(prepared)
     case_ids = prepared.case_ids
-    eligible = eligible_cases(config, prepared)
+    eligible = eligible_cases(volumes, config.min_lesion_ml)
     if not eligible:
         raise DatasetError(f"no case of {prepared.root} has a lesion of at least {config.min_lesion_ml:g} mL "
                            "(--min-lesion-ml); lower the threshold.")
