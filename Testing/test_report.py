@@ -147,6 +147,25 @@ def test_report_without_prepared_notes_the_overlays_and_escapes_text(report, tmp
     assert not (out / "overlays.png").exists()
 
 
+def test_training_curves_of_an_all_data_model_say_why_the_validation_panel_is_empty(monkeypatch, tmp_path):
+    """The fast presets train on every case below 20 cases: no validation Dice to draw, and the panel says so;
+    a validated fold draws its Dice and F1 and no such note."""
+    from lesionseg.report import figures
+
+    drawn = {}
+    monkeypatch.setattr(figures, "save_figure", lambda figure, path, rect=None: drawn.setdefault(str(path), figure))
+    rows = [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.4}]
+    figures.plot_training_curves({"all": rows}, tmp_path / "all.png")
+    validated = [{**rows[0], "val_dice": 0.6, "val_lesion_f1": 0.5}, rows[1]]
+    figures.plot_training_curves({"0": validated}, tmp_path / "fold.png")
+    figures.plot_training_curves({"0": rows}, tmp_path / "early.png")  # a fold before its first validation
+    for name, lines, note in (("all.png", 0, "trained on every case"), ("fold.png", 2, None),
+                              ("early.png", 0, "no validation yet")):
+        dice_axes = drawn[str(tmp_path / name)].axes[1]
+        texts = [text.get_text() for text in dice_axes.texts]
+        assert len(dice_axes.lines) == lines and (any(note in t for t in texts) if note else not texts), name
+
+
 def test_table_escapes_cells_and_formats_numbers():
     text = table(["name", "value"], [["<script>&", 0.123456], ["x", None]])
     assert "&lt;script&gt;&amp;" in text and "<script>" not in text

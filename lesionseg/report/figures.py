@@ -84,6 +84,12 @@ def plot_training_curves(logs: Mapping[str, Sequence[Mapping[str, Any]]], path: 
     loss_axes.set(xlabel="epoch", ylabel="training loss (mean per epoch)", title="Training loss")
     dice_axes.set(xlabel="epoch", ylabel="validation Dice, lesion-wise F1 (mean per case)",
                   title="Validation Dice and lesion-wise F1", ylim=(-0.02, 1.02))
+    if not dice_axes.lines:  # say why the panel is empty: an all-data model (the fast presets' default below
+        # 20 cases) has no validation; a cross-validated run has none before its first validated epoch
+        why = ("no validation:\nthe model was trained on every case" if set(logs) == {"all"}
+               else "no validation yet")
+        dice_axes.text(0.5, 0.5, why, ha="center", va="center", transform=dice_axes.transAxes, fontsize=11,
+                       color="0.35")
     for axes in (loss_axes, dice_axes):
         axes.grid(alpha=0.3)
         if axes.lines:
