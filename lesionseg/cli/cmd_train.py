@@ -68,6 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--k", type=int, dest="fold_count", help="number of folds when --fold is used (default 5)")
     parser.add_argument("--min-lesion-ml", type=float, help="drop training cases with a smaller lesion (e.g. 2.5)")
     parser.add_argument("--no-augment", action="store_true", help="turn augmentation off")
+    parser.add_argument("--augmentation", metavar="JSON",
+                        help="augmentation settings over the preset's, e.g. '{\"lesion_contrast_prob\": 0.3}' "
+                             "(names: lesionseg.train.augment.AugmentConfig)")
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), help="(default fp32)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="(default auto)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
@@ -181,8 +184,10 @@ def build_config(args: argparse.Namespace):
     }
     if args.metric:
         overrides["metrics"] = [m.strip() for m in args.metric.split(",") if m.strip()]
+    if args.augmentation is not None:
+        overrides["augmentation"] = {**base.get("augmentation", {}), **_json_option(args.augmentation, "--augmentation")}
     if args.no_augment:
-        overrides["augmentation"] = {**base.get("augmentation", {}), "enabled": False}
+        overrides["augmentation"] = {**overrides.get("augmentation", base.get("augmentation", {})), "enabled": False}
     if args.deterministic:
         overrides["deterministic"] = True
     if args.freeze_encoder:

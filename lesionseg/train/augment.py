@@ -28,11 +28,16 @@ and intensities than its few training cases show:
    the brightness of a lesion relative to the tissue varies;
 10. Gaussian blur (MONAI ``RandGaussianSmoothd``, sigma in ``blur_sigma_px``) and low resolution (MONAI
     ``RandSimulateLowResolutiond``: down by a factor in ``lowres_zoom`` and back), as thick or
-    interpolated slices look.
+    interpolated slices look;
+11. lesion contrast (:class:`lesionseg.train.lesion_contrast.RandLesionContrastd`, written here: MONAI's
+    intensity transforms act on the whole image): every lesion of the mask faded towards its surroundings
+    by a factor in ``lesion_contrast_range``, so fainter (younger) lesions than the training cases hold are
+    still lesions; after the geometric transforms, before the bias field, in 2D and 3D.
 
 Patches of 3D networks (``spatial_dims=3``: ``{"image": (C, Z, Y, X), "mask": (1, Z, Y, X)}``, axes
 slices, rows, columns) get the transforms that mean the same thing in 3D: the anterior-posterior flip
-(array axis 1 of the (Z, Y, X) patch: rows), the bias field (a 3D polynomial field) and Gaussian noise.
+(array axis 1 of the (Z, Y, X) patch: rows), the lesion contrast, the bias field (a 3D polynomial field) and
+Gaussian noise.
 The in-plane rotation, the 2D elastic deformation and the per-slice k-space motion are 2D transforms and
 are not applied to patches (their settings are ignored).
 
@@ -62,7 +67,8 @@ from lesionseg.errors import ParameterError
 
 _MAX_SEED = 2**32 - 1
 #: settings that are (low, high) pairs
-_PAIRS = ("elastic_magnitude_px", "bias_coeff", "zoom_range", "gamma_range", "blur_sigma_px", "lowres_zoom")
+_PAIRS = ("elastic_magnitude_px", "bias_coeff", "zoom_range", "gamma_range", "blur_sigma_px", "lowres_zoom",
+          "lesion_contrast_range")
 
 
 def _is_number(value: Any) -> bool:
@@ -91,6 +97,8 @@ class AugmentConfig:
         gamma_prob, gamma_range: probability and (low, high) gamma.
         blur_prob, blur_sigma_px: probability and (low, high) Gaussian sigma in pixels (2D only).
         lowres_prob, lowres_zoom: probability and (low, high) downsampling factor (2D only).
+        lesion_contrast_prob, lesion_contrast_range: probability and (low, high) factor of the lesions' remaining
+            contrast to their surroundings (:mod:`lesionseg.train.lesion_contrast`; 1 = unchanged).
     """
 
     enabled: bool = True
@@ -122,6 +130,8 @@ class AugmentConfig:
     blur_sigma_px: tuple[float, float] = (0.5, 1.0)
     lowres_prob: float = 0.0
     lowres_zoom: tuple[float, float] = (0.5, 1.0)
+    lesion_contrast_prob: float = 0.0
+    lesion_contrast_range: tuple[float, float] = (0.4, 1.0)
 
     def __post_init__(self) -> None:
         for name in _PAIRS:
@@ -445,7 +455,7 @@ def _random_states(transforms: Sequence[Any]) -> list[np.random.RandomState]:
 def _transforms(config: AugmentConfig, image_key: str, mask_keys: tuple[str, ...],
                 spatial_dims: int = 2) -> list[Any]:
     """The enabled transforms in order, each wrapped with its probability (probability 0 = left out); for
-    3D patches only the flip, the bias field and the noise (see the module docstring)."""
+    3D patches only the flip, the lesion contrast, the bias field and the noise (see the module docstring)."""
     from monai.transforms import Rand2DElasticd, RandBiasFieldd, RandFlipd, RandGaussianNoised, RandRotated
 
     keys = [image_key, *mask_keys]
@@ -474,6 +484,11 @@ def _transforms(config: AugmentConfig, image_key: str, mask_keys: tuple[str, ...
         elastic = Rand2DElasticd(keys, spacing=(spacing, spacing), magnitude_range=config.elastic_magnitude_px,
                                  prob=1.0, mode=modes, padding_mode=padding)
         transforms.append(_Sometimes(elastic, config.elastic_prob))
+    if config.lesion_contrast_prob > 0 and mask_keys:
+        from lesionseg.train.lesion_contrast import RandLesionContrastd
+
+        fade = RandLesionContrastd(image_key, mask_keys[0], factor_range=config.lesion_contrast_range)
+        transforms.append(_Sometimes(fade, config.lesion_contrast_prob))
     if config.bias_prob > 0:
         bias = RandBiasFieldd(image_key, degree=config.bias_degree, coeff_range=config.bias_coeff, prob=1.0)
         transforms.append(_Sometimes(bias, config.bias_prob))
