@@ -102,3 +102,30 @@ def test_a_missing_starter_means_training_from_scratch_with_a_sentence(tiny_prep
     messages = []
     assert finetune_source(_config(starter_if_fits=True), PreparedDataset(tiny_prepared), messages.append) is None
     assert "the starter model is unavailable" in messages[0]["message"]
+
+
+def test_starter_means_the_ct_starter_for_a_ct_run(tiny_prepared, tiny_2p5d_bundle, tmp_path, monkeypatch):
+    """``starter`` is the shipped model of the run's channel after the map: the CT starter when every channel is CT
+    (here the tiny dataset's flair mapped onto ct), the FLAIR one otherwise (stand-in bundles for both)."""
+    from lesionseg.bundle import read_manifest, save_bundle
+    from lesionseg.bundle.archive import load_state_dicts
+    from lesionseg.preprocess import PreparedDataset
+    from lesionseg.train.finetune import finetune_source, starter_modality
+
+    weights = load_state_dicts(tiny_2p5d_bundle)
+    flair = save_bundle(tmp_path / "starter.lsb", read_manifest(tiny_2p5d_bundle), weights)
+    ct_manifest = read_manifest(tiny_2p5d_bundle)
+    ct_manifest["channels"], ct_manifest["reference_channel"] = ["ct"], "ct"
+    ct = save_bundle(tmp_path / "ct_starter.lsb", ct_manifest, weights)
+    monkeypatch.setattr("lesionseg.starter.starter_bundle_path", lambda modality="flair": {"flair": flair, "ct": ct}[modality])
+    prepared = PreparedDataset(tiny_prepared)
+    assert starter_modality(_config(), prepared) == "flair"
+    assert starter_modality(_config(channel_map={"flair": "ct"}), prepared) == "ct"
+    assert finetune_source(_config(finetune_from="starter"), prepared).path == flair
+    messages = []
+    source = finetune_source(_config(finetune_from="starter", channel_map={"flair": "ct"}), prepared, messages.append)
+    assert source.path == ct and source.name == "ct starter"
+    # the CT starter's weights load, but it saw CT windows, not z-scored MRI: said, not hidden
+    assert "fine-tuning from ct starter although channel flair is normalised" in messages[0]["message"]
+    assert finetune_source(_config(starter_if_fits=True, channel_map={"flair": "ct"}), prepared, messages.append) is None
+    assert messages[-1]["message"].startswith("training from scratch: the ct starter model does not fit")

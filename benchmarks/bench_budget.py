@@ -10,7 +10,7 @@ held-out bin has lesion ages 0-0.5 (FLAIR contrast +5-15 %, barely visible) and 
 Arms (``--arm NAME=OPTIONS``, repeated): extra ``lesionseg train`` options, e.g. ``scratch=--from-scratch``,
 ``none=--curriculum none``, ``size=--size-curriculum 0.5,0.75,1``; the default arm ``starter`` adds nothing.
 Each arm runs once per seed (``--seeds``). ``--zero-shot`` first scores the shipped starter model as it is
-(no training), to stand beside the arms that fine-tune it.
+(no training; the CT starter with ``--modality ct``), to stand beside the arms that fine-tune it.
 
 Printed per run: wall minutes (training), per-case Dice and lesion-wise F1 on the held-out cases (mean),
 false and missed lesions per case, the volume ratio (predicted/true) of every held-out lesion over 10 mL,
@@ -131,7 +131,8 @@ def main() -> None:
     runs += [(name, options, seed) for name, _, options in arms for seed in args.seeds.split(",")]
     for name, options, seed in runs:
         if name == "zero-shot":
-            bundle, seconds, budget = starter_bundle_path(), 0.0, None
+            bundle = starter_bundle_path("ct") if args.modality == "ct" else starter_bundle_path()
+            seconds, budget = 0.0, None
         else:
             run = work / f"run-{name}-{seed}"
             command = ["train", str(prepared), str(run), "--minutes", f"{args.minutes:g}", "--seed", seed,

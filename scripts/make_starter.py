@@ -20,8 +20,13 @@ stages (the log gives both):
    --init lesionseg/starter/starter.lsb --threads 1`` (196 cases; the masks resampled keeping each lesion's
    volume, which stage 1's masks were not).
 
+``--modality ct`` makes the CT starter instead (``lesionseg/starter/ct_starter.lsb`` and ``ct_starter.log``): one
+cohort of the ``ct_starter`` recipe (lesions 2-15 HU below their tissue, noise sigma 2-8 HU, 1-5 mm slices,
+oblique storage and gantry tilt, the skull base, beam hardening, thick skulls, old infarcts as look-alikes),
+prepared as a user's CT is by default (the brain window), so that ``lesionseg train`` fine-tunes it on CT scans.
+
 Run (about ``--minutes`` plus a quarter of an hour on a 2-core CPU):
-``.venv/bin/python scripts/make_starter.py --work /tmp/starter [--minutes 90] [--seed 20261204]``.
+``.venv/bin/python scripts/make_starter.py --work /tmp/starter [--minutes 90] [--seed 20261204] [--modality ct]``.
 """
 
 from __future__ import annotations
@@ -38,14 +43,16 @@ from lesionseg import __version__
 from lesionseg.bundle import read_manifest, save_bundle
 from lesionseg.bundle.archive import load_state_dicts
 from lesionseg.preprocess import PrepareConfig, prepare_dataset
-from lesionseg.starter import STARTER_FILE, STARTER_LOG
+from lesionseg.starter import STARTERS
 from lesionseg.synth import write_cohort
 from lesionseg.synth.variety import varied_case_options
 from lesionseg.train import TrainConfig, train_run
 from lesionseg.train.presets import PRESETS
 
-#: modality -> number of cases (the model's one input channel is called flair whatever the contrast)
-COHORTS = {"flair": 64, "dwi": 14, "t1": 10, "ct": 10}
+#: per starter: modality -> number of cases (the FLAIR starter's one input channel is called flair whatever the
+#: contrast), the synthetic recipe and the channel name the model is trained on
+COHORTS = {"flair": {"flair": 64, "dwi": 14, "t1": 10, "ct": 10}, "ct": {"ct": 100}}
+RECIPE = {"flair": "starter", "ct": "ct_starter"}
 OUTPUT = Path(__file__).resolve().parents[1] / "lesionseg" / "starter"
 
 
@@ -70,8 +77,10 @@ def cohort_seed(seed: int, number: int) -> int:
     return seed + 1000 * (number + 1)
 
 
-def write_cohorts(work: Path, seeds: list[int], workers: int, log: Log, scale: float = 1.0) -> Path:
-    """Per seed, one synthetic cohort per modality; a CSV manifest that gives every image as the ``flair`` channel.
+def write_cohorts(work: Path, seeds: list[int], workers: int, log: Log, scale: float = 1.0,
+                  starter: str = "flair") -> Path:
+    """Per seed, one synthetic cohort per modality of ``COHORTS[starter]``; a CSV manifest that gives every image as
+    the starter's channel (``flair`` or ``ct``).
 
     The first seed's cohorts are in ``work/cohorts/<modality>``, a later seed's in
     ``work/cohorts/<seed>/<modality>``; case ids carry the modality and, after the first seed, the seed.
@@ -79,25 +88,27 @@ def write_cohorts(work: Path, seeds: list[int], workers: int, log: Log, scale: f
     rows = []
     for position, seed in enumerate(seeds):
         rows += _cohort_rows(work, seed, workers, log, scale, "" if position == 0 else f"{seed}-",
-                             work / "cohorts" if position == 0 else work / "cohorts" / str(seed))
+                             work / "cohorts" if position == 0 else work / "cohorts" / str(seed), starter)
     manifest = work / "cohorts" / "starter.csv"
     with manifest.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["case_id", "patient_id", "flair", "mask", "brain_mask"])
+        writer = csv.DictWriter(handle, fieldnames=["case_id", "patient_id", starter, "mask", "brain_mask"])
         writer.writeheader()
         writer.writerows(rows)
     return manifest
 
 
-def _cohort_rows(work: Path, seed: int, workers: int, log: Log, scale: float, prefix: str, folder: Path) -> list[dict]:
+def _cohort_rows(work: Path, seed: int, workers: int, log: Log, scale: float, prefix: str, folder: Path,
+                 starter: str) -> list[dict]:
     rows = []
-    for number, (modality, count) in enumerate(COHORTS.items()):
+    recipe = RECIPE[starter]
+    for number, (modality, count) in enumerate(COHORTS[starter].items()):
         count = max(1, round(count * scale))
         cohort_seed_value = cohort_seed(seed, number)
         root = folder / modality
         if not (root / "dataset_description.json").exists():
             write_cohort(root, count, modalities=(modality,), seed=cohort_seed_value, workers=workers,
                          case_options_fn=lambda index, s=cohort_seed_value: varied_case_options(s, index,
-                                                                                                 recipe="starter"))
+                                                                                                 recipe=recipe))
         from lesionseg.data import discover
         from lesionseg.synth.writer import case_files
 
@@ -106,9 +117,9 @@ def _cohort_rows(work: Path, seed: int, workers: int, log: Log, scale: float, pr
             brain = case_files(root, case.case_id, (modality,)).brain_mask
             rows.append({"case_id": f"{modality}-{prefix}{case.case_id}",
                          "patient_id": f"{modality}-{prefix}{case.patient_id}",
-                         "flair": str(next(iter(case.channels.values()))),  # the cohort's one channel
+                         starter: str(next(iter(case.channels.values()))),  # the cohort's one channel
                          "mask": str(case.mask), "brain_mask": str(brain)})
-        log(f"cohort {modality}: {count} cases, seed {cohort_seed_value}, recipe 'starter'")
+        log(f"cohort {modality}: {count} cases, seed {cohort_seed_value}, recipe '{recipe}'")
     return rows
 
 
@@ -123,6 +134,8 @@ def main() -> None:
     parser.add_argument("--cohort-seeds", help="comma-separated seeds of the cohorts (default: --seed)")
     parser.add_argument("--init", type=Path, help="continue from this bundle's weights (a later stage)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    parser.add_argument("--modality", choices=sorted(STARTERS), default="flair",
+                        help="which starter: flair (FLAIR-like, shipped as starter.lsb) or ct (ct_starter.lsb)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     seeds = [int(value) for value in args.cohort_seeds.split(",")] if args.cohort_seeds else [args.seed]
@@ -132,20 +145,22 @@ def main() -> None:
         shutil.copyfile(args.init, initial)
         made_by = read_manifest(initial)["provenance"].get("made_by", {})
         earlier_stages = made_by.get("stages", [{k: v for k, v in made_by.items() if k != "log"}])
-    log = Log(OUTPUT / STARTER_LOG, append=args.init is not None)
+    starter = STARTERS[args.modality]
+    cohorts = COHORTS[args.modality]
+    log = Log(OUTPUT / starter.log, append=args.init is not None)
     preset = PRESETS["cpu"]
     log(f"lesionseg {__version__}, Python {platform.python_version()}, seed {args.seed}, {args.minutes:g} minutes, "
         f"preset '{preset.name}'" + (f", continuing from {args.init.name} (stage {len(earlier_stages) + 1})"
                                     if args.init is not None else ""))
-    manifest = write_cohorts(args.work, seeds, args.workers, log, args.cases_scale)
+    manifest = write_cohorts(args.work, seeds, args.workers, log, args.cases_scale, args.modality)
     prepared = args.work / "prepared"
     began = time.monotonic()
-    prepare = PrepareConfig(channels=["flair"], seed=args.seed, **preset.prepare_values())
+    prepare = PrepareConfig(channels=[args.modality], seed=args.seed, **preset.prepare_values())
     summary = prepare_dataset(manifest, prepared, prepare, workers=args.workers)
     log(f"prepared {summary['cases']} cases: {summary['slices']} slices, {summary['lesion_slices']} with lesion "
         f"({time.monotonic() - began:.0f} s; {json.dumps(preset.prepare)})")
     values = {**preset.train_values(), "minutes": args.minutes, "seed": args.seed, "fold": 0,
-              "folds": min(10, len(seeds) * sum(max(1, round(n * args.cases_scale)) for n in COHORTS.values())),
+              "folds": min(10, len(seeds) * sum(max(1, round(n * args.cases_scale)) for n in cohorts.values())),
               "starter_if_fits": False, "num_threads": args.threads}
     if args.init is not None:  # a later stage: the earlier weights, at the preset's own learning rate again
         values.update(finetune_from=str(args.work / "init.lsb"), finetune_lr=values["lr"])
@@ -166,20 +181,19 @@ def main() -> None:
     run = args.work / "run"
     result = train_run(prepared, run, config, progress=progress)
     bundle_manifest = read_manifest(result.bundle)
-    bundle_manifest["name"] = "starter"
-    bundle_manifest["description"] = ("starter model trained on synthetic data only (FLAIR-like, 2.5D); "
-                                      "fine-tune it on your scans")
+    bundle_manifest["name"] = starter.name
+    bundle_manifest["description"] = starter.description
     stage = {"script": "scripts/make_starter.py", "seed": args.seed, "minutes": args.minutes,
              "cohorts": {f"{name}" + ("" if position == 0 else f"-{seed}"):
-                         {"cases": count, "seed": cohort_seed(seed, number), "recipe": "starter"}
+                         {"cases": count, "seed": cohort_seed(seed, number), "recipe": RECIPE[args.modality]}
                          for position, seed in enumerate(seeds)
-                         for number, (name, count) in enumerate(COHORTS.items())},
+                         for number, (name, count) in enumerate(cohorts.items())},
              "init": None if args.init is None else "the previous stage's bundle"}
     bundle_manifest["provenance"]["made_by"] = {**stage, "stages": [*earlier_stages, stage],
-                                                "log": f"lesionseg/starter/{STARTER_LOG}"}
-    save_bundle(OUTPUT / STARTER_FILE, bundle_manifest, load_state_dicts(result.bundle))
+                                                "log": f"lesionseg/starter/{starter.log}"}
+    save_bundle(OUTPUT / starter.file, bundle_manifest, load_state_dicts(result.bundle))
     fold = result.results[0]
-    log(f"wrote lesionseg/starter/{STARTER_FILE} ({(OUTPUT / STARTER_FILE).stat().st_size / 1e6:.1f} MB): "
+    log(f"wrote lesionseg/starter/{starter.file} ({(OUTPUT / starter.file).stat().st_size / 1e6:.1f} MB): "
         f"{fold.epochs_run} epochs, {fold.iterations} steps, validation Dice {fold.validation.get('val_dice', 0):.3f}, "
         f"lesion F1 {fold.validation.get('val_lesion_f1', 0):.3f}")
 

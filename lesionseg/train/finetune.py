@@ -10,7 +10,8 @@ last two differ (a FLAIR model as the start of a CT model is a choice a research
 is used by default only when all five match. The transfer paper's setting is this one: a model fine-tuned
 on a few target cases.
 
-``--finetune starter`` names the starter model shipped with the package (:mod:`lesionseg.starter`); the
+``--finetune starter`` names the starter model shipped with the package for the run's channel (:mod:`lesionseg.starter`:
+the CT starter when every channel is CT after the channel map, else the FLAIR one); the
 presets fine-tune from it by default when it fits (``starter_if_fits``) and train from scratch otherwise,
 saying why.
 """
@@ -125,12 +126,25 @@ def fit_problem(manifest: Mapping[str, Any], config: TrainConfig, prepared: Prep
     return hard or soft
 
 
-def resolve_bundle_path(value: str) -> tuple[Path, str]:
-    """The bundle path of ``--finetune`` (``starter``: the shipped starter model) and a name for it."""
+def starter_modality(config: TrainConfig, prepared: PreparedDataset) -> str:
+    """Which shipped starter a run means by ``starter``: ``ct`` when each of its channels is a CT channel after
+    the channel map, else ``flair`` (so ``--channel-map ct=flair`` takes the FLAIR starter to CT)."""
+    from lesionseg.data import CT_CHANNELS
+
+    run_channels = list(prepared.channels or prepared.config.channels or [])
+    mapped = [_key(config.channel_map.get(name, name)) for name in run_channels]
+    return "ct" if mapped and all(name in CT_CHANNELS for name in mapped) else "flair"
+
+
+def resolve_bundle_path(value: str, modality: str = "flair") -> tuple[Path, str]:
+    """The bundle path of ``--finetune`` (``starter``: the shipped starter model for ``modality``, see
+    :func:`starter_modality`) and a name for it."""
     if value == STARTER:
         from lesionseg.starter import starter_bundle_path
 
-        return starter_bundle_path(), STARTER
+        if modality == "flair":
+            return starter_bundle_path(), STARTER
+        return starter_bundle_path(modality), f"{modality} {STARTER}"
     return Path(value), Path(value).name
 
 
@@ -147,7 +161,7 @@ def finetune_source(config: TrainConfig, prepared: PreparedDataset,
 
     say = progress or (lambda event: None)
     if config.finetune_from:
-        path, name = resolve_bundle_path(config.finetune_from)
+        path, name = resolve_bundle_path(config.finetune_from, starter_modality(config, prepared))
         manifest = read_manifest(path)
         hard, soft = fit_problems(manifest, config, prepared)
         if hard:
@@ -158,15 +172,17 @@ def finetune_source(config: TrainConfig, prepared: PreparedDataset,
         return FinetuneSource(load_state_dicts(path)[0], path, name, manifest)
     if not config.starter_if_fits:
         return None
+    modality = starter_modality(config, prepared)
+    called = "the starter model" if modality == "flair" else f"the {modality} starter model"
     try:
-        path, name = resolve_bundle_path(STARTER)
+        path, name = resolve_bundle_path(STARTER, modality)
         manifest = read_manifest(path)
     except BundleError as error:
-        say({"event": "message", "message": f"training from scratch: the starter model is unavailable ({error})"})
+        say({"event": "message", "message": f"training from scratch: {called} is unavailable ({error})"})
         return None
     problem = fit_problem(manifest, config, prepared)
     if problem:
-        say({"event": "message", "message": f"training from scratch: the starter model does not fit ({problem})"})
+        say({"event": "message", "message": f"training from scratch: {called} does not fit ({problem})"})
         return None
-    say({"event": "message", "message": "fine-tuning from the starter model (--from-scratch to train from scratch)"})
+    say({"event": "message", "message": f"fine-tuning from {called} (--from-scratch to train from scratch)"})
     return FinetuneSource(load_state_dicts(path)[0], path, name, manifest)
