@@ -416,7 +416,8 @@ def starter_bundle(tmp_path_factory) -> Path:
     return _write_bundle(folder / "starter.lsb", name="starter", description=DESCRIPTION, made_by=MADE_BY, context=1)
 
 
-def _starter_at(monkeypatch, path: Path | None) -> None:
+def _starter_at(monkeypatch, path: Path | None, others: dict | None = None) -> None:
+    """The package's FLAIR starter stands at ``path`` (None: absent), its other starters at ``others``."""
     import lesionseg.starter
     from lesionseg.errors import BundleError
 
@@ -426,6 +427,22 @@ def _starter_at(monkeypatch, path: Path | None) -> None:
         return path
 
     monkeypatch.setattr(lesionseg.starter, "starter_bundle_path", starter_bundle_path)
+    monkeypatch.setattr(lesionseg.starter, "available_starters", lambda: dict(others or {}))
+
+
+def test_the_ct_starter_follows_the_flair_one_on_its_own_line(tmp_path, monkeypatch, starter_bundle):
+    from LesionSegInferenceLib import BundleCatalog
+    from LesionSegInferenceLib.BundleCatalog import OTHER_STARTER_LABELS
+
+    ct_starter = _write_bundle(tmp_path / "ct_starter.lsb", name="ct_starter")
+    mine = _write_bundle(tmp_path / "mine.lsb", name="mine")
+    _starter_at(monkeypatch, starter_bundle, {"flair": starter_bundle, "ct": ct_starter})
+    entries = BundleCatalog().entries(tmp_path)  # the CT starter's folder: listed once, as the CT starter
+    assert [entry.path for entry in entries] == [starter_bundle, ct_starter, mine]
+    assert entries[1].label == OTHER_STARTER_LABELS["ct"] == "CT starter model (synthetic data; fine-tune on your CT scans)"
+    assert entries[2].label == "mine (flair) - mine.lsb"
+    _starter_at(monkeypatch, None, {"ct": tmp_path / "gone.lsb"})  # listed only when its file is there
+    assert [entry.path for entry in BundleCatalog().entries(tmp_path)] == [ct_starter, mine]
 
 
 def test_the_starter_is_listed_first_whatever_folder_is_chosen(tmp_path, monkeypatch, starter_bundle):
@@ -488,6 +505,7 @@ def test_listing_the_starter_imports_no_torch(starter_bundle):
         "import lesionseg.starter\n"
         "assert 'torch' not in sys.modules, 'lesionseg.starter imported torch'\n"
         "lesionseg.starter.starter_bundle_path = lambda: Path(sys.argv[2])\n"
+        "lesionseg.starter.available_starters = lambda: {'flair': Path(sys.argv[2])}\n"
         "from LesionSegInferenceLib import BundleCatalog\n"
         "entries = BundleCatalog().entries()\n"
         "assert [entry.starter for entry in entries] == [True] and entries[0].ok, entries\n"

@@ -8,12 +8,13 @@ it and is not left wondering where it went.
 
 The starter model shipped inside lesionseg (``lesionseg.starter.starter_bundle_path()``; trained on synthetic
 data only, to be fine-tuned) is listed first whatever folder is chosen, when this installation holds it; when
-it does not, nothing is listed for it. Its card says how it was made (``provenance.made_by``: the script,
+it does not, nothing is listed for it. The other shipped starters (the CT one) follow it, each on its own line. Its card says how it was made (``provenance.made_by``: the script,
 seed and cohorts), a line added here for every bundle that records it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ BUNDLE_SUFFIX = ".lsb"
 RESEARCH_NOTICE = "Research use only, not for clinical decisions."
 #: The starter model's line in the list.
 STARTER_LABEL = "Starter model (synthetic data; fine-tune on your scans)"
+#: The lines of the other shipped starters (``lesionseg.starter.STARTERS`` but the FLAIR one), by modality.
+OTHER_STARTER_LABELS = {"ct": "CT starter model (synthetic data; fine-tune on your CT scans)"}
 
 
 def shipped_starter_path() -> Path | None:
@@ -42,6 +45,16 @@ def shipped_starter_path() -> Path | None:
         return Path(starter.starter_bundle_path())
     except LesionSegError:  # "the starter model ... is not part of this installation"
         return None
+
+
+def shipped_other_starters() -> dict[str, Path]:
+    """The starters shipped in lesionseg besides the FLAIR one (the CT starter), by modality; {} when none."""
+    try:
+        from lesionseg import starter
+    except ImportError:
+        return {}
+    return {modality: Path(path) for modality, path in starter.available_starters().items()
+            if modality in OTHER_STARTER_LABELS}
 
 
 def made_by_line(manifest: Mapping[str, Any]) -> str:
@@ -106,6 +119,7 @@ class BundleEntry:
             sentence.
         error: why the bundle cannot be used ("" when it can).
         starter: the starter model shipped in lesionseg.
+        starter_label: the list's line of another shipped starter (the CT one), "" for other bundles.
     """
 
     path: Path
@@ -113,6 +127,7 @@ class BundleEntry:
     text: str = ""
     error: str = ""
     starter: bool = False
+    starter_label: str = ""
 
     @property
     def ok(self) -> bool:
@@ -143,8 +158,9 @@ class BundleEntry:
     def label(self) -> str:
         """The list's line: ``"name (flair, dwi) - model.lsb"``, or the file name and "cannot be read";
         :data:`STARTER_LABEL` for the starter."""
-        if self.starter:
-            return STARTER_LABEL if self.ok else f"{STARTER_LABEL} (cannot be read)"
+        if self.starter or self.starter_label:
+            shown = self.starter_label or STARTER_LABEL
+            return shown if self.ok else f"{shown} (cannot be read)"
         if not self.ok:
             return f"{self.path.name} (cannot be read)"
         name = self.card.get("name") or self.path.stem
@@ -163,14 +179,20 @@ class BundleCatalog:
         read_manifest: ``lesionseg.bundle.read_manifest`` when None (tests may pass another).
         starter_path: where the starter model is, or None when there is none (default:
             :func:`shipped_starter_path`, asked at each listing).
+        other_starters: the other shipped starters by modality (default: :func:`shipped_other_starters`, or none
+            when ``starter_path`` is given).
     """
 
     def __init__(self, settings: Settings | None = None,
                  read_manifest: Callable[[Path], dict[str, Any]] | None = None,
-                 starter_path: Callable[[], Path | None] | None = None) -> None:
+                 starter_path: Callable[[], Path | None] | None = None,
+                 other_starters: Callable[[], Mapping[str, Path]] | None = None) -> None:
         self.settings = settings if settings is not None else MemorySettings()
         self._read_manifest = read_manifest
         self._starter_path = starter_path if starter_path is not None else shipped_starter_path
+        if other_starters is None:
+            other_starters = shipped_other_starters if starter_path is None else dict
+        self._other_starters = other_starters
         self._cache: dict[tuple[Path, bool], tuple[tuple[float, int], BundleEntry]] = {}
 
     # ---- the remembered folder and bundle ---------------------------------------------------------------
@@ -209,13 +231,16 @@ class BundleCatalog:
         return Path(path) if path is not None and Path(path).is_file() else None
 
     def entries(self, folder: str | os.PathLike | None = None) -> list[BundleEntry]:
-        """The starter model first (when there is one), then the bundles of ``folder`` (default: the remembered
-        one), each with its model card or its error."""
+        """The starter model first (when there is one), then the other shipped starters (the CT one), then the
+        bundles of ``folder`` (default: the remembered one), each with its model card or its error."""
         starter = self.starter()
+        shipped = [self.entry(starter)] if starter is not None else []
+        for modality, path in self._other_starters().items():
+            if Path(path).is_file():
+                entry = self.entry(path)
+                shipped.append(dataclasses.replace(entry, starter_label=OTHER_STARTER_LABELS.get(modality, "")))
         found = [self.entry(path) for path in self.bundle_files(self.folder if folder is None else folder)]
-        if starter is None:
-            return found
-        return [self.entry(starter)] + [entry for entry in found if not _same_file(entry.path, starter)]
+        return shipped + [entry for entry in found if not any(_same_file(entry.path, s.path) for s in shipped)]
 
     def entry(self, path: str | os.PathLike) -> BundleEntry:
         """One bundle's model card (cached until the file's modification time or size changes).
