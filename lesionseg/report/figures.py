@@ -59,7 +59,8 @@ def _column(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np
 
 def plot_training_curves(logs: Mapping[str, Sequence[Mapping[str, Any]]], path: str | os.PathLike) -> Path:
     """Training loss, and validation Dice and lesion-wise F1 (dashed), per epoch, one line per fold (two panels
-    side by side).
+    side by side); a third panel with the adversarial critic's loss and the segmenter's adversarial term when the
+    run trained against a critic (``critic_loss`` in its log).
 
     Args:
         logs: fold name -> rows of its ``log.csv`` (epoch, loss, val_dice, ...).
@@ -67,8 +68,10 @@ def plot_training_curves(logs: Mapping[str, Sequence[Mapping[str, Any]]], path: 
     """
     from matplotlib import colormaps
 
-    figure = new_figure(12.0, 4.2)
-    loss_axes, dice_axes = figure.subplots(1, 2)
+    adversarial = any(_column(rows, "critic_loss")[0].size for rows in logs.values())
+    figure = new_figure(18.0 if adversarial else 12.0, 4.2)
+    panels = figure.subplots(1, 3 if adversarial else 2)
+    loss_axes, dice_axes = panels[0], panels[1]
     colours = colormaps["tab10"](np.arange(max(len(logs), 1)) % 10)
     for colour, (fold, rows) in zip(colours, logs.items()):
         label = "all data" if fold == "all" else f"fold {fold}"
@@ -81,6 +84,11 @@ def plot_training_curves(logs: Mapping[str, Sequence[Mapping[str, Any]]], path: 
         if f1.size:
             dice_axes.plot(epochs, f1, color=colour, marker="s", markersize=3, linestyle="--",
                            label=f"{label} lesion F1")
+        if adversarial:
+            for key, style, name in (("critic_loss", "-", "critic"), ("adversarial_loss", ":", "segmenter's term")):
+                epochs, values = _column(rows, key)
+                if values.size:
+                    panels[2].plot(epochs, values, color=colour, linestyle=style, label=f"{label} {name}")
     loss_axes.set(xlabel="epoch", ylabel="training loss (mean per epoch)", title="Training loss")
     dice_axes.set(xlabel="epoch", ylabel="validation Dice, lesion-wise F1 (mean per case)",
                   title="Validation Dice and lesion-wise F1", ylim=(-0.02, 1.02))
@@ -90,7 +98,10 @@ def plot_training_curves(logs: Mapping[str, Sequence[Mapping[str, Any]]], path: 
                else "no validation yet")
         dice_axes.text(0.5, 0.5, why, ha="center", va="center", transform=dice_axes.transAxes, fontsize=11,
                        color="0.35")
-    for axes in (loss_axes, dice_axes):
+    if adversarial:  # ln 2: the critic's loss when it cannot tell true masks from predicted ones
+        panels[2].axhline(np.log(2.0), color="0.5", linewidth=0.8, linestyle="--", label="ln 2 (cannot tell)")
+        panels[2].set(xlabel="epoch", ylabel="binary cross-entropy (mean per epoch)", title="Adversarial critic")
+    for axes in panels:
         axes.grid(alpha=0.3)
         if axes.lines:
             axes.legend(fontsize=8, frameon=False)

@@ -129,8 +129,14 @@ def _curves(run: RunData, out: Path) -> str:
     if not run.logs:
         return html.note("No training log (log.csv) was found in the fold folders.")
     path = plot_training_curves(run.logs, out / "training_curves.png")
-    return html.figure(path.name, "Left: mean training loss per epoch. Right: mean validation Dice per case, on the "
-                                  "epochs with validation. One line per fold.")
+    caption = ("Left: mean training loss per epoch. Middle: mean validation Dice per case, on the epochs with "
+               "validation. One line per fold.")
+    if any(row.get("critic_loss") is not None for rows in run.logs.values() for row in rows):
+        caption += (" Right: the adversarial critic's loss (it tells true masks from predicted ones; ln 2 = it cannot "
+                    "tell) and the segmenter's adversarial term, mean per epoch.")
+    else:
+        caption = caption.replace("Middle:", "Right:")
+    return html.figure(path.name, caption)
 
 
 def _analysis(run: RunData, out: Path, difficulty: Path | None) -> str:

@@ -20,6 +20,13 @@ GROUPINGS = ("quantile", "step")
 DEFAULT_PATCH_SIZE = (16, 64, 64)
 
 
+def check_adversarial_weight(weight: Any) -> float:
+    """The weight of the adversarial critic's term as a float; ParameterError when it is not a number >= 0."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+        raise ParameterError(f"--adversarial must be a weight of 0 or more (e.g. 0.1; 0 = no critic), not {weight!r}.")
+    return float(weight)
+
+
 def _patch_size(value: Any) -> tuple[int, int, int]:
     """Three positive integers (z, y, x), from a tuple, a list (JSON) or ``"16,64,64"``."""
     text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
@@ -90,6 +97,8 @@ class TrainConfig:
         finetune_lr: the learning rate of a run that starts from a bundle (``finetune_from`` or the starter);
             None: ``lr``. A lower rate keeps more of what the bundle learned from many cases when the run has
             few (measured: 3e-4 against 1e-3 after 5 minutes on 8 cases, held-out Dice 0.614 against 0.601).
+        adversarial: the weight of the adversarial critic's term (:mod:`lesionseg.train.adversarial`); 0 = no
+            critic. 2D networks in one process only.
     """
 
     network: str = "unet2d"
@@ -136,6 +145,7 @@ class TrainConfig:
     starter_if_fits: bool = False
     channel_map: dict[str, str] = field(default_factory=dict)
     finetune_lr: float | None = None
+    adversarial: float = 0.0
 
     def __post_init__(self) -> None:
         self.patch_size = _patch_size(self.patch_size)
@@ -219,6 +229,10 @@ class TrainConfig:
                 isinstance(k, str) and isinstance(v, str) and k and v for k, v in self.channel_map.items()):
             raise ParameterError(f"--channel-map must map channel names to channel names, such as ct=flair, "
                                  f"not {self.channel_map!r}.")
+        check_adversarial_weight(self.adversarial)
+        if self.adversarial and self.is_3d:
+            raise ParameterError(f"--adversarial trains a 2D critic on slices; the 3D network {self.network} "
+                                 "trains on patches: leave it at 0.")
         if self.is_3d and (self.context_slices or self.size_curriculum):
             raise ParameterError(f"--context and --size-curriculum are for 2D networks; the 3D network "
                                  f"{self.network} sees its neighbours in its patches: leave them at 0 and off.")

@@ -47,7 +47,7 @@ from lesionseg.train.validate import ValidationResult, validate
 BUDGET_CHECKPOINT_S = 30.0
 #: training options added after checkpoints were first written, with the value that means "as before"
 _NEWER_DEFAULTS = {"context_slices": 0, "size_curriculum": [], "starter_if_fits": False, "channel_map": {},
-                   "finetune_lr": None}
+                   "finetune_lr": None, "adversarial": 0.0}
 
 
 @dataclass
@@ -192,6 +192,13 @@ class FoldTrainer(BudgetedTraining):
             config = dataclasses.replace(config, lr=config.finetune_lr)  # what the schedules start from, too
             self.config = config
         self.optimiser = make_optimiser(config, trainable)
+        self.critic = None
+        if config.adversarial:
+            if self.dist.active:
+                raise ParameterError("--adversarial trains its critic in one process; run it without torchrun.")
+            from lesionseg.train.adversarial import AdversarialCritic
+
+            self.critic = AdversarialCritic(channels, config.adversarial, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
         self.val_arrays = load_slices(self.prepared, self.val_rows, config.context_slices) if self.val_rows else None
         self.val_training = self.val_arrays  # what validation uses while training (a budget may take fewer cases)
@@ -269,6 +276,12 @@ class FoldTrainer(BudgetedTraining):
             logits = forward_padded(self.model, images, self.multiple, self.minimum)
         per_sample = self.loss.per_sample(logits.float(), masks)
         loss = self.loss.training_loss(logits.float(), masks, per_sample)
+        probability = None
+        if self.critic is not None:  # the segmenter is rewarded when the critic takes its mask for a true one
+            from lesionseg.losses.base import lesion_probability
+
+            probability = lesion_probability(logits.float())[:, None]
+            loss = loss + self.critic.segmenter_term(images, probability)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimiser)
@@ -276,6 +289,8 @@ class FoldTrainer(BudgetedTraining):
         else:
             loss.backward()
             self.optimiser.step()
+        if self.critic is not None:
+            self.critic.step(images, probability, masks)
         return loss, per_sample
 
     def _self_paced_update(self, epoch: int) -> None:
@@ -374,6 +389,7 @@ class FoldTrainer(BudgetedTraining):
             "history": state["history"], "best": state["best"], "iterations": state["iterations"],
             "loss_sum": torch.as_tensor(state["loss_sum"]), "loss_count": torch.as_tensor(state["loss_count"]),
             "torch_rng": torch.get_rng_state(), "since_best": state["since_best"],
+            "critic": self.critic.state_dict() if self.critic is not None else None,
         }
 
     def _restore(self, checkpoint: dict[str, Any], state: dict[str, Any]) -> int:
@@ -389,6 +405,8 @@ class FoldTrainer(BudgetedTraining):
         if checkpoint.get("schedule") and hasattr(self.schedule, "load_state_dict"):
             self.schedule.load_state_dict(checkpoint["schedule"])
         torch.set_rng_state(checkpoint["torch_rng"])
+        if self.critic is not None and checkpoint.get("critic"):
+            self.critic.load_state_dict(checkpoint["critic"])
         state.update(history=list(checkpoint["history"]), best=checkpoint["best"], iterations=int(checkpoint["iterations"]),
                      loss_sum=checkpoint["loss_sum"].numpy().copy(), loss_count=checkpoint["loss_count"].numpy().copy(),
                      since_best=int(checkpoint["since_best"]))
@@ -452,6 +470,8 @@ class FoldTrainer(BudgetedTraining):
                                       "lr": float(self.optimiser.param_groups[0]["lr"])}
             if config.size_curriculum:
                 record["crop_size"] = self._crop_side(epoch, config.epochs)
+            if self.critic is not None:
+                record.update(self.critic.epoch_means())
             if config.is_3d:  # every slice of the training cases; the epoch's samples are patches
                 record.update(active_slices=n, patches=len(self.dataset),
                               lesion_patch_fraction=self.dataset.lesion_fraction)
