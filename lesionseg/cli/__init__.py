@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cases",
     "prepare",
     "transfer-mask",
+    "threshold-perfusion",
     "difficulty",
     "train",
     "train-f1-estimator",
