@@ -124,7 +124,7 @@ def _volume(scene, name: str, image: sitk.Image | None = None):
 # ----------------------------------------------------------------------------- the bundle catalog
 @pytest.fixture
 def no_starter(monkeypatch):
-    """This installation without the shipped starter model (listed first when present; see
+    """This installation without the shipped starter models (listed first when present; see
     test_slicer_presets.py)."""
     import lesionseg.starter
     from lesionseg.errors import BundleError
@@ -133,6 +133,7 @@ def no_starter(monkeypatch):
         raise BundleError("the starter model is not part of this installation.")
 
     monkeypatch.setattr(lesionseg.starter, "starter_bundle_path", absent)
+    monkeypatch.setattr(lesionseg.starter, "available_starters", dict)
 
 
 def test_catalog_lists_bundles_with_their_model_cards_and_remembers_the_folder(bundles, no_starter):
