@@ -8,8 +8,9 @@ it and is not left wondering where it went.
 
 The starter model shipped inside lesionseg (``lesionseg.starter.starter_bundle_path()``; trained on synthetic
 data only, to be fine-tuned) is listed first whatever folder is chosen, when this installation holds it; when
-it does not, nothing is listed for it. The other shipped starters (the CT one) follow it, each on its own line. Its card says how it was made (``provenance.made_by``: the script,
-seed and cohorts), a line added here for every bundle that records it.
+it does not, nothing is listed for it. The other shipped starters (the CT one) follow it, each on its own
+line. A starter's card says how it was made (``provenance.made_by``: the script, seed and cohorts), a line
+added here for every bundle that records it.
 """
 
 from __future__ import annotations

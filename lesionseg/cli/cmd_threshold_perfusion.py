@@ -56,24 +56,21 @@ def _settings(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-    import SimpleITK as sitk
-
     from lesionseg.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL
     from lesionseg.data import discover
-    from lesionseg.data.label_table import LabelTable, write_label_table
+    from lesionseg.data.label_table import write_label_table
+    from lesionseg.data.validation import lesion_volume_ml
     from lesionseg.errors import LesionSegError
     from lesionseg.infer.perfusion_cases import threshold_case
     from lesionseg.infer.perfusion_threshold import CORE_LABEL, PENUMBRA_LABEL
     from lesionseg.io import write_image
     from lesionseg.io.atomic import write_text_atomic
-    from lesionseg.synth.perfusion import FATE_LABELS
+    from lesionseg.synth.perfusion import fate_label_table
 
     settings = _settings(args)
     cases = discover(args.dataset, validate=False)  # the masks, if any, are not read: each map is checked as it is read
     args.output.mkdir(parents=True, exist_ok=True)
-    table = LabelTable.from_names({v: n for v, (n, _) in FATE_LABELS.items()},
-                                  {v: c for v, (_, c) in FATE_LABELS.items()})
+    table = fate_label_table()
     rows = []
     for case in cases:
         try:
@@ -84,10 +81,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         path = write_image(result.labels, args.output / f"{case.case_id}.nii.gz")
         write_label_table(path, table)
-        labels = sitk.GetArrayViewFromImage(result.labels)
-        voxel_ml = float(np.prod(result.labels.GetSpacing())) / 1000.0
-        core_ml = np.count_nonzero(labels == CORE_LABEL) * voxel_ml
-        penumbra_ml = np.count_nonzero(labels == PENUMBRA_LABEL) * voxel_ml
+        core_ml = lesion_volume_ml(result.labels == CORE_LABEL)
+        penumbra_ml = lesion_volume_ml(result.labels == PENUMBRA_LABEL)
         print(f"{case.case_id}: core {core_ml:.1f} mL, penumbra {penumbra_ml:.1f} mL "
               f"({result.affected_side} hemisphere; reference CBF {result.reference_cbf:.1f} mL/100 g/min)", flush=True)
         rows.append({"case_id": case.case_id, "status": "ok", "core_ml": f"{core_ml:.3f}",

@@ -53,6 +53,16 @@ FATE_LABELS: dict[int, tuple[str, tuple[float, float, float]]] = {
     1: ("core", (0.85, 0.2, 0.18)),
     2: ("penumbra", (0.95, 0.85, 0.2)),
 }
+
+
+def fate_label_table():
+    """:data:`FATE_LABELS` as a :class:`lesionseg.data.label_table.LabelTable` (written beside a two-class mask)."""
+    from lesionseg.data.label_table import LabelTable
+
+    return LabelTable.from_names({v: n for v, (n, _) in FATE_LABELS.items()},
+                                 {v: c for v, (_, c) in FATE_LABELS.items()})
+
+
 HYPOPERFUSED_VOLUME_ML = (20.0, 150.0)
 CORE_FRACTION = (0.1, 0.6)
 _TERRITORY_P = (0.15, 0.7, 0.15)  # ACA, MCA, PCA

@@ -42,14 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from lesionseg.data.label_table import LabelTable, write_label_table
+from lesionseg.data.label_table import write_label_table
 from lesionseg.data.sidecar import UNITS_KEY, sidecar_path
 from lesionseg.errors import ParameterError
 from lesionseg.io import write_image, write_json_atomic
 from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
 from lesionseg.synth.case import SynthCase, make_case
 from lesionseg.synth.options import check_options
-from lesionseg.synth.perfusion import FATE_LABELS, PERFUSION_UNITS
+from lesionseg.synth.perfusion import PERFUSION_UNITS, fate_label_table
 
 LAYOUTS: tuple[str, ...] = ("public", "flat")
 SESSION = "ses-0001"
@@ -131,8 +131,7 @@ def write_case(case: SynthCase, root: str | os.PathLike, layout: str = "public",
                 UNITS_KEY: PERFUSION_UNITS[name], "Description": f"{name.upper()} map of the LesionSeg phantom"})
     write_image(case.lesion_mask, files.mask)
     if any(name in PERFUSION_UNITS for name in case.channels):
-        write_label_table(files.mask, LabelTable.from_names({v: n for v, (n, _) in FATE_LABELS.items()},
-                                                            {v: c for v, (_, c) in FATE_LABELS.items()}))
+        write_label_table(files.mask, fate_label_table())
     write_image(case.brain_mask, files.brain_mask)
     if extra_truth:
         stem = str(files.brain_mask).removesuffix("_brainmask.nii.gz")

@@ -10,9 +10,9 @@ last two differ (a FLAIR model as the start of a CT model is a choice a research
 is used by default only when all five match. The transfer paper's setting is this one: a model fine-tuned
 on a few target cases.
 
-``--finetune starter`` names the starter model shipped with the package for the run's channel (:mod:`lesionseg.starter`:
-the CT starter when every channel is CT after the channel map, else the FLAIR one); the
-presets fine-tune from it by default when it fits (``starter_if_fits``) and train from scratch otherwise,
+``--finetune starter`` names the starter model shipped with the package for the run's channel
+(:mod:`lesionseg.starter`: the CT starter when every channel is CT after the channel map, else the FLAIR one);
+the presets fine-tune from it by default when it fits (``starter_if_fits``) and train from scratch otherwise,
 saying why.
 """
 
@@ -75,8 +75,7 @@ def fit_problems(manifest: Mapping[str, Any], config: TrainConfig, prepared: Pre
     """
     from lesionseg.models import network_config
 
-    run_channels = list(prepared.channels or prepared.config.channels or [])
-    mapped = [config.channel_map.get(name, name) for name in run_channels]
+    run_channels, mapped = _mapped_channels(config, prepared)
     bundle_channels = list(manifest.get("channels", []))
     if [_key(c) for c in mapped] != [_key(c) for c in bundle_channels]:
         shown = ", ".join(f"{a}={b}" for a, b in config.channel_map.items())
@@ -126,13 +125,18 @@ def fit_problem(manifest: Mapping[str, Any], config: TrainConfig, prepared: Prep
     return hard or soft
 
 
+def _mapped_channels(config: TrainConfig, prepared: PreparedDataset) -> tuple[list[str], list[str]]:
+    """The dataset's channels, and the bundle channels they stand for after ``config.channel_map``."""
+    run_channels = list(prepared.channels or prepared.config.channels or [])
+    return run_channels, [config.channel_map.get(name, name) for name in run_channels]
+
+
 def starter_modality(config: TrainConfig, prepared: PreparedDataset) -> str:
     """Which shipped starter a run means by ``starter``: ``ct`` when each of its channels is a CT channel after
     the channel map, else ``flair`` (so ``--channel-map ct=flair`` takes the FLAIR starter to CT)."""
     from lesionseg.data import CT_CHANNELS
 
-    run_channels = list(prepared.channels or prepared.config.channels or [])
-    mapped = [_key(config.channel_map.get(name, name)) for name in run_channels]
+    mapped = [_key(name) for name in _mapped_channels(config, prepared)[1]]
     return "ct" if mapped and all(name in CT_CHANNELS for name in mapped) else "flair"
 
 
