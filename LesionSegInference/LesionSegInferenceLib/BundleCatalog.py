@@ -141,6 +141,14 @@ class BundleEntry:
         return list(self.card.get("labels", []))
 
     @property
+    def segment_labels(self) -> list[Any]:
+        """The bundle's lesion classes as ``lesionseg.labels.SegmentLabel`` (value, colour and terminology as the
+        bundle gives them; e.g. core red and penumbra yellow), [] when unreadable."""
+        from lesionseg.bundle import segment_labels_of
+
+        return segment_labels_of(self.card.get("segments", []))
+
+    @property
     def channels(self) -> list[str]:
         """Input channel names in the bundle's order ([] when unreadable)."""
         return list(self.card.get("channels", []))

@@ -281,7 +281,7 @@ class InferenceLogic:
                                            fill_holes=parameters.fill_holes,
                                            output_node=parameters.output_segmentation, previous=self.result,
                                            warnings=warnings, bundle_path=str(parameters.bundle_path),
-                                           labels=segment_labels(entry.labels))
+                                           labels=entry.segment_labels or segment_labels(entry.labels))
             except LesionSegError as error:
                 return RunOutcome("failed", _sentence(f"The results could not be loaded: {error}"), job_result)
             self.save_state(parameters)

@@ -27,6 +27,7 @@ from lesionseg.bundle.manifest import (
     library_versions,
     make_manifest,
     redact_paths,
+    segment_labels_of,
     validate_manifest,
 )
 
@@ -34,5 +35,5 @@ __all__ = [
     "BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "BUNDLE_SUFFIX", "LoadedBundle", "MANIFEST_NAME", "check_channels",
     "default_labels", "find_identifiers", "format_model_card", "json_safe", "library_versions", "load_bundle",
     "load_state_dicts", "make_manifest", "model_card", "read_manifest", "redact_paths", "save_bundle",
-    "validate_manifest", "validation_summary",
+    "segment_labels_of", "validate_manifest", "validation_summary",
 ]

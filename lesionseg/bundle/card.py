@@ -61,6 +61,7 @@ def model_card(manifest: Mapping[str, Any]) -> dict[str, Any]:
         "expected_spacing_mm": list(manifest["expected_spacing_mm"]),
         "threshold": manifest["threshold"],
         "labels": [label["name"] for label in manifest["labels"] if label["value"] != 0],
+        "segments": [dict(label) for label in manifest["labels"] if label["value"] != 0],
         "training_data": dict(provenance.get("training_data") or {}),
         "validation": validation_summary(manifest),
         "library_versions": dict(provenance.get("library_versions") or {}),

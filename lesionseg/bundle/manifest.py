@@ -107,6 +107,23 @@ def default_labels() -> list[dict[str, Any]]:
     return [{"name": "background", "value": 0}, lesion]
 
 
+def segment_labels_of(labels: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The lesion classes of a manifest's ``labels`` (background left out) as
+    :class:`lesionseg.labels.SegmentLabel`, in output order; a label without a colour gets one of the default
+    palette, and the stroke lesion, core and penumbra their terminology when the entry has none."""
+    from lesionseg.data.label_table import DEFAULT_COLOURS
+    from lesionseg.labels import SegmentLabel, known_label
+
+    segments = []
+    for entry in labels:
+        if entry.get("value") == 0:
+            continue
+        colour = entry.get("color") or DEFAULT_COLOURS[len(segments) % len(DEFAULT_COLOURS)]
+        segments.append(known_label(SegmentLabel(str(entry["name"]), int(entry["value"]),
+                                                 tuple(float(c) for c in colour), entry.get("terminology"))))
+    return segments
+
+
 def json_safe(value: Any) -> Any:
     """A copy with only JSON types: numpy scalars/arrays become numbers/lists, tuples lists, NaN and
     infinities null (an undefined metric, e.g. Dice without lesion, is stored as null)."""
@@ -138,7 +155,8 @@ def make_manifest(*, network_config: Mapping[str, Any], channels: Sequence[str],
                   expected_spacing_mm: Sequence[float], preprocessing: Mapping[str, Any],
                   members: Sequence[Mapping[str, Any]], provenance: Mapping[str, Any], name: str = "",
                   description: str = "", threshold: float = 0.5, spatial_dims: int | None = None,
-                  patch_size: Sequence[int] | None = None) -> dict[str, Any]:
+                  patch_size: Sequence[int] | None = None,
+                  labels: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Build a bundle manifest, filling in the format, versions, labels, creation time and library versions.
 
     Args:
@@ -156,6 +174,8 @@ def make_manifest(*, network_config: Mapping[str, Any], channels: Sequence[str],
         threshold: lesion probability at or above which a voxel is lesion.
         spatial_dims: 2 or 3; by default the network's (:func:`lesionseg.models.spatial_dims`).
         patch_size: 3D networks: the training patch ``(z, y, x)`` in voxels (the sliding window at inference).
+        labels: background first, then one entry per lesion class in the network's output order (name, value
+            written to label maps, RGB colour 0..1, terminology); None: the stroke lesion alone.
 
     Returns:
         The manifest as a dictionary of JSON types, already validated.
@@ -192,7 +212,7 @@ def make_manifest(*, network_config: Mapping[str, Any], channels: Sequence[str],
         "reference_channel": reference_channel,
         "expected_spacing_mm": [float(s) for s in expected_spacing_mm],
         "preprocessing": dict(preprocessing),
-        "labels": default_labels(),
+        "labels": [dict(label) for label in labels] if labels else default_labels(),
         "threshold": float(threshold),
         "members": member_entries,
         "provenance": full_provenance,
@@ -357,6 +377,12 @@ def validate_manifest(data: Any, source: str) -> None:
         raise _fail(source, "preprocessing must be a dictionary")
     _check_network(data, source)
     _check_labels(data["labels"], source)
+    if data["labels"][0].get("value") != 0:
+        raise _fail(source, "labels must list the background (value 0) first, then the classes in output order")
+    outputs = data["network"].get("out_channels")
+    if isinstance(outputs, int) and outputs != len(data["labels"]):
+        raise _fail(source, f"the network has {outputs} outputs but labels lists {len(data['labels'])} classes "
+                            "(background included); they must match")
     threshold = data["threshold"]
     if not _is_number(threshold) or not 0.0 < threshold < 1.0:
         raise _fail(source, f"threshold must be a probability strictly between 0 and 1, not {threshold!r}")

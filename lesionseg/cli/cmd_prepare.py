@@ -76,6 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bias-correction", choices=("none", "n4"), default="none",
                         help="n4: divide MRI channels by an N4 bias field fitted inside the brain before the z-score "
                              "(about 1 s per channel at size 128); models remember it (default none)")
+    parser.add_argument("--classes", choices=("auto", "binary"), default="auto",
+                        help="auto (default): masks with a label table of several classes (e.g. core and penumbra) "
+                             "are prepared for a model with one output per class; binary: one lesion class")
     parser.add_argument("--seed", type=int, default=0, help="seed for the choice of lesion-free slices")
     parser.add_argument("--workers", type=int, default=1, help="cases prepared in parallel (default 1)")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="bar", help="progress display (default bar)")
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         mirror_difference=args.mirror_difference,
     )
     summary = prepare_dataset(args.dataset, args.out, config, workers=args.workers, progress=make_progress(args.progress),
-                              revisions_dir=args.revisions_dir)
+                              revisions_dir=args.revisions_dir, classes=args.classes)
     if args.progress == "jsonl":
         make_progress("jsonl")({"event": "done", "stage": "prepare", **summary})
     else:

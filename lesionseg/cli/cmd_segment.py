@@ -170,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
     prediction = predictor.predict(inputs.images, side=args.side, brain_mask=args.brain_mask,
                                    case_id=_case_name(args.inputs))
     write_labelmap(prediction.labelmap, args.out, series=series if output_format == DICOM_SEG_FORMAT else None,
-                   model_name=str(predictor.manifest.get("name") or predictor.path.stem))
+                   model_name=str(predictor.manifest.get("name") or predictor.path.stem),
+                   labels=predictor.segment_labels)
     if args.prob:
         write_probabilities(prediction.probabilities, args.prob)
     if args.lesions:
@@ -183,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
         progress({"event": "done", "stage": "segment", "lesion_ml": prediction.lesion_volume_ml,
                   "lesions": len(prediction.lesions), "output": str(args.out)})
     else:
-        print(f"{args.out}: {prediction.lesion_volume_ml:.2f} mL in {len(prediction.lesions)} lesion(s) "
+        classes = "".join(f", {name} {volume:.2f} mL" for name, volume in prediction.class_volumes_ml.items())
+        print(f"{args.out}: {prediction.lesion_volume_ml:.2f} mL in {len(prediction.lesions)} lesion(s){classes} "
               f"({sum(prediction.timings.values()):.1f} s on {prediction.device})")
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import SimpleITK as sitk
 
@@ -62,6 +62,22 @@ class Case:
             raise DatasetError(f"case {self.case_id} has no lesion mask; training and evaluation need one.")
         return read_mask(self.mask, reference=reference, label=self.metadata.get("label"),
                          segment=self.metadata.get("segment"))
+
+    def read_class_mask(self, values: Sequence[int]) -> sitk.Image:
+        """Read a multi-label mask as class indices (uint8: 0 background, ``k`` for ``values[k - 1]``).
+
+        Raises:
+            DatasetError: the case has no mask, or it is a ``.seg.nrrd`` (give a labelmap file for classes).
+            InputFileError: a label the table does not list.
+        """
+        from lesionseg.io import class_mask, image_extension, read_image
+
+        if self.mask is None:
+            raise DatasetError(f"case {self.case_id} has no lesion mask; training and evaluation need one.")
+        if image_extension(self.mask) == ".seg.nrrd":
+            raise DatasetError(f"case {self.case_id}: {self.mask} is a .seg.nrrd; several lesion classes are read "
+                               "from a labelmap file (NIfTI, NRRD) with its label table.")
+        return class_mask(read_image(self.mask), self.mask, values)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description (paths as strings)."""

@@ -90,11 +90,17 @@ def discover(root: str | os.PathLike, *, validate: bool = True, allow_unaligned_
     if not cases:
         raise DatasetError(f"{root} holds no cases (no image files with a recognised channel name were found).")
     cases.sort(key=lambda case: case.case_id)
+    class_values = None
+    if validate:  # masks with a label table of several classes are checked against it, not as one label
+        from lesionseg.data.label_table import dataset_classes
+
+        classes = dataset_classes(cases, root if layout != "manifest" else None)
+        class_values = [entry["value"] for entry in classes] if classes else None
     for case in cases:
         if require_masks and case.mask is None:
             raise DatasetError(f"case {case.case_id} in {root} has no lesion mask; training needs a mask for every case.")
         if validate:
-            validate_case(case, allow_unaligned_channels=allow_unaligned_channels)
+            validate_case(case, allow_unaligned_channels=allow_unaligned_channels, class_values=class_values)
     return cases
 
 

@@ -19,6 +19,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Sequence
 
 from lesionseg.errors import DatasetError
 from lesionseg.io import image_extension, strip_image_extension, write_text_atomic
@@ -139,3 +140,48 @@ def find_label_table(mask_path: str | os.PathLike, root: str | os.PathLike | Non
         if isinstance(labels, dict) and all(isinstance(v, int) for v in labels.values()):
             return LabelTable.from_names({value: name for name, value in labels.items()})
     return None
+
+
+def table_classes(table: LabelTable) -> list[dict[str, Any]]:
+    """A table's classes as :attr:`lesionseg.preprocess.PrepareConfig.classes` entries (class order = value order),
+    with the terminology of the classes LesionSeg knows by name (:func:`lesionseg.labels.known_label`)."""
+    from lesionseg.labels import known_label
+
+    entries = []
+    for label in table.labels:
+        label = known_label(label)
+        entry: dict[str, Any] = {"name": label.name, "value": label.value, "color": [float(c) for c in label.color]}
+        if label.terminology:
+            entry["terminology"] = label.terminology
+        entries.append(entry)
+    return entries
+
+
+def dataset_classes(cases: Sequence[Any], root: str | os.PathLike | None = None) -> list[dict[str, Any]] | None:
+    """The lesion classes of a dataset whose masks have a label table of two or more classes, else None.
+
+    Every case with a mask must then find the same table (same values and names); a dataset that mixes
+    tables, or masks with and without one, is refused.
+
+    Args:
+        cases: the dataset's cases (:class:`lesionseg.data.Case`).
+        root: the dataset folder (where ``dseg.tsv`` and ``dataset.json`` are looked for); None: each mask's
+            own folder.
+
+    Raises:
+        DatasetError: masks whose tables differ.
+    """
+    first: tuple[Any, LabelTable | None] | None = None
+    for case in cases:
+        if case.mask is None or image_extension(case.mask) == ".seg.nrrd":
+            continue
+        table = find_label_table(case.mask, root)
+        key = None if table is None or len(table.labels) < 2 else tuple((l.value, l.name) for l in table.labels)
+        if first is None:
+            first = (key, table)
+        elif key != first[0]:
+            raise DatasetError(f"the masks of case {case.case_id} and of the first case have different label tables "
+                               "(or one has none); a dataset's masks must share one table of classes.")
+    if first is None or first[0] is None:
+        return None
+    return table_classes(first[1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import SimpleITK as sitk
 
 from lesionseg.data.case import Case
@@ -9,17 +11,24 @@ from lesionseg.errors import GeometryError, LesionSegError
 from lesionseg.io import geometry_difference, image_extension, read_geometry
 
 
-def validate_case(case: Case, *, allow_unaligned_channels: bool = True, read_mask: bool = True) -> None:
-    """Check that a case's files can be used together; errors name the case (see :func:`_validate`)."""
+def validate_case(case: Case, *, allow_unaligned_channels: bool = True, read_mask: bool = True,
+                  class_values: Sequence[int] | None = None) -> None:
+    """Check that a case's files can be used together; errors name the case (see :func:`_validate`).
+
+    ``class_values``: the label values of a multi-class dataset's classes (its label table); the mask may then
+    hold any of them and nothing else. None: the mask must hold one label.
+    """
     try:
-        _validate(case, allow_unaligned_channels=allow_unaligned_channels, read_mask=read_mask)
+        _validate(case, allow_unaligned_channels=allow_unaligned_channels, read_mask=read_mask,
+                  class_values=class_values)
     except LesionSegError as error:
         if case.case_id in str(error):
             raise
         raise type(error)(f"case {case.case_id}: {error}") from error
 
 
-def _validate(case: Case, *, allow_unaligned_channels: bool, read_mask: bool) -> None:
+def _validate(case: Case, *, allow_unaligned_channels: bool, read_mask: bool,
+              class_values: Sequence[int] | None = None) -> None:
     """Check that a case's files can be used together.
 
     Checks: every channel file is a readable 3D scalar volume (headers only, plus NIfTI truncation);
@@ -53,6 +62,11 @@ def _validate(case: Case, *, allow_unaligned_channels: bool, read_mask: bool) ->
     plan = alignment_plan(case, geometries=geometries)
     case.metadata["alignment"] = plan.to_dict()
     if case.mask is None:
+        return
+    if class_values is not None:
+        if read_mask:
+            case.read_class_mask(class_values)
+        case.metadata.setdefault("mask_channel", plan.mask_channel)
         return
     if image_extension(case.mask) == ".seg.nrrd":
         if read_mask:

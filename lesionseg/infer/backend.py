@@ -70,8 +70,9 @@ def check_backend(name: str) -> str:
 
 
 def mean_probability_module(networks: Sequence[Any]) -> Any:
-    """One module whose output is the mean over ``networks`` of ``softmax(logits)[:, 1:2]``: ``(B, 1, H, W)``,
-    the same arithmetic as :meth:`TorchSlices.__call__` (float32 softmax per member, then the mean)."""
+    """One module whose output is the mean over ``networks`` of the lesion probability (the softmax summed over
+    channels 1..): ``(B, 1, H, W)``, the same arithmetic as :meth:`TorchSlices.__call__` (float32 softmax per
+    member, then the mean)."""
     import torch
 
     class _Mean(torch.nn.Module):
@@ -82,7 +83,7 @@ def mean_probability_module(networks: Sequence[Any]) -> Any:
         def forward(self, slices: torch.Tensor) -> torch.Tensor:
             total = None
             for member in self.members:
-                probability = torch.softmax(member(slices).float(), dim=1)[:, 1:2]
+                probability = torch.softmax(member(slices).float(), dim=1)[:, 1:].sum(dim=1, keepdim=True)
                 total = probability if total is None else total + probability
             return total / len(self.members)
 
@@ -134,7 +135,7 @@ class TorchSlices:
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             for network in self.networks:
                 logits = forward_padded(network, tensor, self.multiple, self.minimum)
-                probability = torch.softmax(logits.float(), dim=1)[:, 1]
+                probability = torch.softmax(logits.float(), dim=1)[:, 1:].sum(dim=1)
                 total = probability if total is None else total + probability
         return (total / len(self.networks)).cpu().numpy()
 

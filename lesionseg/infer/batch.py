@@ -163,15 +163,16 @@ def segment_case(predictor: Predictor, case: Case, read: Callable[[], CaseInputs
             write_probabilities(prediction.probabilities, outputs.prob_dir / f"{case.case_id}_prob.nii.gz")
         write_lesion_table(prediction.lesions, outputs.out / f"{case.case_id}_lesions.csv")
         write_labelmap(prediction.labelmap, outputs.mask_path(case.case_id), series=series,
-                       model_name=outputs.model_name)
+                       model_name=outputs.model_name, labels=predictor.segment_labels)
     except LesionSegError as error:
         return CaseOutcome({"case_id": case.case_id, "lesion_ml": "", "lesion_count": "",
                             "seconds": f"{time.perf_counter() - began:.2f}", "status": f"failed: {error}"},
                            [f"{case.case_id}: failed: {error}"], str(error))
     seconds = time.perf_counter() - began
     log = [f"{case.case_id}: warning: {warning}" for warning in prediction.warnings]
-    log.append(f"{case.case_id}: ok, {prediction.lesion_volume_ml:.2f} mL in {len(prediction.lesions)} lesion(s), "
-               f"{seconds:.1f} s")
+    classes = "".join(f", {name} {volume:.2f} mL" for name, volume in prediction.class_volumes_ml.items())
+    log.append(f"{case.case_id}: ok, {prediction.lesion_volume_ml:.2f} mL in {len(prediction.lesions)} lesion(s)"
+               f"{classes}, {seconds:.1f} s")
     return CaseOutcome({"case_id": case.case_id, "lesion_ml": f"{prediction.lesion_volume_ml:.4f}",
                         "lesion_count": len(prediction.lesions), "seconds": f"{seconds:.2f}", "status": "ok"}, log)
 

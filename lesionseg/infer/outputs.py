@@ -11,11 +11,13 @@ import csv
 import io as text_io
 import os
 from pathlib import Path
+from typing import Sequence
 
 import SimpleITK as sitk
 
 from lesionseg.errors import InputFileError, ParameterError
 from lesionseg.io import DicomSeries, image_extension, write_image, write_json_atomic, write_text_atomic
+from lesionseg.labels import SegmentLabel
 
 OUTPUT_FORMATS = {"nii.gz": ".nii.gz", "nii": ".nii", "nrrd": ".nrrd", "seg": ".seg.nrrd", "mha": ".mha",
                   "dcm-seg": ".dcm"}
@@ -55,19 +57,38 @@ def check_writable(path: Path, *, any_name: bool = False) -> None:
 
 
 def write_labelmap(labelmap: sitk.Image, path: Path, *, series: DicomSeries | None = None,
-                   model_name: str = "") -> Path:
-    """Write the 0/1 labelmap; ``.seg.nrrd`` gives a Slicer segmentation with the "Stroke lesion" segment, ``.dcm``
-    a DICOM SEG referring to ``series``.
+                   model_name: str = "", labels: Sequence[SegmentLabel] | None = None) -> Path:
+    """Write the labelmap; ``.seg.nrrd`` gives a Slicer segmentation with the "Stroke lesion" segment (one
+    named, coloured segment per class with ``labels``), ``.dcm`` a DICOM SEG referring to ``series``; other
+    formats get, for several classes, their label table beside them (``<name>.tsv``, BIDS ``dseg.tsv``
+    columns), so that ``lesionseg evaluate`` scores each class.
 
     Args:
-        labelmap: the 0/1 mask on the reference channel's grid.
+        labelmap: the mask on the reference channel's grid (0/1, or the class values of ``labels``).
         path: the output file; its extension chooses the format.
         series: the DICOM series the labelmap was computed on (needed for ``.dcm``).
         model_name: recorded in a DICOM SEG as the model that made it.
+        labels: the lesion classes (:attr:`lesionseg.infer.Predictor.segment_labels`); None or one class:
+            the stroke lesion.
 
     Raises:
-        ParameterError: a ``.dcm`` output without a DICOM source series, or highdicom missing.
+        ParameterError: a ``.dcm`` output without a DICOM source series, highdicom missing, or a DICOM SEG
+            of several classes (not written here yet).
     """
+    several = labels is not None and len(labels) > 1
+    if several and is_dicom_seg_path(path):
+        raise ParameterError(f"{path}: a DICOM SEG is written for one lesion class here, and this model has "
+                             f"{len(labels)} ({', '.join(label.name for label in labels)}); write .seg.nrrd or "
+                             ".nii.gz instead.")
+    if several:
+        from lesionseg.data.label_table import LabelTable, write_label_table
+        from lesionseg.io import write_seg_nrrd
+
+        if image_extension(path) == ".seg.nrrd":
+            return write_seg_nrrd(sitk.Cast(labelmap, sitk.sitkUInt8), path, segments=list(labels))
+        written = write_image(sitk.Cast(labelmap, sitk.sitkUInt8), path)
+        write_label_table(written, LabelTable(tuple(labels)))
+        return written
     if is_dicom_seg_path(path):
         from lesionseg.io import write_dicom_seg
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from lesionseg.errors import DatasetError, GeometryError
 from lesionseg.infer.perfusion_threshold import (
@@ -58,23 +56,6 @@ def read_map(case, channel: str) -> sitk.Image:
     return image * float(factor) if factor != 1.0 else image
 
 
-def maps_brain_mask(*maps: sitk.Image) -> sitk.Image:
-    """uint8 0/1: where any map holds a finite non-zero value, the largest 26-connected part, holes filled per
-    axial slice (array axis 0)."""
-    inside = np.zeros(sitk.GetArrayViewFromImage(maps[0]).shape, bool)
-    for image in maps:
-        values = sitk.GetArrayViewFromImage(image)
-        inside |= np.isfinite(values) & (values != 0)
-    labels, count = ndimage.label(inside, structure=np.ones((3, 3, 3), bool))
-    if count > 1:
-        inside = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
-    for index in range(inside.shape[0]):
-        inside[index] = ndimage.binary_fill_holes(inside[index])
-    mask = sitk.GetImageFromArray(inside.astype(np.uint8))
-    mask.CopyInformation(maps[0])
-    return mask
-
-
 def threshold_case(case, settings: ThresholdSettings = ThresholdSettings(),
                    max_obliquity_deg: float = 3.0) -> ThresholdResult:
     """Core and penumbra of one dataset case by the threshold rule.
@@ -92,6 +73,7 @@ def threshold_case(case, settings: ThresholdSettings = ThresholdSettings(),
     from lesionseg.io.geometry import geometry_difference
     from lesionseg.preprocess.midplane import estimate_midplane
     from lesionseg.preprocess.orientation import axial_frame
+    from lesionseg.preprocess.perfusion import maps_brain_mask
 
     missing = [name for name in REQUIRED_MAPS if name not in case.channels]
     if missing:

@@ -35,8 +35,10 @@ from typing import Any, Mapping
 import numpy as np
 import SimpleITK as sitk
 
+from lesionseg.data import PERFUSION_CHANNELS
 from lesionseg.errors import ParameterError
 from lesionseg.infer.sides import SAMPLE_STRIDE
+from lesionseg.labels import SegmentLabel
 from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
 
 LOG = logging.getLogger(__name__)
@@ -51,8 +53,9 @@ class Prediction:
 
     Attributes:
         case_id: the case.
-        labelmap: uint8 0/1 lesion mask on the reference channel's native grid.
-        probabilities: float32 lesion probabilities on the same grid.
+        labelmap: uint8 lesion mask on the reference channel's native grid: 0/1, or for a bundle of several
+            lesion classes each class's value from the bundle's labels (e.g. 1 core, 2 penumbra).
+        probabilities: float32 lesion probabilities on the same grid (any class against the background).
         brain_mask: the brain mask used (same grid).
         lesion_volume_ml: total lesion volume.
         lesions: one row per connected lesion (see :func:`lesionseg.infer.lesions.lesion_table`).
@@ -61,6 +64,7 @@ class Prediction:
         warnings: things the user should know (spacing far from the training data, CPU fallback...).
         tta_variance: with test-time augmentation, the per-voxel variance of the augmented passes.
         device: where the network ran.
+        class_volumes_ml: for a bundle of several lesion classes, each class's volume by name; else empty.
     """
 
     case_id: str
@@ -74,6 +78,7 @@ class Prediction:
     warnings: list[str] = field(default_factory=list)
     tta_variance: sitk.Image | None = None
     device: str = "cpu"
+    class_volumes_ml: dict[str, float] = field(default_factory=dict)
 
 
 class Predictor:
@@ -129,6 +134,7 @@ class Predictor:
         settings.update(channels=list(self.manifest["channels"]), reference=self.manifest["reference_channel"])
         self.config = PrepareConfig.from_dict(settings)
         self.tta = bool(tta)
+        self.class_volumes_ml: dict[str, float] = {}
         self.batch_size = int(batch_size)
         self.threshold = float(self.manifest.get("threshold", 0.5) if threshold is None else threshold)
         if not 0.0 < self.threshold < 1.0:
@@ -167,6 +173,13 @@ class Predictor:
         return list(self.manifest["channels"])
 
     # ---- inputs -------------------------------------------------------------------------------------
+    @property
+    def segment_labels(self) -> list[SegmentLabel]:
+        """The bundle's lesion classes (background left out), in output order: name, value, colour, terminology."""
+        from lesionseg.bundle import segment_labels_of
+
+        return segment_labels_of(self.manifest["labels"])
+
     def match_channels(self, images: Mapping[str, Any], source: str) -> dict[str, Any]:
         """The inputs renamed and ordered as the bundle expects (BundleError when one is missing)."""
         from lesionseg.bundle import check_channels
@@ -302,8 +315,58 @@ class Predictor:
         self.slices_read = (int(read[0].sum()), int(read[1].sum()))
         return combined, variance
 
+    def class_shares(self, inputs: np.ndarray, both_sides: bool) -> np.ndarray:
+        """For a bundle of K lesion classes: each class's share of the lesion probability, (N, K, S, S), of
+        prepared slices (N, C, S, S) (PyTorch, members averaged). ``both_sides``: the slices are read as they
+        are and mirrored, and each class's probabilities of both readings are summed before the shares are
+        taken, so that the reading that sees more lesion weighs more (as ``side="auto"`` does for the mask)."""
+        import torch
+
+        from lesionseg.models.padding import forward_padded
+
+        def softmax(stack: np.ndarray) -> np.ndarray:
+            outputs = []
+            with torch.inference_mode():
+                for start in range(0, len(stack), self.batch_size):
+                    batch = torch.as_tensor(np.ascontiguousarray(stack[start:start + self.batch_size]),
+                                            dtype=torch.float32, device=self.device)
+                    total = None
+                    for network in self.bundle.networks:
+                        logits = forward_padded(network, batch, self.multiple, self.minimum)
+                        probability = torch.softmax(logits.float(), dim=1)[:, 1:]
+                        total = probability if total is None else total + probability
+                    outputs.append((total / len(self.bundle.networks)).cpu().numpy())
+            return np.concatenate(outputs)
+
+        began = time.perf_counter()
+        lesion_classes = softmax(inputs)
+        if both_sides:
+            lesion_classes = lesion_classes + softmax(inputs[..., ::-1])[..., ::-1]
+        self.network_seconds += time.perf_counter() - began
+        return (lesion_classes / np.maximum(lesion_classes.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def _class_labelmap(self, labelmap: sitk.Image, shares: np.ndarray, record: Any,
+                        box: Any) -> tuple[sitk.Image, dict[str, float]]:
+        """The lesion mask (0/1, on ``box`` of the native grid) with each voxel given the value of its most
+        probable class (shares carried to the native grid as probabilities are), and each class's volume (mL)."""
+        from lesionseg.preprocess import invert
+
+        native_shares = np.stack([sitk.GetArrayFromImage(invert(np.ascontiguousarray(shares[:, k]), record,
+                                                                kind="probability", box=box))
+                                  for k in range(shares.shape[1])])
+        lesion = sitk.GetArrayViewFromImage(labelmap) > 0
+        values = np.asarray([label.value for label in self.segment_labels], np.uint8)
+        classes = np.where(lesion, values[np.argmax(native_shares, axis=0)], 0).astype(np.uint8)
+        result = sitk.GetImageFromArray(classes)
+        result.CopyInformation(labelmap)
+        voxel_ml = float(np.prod(labelmap.GetSpacing())) / 1000.0
+        volumes = {label.name: float(np.count_nonzero(classes == label.value)) * voxel_ml
+                   for label in self.segment_labels}
+        return result, volumes
+
     def postprocess(self, probabilities: np.ndarray, variance: np.ndarray | None, prepared: Any,
-                    *, crop: bool = True) -> tuple[sitk.Image, sitk.Image, list[dict[str, Any]], sitk.Image | None]:
+                    *, crop: bool = True, shares: np.ndarray | None = None
+                    ) -> tuple[sitk.Image, sitk.Image, list[dict[str, Any]], sitk.Image | None]:
         """From slice probabilities to the native mask, probabilities, lesion table and TTA variance.
 
         Args:
@@ -313,6 +376,9 @@ class Predictor:
             crop: work on the box of the native grid that the prepared grid covers (zeros elsewhere; a
                 512 x 512 x 300 CT is mostly air, neck and skull around a brain box of a fraction of its
                 voxels), then paste; False works on the whole grid (the same result, slower).
+            shares: for a bundle of several lesion classes, :meth:`class_shares` of the same slices: the
+                labelmap then holds each lesion voxel's class value, and :attr:`class_volumes_ml` each
+                class's volume. The lesion mask itself (what is lesion) does not depend on them.
 
         Returns:
             ``(labelmap, probabilities, lesions, tta_variance)`` on the reference channel's native grid.
@@ -330,6 +396,9 @@ class Predictor:
         box_labelmap = lesion_mask(box_probabilities, threshold=self.threshold, min_lesion_mm3=self.min_lesion_mm3,
                                    fill_holes=self.fill_holes, brain=box_brain)
         lesions = lesion_table(box_labelmap, record.midplane, box_probabilities)
+        self.class_volumes_ml = {}
+        if shares is not None:
+            box_labelmap, self.class_volumes_ml = self._class_labelmap(box_labelmap, shares, record, box)
         tta_variance = None
         if variance is not None:
             tta_variance = paste_into(invert(variance, record, kind="probability", box=box), record.native, box)
@@ -368,6 +437,11 @@ class Predictor:
         for name, value in ordered.items():
             image = value if isinstance(value, sitk.Image) else read_image(value)
             image = sitk.Cast(image, sitk.sitkFloat32) if image.GetPixelID() != sitk.sitkFloat32 else image
+            if not isinstance(value, sitk.Image) and name in PERFUSION_CHANNELS:  # a map's units: its sidecar
+                from lesionseg.data.sidecar import map_units
+                from lesionseg.preprocess.perfusion import UNITS_METADATA_KEY
+
+                image.SetMetaData(UNITS_METADATA_KEY, map_units(value, name))
             volumes[name], _ = check_finite(image, case_id=case_id, channel=name, replace=self.config.replace_nonfinite)
         reference = volumes[self.config.reference]
         if brain_mask is not None and not isinstance(brain_mask, sitk.Image):
@@ -393,16 +467,21 @@ class Predictor:
             probabilities, variance = self._both_sides(inputs, warnings, indices)
         else:
             probabilities, variance = self.slice_probabilities(inputs, warnings, indices)
+        shares = None
+        if len(self.segment_labels) > 1:  # several lesion classes: which class each lesion voxel is
+            shares = self.class_shares(inputs, both_sides=side == "auto")
         timings["network"] = self.network_seconds
         self.progress({"event": "progress", "stage": "network", "done": 1, "total": 1, "message": case_id})
 
         began = time.perf_counter()
         record = prepared.record
         brain = prepared.native_brain
-        labelmap, native_probabilities, lesions, tta_variance = self.postprocess(probabilities, variance, prepared)
+        labelmap, native_probabilities, lesions, tta_variance = self.postprocess(probabilities, variance, prepared,
+                                                                                 shares=shares)
         timings["postprocess"] = time.perf_counter() - began
         return Prediction(
             case_id=case_id, labelmap=labelmap, probabilities=native_probabilities, brain_mask=brain,
             lesion_volume_ml=float(sum(row["volume_ml"] for row in lesions)), lesions=lesions, record=record,
             timings=timings, warnings=warnings, tta_variance=tta_variance, device=self.device.type,
+            class_volumes_ml=dict(self.class_volumes_ml),
         )

@@ -26,6 +26,7 @@ from lesionseg.io.geometry import Geometry, geometry_difference, require_same_ge
 from lesionseg.io.image_io import (
     IMAGE_EXTENSIONS,
     binarise_mask,
+    class_mask,
     image_extension,
     read_dicom_series,
     read_geometry,
@@ -39,7 +40,7 @@ from lesionseg.io.seg_nrrd import SegmentInfo, read_seg_nrrd, read_segment, writ
 __all__ = [
     "DicomSeries", "DicomVolume", "SeriesEntry", "dicom_series_from_files", "list_dicom_series", "read_dicom_volume",
     "select_series", "write_dicom_seg",
-    "IMAGE_EXTENSIONS", "Geometry", "SegmentInfo", "atomic_path", "binarise_mask", "geometry_difference",
+    "IMAGE_EXTENSIONS", "Geometry", "SegmentInfo", "atomic_path", "binarise_mask", "class_mask", "geometry_difference",
     "image_extension", "read_dicom_series", "read_geometry", "read_image", "read_mask", "read_seg_nrrd", "read_segment",
     "require_same_geometry", "resample_onto", "strip_image_extension", "write_image", "write_json_atomic",
     "write_seg_nrrd", "write_text_atomic",

@@ -236,6 +236,33 @@ def binarise_mask(image: sitk.Image, path: str | os.PathLike, label: int | None 
     return mask
 
 
+def class_mask(image: sitk.Image, path: str | os.PathLike, values: Sequence[int]) -> sitk.Image:
+    """A multi-label mask as class indices: uint8, 0 background, ``k`` where the mask holds ``values[k - 1]``.
+
+    Args:
+        image: the mask as read.
+        path: its file, for messages.
+        values: the label value of each class, in class order (a label table's values).
+
+    Raises:
+        InputFileError: non-finite voxels, or a non-zero value that is none of ``values``.
+    """
+    array = sitk.GetArrayViewFromImage(image)
+    if not np.all(np.isfinite(array)):
+        raise InputFileError(f"{path} holds NaN or infinite values; a mask must hold whole-number labels.")
+    found = np.unique(array)
+    unknown = [v for v in found if v != 0 and v not in set(float(x) for x in values)]
+    if unknown:
+        raise InputFileError(f"{path} holds label(s) {_list(np.asarray(unknown))} that its label table does not list "
+                             f"(the table lists {', '.join(str(int(v)) for v in values)}).")
+    classes = np.zeros(array.shape, np.uint8)
+    for index, value in enumerate(values, start=1):
+        classes[array == value] = index
+    mask = sitk.GetImageFromArray(classes)
+    mask.CopyInformation(image)
+    return mask
+
+
 def _list(values: np.ndarray) -> str:
     shown = [f"{v:g}" for v in values[:12]]
     return ", ".join(shown) + (", ..." if len(values) > 12 else "")

@@ -59,10 +59,11 @@ def lesion_logit(logits: torch.Tensor) -> torch.Tensor:
 
 
 def lesion_probability(logits: torch.Tensor) -> torch.Tensor:
-    """The lesion probability ``(B, *spatial)``: softmax channel 1 (or the sigmoid of a single channel)."""
+    """The lesion probability ``(B, *spatial)``: the softmax summed over the lesion channels 1.. (channel 1
+    alone for background/lesion; any lesion class for several), or the sigmoid of a single channel."""
     if logits.shape[1] == 1:
         return torch.sigmoid(logits[:, 0])
-    return torch.softmax(logits, dim=1)[:, 1]
+    return torch.softmax(logits, dim=1)[:, 1:].sum(dim=1)
 
 
 def mean_per_sample(values: torch.Tensor) -> torch.Tensor:

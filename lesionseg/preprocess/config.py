@@ -30,6 +30,29 @@ def array_channel_names(channels: list[str], mirror_difference: bool) -> list[st
     return list(channels) + ([f"{name}{MIRROR_SUFFIX}" for name in channels] if mirror_difference else [])
 
 
+def check_classes(classes: Any) -> list[dict[str, Any]]:
+    """Validate :attr:`PrepareConfig.classes`: at least two classes, each with a name and a distinct positive
+    whole-number value; colours (RGB in 0..1) default to none given. Returns JSON-ready copies."""
+    if not isinstance(classes, (list, tuple)) or len(classes) < 2:
+        raise ParameterError(f"classes must list at least two lesion classes (one class needs none), not {classes!r}.")
+    checked, values = [], set()
+    for entry in classes:
+        if not isinstance(entry, dict) or not str(entry.get("name", "")).strip():
+            raise ParameterError(f"each of classes needs a name and a value, not {entry!r}.")
+        value = entry.get("value")
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value in values:
+            raise ParameterError(f"class {entry['name']!r}: its value must be a whole number above 0 that no other "
+                                 f"class has, not {value!r}.")
+        values.add(value)
+        item = {"name": str(entry["name"]), "value": int(value)}
+        if entry.get("color") is not None:
+            item["color"] = [float(c) for c in entry["color"]]
+        if entry.get("terminology"):
+            item["terminology"] = str(entry["terminology"])
+        checked.append(item)
+    return checked
+
+
 @dataclass
 class PrepareConfig:
     """How cases are prepared for 2D training and inference.
@@ -76,6 +99,11 @@ class PrepareConfig:
             (:mod:`lesionseg.preprocess.mirror_difference`; see :meth:`array_channels`). Off by default: on
             held-out synthetic FLAIR it lowered the Gaussian naive Bayes baseline's Dice from 0.51 to 0.33
             (``benchmarks/results/gnb.txt``); for CT and for the networks it is still to be measured.
+        classes: None (one lesion class: masks are read as 0/1) or the lesion classes of multi-label masks,
+            in class order, each ``{"name", "value", "color"}`` (+ ``"terminology"``): the dataset's label
+            table (:func:`lesionseg.data.label_table.find_label_table`). Prepared masks then hold class
+            indices (``k`` for the ``k``-th class, whatever its value in the files) and the network has one
+            output per class plus the background.
     """
 
     channels: list[str] | None = None
@@ -101,6 +129,7 @@ class PrepareConfig:
     brain_margin_mm: float | None = None
     working_spacing_mm: float | None = 2.0
     mirror_difference: bool = False
+    classes: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -147,6 +176,8 @@ class PrepareConfig:
                 raise ParameterError(f"ct_windows must be distinct names among {', '.join(CT_WINDOW_NAMES)} "
                                      f"(e.g. brain,stroke), not {self.ct_windows!r}.")
             self.ct_windows = names
+        if self.classes is not None:
+            self.classes = check_classes(self.classes)
         if self.channels is not None and self.reference is not None and self.reference not in self.channels:
             raise ParameterError(f"reference channel {self.reference!r} is not among the channels {self.channels}.")
 
@@ -154,8 +185,9 @@ class PrepareConfig:
         data = asdict(self)
         data["clip_percentiles"] = list(self.clip_percentiles)
         data["ct_window"] = list(self.ct_window)
-        if data["ct_windows"] is None:  # left out, so that folders prepared before it keep their fingerprints
-            del data["ct_windows"]
+        for key in ("ct_windows", "classes"):  # left out when unset, so that older folders keep their fingerprints
+            if data[key] is None:
+                del data[key]
         return data
 
     @classmethod
@@ -166,6 +198,17 @@ class PrepareConfig:
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
+
+    def n_outputs(self) -> int:
+        """The network's outputs for data prepared so: the background and each lesion class (2 when binary)."""
+        return 1 + (len(self.classes) if self.classes else 1)
+
+    def bundle_labels(self) -> list[dict[str, Any]] | None:
+        """A bundle's ``labels`` for these classes (background first, then each class with its value in the
+        dataset's files, name, colour and terminology), or None for one lesion class (the bundle's default)."""
+        if not self.classes:
+            return None
+        return [{"name": "background", "value": 0}] + [dict(entry) for entry in self.classes]
 
     def ct_window_hu(self, name: str) -> tuple[float, float]:
         """The HU window (low, high) of a name among ``CT_WINDOW_NAMES``."""

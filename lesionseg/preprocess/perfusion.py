@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage
 
 from lesionseg.errors import PreprocessingError
 
@@ -102,3 +103,20 @@ def normalise_perfusion(image: sitk.Image, brain_mask: sitk.Image, channel: str,
     result = sitk.GetImageFromArray(out.astype(np.float32))
     result.CopyInformation(image)
     return result, record
+
+
+def maps_brain_mask(*maps: sitk.Image) -> sitk.Image:
+    """uint8 0/1: where any map holds a finite non-zero value, the largest 26-connected part, holes filled per
+    axial slice (array axis 0)."""
+    inside = np.zeros(sitk.GetArrayViewFromImage(maps[0]).shape, bool)
+    for image in maps:
+        values = sitk.GetArrayViewFromImage(image)
+        inside |= np.isfinite(values) & (values != 0)
+    labels, count = ndimage.label(inside, structure=np.ones((3, 3, 3), bool))
+    if count > 1:
+        inside = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
+    for index in range(inside.shape[0]):
+        inside[index] = ndimage.binary_fill_holes(inside[index])
+    mask = sitk.GetImageFromArray(inside.astype(np.uint8))
+    mask.CopyInformation(maps[0])
+    return mask

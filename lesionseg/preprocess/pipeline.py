@@ -106,6 +106,24 @@ def read_case_channels(case: Case, channels: list[str], config: PrepareConfig) -
     return images
 
 
+def _lesion_onto_grid(lesion: sitk.Image, grid, transform: sitk.Transform | None, n_classes: int) -> np.ndarray:
+    """The lesion mask on the prepared grid, (slices, S, S) uint8, each lesion keeping its volume.
+
+    With several classes (``n_classes`` >= 2, the mask holding class indices 1..K) each class is resampled on
+    its own and written over the others in reverse order, so that a voxel two classes claim at their border
+    goes to the class listed first (the ischaemic core before the penumbra).
+    """
+    if n_classes < 2:
+        return sample_onto_grid(lesion, grid, is_mask=True, keep_lesion_volumes=True, transform=transform)
+    stack = None
+    for index in range(n_classes, 0, -1):
+        one_class = sitk.Cast(sitk.Equal(lesion, index), sitk.sitkUInt8)
+        resampled = sample_onto_grid(one_class, grid, is_mask=True, keep_lesion_volumes=True, transform=transform)
+        stack = np.zeros_like(resampled) if stack is None else stack
+        stack[resampled > 0] = index
+    return stack
+
+
 def prepare_case(case: Case, config: PrepareConfig, *, training: bool = True,
                  side: str | None = None) -> PreparedCase:
     """Prepare one case from its files.
@@ -137,7 +155,14 @@ def prepare_case(case: Case, config: PrepareConfig, *, training: bool = True,
         lesion_source = None
         if training and reference is not None:
             source_name = mask_source_channel(case, reference_name, reference)
-            lesion = case.read_mask(reference=reference)
+            if config.classes:
+                lesion = case.read_class_mask([entry["value"] for entry in config.classes])
+                if source_name is not None:
+                    raise PreprocessingError(
+                        f"the mask {case.mask} was drawn on channel '{source_name}', not on the reference "
+                        f"'{reference_name}'; masks with several lesion classes must lie on the reference's grid.")
+            else:
+                lesion = case.read_mask(reference=reference)
             if source_name is not None:
                 source_image = images.get(source_name)
                 if source_image is None:
@@ -210,7 +235,15 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
                                  f"JSON sidecar (e.g. {{\"Units\": \"s\"}}) or set the image's "
                                  f"'{UNITS_METADATA_KEY}' metadata.")
 
-    # brain mask on the reference grid
+    # brain mask on the reference grid; perfusion maps are zero outside the head (as perfusion software writes
+    # them), and their support is the mask: no intensity-based extraction suits a Tmax or CBF map
+    if user_brain is None and reference_name in PERFUSION_CHANNELS:
+        from lesionseg.preprocess.perfusion import maps_brain_mask
+
+        same_grid = [images[n] for n in channels if n in PERFUSION_CHANNELS
+                     and geometry_difference(images[n], reference) is None]
+        user_brain = maps_brain_mask(*same_grid)
+        steps["brain_from_maps"] = len(same_grid)
     extraction = run_brain_extraction(reference, _modality(reference_name), user_mask=user_brain,
                                       method=config.brain_extraction, case_id=case_id,
                                       working_spacing_mm=config.working_spacing_mm)
@@ -236,7 +269,8 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
         lesion_voxels = np.count_nonzero(sitk.GetArrayViewFromImage(lesion_native))
         if lesion_voxels:
             near_brain = sitk.BinaryDilate(brain, [2] * 3)
-            inside = np.count_nonzero(sitk.GetArrayViewFromImage(lesion_native) & sitk.GetArrayViewFromImage(near_brain))
+            inside = np.count_nonzero((sitk.GetArrayViewFromImage(lesion_native) > 0)
+                                      & (sitk.GetArrayViewFromImage(near_brain) > 0))
             if inside < config.min_lesion_in_brain * lesion_voxels:
                 raise PreprocessingError(
                     f"the lesion mask {mask_name} lies mostly outside the brain ({100.0 * inside / lesion_voxels:.0f} % "
@@ -291,8 +325,8 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
                                                                             midplane)
 
     if lesion is not None:  # straight from the grid the mask was drawn on: one interpolation
-        lesion_stack = sample_onto_grid(lesion, grid, is_mask=True, keep_lesion_volumes=True, transform=lesion_transform)
-        native_lesion_pixels = frame_slices_of(lesion_native, frame).reshape(grid.n_slices, -1).sum(axis=1)
+        lesion_stack = _lesion_onto_grid(lesion, grid, lesion_transform, len(config.classes or ()))
+        native_lesion_pixels = (frame_slices_of(lesion_native, frame) > 0).reshape(grid.n_slices, -1).sum(axis=1)
     else:
         lesion_stack = np.zeros_like(brain_stack)
         native_lesion_pixels = np.zeros(grid.n_slices, dtype=np.int64)
@@ -318,8 +352,8 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
     half = config.size // 2
     flips = []
     if training:
-        left = lesion_stack[:, :, half:].reshape(grid.n_slices, -1).sum(axis=1)
-        right = lesion_stack[:, :, :half].reshape(grid.n_slices, -1).sum(axis=1)
+        left = (lesion_stack[:, :, half:] > 0).reshape(grid.n_slices, -1).sum(axis=1)
+        right = (lesion_stack[:, :, :half] > 0).reshape(grid.n_slices, -1).sum(axis=1)
         case_flip = bool((right.sum() > left.sum()) if config.lesion_side == "left" else (left.sum() > right.sum()))
         for index in kept:
             if left[index] + right[index] == 0:

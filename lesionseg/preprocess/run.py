@@ -107,7 +107,7 @@ class NothingPreparedError(LesionSegError):
         return (type(self), (str(self), self.failures))
 
 
-def _check_case(case: Case, channels: list[str]) -> None:
+def _check_case(case: Case, channels: list[str], class_values: list[int] | None = None) -> None:
     """What can be checked before preparing: readable headers, the channels and the mask present, the
     mask on a channel's grid and of one label (see :func:`lesionseg.data.validate_case`)."""
     from lesionseg.data import validate_case
@@ -123,7 +123,7 @@ def _check_case(case: Case, channels: list[str]) -> None:
     for name in channels:  # a perfusion map without its units is refused before anything is computed
         if name in PERFUSION_CHANNELS:
             map_units(case.channels[name], name)
-    validate_case(case)
+    validate_case(case, class_values=class_values)
 
 
 def _previous_failures(out: Path) -> set[str]:
@@ -146,7 +146,7 @@ def _nothing_prepared(failures: list[dict[str, str]]) -> NothingPreparedError:
 def prepare_dataset(dataset: str | os.PathLike | list[Case], out: str | os.PathLike, config: PrepareConfig, *,
                     workers: int = 1, progress: ProgressCallback = ignore_progress,
                     cancel: CancelFlag | None = None,
-                    revisions_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+                    revisions_dir: str | os.PathLike | None = None, classes: str = "auto") -> dict[str, Any]:
     """Prepare every case of a dataset that can be prepared into ``out`` (see :mod:`lesionseg.preprocess.prepared`).
 
     Cases are checked first (headers, channels, mask; all of them, before anything is written), then
@@ -159,6 +159,11 @@ def prepare_dataset(dataset: str | os.PathLike | list[Case], out: str | os.PathL
     ``config.mask_revision`` picks each case's mask among its revisions (``original``, ``latest`` or an id,
     see :mod:`lesionseg.data.revisions`), kept under ``revisions_dir`` or the dataset's derivatives; the
     revision used is recorded per case in ``prepare.json``.
+
+    ``classes="auto"`` (default): when ``config.classes`` is unset and the masks come with a label table of two
+    or more classes (:func:`lesionseg.data.label_table.dataset_classes`), those classes are prepared (masks
+    as class indices, see :attr:`PrepareConfig.classes`); ``"binary"`` keeps one lesion class (a multi-label
+    mask is then refused unless its cases pick one label).
 
     Returns:
         A summary: number of cases prepared, slices, lesion slices, how many were skipped (up to date),
@@ -182,6 +187,13 @@ def prepare_dataset(dataset: str | os.PathLike | list[Case], out: str | os.PathL
 
         cases = resolve_case_masks(cases, config.mask_revision, revisions_dir,
                                    dataset=None if isinstance(dataset, list) else dataset)
+    if classes not in ("auto", "binary"):
+        raise ParameterError(f"classes must be 'auto' or 'binary', not {classes!r}.")
+    if classes == "auto" and config.classes is None:
+        from lesionseg.data.label_table import dataset_classes
+
+        config.classes = dataset_classes(cases, None if isinstance(dataset, list) else dataset)
+    class_values = [entry["value"] for entry in config.classes] if config.classes else None
     channels = list(config.channels or cases[0].channel_names)
     config.channels = channels
     config.reference = config.reference_channel(channels)
@@ -195,7 +207,7 @@ def prepare_dataset(dataset: str | os.PathLike | list[Case], out: str | os.PathL
     ready = []
     for case in cases:
         try:
-            _check_case(case, channels)
+            _check_case(case, channels, class_values)
         except LesionSegError as error:
             fail(case, error)
         else:

@@ -92,13 +92,18 @@ def _cases(run: RunData, out: Path) -> str:
     if not run.val_cases:
         return html.note("No per-case validation (no val_cases.csv): an all-data model or an unfinished run.")
     columns = [c for c in CASE_COLUMNS if any(c in row for row in run.val_cases)]
+    per_class = sorted({key for row in run.val_cases for key in row if key.startswith("dice_")})
+    columns += per_class  # a model of several lesion classes: each class's Dice, and the lesion's (any class)
     rows = [[row.get(c) for c in columns] for row in run.val_cases]
     ordered = sorted(run.val_cases, key=lambda r: (r.get("dice") is None, -(r.get("dice") or 0.0)))
     bars = plot_case_bars([r["case_id"] for r in ordered], [r.get("dice") or 0.0 for r in ordered],
                           out / "case_dice.png", title="Validation Dice per case")
     empty = sum(bool(r.get("empty_prediction")) for r in run.val_cases)
     text = html.paragraph(f"{len(run.val_cases)} validation cases; {empty} with an empty prediction (their distances "
-                          "are the image diagonal, the documented worst case).")
+                          "are the image diagonal, the documented worst case)."
+                          + (" Several lesion classes: dice is the mean of the classes' Dice values (dice_<class>); "
+                             "dice_lesion, the F1 and the distances take any class against the background."
+                             if per_class else ""))
     return text + html.table(columns, rows, text_columns=(0, 1), scroll=True) + html.figure(
         bars.name, "Dice of each validation case (validated by the fold that held it out), best first; "
                    "dashed: the mean.")

@@ -92,9 +92,14 @@ def fit_problems(manifest: Mapping[str, Any], config: TrainConfig, prepared: Pre
         return (f"it takes {bundle_context} neighbouring slice(s) on each side but the run uses "
                 f"{config.context_slices} (--context)", None)
     wanted = network_config(config.network, len(prepared.config.input_planes(run_channels))
-                            * (2 * config.context_slices + 1), 2,
+                            * (2 * config.context_slices + 1), prepared.config.n_outputs(),
                             **config.network_kwargs)
     given = manifest.get("network", {})
+    if given.get("out_channels", wanted["out_channels"]) != wanted["out_channels"]:
+        bundle_classes = ", ".join(label.get("name", "?") for label in manifest.get("labels", [])[1:])
+        data_classes = ", ".join(entry["name"] for entry in prepared.config.classes or [{"name": "lesion"}])
+        return (f"it segments {given.get('out_channels') - 1} class(es) ({bundle_classes}) but the dataset has "
+                f"{wanted['out_channels'] - 1} ({data_classes})", None)
     if given.get("name") != wanted["name"] or given.get("kwargs") != wanted["kwargs"]:
         return (f"its network is {given.get('name')} {given.get('kwargs')} but the run trains {wanted['name']} "
                 f"{wanted['kwargs']}", None)

@@ -170,7 +170,8 @@ class FoldTrainer(BudgetedTraining):
         torch.manual_seed(config.seed + (self.fold or 0))
         channels = len(self.prepared.array_channels) or int(self.prepared.arrays(self.train_rows[0]["case_id"]).images.shape[1])
         channels *= 2 * config.context_slices + 1
-        self.network = build_network(config.network, channels, 2, **config.network_kwargs).to(self.device)
+        self.network = build_network(config.network, channels, self.prepared.config.n_outputs(),
+                                     **config.network_kwargs).to(self.device)
         if self.initial_state is not None:
             self.network.load_state_dict(self.initial_state)
         if config.freeze_encoder:

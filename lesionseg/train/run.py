@@ -202,13 +202,13 @@ def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, 
     preprocessing["context_slices"] = config.context_slices  # the network's input depth (<= what was prepared)
     manifest = make_manifest(
         network_config=network_config(config.network, len(prepared.array_channels) * (2 * config.context_slices + 1),
-                                      2, **config.network_kwargs),
+                                      prepared.config.n_outputs(), **config.network_kwargs),
         channels=channels, reference_channel=prepared.config.reference or channels[0],
         expected_spacing_mm=median_spacing_mm(prepared),
         preprocessing=preprocessing, members=members, provenance=provenance,
         name=run_dir.name, description=(f"{config.network} trained on 3D patches" if config.is_3d else
                                         f"{config.network} trained with the {config.curriculum} curriculum"),
-        patch_size=list(config.patch_size) if config.is_3d else None,
+        patch_size=list(config.patch_size) if config.is_3d else None, labels=prepared.config.bundle_labels(),
     )
     return save_bundle(run_dir / BUNDLE_NAME, manifest, [r.state_dict for r in results], case_ids=prepared.case_ids)
 
@@ -240,6 +240,33 @@ def write_budget_summary(run_dir: Path, config: TrainConfig, results: list[FoldR
     return summary
 
 
+#: losses that treat the output as lesion against background only (a lesion logit or lesion-wise terms)
+BINARY_ONLY_LOSSES = ("dice_bce", "f1")
+
+
+def check_lesion_classes(config: TrainConfig, prepared: PreparedDataset) -> None:
+    """Refuse, with a sentence, what cannot train a model of several lesion classes (data prepared with
+    ``classes``): binary-only losses and loss terms, the adversarial critic, the naive Bayes baseline and 3D
+    networks. Nothing to check for one lesion class."""
+    classes = prepared.config.classes
+    if not classes:
+        return
+    names = ", ".join(entry["name"] for entry in classes)
+    what = None
+    if config.loss in BINARY_ONLY_LOSSES:
+        what = f"the {config.loss} loss is lesion-against-background only (use ce_dice, gdice_ce, lovasz or boundary_nll)"
+    elif float(config.loss_kwargs.get("lambda_blob", 0.0) or 0.0) > 0:
+        what = "the lesion-wise term lambda_blob counts lesions of one class only (leave it at 0)"
+    elif config.adversarial:
+        what = "the adversarial critic judges one lesion mask (--adversarial 0)"
+    elif config.network == "gnb":
+        what = "the naive Bayes baseline has one lesion class"
+    elif config.is_3d:
+        what = f"3D networks ({config.network}) are trained for one lesion class here; use a 2D network"
+    if what:
+        raise ParameterError(f"{prepared.root} was prepared with {len(classes)} lesion classes ({names}), but {what}.")
+
+
 def train_run(prepared_root: str | os.PathLike, run_dir: str | os.PathLike, config: TrainConfig, *,
               resume: bool = False, progress: ProgressCallback = ignore_progress, cancel: CancelFlag | None = None,
               record_visits: bool = False) -> RunSummary:
@@ -254,12 +281,13 @@ def train_run(prepared_root: str | os.PathLike, run_dir: str | os.PathLike, conf
     from lesionseg.models import FITTED_NETWORKS
     from lesionseg.train.finetune import finetune_source
 
+    run_started = time.monotonic()
+    prepared = PreparedDataset(prepared_root)
+    check_lesion_classes(config, prepared)
     if config.network in FITTED_NETWORKS:  # fitted in one pass, not trained (the Gaussian naive Bayes baseline)
         from lesionseg.train.gnb import train_gnb
 
         return train_gnb(prepared_root, run_dir, config, progress=progress)
-    run_started = time.monotonic()
-    prepared = PreparedDataset(prepared_root)
     run_dir = Path(run_dir)
     if not any(row["has_lesion"] for row in prepared.slices):
         raise DatasetError(f"{prepared.root} has no lesion slices; training needs cases with lesions.")

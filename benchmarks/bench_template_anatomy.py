@@ -1,0 +1,90 @@
+"""Benchmark: held-out cases on real brain anatomy (the MNI152 template), not on our phantom.
+
+The product is judged on anatomy nobody on the team sees. This is the nearest we can get here: cases drawn
+by :mod:`template_cohort` on the ICBM 2009a template's grey/white-matter maps with a lesion and acquisition
+model that shares no code with :mod:`lesionseg.synth` (needs ``pip install nilearn``, whose wheel holds the
+maps). Two kinds of rows:
+
+- ``--bundle NAME=PATH`` scores a bundle as it is (``starter`` for the shipped starter; e.g. a model that
+  ``bench_budget.py`` fine-tuned on phantom cases): does what was learnt on the phantom carry over?
+- ``--arm NAME=OPTIONS`` trains on ``--train-cases`` template cases (other seed) with ``lesionseg train
+  --minutes M OPTIONS`` and scores the result: the user's setting, a few of their own scans.
+
+Printed per row as ``bench_budget.py`` prints: per-case Dice and lesion-wise F1 (means), false and missed
+lesions per case, the volume ratio of every lesion over 10 mL. ``--log FILE`` appends JSON lines.
+
+Run: ``.venv/bin/python benchmarks/bench_template_anatomy.py --work W --bundle starter=starter --arm
+starter= --arm scratch=--from-scratch --minutes 15 --log benchmarks/results/template-anatomy.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+
+from bench_budget import evaluate, lesion, summary
+from template_cohort import load_template, write_template_cohort
+
+from lesionseg.data import discover
+from lesionseg.starter import starter_bundle_path
+
+TRAIN_SEED, HELD_OUT_SEED = 8100, 8200
+
+
+def _short(path: str | None) -> str | None:
+    """The bundle as logged: its run folder and file name, never this machine's absolute path."""
+    return None if path is None else path if path == "starter" else "/".join(Path(path).parts[-2:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, required=True, help="work folder (cohorts and prepared data are kept)")
+    parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--train-cases", type=int, default=7)
+    parser.add_argument("--held-out", type=int, default=20)
+    parser.add_argument("--bundle", action="append", default=[], metavar="NAME=PATH",
+                        help="score this bundle untrained (PATH 'starter': the shipped starter)")
+    parser.add_argument("--arm", action="append", default=[], metavar="NAME=OPTIONS")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--log", type=Path, help="append each row's results to this JSON-lines file")
+    args = parser.parse_args()
+    work = args.work
+    template = load_template()
+    write_template_cohort(work / "heldout", args.held_out, HELD_OUT_SEED, template)
+    runs = [(name, path, None, "0") for name, _, path in (b.partition("=") for b in args.bundle)]
+    if args.arm:
+        write_template_cohort(work / "train", args.train_cases, TRAIN_SEED, template)
+        prepared = work / "prepared"
+        if not (prepared / "prepare.json").exists():
+            seconds = lesion(["prepare", str(work / "train"), str(prepared), "--progress", "none"])
+            print(f"prepared {args.train_cases} training cases in {seconds:.0f} s", flush=True)
+        runs += [(name, None, options, seed) for name, _, options in (a.partition("=") for a in args.arm)
+                 for seed in args.seeds.split(",")]
+    held_out = discover(work / "heldout")
+    for name, path, options, seed in runs:
+        seconds = 0.0
+        if path is not None:
+            bundle = starter_bundle_path() if path == "starter" else Path(path)
+        else:
+            run = work / f"run-{name}-{seed}"
+            seconds = lesion(["train", str(work / "prepared"), str(run), "--minutes", f"{args.minutes:g}",
+                              "--seed", seed, "--progress", "none", *shlex.split(options)])
+            bundle = run / "model.lsb"
+        rows = evaluate(bundle, held_out)
+        held = summary(rows)
+        print(f"{name:>10} seed {seed}: {seconds / 60:.1f} min; template held-out Dice {held['dice']:.3f}, lesion F1 "
+              f"{held['f1']:.3f}, {held['fp_per_case']:.1f} false and {held['fn_per_case']:.1f} missed lesions per "
+              f"case; lesions > 10 mL: {len(held['large_ratios'])}, ratios "
+              + " ".join(f"{r:.2f}" for r in held["large_ratios"]), flush=True)
+        if args.log:
+            args.log.parent.mkdir(parents=True, exist_ok=True)
+            with args.log.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"row": name, "bundle": _short(path), "options": options,
+                                         "seed": int(seed), "minutes_budget": None if path else args.minutes,
+                                         "minutes_wall": seconds / 60, "held_out": held, "cases": rows}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
