@@ -255,3 +255,17 @@ def test_a_dataset_mixing_label_tables_is_refused(perfusion, tmp_path):
     table.write_text(table.read_text().replace("penumbra", "oligaemia"))
     with pytest.raises(DatasetError, match="different label tables"):
         discover(data)
+
+
+@pytest.mark.usefixtures("slicer_module_folders")
+def test_the_inference_panel_gets_one_segment_per_class_with_the_bundles_colours(two_class_run):
+    """What the Inference panel's logic hands to its results loader: the bundle's own classes, values and colours."""
+    from LesionSegInferenceLib import BundleCatalog, MemorySettings
+
+    entry = BundleCatalog(MemorySettings()).entry(two_class_run / "model.lsb")
+    assert entry.ok, entry.error
+    segments = entry.segment_labels
+    assert [(s.name, s.value) for s in segments] == [("core", 1), ("penumbra", 2)]
+    np.testing.assert_allclose(segments[0].color, (0.851, 0.2, 0.18), atol=0.01)
+    np.testing.assert_allclose(segments[1].color, (0.949, 0.851, 0.2), atol=0.01)
+    assert "52674009" in segments[1].terminology

@@ -2,7 +2,7 @@
 
 The product is judged on anatomy nobody on the team sees. This is the nearest we can get here: cases drawn
 by :mod:`template_cohort` on the ICBM 2009a template's grey/white-matter maps with a lesion and acquisition
-model that shares no code with :mod:`lesionseg.synth` (needs ``pip install nilearn``, whose wheel holds the
+model that shares no code with :mod:`lesionseg.synth` (needs the ``[bench]`` extra: nilearn, whose wheel holds the
 maps). Two kinds of rows:
 
 - ``--bundle NAME=PATH`` scores a bundle as it is (``starter`` for the shipped starter; e.g. a model that

@@ -3,7 +3,7 @@
 Our phantom (:mod:`lesionseg.synth`) draws its anatomy from implicit surfaces; a model trained on it may learn
 the phantom's shapes rather than the lesions. These cases use a real brain instead: the ICBM 2009a
 nonlinear symmetric template's grey- and white-matter probability maps (1 mm, skull-stripped), as nilearn
-ships them inside its wheel (``pip install nilearn``; nothing is downloaded). Everything drawn on it is
+ships them inside its wheel (the ``[bench]`` extra installs it; nothing is downloaded). Everything drawn on it is
 built here, independently of :mod:`lesionseg.synth`, so that the two generators share no code and no bias:
 
 - a random warp per case (an affine that shrinks the template's large brain to 1.0-1.9 L, with 8 degrees
@@ -62,7 +62,8 @@ def load_template() -> Template:
     try:
         folder = resources.files("nilearn") / "datasets" / "data"
     except ModuleNotFoundError as error:
-        raise ImportError("the template cohort needs nilearn's bundled MNI152 maps: pip install nilearn") from error
+        raise ImportError("the template cohort needs nilearn's bundled MNI152 maps: "
+                          "pip install -c constraints.txt -e '.[bench]'") from error
     images = {name: sitk.ReadImage(str(folder / _TEMPLATE.format(name)), sitk.sitkFloat32)
               for name in ("t1", "gm", "wm")}
     arrays = {name: sitk.GetArrayFromImage(image) / 255.0 for name, image in images.items()}
