@@ -133,6 +133,30 @@ def test_a_seg_refers_to_its_series_and_holds_the_mask_on_the_source_slices(one_
     assert np.array_equal(back, expected)
 
 
+def test_core_and_penumbra_give_one_segment_each_with_their_own_terminology(one_series, tmp_path):
+    from lesionseg.labels import ISCHAEMIC_CORE, PENUMBRA
+
+    image, written = one_series
+    volume = read_dicom_volume(written.folder)
+    array = np.zeros(sitk.GetArrayViewFromImage(volume.image).shape, np.uint8)
+    array[2:5, 4:12, 5:16] = 2  # penumbra around
+    array[3, 6:10, 8:13] = 1  # a core inside it
+    labelmap = sitk.GetImageFromArray(array)
+    labelmap.CopyInformation(volume.image)
+    path = write_dicom_seg(labelmap, volume.series, tmp_path / "fate.dcm", labels=[ISCHAEMIC_CORE, PENUMBRA])
+
+    seg = pydicom.dcmread(path)
+    segments = {int(item.SegmentNumber): item for item in seg.SegmentSequence}
+    assert [segments[n].SegmentLabel for n in (1, 2)] == ["Ischaemic core", "Penumbra"]
+    assert (segments[1].SegmentedPropertyTypeCodeSequence[0].CodeValue,
+            segments[1].SegmentedPropertyTypeCodeSequence[0].CodingSchemeDesignator) == INFARCT
+    assert (segments[2].SegmentedPropertyTypeCodeSequence[0].CodeValue,
+            segments[2].SegmentedPropertyTypeCodeSequence[0].CodeMeaning) == ("52674009", "Ischemia")
+    back = hd.seg.segread(path).get_pixels_by_source_instance(
+        source_sop_instance_uids=written.sop_instance_uids, segment_numbers=[1, 2])
+    assert np.array_equal(back[..., 0], array == 1) and np.array_equal(back[..., 1], array == 2)
+
+
 def test_a_mask_stored_in_another_axis_order_gives_the_same_seg_and_another_grid_is_refused(one_series, tmp_path):
     image, written = one_series
     volume = read_dicom_volume(written.folder)

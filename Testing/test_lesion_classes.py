@@ -235,16 +235,6 @@ def test_a_bundle_of_another_class_count_does_not_fit_the_dataset(perfusion, two
     assert problem is not None and "1 class(es) (Stroke lesion)" in problem and "2 (core, penumbra)" in problem
 
 
-def test_a_dicom_seg_of_several_classes_is_refused(tmp_path):
-    from lesionseg.errors import ParameterError
-    from lesionseg.infer import write_labelmap
-    from lesionseg.labels import ISCHAEMIC_CORE, PENUMBRA
-
-    labelmap = sitk.Image(4, 4, 4, sitk.sitkUInt8)
-    with pytest.raises(ParameterError, match="one lesion class.*2 \\(Ischaemic core, Penumbra\\)"):
-        write_labelmap(labelmap, tmp_path / "out.dcm", labels=[ISCHAEMIC_CORE, PENUMBRA])
-
-
 def test_a_dataset_mixing_label_tables_is_refused(perfusion, tmp_path):
     from lesionseg.data import discover
     from lesionseg.errors import DatasetError

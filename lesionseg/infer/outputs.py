@@ -59,9 +59,9 @@ def check_writable(path: Path, *, any_name: bool = False) -> None:
 def write_labelmap(labelmap: sitk.Image, path: Path, *, series: DicomSeries | None = None,
                    model_name: str = "", labels: Sequence[SegmentLabel] | None = None) -> Path:
     """Write the labelmap; ``.seg.nrrd`` gives a Slicer segmentation with the "Stroke lesion" segment (one
-    named, coloured segment per class with ``labels``), ``.dcm`` a DICOM SEG referring to ``series``; other
-    formats get, for several classes, their label table beside them (``<name>.tsv``, BIDS ``dseg.tsv``
-    columns), so that ``lesionseg evaluate`` scores each class.
+    named, coloured segment per class with ``labels``), ``.dcm`` a DICOM SEG referring to ``series`` (one
+    segment per class); other formats get, for several classes, their label table beside them (``<name>.tsv``,
+    BIDS ``dseg.tsv`` columns), so that ``lesionseg evaluate`` scores each class.
 
     Args:
         labelmap: the mask on the reference channel's grid (0/1, or the class values of ``labels``).
@@ -72,15 +72,10 @@ def write_labelmap(labelmap: sitk.Image, path: Path, *, series: DicomSeries | No
             the stroke lesion.
 
     Raises:
-        ParameterError: a ``.dcm`` output without a DICOM source series, highdicom missing, or a DICOM SEG
-            of several classes (not written here yet).
+        ParameterError: a ``.dcm`` output without a DICOM source series, or highdicom missing.
     """
     several = labels is not None and len(labels) > 1
-    if several and is_dicom_seg_path(path):
-        raise ParameterError(f"{path}: a DICOM SEG is written for one lesion class here, and this model has "
-                             f"{len(labels)} ({', '.join(label.name for label in labels)}); write .seg.nrrd or "
-                             ".nii.gz instead.")
-    if several:
+    if several and not is_dicom_seg_path(path):
         from lesionseg.data.label_table import LabelTable, write_label_table
         from lesionseg.io import write_seg_nrrd
 
@@ -94,7 +89,8 @@ def write_labelmap(labelmap: sitk.Image, path: Path, *, series: DicomSeries | No
 
         if series is None:
             raise ParameterError(f"{path}: {SEG_NEEDS_DICOM}.")
-        return write_dicom_seg(sitk.Cast(labelmap, sitk.sitkUInt8), series, path, model_name=model_name)
+        return write_dicom_seg(sitk.Cast(labelmap, sitk.sitkUInt8), series, path, model_name=model_name,
+                               labels=list(labels) if several else None)
     return write_image(sitk.Cast(labelmap, sitk.sitkUInt8), path)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from itertools import product
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -67,12 +67,13 @@ def _same_voxel_centres(image: sitk.Image, grid: Geometry) -> bool:
     return True
 
 
-def series_frames(labelmap: sitk.Image, series: DicomSeries) -> np.ndarray:
+def series_frames(labelmap: sitk.Image, series: DicomSeries, keep_values: bool = False) -> np.ndarray:
     """The labelmap cut into the series' slices: frame ``k`` lies on ``series.files[k]``.
 
     Args:
         labelmap: a 0/1 mask on the series' grid (or on the same voxels stored in another axis order).
         series: the source series.
+        keep_values: keep the labelmap's values (several classes) instead of making it 0/1.
 
     Returns:
         uint8 array ``(slices, rows, columns)``: row = DICOM row (y), column = DICOM column (x).
@@ -86,7 +87,8 @@ def series_frames(labelmap: sitk.Image, series: DicomSeries) -> np.ndarray:
             raise GeometryError(f"the mask is not on the grid of DICOM series {series.series_uid} "
                                 f"({geometry_difference(labelmap, grid)}); a DICOM SEG must lie on its source slices.")
         labelmap = resample_onto(labelmap, grid.reference_image(labelmap.GetPixelID()), is_mask=True)
-    array = sitk.GetArrayFromImage(labelmap) != 0
+    array = sitk.GetArrayFromImage(labelmap)
+    array = array if keep_values else array != 0
     # series_geometry puts slice k of the series at z index k; checked here on the positions themselves
     reference = grid.reference_image()
     for k, position in enumerate(series.positions_lps):
@@ -121,16 +123,31 @@ def _source_datasets(series: DicomSeries) -> list[Any]:
     return datasets
 
 
+def _type_code(label: SegmentLabel) -> tuple[str, str, str]:
+    """The segmented property type (scheme, value, meaning) of a label: from its terminology entry when it
+    has one (``...~SCT^52674009^Ischemia~...``), else the infarct's."""
+    parts = (label.terminology or "").split("~")
+    if len(parts) >= 3:
+        coded = parts[2].split("^")
+        if len(coded) == 3 and all(coded):
+            return coded[0], coded[1], coded[2]
+    return TYPE_CODE
+
+
 def write_dicom_seg(labelmap: sitk.Image, series: DicomSeries, path: str | os.PathLike, *,
                     label: SegmentLabel = STROKE_LESION, model_name: str = "",
-                    series_description: str = "LesionSeg stroke lesion") -> Path:
+                    series_description: str = "LesionSeg stroke lesion",
+                    labels: Sequence[SegmentLabel] | None = None) -> Path:
     """Write ``labelmap`` as a binary DICOM SEG referring to ``series`` (atomically).
 
     Args:
-        labelmap: 0/1 lesion mask on the series' grid (the prediction on the volume read from it).
+        labelmap: 0/1 lesion mask on the series' grid (the prediction on the volume read from it); with
+            ``labels``, each class's value.
         series: the source series (:func:`lesionseg.io.read_dicom_volume` gives it with the volume).
         path: the ``.dcm`` file to write; its folder is created.
         label: the segment's name, colour and terminology (default: "Stroke lesion", SNOMED CT Infarct).
+        labels: several classes (e.g. core and penumbra): one segment each, numbered 1, 2, ... in this order,
+            its type from its terminology entry; ``label`` is then ignored.
         model_name: the model that made the mask (recorded as the algorithm's parameter and model name).
         series_description: the SEG series' description.
 
@@ -147,25 +164,36 @@ def write_dicom_seg(labelmap: sitk.Image, series: DicomSeries, path: str | os.Pa
 
     from lesionseg import __version__
 
-    frames = series_frames(labelmap, series)
+    segments = list(labels) if labels else [label]
+    frames = series_frames(labelmap, series, keep_values=len(segments) > 1)
+    if len(segments) > 1:  # label-map style: each voxel holds its segment's number (1, 2, ...)
+        numbered = np.zeros_like(frames)
+        for number, segment in enumerate(segments, start=1):
+            numbered[frames == segment.value] = number
+        frames = numbered
     sources = _source_datasets(series)
     algorithm = hd.AlgorithmIdentificationSequence(
         name="LesionSeg", version=__version__, family=codes.cid7162.ArtificialIntelligence,
         parameters={"model": model_name} if model_name else None)
-    description = hd.seg.SegmentDescription(
-        segment_number=1, segment_label=label.name,
-        segmented_property_category=hd.sr.CodedConcept(CATEGORY_CODE[1], CATEGORY_CODE[0], CATEGORY_CODE[2]),
-        segmented_property_type=hd.sr.CodedConcept(TYPE_CODE[1], TYPE_CODE[0], TYPE_CODE[2]),
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm)
-    description.RecommendedDisplayCIELabValue = _display_lab(hd, label.color)
+    descriptions = []
+    for number, segment in enumerate(segments, start=1):
+        scheme, value, meaning = _type_code(segment)
+        description = hd.seg.SegmentDescription(
+            segment_number=number, segment_label=segment.name,
+            segmented_property_category=hd.sr.CodedConcept(CATEGORY_CODE[1], CATEGORY_CODE[0], CATEGORY_CODE[2]),
+            segmented_property_type=hd.sr.CodedConcept(value, scheme, meaning),
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm)
+        description.RecommendedDisplayCIELabValue = _display_lab(hd, segment.color)
+        descriptions.append(description)
+    names = ", ".join(segment.name for segment in segments)
     number = int(series.series_number) if str(series.series_number).strip().isdigit() else 0
     seg = hd.seg.Segmentation(
         source_images=sources, pixel_array=frames, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=[description], series_instance_uid=hd.UID(),
+        segment_descriptions=descriptions, series_instance_uid=hd.UID(),
         series_number=min(number + SERIES_NUMBER_OFFSET, 2**31 - 1), sop_instance_uid=hd.UID(), instance_number=1,
         manufacturer="LesionSeg", manufacturer_model_name=(model_name or "LesionSeg")[:64],
         software_versions=f"lesionseg {__version__}", device_serial_number="none",
-        content_label="LESION", content_description=f"{label.name} (LesionSeg, research use only)"[:64],
+        content_label="LESION", content_description=f"{names} (LesionSeg, research use only)"[:64],
         omit_empty_frames=bool(frames.any()))
     seg.SeriesDescription = series_description[:64]
     path = Path(path)
