@@ -134,7 +134,6 @@ class Predictor:
         settings.update(channels=list(self.manifest["channels"]), reference=self.manifest["reference_channel"])
         self.config = PrepareConfig.from_dict(settings)
         self.tta = bool(tta)
-        self.class_volumes_ml: dict[str, float] = {}
         self.batch_size = int(batch_size)
         self.threshold = float(self.manifest.get("threshold", 0.5) if threshold is None else threshold)
         if not 0.0 < self.threshold < 1.0:
@@ -320,35 +319,24 @@ class Predictor:
         prepared slices (N, C, S, S) (PyTorch, members averaged). ``both_sides``: the slices are read as they
         are and mirrored, and each class's probabilities of both readings are summed before the shares are
         taken, so that the reading that sees more lesion weighs more (as ``side="auto"`` does for the mask)."""
-        import torch
+        from lesionseg.train.validate import predict_probabilities
 
-        from lesionseg.models.padding import forward_padded
-
-        def softmax(stack: np.ndarray) -> np.ndarray:
-            outputs = []
-            with torch.inference_mode():
-                for start in range(0, len(stack), self.batch_size):
-                    batch = torch.as_tensor(np.ascontiguousarray(stack[start:start + self.batch_size]),
-                                            dtype=torch.float32, device=self.device)
-                    total = None
-                    for network in self.bundle.networks:
-                        logits = forward_padded(network, batch, self.multiple, self.minimum)
-                        probability = torch.softmax(logits.float(), dim=1)[:, 1:]
-                        total = probability if total is None else total + probability
-                    outputs.append((total / len(self.bundle.networks)).cpu().numpy())
-            return np.concatenate(outputs)
+        def softmax(stack: np.ndarray) -> np.ndarray:  # the lesion classes' softmax, members averaged
+            return np.mean([predict_probabilities(network, stack, device=self.device, batch_size=self.batch_size,
+                                                  multiple=self.multiple, minimum=self.minimum,
+                                                  all_classes=True)[:, 1:]
+                            for network in self.bundle.networks], axis=0)
 
         began = time.perf_counter()
         lesion_classes = softmax(inputs)
         if both_sides:
-            lesion_classes = lesion_classes + softmax(inputs[..., ::-1])[..., ::-1]
+            lesion_classes = lesion_classes + softmax(np.ascontiguousarray(inputs[..., ::-1]))[..., ::-1]
         self.network_seconds += time.perf_counter() - began
         return (lesion_classes / np.maximum(lesion_classes.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
-    def _class_labelmap(self, labelmap: sitk.Image, shares: np.ndarray, record: Any,
-                        box: Any) -> tuple[sitk.Image, dict[str, float]]:
+    def _class_labelmap(self, labelmap: sitk.Image, shares: np.ndarray, record: Any, box: Any) -> sitk.Image:
         """The lesion mask (0/1, on ``box`` of the native grid) with each voxel given the value of its most
-        probable class (shares carried to the native grid as probabilities are), and each class's volume (mL)."""
+        probable class (shares carried to the native grid as probabilities are)."""
         from lesionseg.preprocess import invert
 
         native_shares = np.stack([sitk.GetArrayFromImage(invert(np.ascontiguousarray(shares[:, k]), record,
@@ -359,10 +347,7 @@ class Predictor:
         classes = np.where(lesion, values[np.argmax(native_shares, axis=0)], 0).astype(np.uint8)
         result = sitk.GetImageFromArray(classes)
         result.CopyInformation(labelmap)
-        voxel_ml = float(np.prod(labelmap.GetSpacing())) / 1000.0
-        volumes = {label.name: float(np.count_nonzero(classes == label.value)) * voxel_ml
-                   for label in self.segment_labels}
-        return result, volumes
+        return result
 
     def postprocess(self, probabilities: np.ndarray, variance: np.ndarray | None, prepared: Any,
                     *, crop: bool = True, shares: np.ndarray | None = None
@@ -377,8 +362,8 @@ class Predictor:
                 512 x 512 x 300 CT is mostly air, neck and skull around a brain box of a fraction of its
                 voxels), then paste; False works on the whole grid (the same result, slower).
             shares: for a bundle of several lesion classes, :meth:`class_shares` of the same slices: the
-                labelmap then holds each lesion voxel's class value, and :attr:`class_volumes_ml` each
-                class's volume. The lesion mask itself (what is lesion) does not depend on them.
+                labelmap then holds each lesion voxel's class value. The lesion mask itself (what is lesion)
+                does not depend on them.
 
         Returns:
             ``(labelmap, probabilities, lesions, tta_variance)`` on the reference channel's native grid.
@@ -396,9 +381,8 @@ class Predictor:
         box_labelmap = lesion_mask(box_probabilities, threshold=self.threshold, min_lesion_mm3=self.min_lesion_mm3,
                                    fill_holes=self.fill_holes, brain=box_brain)
         lesions = lesion_table(box_labelmap, record.midplane, box_probabilities)
-        self.class_volumes_ml = {}
         if shares is not None:
-            box_labelmap, self.class_volumes_ml = self._class_labelmap(box_labelmap, shares, record, box)
+            box_labelmap = self._class_labelmap(box_labelmap, shares, record, box)
         tta_variance = None
         if variance is not None:
             tta_variance = paste_into(invert(variance, record, kind="probability", box=box), record.native, box)
@@ -423,6 +407,7 @@ class Predictor:
         Raises:
             LesionSegError: inputs that do not fit the bundle or cannot be prepared.
         """
+        from lesionseg.data.validation import lesion_volume_ml
         from lesionseg.io import read_image, read_mask
         from lesionseg.preprocess import prepare_images
         from lesionseg.preprocess.normalise import check_finite
@@ -467,8 +452,8 @@ class Predictor:
             probabilities, variance = self._both_sides(inputs, warnings, indices)
         else:
             probabilities, variance = self.slice_probabilities(inputs, warnings, indices)
-        shares = None
-        if len(self.segment_labels) > 1:  # several lesion classes: which class each lesion voxel is
+        shares, classes = None, self.segment_labels
+        if len(classes) > 1:  # several lesion classes: which class each lesion voxel is
             shares = self.class_shares(inputs, both_sides=side == "auto")
         timings["network"] = self.network_seconds
         self.progress({"event": "progress", "stage": "network", "done": 1, "total": 1, "message": case_id})
@@ -479,9 +464,11 @@ class Predictor:
         labelmap, native_probabilities, lesions, tta_variance = self.postprocess(probabilities, variance, prepared,
                                                                                  shares=shares)
         timings["postprocess"] = time.perf_counter() - began
+        class_volumes = {} if shares is None else {
+            label.name: lesion_volume_ml(labelmap == label.value) for label in classes}
         return Prediction(
             case_id=case_id, labelmap=labelmap, probabilities=native_probabilities, brain_mask=brain,
             lesion_volume_ml=float(sum(row["volume_ml"] for row in lesions)), lesions=lesions, record=record,
             timings=timings, warnings=warnings, tta_variance=tta_variance, device=self.device.type,
-            class_volumes_ml=dict(self.class_volumes_ml),
+            class_volumes_ml=class_volumes,
         )

@@ -250,8 +250,8 @@ def class_mask(image: sitk.Image, path: str | os.PathLike, values: Sequence[int]
     array = sitk.GetArrayViewFromImage(image)
     if not np.all(np.isfinite(array)):
         raise InputFileError(f"{path} holds NaN or infinite values; a mask must hold whole-number labels.")
-    found = np.unique(array)
-    unknown = [v for v in found if v != 0 and v not in set(float(x) for x in values)]
+    listed = {float(v) for v in values}
+    unknown = [v for v in np.unique(array) if v != 0 and float(v) not in listed]
     if unknown:
         raise InputFileError(f"{path} holds label(s) {_list(np.asarray(unknown))} that its label table does not list "
                              f"(the table lists {', '.join(str(int(v)) for v in values)}).")
