@@ -259,3 +259,17 @@ def test_the_inference_panel_gets_one_segment_per_class_with_the_bundles_colours
     np.testing.assert_allclose(segments[0].color, (0.851, 0.2, 0.18), atol=0.01)
     np.testing.assert_allclose(segments[1].color, (0.949, 0.851, 0.2), atol=0.01)
     assert "52674009" in segments[1].terminology
+
+
+def test_the_run_report_shows_each_class_and_summarises_it_over_the_folds(two_class_run, tmp_path):
+    import csv
+    import statistics
+
+    from lesionseg.report import write_run_report
+
+    page = Path(write_run_report(two_class_run, tmp_path / "report")).read_text()
+    assert "<th>dice_core</th>" in page and "<th>dice_penumbra</th>" in page  # the cases table
+    folds = list(csv.DictReader((two_class_run / "folds.csv").open()))
+    values = [float(row["val_dice_core"]) for row in folds]
+    expected = f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"  # the fold table's summary row
+    assert f"<td>{expected}</td>" in page

@@ -28,7 +28,7 @@ from lesionseg.stats import RunData, analyse_run, compare_runs, fold_summary, re
 #: Columns of the per-case table, in order (those present are shown).
 CASE_COLUMNS = ("fold", "case_id", "dice", "lesion_f1", "hd_mm", "hd95_mm", "assd_mm", "detection_rate",
                 "lesion_slices", "detected_slices", "empty_prediction")
-#: Columns of folds.csv summarised with mean ± sd.
+#: Columns of folds.csv summarised with mean ± sd (and each class's ``val_dice_<class>`` of a multi-class run).
 FOLD_SUMMARY_COLUMNS = ("val_dice", "val_lesion_f1", "val_hd95_mm", "val_hd_mm", "val_detection_rate")
 
 
@@ -78,7 +78,8 @@ def _folds(run: RunData) -> str:
         for column in columns:
             if column == columns[0]:
                 cells.append("mean ± sd")
-            elif column in FOLD_SUMMARY_COLUMNS and any(r.get(column) is not None for r in validated):
+            elif (column in FOLD_SUMMARY_COLUMNS or column.startswith("val_dice_")) \
+                    and any(r.get(column) is not None for r in validated):
                 cells.append(fold_summary(r.get(column) for r in validated).format())
             else:
                 cells.append("")
