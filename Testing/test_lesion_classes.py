@@ -267,9 +267,9 @@ def test_the_run_report_shows_each_class_and_summarises_it_over_the_folds(two_cl
 
     from lesionseg.report import write_run_report
 
-    page = Path(write_run_report(two_class_run, tmp_path / "report")).read_text()
+    page = Path(write_run_report(two_class_run, tmp_path / "report")).read_text(encoding="utf-8")
     assert "<th>dice_core</th>" in page and "<th>dice_penumbra</th>" in page  # the cases table
-    folds = list(csv.DictReader((two_class_run / "folds.csv").open()))
+    folds = list(csv.DictReader((two_class_run / "folds.csv").open(encoding="utf-8")))
     values = [float(row["val_dice_core"]) for row in folds]
     expected = f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"  # the fold table's summary row
     assert f"<td>{expected}</td>" in page
