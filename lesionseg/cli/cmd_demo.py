@@ -92,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
 
     runs = {}
     base = {**preset.train_values(), "device": args.device, "seed": args.seed,
-            "difficulty_csv": str(out / "difficulty.csv"), "starter_if_fits": preset.starter and not args.from_scratch}
+            "difficulty_csv": str(out / "difficulty.csv"), "starter_if_fits": preset.starter and not args.from_scratch,
+            # the demo's cases come from the generator the starter was made with: rehearsing its recipe (which
+            # guards a user's few real scans against forgetting) would only spend the demo's minutes
+            "rehearsal": 0}
     if args.epochs is None:
         base["minutes"] = args.minutes
     else:

@@ -88,6 +88,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--from-scratch", action="store_true", help="do not start from the starter model")
     parser.add_argument("--finetune-lr", type=float, help="learning rate when starting from a bundle (default: the "
                                                           "preset's, 3e-4 for cpu; else --lr)")
+    parser.add_argument("--rehearsal", metavar="N|auto",
+                        help="when fine-tuning a shipped starter: train on N synthetic cases of the starter's recipe "
+                             "beside the dataset's (default auto: as many as the dataset's training cases, at most "
+                             "16; 0: none)")
     parser.add_argument("--adversarial", type=float, metavar="WEIGHT",
                         help="train against an adversarial critic that tells true masks from predicted ones, its "
                              "term weighted by WEIGHT (e.g. 0.1; default 0: none); 2D networks")
@@ -128,6 +132,15 @@ def parse_channel_map(text: str | None) -> dict[str, str] | None:
                                  f"not {text!r}.")
         mapping[channel_or_lower(new)] = channel_or_lower(old)
     return mapping
+
+
+def _rehearsal(text: str | None) -> int | str | None:
+    if text is None or text.strip().lower() == "auto":
+        return None if text is None else "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise ParameterError(f"--rehearsal must be auto or a whole number of cases (0 = none), not {text!r}.") from None
 
 
 def _size_curriculum(text: str | None) -> list[float] | None:
@@ -183,7 +196,7 @@ def build_config(args: argparse.Namespace):
         "early_stopping": args.early_stopping, "finetune_from": args.finetune_from, "num_threads": args.num_threads,
         "patch_size": args.patch_size, "patches_per_volume": args.patches_per_volume,
         "minutes": args.minutes, "context_slices": args.context_slices, "finetune_lr": args.finetune_lr,
-        "adversarial": args.adversarial,
+        "adversarial": args.adversarial, "rehearsal": _rehearsal(args.rehearsal),
         "size_curriculum": _size_curriculum(args.size_curriculum), "channel_map": parse_channel_map(args.channel_map),
     }
     if args.metric:
@@ -233,7 +246,7 @@ _NETWORK_ONLY = (("network_kwargs", "--network-kwargs"), ("loss", "--loss"), ("l
                  ("patches_per_volume", "--patches-per-volume"), ("optimiser", "--optimiser"), ("lr", "--lr"),
                  ("lr_schedule", "--lr-schedule"), ("no_augment", "--no-augment"), ("precision", "--precision"),
                  ("finetune_from", "--finetune"), ("finetune_lr", "--finetune-lr"), ("channel_map", "--channel-map"),
-                 ("adversarial", "--adversarial"),
+                 ("adversarial", "--adversarial"), ("rehearsal", "--rehearsal"),
                  ("freeze_encoder", "--freeze-encoder"), ("resume", "--resume"), ("val_every", "--val-every"),
                  ("early_stopping", "--early-stopping"), ("deterministic", "--deterministic"),
                  ("config", "--config"))

@@ -5,7 +5,7 @@ Public API:
     PrepareConfig: the parameters.
     prepare_case: one case -> PreparedCase (slices (N, C, S, S), masks, brain masks, record).
     prepare_dataset: a dataset -> the prepared layout (see :mod:`lesionseg.preprocess.prepared`).
-    PreparedDataset: read a prepared dataset.
+    PreparedDataset: read a prepared dataset; PreparedUnion: one with the cases of others added.
     PrepareRecord, invert: the record and the map back onto the native grid.
 
 The names are imported on first use (PEP 562): the command line's parsers read
@@ -26,15 +26,16 @@ if TYPE_CHECKING:
     from lesionseg.preprocess.config import PrepareConfig
     from lesionseg.preprocess.pipeline import PreparedCase, prepare_case, prepare_images
     from lesionseg.preprocess.prepared import CaseArrays, PreparedDataset
+    from lesionseg.preprocess.prepared_union import PreparedUnion
     from lesionseg.preprocess.record import PrepareRecord
     from lesionseg.preprocess.run import prepare_dataset
 
 #: public name -> the submodule that defines it
 _HOMES = {"PrepareConfig": "config", "PreparedCase": "pipeline",
           "prepare_case": "pipeline", "prepare_images": "pipeline", "CaseArrays": "prepared",
-          "PreparedDataset": "prepared", "PrepareRecord": "record", "prepare_dataset": "run"}
+          "PreparedDataset": "prepared", "PreparedUnion": "prepared_union", "PrepareRecord": "record", "prepare_dataset": "run"}
 
-__all__ = ["CaseArrays", "PrepareConfig", "PrepareRecord", "PreparedCase", "PreparedDataset", "invert",
+__all__ = ["CaseArrays", "PrepareConfig", "PrepareRecord", "PreparedCase", "PreparedDataset", "PreparedUnion", "invert",
            "prepare_case", "prepare_dataset", "prepare_images", "stack_on_grid"]
 
 

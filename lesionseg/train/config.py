@@ -99,6 +99,9 @@ class TrainConfig:
             few (measured: 3e-4 against 1e-3 after 5 minutes on 8 cases, held-out Dice 0.614 against 0.601).
         adversarial: the weight of the adversarial critic's term (:mod:`lesionseg.train.adversarial`); 0 = no
             critic. 2D networks in one process only.
+        rehearsal: synthetic cases of the starter's own recipe trained on beside the run's cases when it fine-tunes
+            a shipped starter (:mod:`lesionseg.train.rehearsal`): "auto" (as many as the run's own training
+            cases, at most 16, and none when it does not start from a starter), a number, or 0 (none).
     """
 
     network: str = "unet2d"
@@ -146,6 +149,7 @@ class TrainConfig:
     channel_map: dict[str, str] = field(default_factory=dict)
     finetune_lr: float | None = None
     adversarial: float = 0.0
+    rehearsal: int | str = 0
 
     def __post_init__(self) -> None:
         self.patch_size = _patch_size(self.patch_size)
@@ -230,6 +234,9 @@ class TrainConfig:
             raise ParameterError(f"--channel-map must map channel names to channel names, such as ct=flair, "
                                  f"not {self.channel_map!r}.")
         check_adversarial_weight(self.adversarial)
+        value = self.rehearsal
+        if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ParameterError(f"--rehearsal must be auto or a whole number of cases (0 = none), not {value!r}.")
         if self.adversarial and self.is_3d:
             raise ParameterError(f"--adversarial trains a 2D critic on slices; the 3D network {self.network} "
                                  "trains on patches: leave it at 0.")

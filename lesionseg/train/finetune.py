@@ -37,6 +37,9 @@ class FinetuneSource:
     path: Path
     name: str
     manifest: dict[str, Any]
+    #: the shipped starter's modality (flair, ct) when the weights are a starter's and the run sees its images as
+    #: the starter did (what rehearsal needs); else None
+    starter: str | None = None
 
     def provenance(self) -> dict[str, Any]:
         return {"name": self.name, "bundle": self.manifest.get("name"),
@@ -178,7 +181,8 @@ def finetune_source(config: TrainConfig, prepared: PreparedDataset,
                                  "use --channel-map NEW=OLD, other training options, or --from-scratch.")
         if soft:
             say({"event": "message", "message": f"fine-tuning from {name} although {soft}"})
-        return FinetuneSource(load_state_dicts(path)[0], path, name, manifest)
+        starter = starter_modality(config, prepared) if config.finetune_from == STARTER and not soft else None
+        return FinetuneSource(load_state_dicts(path)[0], path, name, manifest, starter)
     if not config.starter_if_fits:
         return None
     modality = starter_modality(config, prepared)
@@ -194,4 +198,4 @@ def finetune_source(config: TrainConfig, prepared: PreparedDataset,
         say({"event": "message", "message": f"training from scratch: {called} does not fit ({problem})"})
         return None
     say({"event": "message", "message": f"fine-tuning from {called} (--from-scratch to train from scratch)"})
-    return FinetuneSource(load_state_dicts(path)[0], path, name, manifest)
+    return FinetuneSource(load_state_dicts(path)[0], path, name, manifest, modality)

@@ -7,6 +7,8 @@ Layout of ``RUN``::
     RUN/fold_<i>/              log.csv, log.json, checkpoint.pt, val_cases.csv, val_slices.csv,
                                slice_losses.csv (mean training loss per slice: the cheap gradient estimate)
     RUN/all_data/              the same for an --all-data model
+    RUN/rehearsal/             the synthetic cases of the starter's recipe trained on beside the dataset's
+                               (fine-tuning a starter; lesionseg.train.rehearsal)
     RUN/folds.csv              one row per trained model: validation Dice, HD95, detection rate, epochs
     RUN/budget.json            with --minutes: the budget, how it was split between the models, planned
                                against actual seconds (each model's plan is in its folder's budget.json)
@@ -35,6 +37,7 @@ from lesionseg.progress import CancelFlag, ProgressCallback, ignore_progress
 from lesionseg.train.config import TrainConfig
 from lesionseg.train.distributed import finish, init_distributed
 from lesionseg.train.loop import FoldResult, FoldTrainer
+from lesionseg.train.rehearsal import REHEARSAL_PREFIX
 from lesionseg.train.slices import case_lesion_volumes_ml, select_rows
 
 BUNDLE_NAME = "model.lsb"
@@ -111,6 +114,44 @@ def apply_hold_out_rule(config: TrainConfig, prepared: PreparedDataset) -> tuple
     return changed, (f"{count} training cases, fewer than {config.hold_out_min_cases}: one model on all of them, "
                      "without a validation hold-out (its final weights are kept; give --fold or --folds to "
                      "hold cases out)")
+
+
+def with_rehearsal(config: TrainConfig, prepared: PreparedDataset, source, own_cases: int, run_dir: Path, dist,
+                   progress: ProgressCallback) -> tuple[PreparedDataset, Any]:
+    """The data a run trains on: ``prepared``, plus the rehearsal cases when it gets some
+    (:mod:`lesionseg.train.rehearsal`; made by the main process, in ``RUN/rehearsal``), and the rehearsal plan
+    (None without). A rehearsal that cannot be made is left out with a message; the run goes on."""
+    from lesionseg.errors import LesionSegError
+    from lesionseg.preprocess import PreparedUnion
+    from lesionseg.train.distributed import broadcast
+    from lesionseg.train.rehearsal import make_rehearsal, plan_rehearsal
+
+    plan, note = plan_rehearsal(config, source.starter if source else None, source.manifest if source else None,
+                                own_cases)
+    if note and dist.is_main:
+        progress({"event": "message", "message": note})
+    if plan is None:
+        return prepared, None
+    folder = run_dir / "rehearsal"
+    problem = None
+    if dist.is_main:
+        try:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            make_rehearsal(plan, prepared.config, folder, workers=max(1, min(2, config.num_threads or cores)),
+                           progress=progress)
+        except LesionSegError as error:
+            problem = str(error)
+    problem = broadcast(dist, problem)  # every process trains on the same data
+    try:
+        rehearsal = PreparedDataset(folder / "prepared") if problem is None else None
+        union = PreparedUnion(prepared, {REHEARSAL_PREFIX: rehearsal}) if rehearsal is not None else None
+    except LesionSegError as error:
+        problem, union = str(error), None
+    if union is None:
+        if dist.is_main:
+            progress({"event": "message", "message": f"training without rehearsal: {problem}"})
+        return prepared, None
+    return union, plan
 
 
 def plan_folds(config: TrainConfig, prepared: PreparedDataset) -> list[tuple[int | None, list[str], list[str]]]:
@@ -303,9 +344,14 @@ def train_run(prepared_root: str | os.PathLike, run_dir: str | os.PathLike, conf
                 progress({"event": "message", "message": hold_out_note})
         source = finetune_source(config, prepared, progress if dist.is_main else None)
         initial_state = source.state_dict if source else None
-        table = difficulty_for(config, prepared, run_dir if dist.is_main else None, progress)
-        results = []
         plans = plan_folds(config, prepared)
+        training_data, rehearsal = with_rehearsal(config, prepared, source, len(plans[0][1]), run_dir, dist,
+                                                  progress)
+        if rehearsal is not None:  # the synthetic cases train in every model, and are never validated on
+            extra_ids = training_data.extra_case_ids(REHEARSAL_PREFIX)
+            plans = [(fold, training + extra_ids, validation) for fold, training, validation in plans]
+        table = difficulty_for(config, training_data, run_dir if dist.is_main else None, progress)
+        results = []
         budget_s = None if config.minutes is None else 60.0 * config.minutes
         for number, (fold, training, validation) in enumerate(plans):
             folder = _fold_folder(run_dir, fold)
@@ -313,9 +359,12 @@ def train_run(prepared_root: str | os.PathLike, run_dir: str | os.PathLike, conf
             if budget_s is not None:  # an equal share of what is left for each model still to train
                 left = budget_s - (time.monotonic() - run_started) - BUNDLE_RESERVE_S
                 fold_budget = max(left, 0.0) / (len(plans) - number)
+            synthetic = sum(case_id.startswith(REHEARSAL_PREFIX) for case_id in training) if rehearsal else 0
+            cases = f"{len(training) - synthetic} cases" + (f" and {synthetic} rehearsal cases" if synthetic else "")
             progress({"event": "message", "message": f"training {'fold ' + str(fold) if fold is not None else 'on all data'}: "
-                                                     f"{len(training)} cases, validation {len(validation)} cases"})
-            trainer = FoldTrainer(config, prepared, select_rows(prepared, training), select_rows(prepared, validation),
+                                                     f"{cases}, validation {len(validation)} cases"})
+            trainer = FoldTrainer(config, training_data, select_rows(training_data, training),
+                                  select_rows(prepared, validation),
                                   table, folder, fold=fold, progress=progress, cancel=cancel, dist=dist, resume=resume,
                                   initial_state=initial_state, record_visits=record_visits, budget_s=fold_budget)
             result = trainer.run()
@@ -332,7 +381,8 @@ def train_run(prepared_root: str | os.PathLike, run_dir: str | os.PathLike, conf
                 "fold": "all" if r.fold is None else r.fold, "train_slices": len(r.train_rows),
                 "epochs": r.epochs_run, "iterations": r.iterations, "best_epoch": r.best_epoch, **r.validation,
             } for r in results])
-            extra = {"finetuned_from": source.provenance() if source else None}
+            extra = {"finetuned_from": source.provenance() if source else None,
+                     "rehearsal": rehearsal.to_dict() if rehearsal else None}
             if budget_s is not None:
                 extra["budget"] = write_budget_summary(run_dir, config, results, time.monotonic() - run_started)
             bundle = write_bundle(run_dir, config, prepared, results, extra)
