@@ -95,6 +95,50 @@ def test_export_writes_the_segment_as_edited_referring_to_the_volumes_series(sli
     assert seen == set(np.flatnonzero(edited.any(axis=(1, 2))))  # the edited slice 5 included
 
 
+def test_a_result_of_two_classes_exports_one_seg_segment_per_class(slicer_scene, series, tmp_path):
+    """Core (1) and penumbra (2) from a perfusion bundle: two SEG segments with their own SNOMED CT types, each
+    frame holding its class's voxels as the segments hold them now."""
+    from lesionseg.io import read_dicom_volume, write_image
+    from lesionseg.labels import ISCHAEMIC_CORE, PENUMBRA
+    from lesionseg.mrml import volume_node_from_image
+
+    from LesionSegInferenceLib import DICOM_UIDS_ATTRIBUTE, InferenceLogic
+    from LesionSegInferenceLib.Results import load_results, output_files
+
+    _, scene, _ = slicer_scene
+    _, written = series
+    volume = read_dicom_volume(written.folder)
+    node = volume_node_from_image(scene, volume.image, "Tmax")
+    node.SetAttribute(DICOM_UIDS_ATTRIBUTE, " ".join(written.sop_instance_uids))
+    values = np.zeros(sitk.GetArrayViewFromImage(volume.image).shape, np.uint8)
+    values[1:6, 4:14, 3:16] = PENUMBRA.value
+    values[LESION] = ISCHAEMIC_CORE.value  # the core inside the penumbra
+    files = output_files(tmp_path / "job")
+    files["labelmap"].parent.mkdir(parents=True, exist_ok=True)
+    for key, array in (("labelmap", values), ("probability", (values > 0).astype(np.float32))):
+        image = sitk.GetImageFromArray(array)
+        image.CopyInformation(volume.image)
+        write_image(image, files[key])
+    files["lesions"].write_text(json.dumps([]))
+    logic = InferenceLogic(scene)
+    logic.result = load_results(scene, tmp_path / "job", node, threshold=0.5, min_lesion_mm3=0.0, fill_holes=False,
+                                bundle_path="models/perfusion.lsb", labels=[ISCHAEMIC_CORE, PENUMBRA])
+    files_of = dict(zip(written.sop_instance_uids, map(str, written.files)))
+    seg = pydicom.dcmread(logic.export_dicom_seg(tmp_path / "classes.dcm", files_of.get))
+
+    codes = [item.SegmentedPropertyTypeCodeSequence[0].CodeValue for item in seg.SegmentSequence]
+    assert codes == ["55641003", "52674009"]  # Infarct, Ischemia
+    assert [item.SegmentLabel for item in seg.SegmentSequence] == [ISCHAEMIC_CORE.name, PENUMBRA.name]
+    pixels = seg.pixel_array.reshape(int(seg.NumberOfFrames), seg.Rows, seg.Columns)
+    found = {1: np.zeros_like(values), 2: np.zeros_like(values)}
+    for index, group in enumerate(seg.PerFrameFunctionalGroupsSequence):
+        number = int(group.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        uid = group.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        found[number][written.sop_instance_uids.index(uid)] |= pixels[index].astype(np.uint8)
+    assert np.array_equal(found[1], (values == ISCHAEMIC_CORE.value).astype(np.uint8))
+    assert np.array_equal(found[2], (values == PENUMBRA.value).astype(np.uint8))
+
+
 def test_export_is_refused_with_a_reason_for_a_volume_not_from_dicom_or_files_gone(slicer_scene, series, tmp_path):
     from lesionseg.errors import InputFileError, ParameterError
 

@@ -280,3 +280,14 @@ def test_a_bundle_with_two_labels_gets_one_segment_each_and_the_slider_touches_t
     logic.save_state()
     restored = restore_result(scene, logic.parameter_node())
     assert restored.segment_ids == result.segment_ids and restored.segment_id == result.segment_ids["Stroke lesion"]
+    assert [(label.name, label.value) for label in restored.labels] == [("Stroke lesion", 1), ("Old infarct", 2)]
+
+    # a class whose value is not its position (a label table of 1 and 4): the scene keeps the value, so the restored
+    # result exports and re-writes the class with it even when the bundle ("two.lsb" here) can no longer be read
+    from lesionseg.labels import SegmentLabel
+
+    logic.result.labels = [labels[0], SegmentLabel("Old infarct", 4, labels[1].color)]
+    logic.save_state()
+    restored = restore_result(scene, logic.parameter_node())
+    assert [(label.name, label.value) for label in restored.labels] == [("Stroke lesion", 1), ("Old infarct", 4)]
+    assert restored.labels[0].terminology == labels[0].terminology  # the lesion keeps its SNOMED CT entry

@@ -3,7 +3,8 @@
 A volume that Slicer loaded from its DICOM database carries the SOP Instance UIDs of its files in the node
 attribute ``DICOM.instanceUIDs``; the database gives each one's file. The SEG is written by
 ``lesionseg.io.write_dicom_seg`` (highdicom) from the lesion segment as it is now (edits included) on the
-volume's grid, with the segment's terminology (SNOMED CT "Infarct"). It loads back through Slicer's DICOM SEG
+volume's grid, with the segment's terminology (SNOMED CT "Infarct"); a bundle of several classes (e.g. core and
+penumbra) gives one SEG segment per class, each from its segment as it is now. It loads back through Slicer's DICOM SEG
 plugin once the file is imported into the DICOM database.
 
 Only volumes loaded from DICOM can be exported: a SEG must refer to its source series, and a volume read from
@@ -99,9 +100,38 @@ def export_dicom_seg(result: Any, path: str | os.PathLike, file_for_instance: Ca
     if missing:
         raise InputFileError(f"{len(missing)} of the {len(uids)} DICOM files of {result.reference_volume.GetName()} "
                              f"are no longer in the DICOM database (e.g. {missing[0]}); import the series again.")
+    series = dicom_series_from_files(files)
+    model = Path(result.bundle_path).stem if result.bundle_path else ""
+    labels = list(getattr(result, "labels", None) or [])
+    if len(labels) > 1:  # one segment per class (e.g. core and penumbra), each as it is now
+        values = _class_values(result, labels, mask_from_segment)
+        return write_dicom_seg(values, series, Path(path), labels=labels, model_name=model)
     mask = mask_from_segment(result.segmentation_node, result.segment_id, result.reference_volume)
     if mask is None:
         raise ParameterError("the lesion segment of the last result was removed; click Apply again.")
-    series = dicom_series_from_files(files)
-    model = Path(result.bundle_path).stem if result.bundle_path else ""
     return write_dicom_seg(mask, series, Path(path), label=result.lesion_label or STROKE_LESION, model_name=model)
+
+
+def _class_values(result: Any, labels: list[Any], mask_from_segment: Callable[..., Any]) -> Any:
+    """One labelmap on the volume's grid holding each label's value where its segment is (the first label listed
+    wins where segments overlap after an edit, as in the job's labelmap: the core before the penumbra).
+
+    Raises:
+        ParameterError: a label's segment was removed.
+    """
+    import SimpleITK as sitk
+
+    from lesionseg.errors import ParameterError
+
+    values = None
+    for label in reversed(labels):
+        segment_id = result.segment_ids.get(label.name, "")
+        mask = mask_from_segment(result.segmentation_node, segment_id, result.reference_volume) if segment_id else None
+        if mask is None:
+            raise ParameterError(f"the segment '{label.name}' of the last result was removed; click Apply again.")
+        mask = sitk.Cast(mask > 0, sitk.sitkUInt8)
+        if values is None:
+            values = sitk.Image(mask.GetSize(), sitk.sitkUInt8)
+            values.CopyInformation(mask)
+        values = sitk.Mask(values, mask, outsideValue=int(label.value), maskingValue=1)
+    return values

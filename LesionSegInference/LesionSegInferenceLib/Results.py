@@ -55,6 +55,8 @@ class InferenceResult:
             segments are found by ID, so renaming a segment or adding one of the same name changes nothing.
         lesion_label: the label whose probabilities the job wrote (``lesionseg.labels.SegmentLabel``; None: the
             stroke lesion).
+        labels: every label of the bundle, one segment each (``SegmentLabel``, its value as in the job's labelmap);
+            [] for a result of the lesion alone.
     """
 
     reference_volume: Any
@@ -75,6 +77,7 @@ class InferenceResult:
     bundle_path: str = ""
     segment_ids: dict[str, str] = field(default_factory=dict)
     lesion_label: Any = None
+    labels: list[Any] = field(default_factory=list)
 
     @property
     def segment_id(self) -> str:
@@ -222,7 +225,8 @@ def load_results(scene, folder: Path, reference_volume, *, threshold: float, min
         brain_node=brain_node, table_node=None, probabilities=probabilities, brain=brain, labelmap=labelmap,
         lesions=lesions, threshold=float(threshold), min_lesion_mm3=float(min_lesion_mm3),
         fill_holes=bool(fill_holes), source_labelmap=labelmap, source_lesions=lesions,
-        warnings=list(warnings or []), bundle_path=str(bundle_path), segment_ids=segment_ids, lesion_label=lesion_label)
+        warnings=list(warnings or []), bundle_path=str(bundle_path), segment_ids=segment_ids, lesion_label=lesion_label,
+        labels=labels)
     result.table_node = _table_node(scene, result, _alive(scene, reuse.table_node) if reuse else None)
     return result
 

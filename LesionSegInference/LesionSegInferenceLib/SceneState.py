@@ -39,6 +39,7 @@ RESULT_FIELDS = {
     "resultReferenceVolume": Field(NODE, None),
     "resultSegmentation": Field(NODE, None),
     "resultSegmentIds": Field(STR_DICT, {}),
+    "resultSegmentValues": Field(STR_DICT, {}),
     "resultProbability": Field(NODE, None),
     "resultBrainMask": Field(NODE, None),
     "resultLesionTable": Field(NODE, None),
@@ -76,10 +77,11 @@ def store_result(node, result: InferenceResult | None) -> None:
     store = ParameterStore(node, FIELDS)
     if result is None:
         store.write(resultBundlePath="", resultReferenceVolume=None, resultSegmentation=None, resultSegmentIds={},
-                    resultProbability=None, resultBrainMask=None, resultLesionTable=None)
+                    resultSegmentValues={}, resultProbability=None, resultBrainMask=None, resultLesionTable=None)
         return
     store.write(resultBundlePath=result.bundle_path, resultReferenceVolume=result.reference_volume,
                 resultSegmentation=result.segmentation_node, resultSegmentIds=dict(result.segment_ids),
+                resultSegmentValues={label.name: str(label.value) for label in result.labels},
                 resultProbability=result.probability_node, resultBrainMask=result.brain_node,
                 resultLesionTable=result.table_node, resultThreshold=float(result.threshold),
                 resultMinLesionMm3=float(result.min_lesion_mm3), resultFillHoles=bool(result.fill_holes))
@@ -104,7 +106,7 @@ def restore_result(scene, node) -> InferenceResult | None:
     from lesionseg.labels import STROKE_LESION_NAME
     from lesionseg.mrml import image_from_volume_node
 
-    from .Results import _carry_hemispheres, segment_labels
+    from .Results import _carry_hemispheres
 
     probabilities = sitk.Cast(image_from_volume_node(probability_node), sitk.sitkFloat32)
     brain_node = values["resultBrainMask"]
@@ -113,14 +115,41 @@ def restore_result(scene, node) -> InferenceResult | None:
     labelmap = lesion_mask(probabilities, threshold=threshold, min_lesion_mm3=minimum, fill_holes=fill, brain=brain)
     lesions = lesion_table(labelmap, None, probabilities)
     _carry_hemispheres(lesions, labelmap, labelmap, _table_rows(values["resultLesionTable"]))
-    labels = segment_labels(list(segment_ids))
+    labels = _restored_labels(values["resultBundlePath"], list(segment_ids), values["resultSegmentValues"])
     lesion_label = next((label for label in labels if label.name == STROKE_LESION_NAME), labels[0])
     return InferenceResult(
         reference_volume=reference, segmentation_node=segmentation, probability_node=probability_node,
         brain_node=brain_node, table_node=values["resultLesionTable"], probabilities=probabilities, brain=brain,
         labelmap=labelmap, lesions=lesions, threshold=threshold, min_lesion_mm3=minimum, fill_holes=fill,
         source_labelmap=labelmap, source_lesions=lesions, bundle_path=values["resultBundlePath"],
-        segment_ids=dict(segment_ids), lesion_label=lesion_label)
+        segment_ids=dict(segment_ids), lesion_label=lesion_label, labels=labels)
+
+
+def _restored_labels(bundle_path: str, names: list[str], values: dict[str, str]) -> list[Any]:
+    """The result's labels (``SegmentLabel``) in the order of its segments: the bundle's own when it can still be
+    read and lists every name (colours, terminology, values); else the values the scene stored (a class value
+    such as penumbra 2 is kept; default colours); else values 1, 2, ... in order (scenes saved before values were
+    stored)."""
+    from lesionseg.errors import LesionSegError
+    from lesionseg.labels import SegmentLabel, known_label
+
+    from .Results import OTHER_LABEL_COLORS, segment_labels
+
+    if bundle_path:
+        try:
+            from lesionseg.bundle import read_manifest, segment_labels_of
+
+            by_name = {label.name: label for label in segment_labels_of(read_manifest(bundle_path).get("labels", []))}
+            if all(name in by_name for name in names):
+                return [by_name[name] for name in names]
+        except (LesionSegError, OSError):
+            pass  # the bundle was moved or deleted since: the stored values below
+    defaults = segment_labels(names)
+    try:
+        return [known_label(SegmentLabel(name, int(values[name]), default.color)) if name in values else default
+                for name, default in zip(names, defaults)]
+    except ValueError:
+        return defaults
 
 
 def _table_rows(table_node) -> list[dict[str, Any]]:
