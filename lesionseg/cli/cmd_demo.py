@@ -92,10 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     runs = {}
     base = {**preset.train_values(), "device": args.device, "seed": args.seed,
-            "difficulty_csv": str(out / "difficulty.csv"), "starter_if_fits": preset.starter and not args.from_scratch,
-            # the demo's cases come from the generator the starter was made with: rehearsing its recipe (which
-            # guards a user's few real scans against forgetting) would only spend the demo's minutes
-            "rehearsal": 0}
+            "difficulty_csv": str(out / "difficulty.csv"), "starter_if_fits": preset.starter and not args.from_scratch}
     if args.epochs is None:
         base["minutes"] = args.minutes
     else:

@@ -37,11 +37,22 @@ def _configuration(run: RunData, prepared: Path | None, compare: RunData | None)
     rows.append(("prepared dataset", str(prepared) if prepared else "not given"))
     if compare is not None:
         rows.append(("compared with", str(compare.root)))
+    rows.append(("rehearsal", _rehearsal_said(run.root)))
     for key, value in run.config.items():
         rows.append((key, json.dumps(value) if isinstance(value, (dict, list)) or value is None else value))
     if not run.config:
         return html.note(f"{run.root} has no train_config.json.") + html.table(("setting", "value"), rows, text_columns=(0, 1))
     return html.table(("setting", "value"), rows, text_columns=(0, 1))
+
+
+def _rehearsal_said(root: Path) -> str:
+    """What the run rehearsed (``RUN/rehearsal/rehearsal.json``, :mod:`lesionseg.train.rehearsal`), in words."""
+    try:
+        plan = json.loads((root / "rehearsal" / "rehearsal.json").read_text(encoding="utf-8"))["plan"]
+        return (f"{plan['cases']} synthetic cases of the starter's recipe '{plan['recipe']}' (seed {plan['seed']}) "
+                "trained on beside the dataset's, never validated on")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "none"
 
 
 def _budget(run: RunData) -> str:
