@@ -143,6 +143,23 @@ def test_a_two_class_model_lists_its_classes_and_segments_one_value_per_class(pe
     assert sum(prediction.class_volumes_ml.values()) == pytest.approx(prediction.lesion_volume_ml, rel=1e-6, abs=1e-9)
 
 
+def test_test_time_augmentation_reaches_the_class_shares(two_class_run):
+    """With TTA the shares average a slice and its anterior-posterior flip, so flipping the input flips the shares
+    exactly; without TTA a network's shares have no such symmetry (and the two differ)."""
+    from lesionseg.infer import Predictor
+
+    predictor = Predictor(two_class_run / "model.lsb", device="cpu", backend="torch")
+    planes = int(predictor.bundle.manifest["network"]["in_channels"])
+    inputs = np.random.default_rng(3).normal(size=(4, planes, 64, 64)).astype(np.float32)
+    flipped = np.ascontiguousarray(inputs[..., ::-1, :])
+    plain_shares = predictor.class_shares(inputs, both_sides=False)
+    assert not np.allclose(predictor.class_shares(flipped, both_sides=False)[..., ::-1, :], plain_shares, atol=1e-4)
+    predictor.tta = True
+    shares = predictor.class_shares(inputs, both_sides=True)
+    np.testing.assert_allclose(predictor.class_shares(flipped, both_sides=True)[..., ::-1, :], shares, atol=1e-5)
+    assert not np.allclose(shares, plain_shares, atol=1e-4)
+
+
 def test_two_class_outputs_open_in_slicer_as_two_named_coloured_segments(perfusion, two_class_run, tmp_path,
                                                                           slicer_scene):
     slicer, scene, _ = slicer_scene

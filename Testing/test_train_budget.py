@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import numpy as np
@@ -77,19 +78,23 @@ def test_a_budgeted_run_ends_in_time_keeps_the_best_checkpoint_and_reaches_every
     assert elapsed <= 60 * minutes * 1.10
     result = summary.results[0]
     plan = json.loads((tmp_path / "run" / "fold_0" / "budget.json").read_text())
-    # the plan fits the budget: the run ends at its planned last epoch, or (a slow late step on a shared
-    # machine) the deadline cuts that last epoch only; never earlier
-    assert plan["epochs"] >= 3 and result.epochs_run >= plan["epochs"] - 1
-    assert result.epochs_run == plan["epochs"] or result.stopped_at_deadline
+    # the plan fits the budget: the run ends at its planned last epoch, or the deadline cuts its last few. The
+    # tolerance is in time, not epochs: an epoch of this tiny run lasts about 0.3 s, so a 1-2 s stall on a shared
+    # machine costs several (a run here planned 136 and ran 134); at most 5 % of the plan (about 2 s of 45)
+    cut = plan["epochs"] - result.epochs_run
+    assert plan["epochs"] >= 3 and 0 <= cut <= max(1, math.ceil(0.05 * plan["epochs"]))
+    assert cut == 0 or result.stopped_at_deadline
     # every group entered: the last epoch trains on every training slice, and 3 sizes of active set appear
     history = result.history
     assert history[-1]["active_slices"] == len(result.train_rows)
     assert len({record["active_slices"] for record in history}) == 3
     # the bundle holds the best validated weights: its validation Dice is the history's best
     dices = [record["val_dice"] for record in history if "val_dice" in record]
-    # every planned validation ran; when the deadline cut the last epoch, its validation (the last) did not
+    # every planned validation ran; when the deadline cut the last epochs, their validations (the final one and
+    # those planned every val_every epochs among the cut ones) did not
     assert plan["validation_cases"] == 2
-    assert len(dices) == plan["validations"] or (result.stopped_at_deadline and len(dices) == plan["validations"] - 1)
+    missed = plan["validations"] - len(dices)
+    assert missed == 0 or (result.stopped_at_deadline and 1 <= missed <= 1 + cut // plan["val_every"])
     assert result.validation["val_dice"] == pytest.approx(max(dices), abs=1e-9)
     assert result.best_epoch == max(r["epoch"] for r in history if r.get("val_dice") == max(dices))
     bundle = load_bundle(summary.bundle)

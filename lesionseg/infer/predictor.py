@@ -318,7 +318,8 @@ class Predictor:
         """For a bundle of K lesion classes: each class's share of the lesion probability, (N, K, S, S), of
         prepared slices (N, C, S, S) (PyTorch, members averaged). ``both_sides``: the slices are read as they
         are and mirrored, and each class's probabilities of both readings are summed before the shares are
-        taken, so that the reading that sees more lesion weighs more (as ``side="auto"`` does for the mask)."""
+        taken, so that the reading that sees more lesion weighs more (as ``side="auto"`` does for the mask). With
+        test-time augmentation each reading adds its anterior-posterior flip, as :meth:`slice_probabilities` does."""
         from lesionseg.train.validate import predict_probabilities
 
         def softmax(stack: np.ndarray) -> np.ndarray:  # the lesion classes' softmax, members averaged
@@ -327,10 +328,16 @@ class Predictor:
                                                   all_classes=True)[:, 1:]
                             for network in self.bundle.networks], axis=0)
 
+        def reading(stack: np.ndarray) -> np.ndarray:  # with TTA: plus the anterior-posterior flip (rows reversed)
+            found = softmax(stack)
+            if self.tta:
+                found = found + softmax(np.ascontiguousarray(stack[..., ::-1, :]))[..., ::-1, :]
+            return found
+
         began = time.perf_counter()
-        lesion_classes = softmax(inputs)
+        lesion_classes = reading(inputs)
         if both_sides:
-            lesion_classes = lesion_classes + softmax(np.ascontiguousarray(inputs[..., ::-1]))[..., ::-1]
+            lesion_classes = lesion_classes + reading(np.ascontiguousarray(inputs[..., ::-1]))[..., ::-1]
         self.network_seconds += time.perf_counter() - began
         return (lesion_classes / np.maximum(lesion_classes.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
