@@ -104,7 +104,7 @@ def export_dicom_seg(result: Any, path: str | os.PathLike, file_for_instance: Ca
     model = Path(result.bundle_path).stem if result.bundle_path else ""
     labels = list(getattr(result, "labels", None) or [])
     if len(labels) > 1:  # one segment per class (e.g. core and penumbra), each as it is now
-        values = _class_values(result, labels, mask_from_segment)
+        values = _class_values(result, labels)
         return write_dicom_seg(values, series, Path(path), labels=labels, model_name=model)
     mask = mask_from_segment(result.segmentation_node, result.segment_id, result.reference_volume)
     if mask is None:
@@ -112,7 +112,7 @@ def export_dicom_seg(result: Any, path: str | os.PathLike, file_for_instance: Ca
     return write_dicom_seg(mask, series, Path(path), label=result.lesion_label or STROKE_LESION, model_name=model)
 
 
-def _class_values(result: Any, labels: list[Any], mask_from_segment: Callable[..., Any]) -> Any:
+def _class_values(result: Any, labels: list[Any]) -> Any:
     """One labelmap on the volume's grid holding each label's value where its segment is (the first label listed
     wins where segments overlap after an edit, as in the job's labelmap: the core before the penumbra).
 
@@ -122,6 +122,7 @@ def _class_values(result: Any, labels: list[Any], mask_from_segment: Callable[..
     import SimpleITK as sitk
 
     from lesionseg.errors import ParameterError
+    from lesionseg.mrml import mask_from_segment
 
     values = None
     for label in reversed(labels):

@@ -133,7 +133,7 @@ def _restored_labels(bundle_path: str, names: list[str], values: dict[str, str])
     from lesionseg.errors import LesionSegError
     from lesionseg.labels import SegmentLabel, known_label
 
-    from .Results import OTHER_LABEL_COLORS, segment_labels
+    from .Results import segment_labels
 
     if bundle_path:
         try:

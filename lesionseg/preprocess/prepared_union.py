@@ -51,6 +51,8 @@ class PreparedUnion(PreparedDataset):
         self.extras = dict(extras)
         own = set(main.case_ids)
         self.slices = list(main.slices)
+        #: prefixed case id -> (the extra dataset holding it, its id there); read once, looked up per slice
+        self._extra_cases: dict[str, tuple[PreparedDataset, str]] = {}
         for prefix, extra in self.extras.items():
             if not prefix:
                 raise DatasetError("an extra prepared dataset needs a case id prefix.")
@@ -60,15 +62,13 @@ class PreparedUnion(PreparedDataset):
             clash = own & {prefix + case_id for case_id in extra.case_ids}
             if clash:
                 raise DatasetError(f"{main.root} already has a case called {sorted(clash)[0]}; rename it.")
+            self._extra_cases.update({prefix + case_id: (extra, case_id) for case_id in extra.case_ids})
             self.slices += [{**row, "case_id": prefix + row["case_id"], "patient_id": prefix + row["patient_id"]}
                             for row in extra.slices]
 
     def _holder(self, case_id: str) -> tuple[PreparedDataset, str]:
         """The dataset that holds a (possibly prefixed) case, and the case's id there."""
-        for prefix, extra in self.extras.items():
-            if case_id.startswith(prefix) and case_id[len(prefix):] in extra.case_ids:
-                return extra, case_id[len(prefix):]
-        return self.main, case_id
+        return self._extra_cases.get(case_id, (self.main, case_id))
 
     def extra_case_ids(self, prefix: str) -> list[str]:
         """The (prefixed) case ids of the extra dataset under ``prefix``, in its file order."""

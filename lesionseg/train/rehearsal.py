@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ class RehearsalPlan:
     seed: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cases": self.cases, "recipe": self.recipe, "modality": self.modality, "seed": self.seed}
+        return asdict(self)
 
 
 def starter_recipe(manifest: dict[str, Any], modality: str) -> str | None:

@@ -133,17 +133,18 @@ def with_rehearsal(config: TrainConfig, prepared: PreparedDataset, source, own_c
     if plan is None:
         return prepared, None
     folder = run_dir / "rehearsal"
-    problem = None
+    problem, rehearsal = None, None
     if dist.is_main:
         try:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-            make_rehearsal(plan, prepared.config, folder, workers=max(1, min(2, config.num_threads or cores)),
-                           progress=progress)
+            rehearsal = make_rehearsal(plan, prepared.config, folder,
+                                       workers=max(1, min(2, config.num_threads or cores)), progress=progress)
         except LesionSegError as error:
             problem = str(error)
     problem = broadcast(dist, problem)  # every process trains on the same data
     try:
-        rehearsal = PreparedDataset(folder / "prepared") if problem is None else None
+        if problem is None and rehearsal is None:  # the other processes read what the main one made
+            rehearsal = PreparedDataset(folder / "prepared")
         union = PreparedUnion(prepared, {REHEARSAL_PREFIX: rehearsal}) if rehearsal is not None else None
     except LesionSegError as error:
         problem, union = str(error), None
