@@ -57,6 +57,27 @@ def test_the_plan_follows_the_starter_and_the_count_asked_for():
     assert plan is None and "table.csv has no rows for its synthetic cases" in note
 
 
+def test_rehearsal_cases_are_the_recipe_s_with_lesions_the_scan_shows():
+    """The starter's recipe spans lesion ages 0-1; rehearsal keeps its cases but for their ages (0.5-1, where the
+    FLAIR contrast is +16 % or more, :func:`flair_contrast`), and a resumed run recognises the same plan."""
+    import json
+
+    from lesionseg.synth.modalities import flair_contrast
+    from lesionseg.synth.variety import varied_case_options
+    from lesionseg.train.rehearsal import LESION_AGE, RehearsalPlan, rehearsal_case_options
+
+    plan = RehearsalPlan(cases=12, recipe="starter", modality="flair", seed=7_000_003)
+    assert plan.lesion_age == LESION_AGE == (0.5, 1.0)
+    assert flair_contrast(LESION_AGE[0]) > 0.15 > 0.05 == pytest.approx(flair_contrast(0.0))
+    recipe_ages = set()
+    for index in range(1, plan.cases + 1):  # write_cohort numbers cases from 1
+        options, recipe = rehearsal_case_options(plan, index), varied_case_options(plan.seed, index, "starter")
+        recipe_ages.add(recipe.pop("lesion_age"))
+        assert options.pop("lesion_age") == LESION_AGE and options == recipe
+    assert recipe_ages == {(0.0, 1.0)}  # so the limit is the plan's doing
+    assert RehearsalPlan(**json.loads(json.dumps(plan.to_dict()))).to_dict() == json.loads(json.dumps(plan.to_dict()))
+
+
 @pytest.mark.parametrize("value", [-1, 1.5, True, "many"])
 def test_a_bad_rehearsal_count_is_refused_naming_the_option(value):
     with pytest.raises(ParameterError, match="--rehearsal must be auto or a whole number of cases"):
