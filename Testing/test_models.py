@@ -28,14 +28,18 @@ SMALL = {
     "res_unet": {"features": (4, 8, 8, 16, 16)},
     "unet3d": {"features": (4, 4, 8, 8, 16)},
     "unet2plus1d": {"features": (4, 4, 8, 8, 16)},
+    "detect_segment": {"features": (4, 8, 16)},
 }
+#: networks that train through losses of their own (their ``training_losses``), not through their forward's logits:
+#: their tests are in their own files (detect_segment: Testing/test_detect_segment.py)
+OWN_LOSSES = ("detect_segment",)
 
 
 def test_every_name_has_small_widths_here():
     assert set(SMALL) == set(NETWORKS)
 
 
-@pytest.mark.parametrize("name", list(NETWORKS))
+@pytest.mark.parametrize("name", [name for name in NETWORKS if name not in OWN_LOSSES])
 def test_forward_backward_shapes_and_gradients(name):
     torch.manual_seed(0)
     dims = spatial_dims(name)

@@ -66,7 +66,8 @@ DATA_METRICS: tuple[str, ...] = ("area", "contrast")
 METRIC_COLUMNS: dict[str, str] = {"area": "area_mm2", "contrast": "contrast_fisher", "gradient": "gradient",
                                   "human": "human"}
 #: ``lesionseg train --model`` (``lesionseg.models.NETWORKS``) and ``--loss`` (``lesionseg.losses.LOSSES``).
-NETWORKS: tuple[str, ...] = ("unet2d", "monai_unet", "basic_unet", "res_unet", "unet3d", "unet2plus1d")
+NETWORKS: tuple[str, ...] = ("unet2d", "monai_unet", "basic_unet", "res_unet", "unet3d", "unet2plus1d",
+                             "detect_segment")
 #: The networks that train on 3D patches of whole cases (``lesionseg.models.spatial_dims(name) == 3``).
 VOLUME_NETWORKS: tuple[str, ...] = ("unet3d", "unet2plus1d")
 #: ``lesionseg train --patch-size`` default of the volume networks (slices, rows, columns).

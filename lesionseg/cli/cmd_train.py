@@ -33,8 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "cpu; the paper preset trains 200 epochs)")
     parser.add_argument("--config", type=Path, help="a train_config.json to start from (options below override it)")
     parser.add_argument("--model", dest="network",
-                        help="network name (default: the preset's), or gnb: the classical voxel-wise Gaussian naive "
-                             "Bayes baseline, fitted in one pass")
+                        help="network name (default: the preset's); gnb: the classical voxel-wise Gaussian naive "
+                             "Bayes baseline, fitted in one pass; detect_segment: lesion boxes, then a mask inside "
+                             "each box (the curriculum paper's Mask R-CNN), trained with its own losses")
     parser.add_argument("--network-kwargs", help="network options as JSON, e.g. '{\"features\": [16, 32, 64, 128, 256]}'")
     parser.add_argument("--loss", help="loss name (default ce_dice)")
     parser.add_argument("--loss-kwargs", help="loss options as JSON, e.g. '{\"alpha\": 0.2, \"estimator\": \"f1.pt\"}'")
@@ -217,6 +218,9 @@ def build_config(args: argparse.Namespace):
     merged = {**base, **{key: value for key, value in overrides.items() if value is not None}}
     if args.folds is not None or args.all_data:
         merged["fold"] = None  # every fold (or none), whatever fold the preset or the saved config names
+    if merged.get("network") == "detect_segment" and (args.loss or args.loss_kwargs):
+        raise ParameterError(f"{'--loss' if args.loss else '--loss-kwargs'} is not used by --model detect_segment, "
+                             "which trains with its own detection and box-mask losses; leave it out.")
     if args.network and args.network != base.get("network") and args.network_kwargs is None:
         merged["network_kwargs"] = {}  # the preset's widths belong to the preset's network
     if _is_3d(merged):  # a 3D network takes none of a 2D preset's slice options unless they are asked for

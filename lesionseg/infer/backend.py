@@ -14,7 +14,8 @@ members' mean lesion probability ``(B, S, S)``, padding the slices to the networ
   share the folder.
 
 :func:`choose_backend` picks one: ``"auto"`` uses ONNX Runtime when it is importable, the device is the
-CPU and the bundle is 2D, else PyTorch; ``"onnx"`` asks for it. When the runtime is missing (for
+CPU, the bundle is 2D and its networks export (a network whose ``onnx_exportable`` is False, ``detect_segment``
+with its data-dependent box selection, is not tried), else PyTorch; ``"onnx"`` asks for it. When the runtime is missing (for
 ``"onnx"``), the export fails or the exported graph disagrees with PyTorch on a probe batch, the
 networks run on PyTorch and a one-sentence warning says why. ``pip install 'lesionseg[onnx]'`` adds the
 runtime and what the exporter needs (``onnx``, ``onnxscript``).
@@ -266,6 +267,11 @@ def choose_backend(name: str, networks: Sequence[Any], *, bundle_path: Path, dev
     torch_runner = TorchSlices(networks, device, multiple, minimum,
                                channels_last=device.type == "cpu" and spatial_dims == 2)
     if name == "torch":
+        return torch_runner, []
+    if not all(getattr(network, "onnx_exportable", True) for network in networks):
+        if name == "onnx":  # e.g. detect_segment: its box selection (NMS) has shapes that depend on the data
+            return torch_runner, [f"--backend onnx cannot run {bundle_path.name}: its network's box selection "
+                                  "depends on the data and does not export to ONNX; running with PyTorch."]
         return torch_runner, []
     if spatial_dims != 2 or device.type != "cpu":
         if name == "onnx":

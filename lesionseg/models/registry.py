@@ -29,6 +29,10 @@ Names (see :data:`NETWORKS`):
   :mod:`lesionseg.train.gnb`.
 - ``unet2plus1d``: the same 3D layout with each 3x3x3 convolution factorised into (1,3,3) then (3,1,1)
   kernels (:class:`~lesionseg.models.unet2plus1d.UNet2Plus1D`).
+- ``detect_segment``: detect-then-segment (the curriculum paper's Mask R-CNN, built on MONAI's box utilities):
+  lesion boxes from a small U-Net's features, then a mask inside each box, pasted back into the slice
+  (:mod:`lesionseg.models.detect_segment`); 2D, one lesion class, its own training losses (its
+  ``training_losses`` method), size multiple ``2 ** (levels - 1)`` (8 by default).
 """
 
 from __future__ import annotations
@@ -85,6 +89,10 @@ NETWORKS: dict[str, NetworkSpec] = {
                           3, ("features", "dropout")),
     "unet2plus1d": NetworkSpec("3D U-Net with (2+1)D convolutions: (1,3,3) then (3,1,1) kernels, 5 levels",
                                3, ("features", "dropout")),
+    "detect_segment": NetworkSpec("detect-then-segment: lesion boxes (anchors, focal loss, NMS), then a mask inside "
+                                  "each box (the curriculum paper's Mask R-CNN on MONAI's box utilities)",
+                                  2, ("features", "anchor_sizes", "score_threshold", "nms_threshold", "max_detections",
+                                      "mask_size", "margin", "norm")),
 }
 #: models in the networks' shape (slices in, logits out, a bundle like any other) whose numbers are fitted in
 #: closed form rather than trained by gradient descent; not among :data:`NETWORKS` (the trainer's choices)
@@ -128,6 +136,10 @@ def _resolve(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         default = _WIDTHS_2D if name == "unet2d" else _WIDTHS_3D
         resolved["features"] = _widths(resolved.get("features", default), 5, "features", name)
         resolved["dropout"] = float(resolved.get("dropout", 0.0))
+    elif name == "detect_segment":
+        from lesionseg.models.detect_segment import resolve_keywords
+
+        resolved = resolve_keywords(name, resolved)
     elif name == "gnb":
         pass  # its numbers come from the fit (lesionseg.train.gnb); the builder checks their shapes
     elif name == "basic_unet":
@@ -191,6 +203,12 @@ def _build_2plus1d(in_channels: int, out_channels: int, **kwargs: Any) -> nn.Mod
     return UNet2Plus1D(in_channels, out_channels, **kwargs)
 
 
+def _build_detect_segment(in_channels: int, out_channels: int, **kwargs: Any) -> nn.Module:
+    from lesionseg.models.detect_segment import DetectSegment
+
+    return DetectSegment(in_channels, out_channels, **kwargs)
+
+
 def _build_gnb(in_channels: int, out_channels: int, **kwargs: Any) -> nn.Module:
     from lesionseg.models.gnb import build_gnb
 
@@ -205,6 +223,7 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "basic_unet": _build_monai_basic,
     "unet2plus1d": _build_2plus1d,
     "gnb": _build_gnb,
+    "detect_segment": _build_detect_segment,
 }
 
 
@@ -295,6 +314,8 @@ def size_multiple(name: str, **kwargs: Any) -> int:
     resolved = _resolve(name, kwargs)
     if name in FITTED_NETWORKS:
         return 1  # per-voxel features: any size
+    if name == "detect_segment":
+        return 2 ** (len(resolved["features"]) - 1)  # one 2x2 max-pooling per level after the first
     if "strides" not in resolved:
         return 16  # four 2x2(x2) max-poolings
     factor = 1

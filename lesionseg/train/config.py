@@ -238,6 +238,10 @@ class TrainConfig:
         value = self.rehearsal
         if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise ParameterError(f"--rehearsal must be auto or a whole number of cases (0 = none), not {value!r}.")
+        if self.adversarial and self.network == "detect_segment":
+            raise ParameterError("--adversarial judges the masks a network predicts while it trains, but "
+                                 "--model detect_segment trains on boxes and box masks with losses of its own: "
+                                 "leave --adversarial at 0.")
         if self.adversarial and self.is_3d:
             raise ParameterError(f"--adversarial trains a 2D critic on slices; the 3D network {self.network} "
                                  "trains on patches: leave it at 0.")

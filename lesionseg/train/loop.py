@@ -8,6 +8,12 @@ are ``patches_per_volume`` fresh patches of every training case (the "none" sche
 once per epoch, shuffled, sharded across DDP ranks like slices), and validation predicts whole cases with
 a sliding window. Everything else (optimiser, checkpoints, resume, logs, progress, cancel) is shared.
 
+A network that has a ``training_losses(images, masks) -> (loss, per_sample)`` method (``detect_segment``: its
+detection and box-mask losses) supplies its own loss: the trainer calls it instead of the configured loss, in the
+step and for the self-paced schedule's losses; ``per_sample`` ``(B,)`` feeds the schedule and
+``slice_losses.csv`` as the configured loss's would. Everything else (sampler, budget, validation on its
+forward's logits, checkpoints) is shared.
+
 With a time budget (``budget_s``, from ``--minutes``), the trainer measures its pace and plans its epochs
 and validations before training (:mod:`lesionseg.train.budget`), validates lightly while it trains, stops
 at its deadline if the pace drifts, and validates the kept weights fully at the end.
@@ -183,6 +189,10 @@ class FoldTrainer(BudgetedTraining):
         self.minimum = 0 if config.is_3d else min_size(config.network, **config.network_kwargs)
         self.loss = build_loss(config.loss, **config.loss_kwargs).to(self.device)
         self.model = self.network
+        if self.dist.active and hasattr(self.network, "training_losses"):
+            raise ParameterError(f"--model {config.network} trains in one process (its losses are not computed "
+                                 "through a forward pass that torchrun's DistributedDataParallel sees); run it "
+                                 "without torchrun.")
         if self.dist.active:
             from torch.nn.parallel import DistributedDataParallel
 
@@ -273,10 +283,15 @@ class FoldTrainer(BudgetedTraining):
         if side and side < images.shape[-1]:
             images, masks = crop_batch(images, masks, side, rng)
         self.optimiser.zero_grad(set_to_none=True)
+        own_losses = getattr(self.network, "training_losses", None)
         with autocast(self.config.precision, self.device):
-            logits = forward_padded(self.model, images, self.multiple, self.minimum)
-        per_sample = self.loss.per_sample(logits.float(), masks)
-        loss = self.loss.training_loss(logits.float(), masks, per_sample)
+            if own_losses is not None:  # a network with losses of its own (detect_segment: boxes and box masks)
+                loss, per_sample = own_losses(images, masks)
+            else:
+                logits = forward_padded(self.model, images, self.multiple, self.minimum)
+        if own_losses is None:
+            per_sample = self.loss.per_sample(logits.float(), masks)
+            loss = self.loss.training_loss(logits.float(), masks, per_sample)
         probability = None
         if self.critic is not None:  # the segmenter is rewarded when the critic takes its mask for a true one
             from lesionseg.losses.base import lesion_probability
@@ -310,6 +325,10 @@ class FoldTrainer(BudgetedTraining):
                 chunk = pending[start:start + self.config.batch_size]
                 images = torch.as_tensor(self.train_arrays.images[chunk], device=self.device)
                 masks = torch.as_tensor(self.train_arrays.masks[chunk][:, None].astype(np.int64), device=self.device)
+                own_losses = getattr(self.network, "training_losses", None)
+                if own_losses is not None:  # the loss the network trains on (eval mode: repeatable)
+                    losses.append(own_losses(images, masks)[1].float().cpu().numpy())
+                    continue
                 logits = forward_padded(self.network, images, self.multiple, self.minimum)
                 losses.append(self.loss.per_sample(logits.float(), masks).cpu().numpy())
         self.network.train()

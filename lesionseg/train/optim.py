@@ -100,6 +100,8 @@ def encoder_parameter_names(network_name: str, network) -> list[str]:
     names = [name for name, _ in network.named_parameters()]
     if network_name in ("unet2d", "basic_unet", "unet3d", "unet2plus1d"):
         pattern = re.compile(r"^(conv_0|down_\d+)\.")
+    elif network_name == "detect_segment":
+        pattern = re.compile(r"^(stem|encoder)\.")  # the down path; the decoder, heads and mask head train
     elif network_name in ("monai_unet", "res_unet"):
         pattern = re.compile(r"(^model\.0\.|submodule\.0\.)")  # MONAI UNet: the down path of each level
     else:

@@ -288,8 +288,8 @@ BINARY_ONLY_LOSSES = ("dice_bce", "f1")
 
 def check_lesion_classes(config: TrainConfig, prepared: PreparedDataset) -> None:
     """Refuse, with a sentence, what cannot train a model of several lesion classes (data prepared with
-    ``classes``): binary-only losses and loss terms, the adversarial critic, the naive Bayes baseline and 3D
-    networks. Nothing to check for one lesion class."""
+    ``classes``): binary-only losses and loss terms, the adversarial critic, the naive Bayes baseline,
+    detect-then-segment and 3D networks. Nothing to check for one lesion class."""
     classes = prepared.config.classes
     if not classes:
         return
@@ -303,6 +303,8 @@ def check_lesion_classes(config: TrainConfig, prepared: PreparedDataset) -> None
         what = "the adversarial critic judges one lesion mask (--adversarial 0)"
     elif config.network == "gnb":
         what = "the naive Bayes baseline has one lesion class"
+    elif config.network == "detect_segment":
+        what = "detect_segment finds boxes of one lesion class (prepare with --classes binary)"
     elif config.is_3d:
         what = f"3D networks ({config.network}) are trained for one lesion class here; use a 2D network"
     if what:
