@@ -260,3 +260,19 @@ def test_the_automatic_backend_runs_detect_segment_on_torch_without_trying_an_ex
     assert runner.name == "torch" and len(warnings) == 1 and "d.lsb" in warnings[0] and "PyTorch" in warnings[0]
     probability = runner(np.zeros((2, 1, 32, 32), np.float32))
     assert probability.shape == (2, 32, 32) and probability.max() < 1e-6  # no detection at initialisation
+
+
+def test_the_gradient_difficulty_retrains_detect_segment_through_its_own_losses():
+    from lesionseg.train.gradient import gradient_difficulty
+    from lesionseg.train.slices import SliceArrays
+
+    torch.manual_seed(0)
+    images, masks, _ = _squares(6, 32, np.random.default_rng(3))
+    arrays = SliceArrays(images.numpy(), masks[:, 0].numpy().astype(np.uint8), np.ones((6, 32, 32), np.uint8),
+                         [{"case_id": "c", "slice_index": i, "has_lesion": True} for i in range(6)])
+    network = build_network("detect_segment", 1, 2, **SMALL)
+    # its forward detects nothing at first (no gradient through the output): the retraining must use its own losses
+    result = gradient_difficulty(arrays, network, network.state_dict(), optimiser="adam", lr=1e-3, epochs=1,
+                                 repeats=1, batch_size=3, multiple=8, minimum=16)
+    assert np.isfinite(result.mean_decrease).all() and np.isfinite(result.score).all()
+    assert (result.mean_decrease != 0).any()

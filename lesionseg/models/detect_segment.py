@@ -6,18 +6,22 @@ small network of the same design built on MONAI's box utilities, which do not: t
 coder, the ATSS matcher, the box selector (score threshold, top-k, NMS), GIoU and the focal loss.
 
 Input ``(B, C, H, W)``: the prepared slices with their channels (and neighbouring slices, 2.5D) as channels,
-axes batch, channel, row, column; ``H`` and ``W`` multiples of ``2 ** (levels - 1)`` (8 by default; callers pad,
+axes batch, channel, row, column; ``H`` and ``W`` multiples of ``2 ** levels`` (16 by default; callers pad,
 :func:`lesionseg.models.size_multiple`). Boxes are ``(row0, col0, row1, col1)`` in pixels of the slice
 (:mod:`lesionseg.models.boxes`).
 
-- **Backbone**: a U-Net of MONAI ``basic_unet`` blocks: levels of two 3x3 convolutions (batch normalisation by
-  default, LeakyReLU), widths ``features`` (default 16, 32, 64, 128: strides 1, 2, 4, 8), 2x2 max-pooling down,
-  transposed convolutions up with skips by concatenation, back to full resolution.
-- **Detection** on two levels: the deepest encoder level (stride 8 by default) and the first decoder level
-  (stride 4), each through a 1x1 convolution to the head's width (``features[-2]``), then one head shared by
-  both levels (two 3x3 convolutions with ReLU, then per anchor a lesion logit and 4 box deltas: RetinaNet's
-  head). Anchors (MONAI ``AnchorGenerator``): square, of sides ``anchor_sizes`` pixels per level (default 4, 8
-  and 16 px at stride 4; 32, 64 and 128 px at stride 8), for lesions of about 3 to 150 px.
+- **Backbone**: a U-Net of MONAI ``basic_unet`` blocks, ``features`` = level widths (default 16, 32, 64, 128,
+  3 to 5 levels) at strides 2, 4, 8, 16: a strided 3x3 convolution, then per level 2x2 max-pooling and two 3x3
+  convolutions (batch normalisation by default, LeakyReLU 0.1); the decoder (transposed convolutions, skips by
+  concatenation, two 3x3 convolutions) comes back up to stride 4 only. Nothing runs at full or half resolution,
+  where a U-Net spends most of its CPU time (one thread, 12 slices of 128 x 128, both cores otherwise busy: about
+  0.45 s per training step against 0.9 s with full-resolution levels, the cpu preset's U-Net 0.2 s); the mask
+  head sees the slice itself.
+- **Detection** on two levels, strides 4 and 8 (decoder levels; the deepest level when there are 3), each
+  through a 1x1 convolution to the head's width (``features[1]``), then one head shared by both levels (two 3x3
+  convolutions with ReLU, then per anchor a lesion logit and 4 box deltas: RetinaNet's head, its lesion logits
+  starting at a 1 % prior). Anchors (MONAI ``AnchorGenerator``): square, of sides ``anchor_sizes`` pixels per
+  level (default 4, 8 and 16 px at stride 4; 32, 64 and 128 px at stride 8), for lesions of about 3 to 150 px.
 - **Matching** (training): the boxes of the 8-connected lesion components of each slice's mask are the ground
   truth; MONAI's ``ATSSMatcher`` (4 candidates per level and anchor shape, anchor centres not required inside
   the box, as MONAI advises for small objects) marks the positive anchors.
@@ -26,12 +30,14 @@ axes batch, channel, row, column; ``H`` and ``W`` multiples of ``2 ** (levels - 
   true boxes of the positives (mean; scale-free, so 3-pixel and 100-pixel lesions count alike). No hard-negative
   sampling: the focal loss already lets the many easy background anchors fade.
 - **Mask head** (the "segment inside each box" stage): each box is grown by ``margin`` of its size on every side
-  (at least 2 px) and RoI-aligned (bilinear, 2x2 samples per cell) from the full-resolution decoder features,
-  the stride-4 features and the input slice, onto a ``mask_size`` x ``mask_size`` grid; three 3x3 convolutions
-  (32 channels, ReLU) and a 1x1 convolution give a mask logit per cell. Trained on the true boxes jittered (up to
-  10 % shift, exp(±0.15) scale) plus one random box per slice (so that it also learns to answer "nothing here"),
-  against the slice's whole lesion mask resampled into the region (soft targets): binary cross-entropy + soft
-  Dice per region, averaged.
+  (at least 2 px) and RoI-aligned onto a ``mask_size`` x ``mask_size`` grid (default 28, Mask R-CNN's) from the
+  stride-4 features (one bilinear sample per cell) and the input slice (2 x 2 samples per cell); three 3x3
+  convolutions (32 channels, ReLU) and a 1x1 convolution give a mask logit per cell. Trained on the true boxes
+  jittered (up to 10 % shift, exp(±0.15) scale) plus one random box per slice (sides 8 px to half the slice, so
+  that it also learns to answer "nothing here"), against the slice's whole lesion mask resampled into the region
+  (soft targets; a box that holds part of a neighbouring lesion segments it too, as the output is one lesion
+  map): binary cross-entropy + soft Dice per region, averaged.
+- **Per-slice loss**: focal + (1 - GIoU) + mask loss, unweighted; the step's loss is its batch mean.
 - **Output**: detections are the anchors' decoded boxes with a lesion score (sigmoid) above
   ``score_threshold``, the best 100 per level, non-maximum suppression at IoU ``nms_threshold``, at most
   ``max_detections`` per slice (MONAI ``BoxSelector``). Each detection's mask is pasted back over its grown box
@@ -175,7 +181,7 @@ class DetectSegment(nn.Module):
                                     detections_per_img=options["max_detections"])
         self.focal = FocalLoss(gamma=FOCAL_GAMMA, alpha=FOCAL_ALPHA, reduction="none")
         self.multiple = 2 ** len(widths)
-        self._anchor_cache: dict[tuple, tuple[torch.Tensor, list[int]]] = {}
+        self._anchor_cache: dict[tuple, torch.Tensor] = {}
 
     # ---- shared parts ------------------------------------------------------------------------------------
     def _features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -280,6 +286,8 @@ class DetectSegment(nn.Module):
             of each slice (see the module docstring). In eval mode the mask head sees the true boxes as they are
             (no jitter, no random box), so the per-slice losses are repeatable.
         """
+        from monai.data.box_utils import box_pair_giou
+
         if masks.dim() == 3:
             masks = masks[:, None]
         images, masks = self._pad(images, masks)
@@ -298,8 +306,6 @@ class DetectSegment(nn.Module):
             labels = positive.to(scores.dtype)
             focal = self.focal(scores[number][None, None].float(), labels[None, None].float()).sum() / max(count, 1)
             if count:
-                from monai.data.box_utils import box_pair_giou
-
                 decoded = self.box_coder.decode_single(deltas[number][positive].float(), anchors[positive])
                 giou = box_pair_giou(decoded, boxes[matches[positive]])
                 focal = focal + (1.0 - giou).mean()

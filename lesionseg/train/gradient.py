@@ -101,6 +101,9 @@ def _per_sample_loss(network, loss, images, masks, multiple: int, minimum: int):
 
     network.eval()
     with torch.no_grad():
+        own_losses = getattr(network, "training_losses", None)  # a network with its own losses (detect_segment)
+        if own_losses is not None:
+            return own_losses(images, masks)[1].float().cpu().numpy()
         logits = forward_padded(network, images, multiple, minimum)
         values = loss.per_sample(logits.float(), masks)
     return values.detach().cpu().numpy()
@@ -112,8 +115,12 @@ def _step(network, loss, optimiser, images, masks, multiple: int, minimum: int) 
 
     network.train()
     optimiser.zero_grad(set_to_none=True)
-    logits = forward_padded(network, images, multiple, minimum)
-    loss.training_loss(logits.float(), masks).backward()
+    own_losses = getattr(network, "training_losses", None)
+    if own_losses is not None:  # what the trainer minimises for such a network (lesionseg.train.loop)
+        own_losses(images, masks)[0].backward()
+    else:
+        logits = forward_padded(network, images, multiple, minimum)
+        loss.training_loss(logits.float(), masks).backward()
     optimiser.step()
 
 
