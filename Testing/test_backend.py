@@ -3,7 +3,9 @@ cached per bundle, every failure falls back to PyTorch with one sentence, and --
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -81,9 +83,44 @@ def test_onnx_runtime_gives_torchs_probabilities_and_the_export_is_cached(export
                                         predictor.minimum)(slices)
         assert expected.shape == (count, SIZE, SIZE)
         assert np.abs(runner(slices) - expected).max() <= 1e-4
-    again, warnings = _choose(predictor, "auto", cache)  # auto picks it, from the cache
-    assert again.name == "onnx" and warnings == []
-    assert exported_files[0].stat().st_mtime_ns == stamp and len(list(cache.glob("*"))) == 1
+    # auto takes the cached graph when it ran faster than PyTorch here, as timed once and recorded beside it
+    again, warnings = _choose(predictor, "auto", cache)
+    pace = json.loads(backends.pace_path(exported_files[0]).read_text())
+    pays = pace["onnx_s"] <= (1 - backends.ONNX_MIN_GAIN) * pace["torch_s"]
+    assert again.name == ("onnx" if pays else "torch") and warnings == []
+    assert exported_files[0].stat().st_mtime_ns == stamp
+    assert sorted(path.name for path in cache.iterdir()) == sorted([exported_files[0].name,
+                                                                    backends.pace_path(exported_files[0]).name])
+
+
+class _SleepyRunner:
+    """A stand-in slice runner that takes ``seconds`` per call and counts its calls."""
+
+    def __init__(self, name: str, seconds: float) -> None:
+        self.name, self.seconds, self.calls = name, seconds, 0
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        time.sleep(self.seconds)
+        return np.zeros((batch.shape[0], *batch.shape[2:]), np.float32)
+
+
+def test_auto_runs_the_graph_only_where_it_was_timed_faster_and_records_the_timing(tmp_path, monkeypatch):
+    import torch
+
+    graph = tmp_path / "bundle.onnx"
+    fast, slow = _SleepyRunner("torch", 0.002), _SleepyRunner("onnx", 0.03)  # 15 times apart: beyond any jitter
+    assert not backends.onnx_pays(fast, slow, graph, channels=1, size=16)
+    calls = 1 + backends.PACE_REPEATS  # a warm-up, then one call per round
+    assert (fast.calls, slow.calls) == (calls, calls)
+    record = json.loads(backends.pace_path(graph).read_text())
+    assert record["threads"] == torch.get_num_threads() and record["onnx_s"] > 10 * record["torch_s"]
+    # read back, not timed again: same answer without a call
+    assert not backends.onnx_pays(fast, slow, graph, channels=1, size=16) and fast.calls == calls
+    # another thread count times again, and now the graph is the faster one
+    monkeypatch.setattr(torch, "get_num_threads", lambda: record["threads"] + 1)
+    assert backends.onnx_pays(_SleepyRunner("torch", 0.03), _SleepyRunner("onnx", 0.002), graph, channels=1, size=16)
+    assert json.loads(backends.pace_path(graph).read_text())["threads"] == record["threads"] + 1
 
 
 @pytest.mark.slow

@@ -14,25 +14,34 @@ members' mean lesion probability ``(B, S, S)``, padding the slices to the networ
   share the folder.
 
 :func:`choose_backend` picks one: ``"auto"`` uses ONNX Runtime when it is importable, the device is the
-CPU, the bundle is 2D and its networks export (a network whose ``onnx_exportable`` is False, ``detect_segment``
-with its data-dependent box selection, is not tried), else PyTorch; ``"onnx"`` asks for it. When the runtime is missing (for
+CPU, the bundle is 2D, its networks export (a network whose ``onnx_exportable`` is False, ``detect_segment``
+with its data-dependent box selection, is not tried) and the exported graph ran a probe batch at least
+:data:`ONNX_MIN_GAIN` faster than PyTorch on this machine with this many threads (timed once, next to the
+cached graph in ``<graph>.pace.json``; timed again when the thread count changes), else PyTorch; ``"onnx"``
+asks for it. When the runtime is missing (for
 ``"onnx"``), the export fails or the exported graph disagrees with PyTorch on a probe batch, the
 networks run on PyTorch and a one-sentence warning says why. ``pip install 'lesionseg[onnx]'`` adds the
 runtime and what the exporter needs (``onnx``, ``onnxscript``).
 
-Measured in ``benchmarks/bench_segment.py`` on this project's 2-core CPU (AVX2, no AVX-512, one thread):
-``channels_last`` x0.91-0.93 of the default layout (kept, on the CPU); ONNX Runtime x0.92-1.05 of eager
-PyTorch, i.e. no gain, for an export of 30 s or more on first use (so the extra is optional and nothing
-installs it by default); bfloat16 autocast x6 slower (no native bf16 instructions here: off; an option
-of :class:`TorchSlices` for the benchmark); batch sizes 8-35 within noise of 16.
+Measured in ``benchmarks/bench_segment.py`` (``benchmarks/results/segment-speed.txt``) on this project's 2-core
+CPUs: ``channels_last`` x0.91-0.93 of the default layout (kept, on the CPU); ONNX Runtime x0.92-1.05 of eager
+PyTorch on one CPU and x1.14-1.29 (slower) on another, for an export of 3-30 s on first use:
+hence the timed choice, and the extra is optional; bfloat16 autocast x6 slower on a CPU without native bf16
+instructions and x0.38 of fp32 on one with them (``avx512_bf16``), with masks at Dice 0.9993 of fp32's (bf16
+weights too: 0.9983, below the 0.999 asked for); it stays off, as the network is under a tenth of a case's time
+there (0.09 of 0.97 s), so the masks stay those of fp32; an option of :class:`TorchSlices` for the benchmark.
+Batch sizes 8-35 within noise of 16.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import statistics
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
@@ -49,6 +58,10 @@ OPSET = 18
 #: largest difference in probability between the exported graph and PyTorch on the probe batch
 PROBE_TOLERANCE = 1e-4
 ONNX_EXTRA = "pip install 'lesionseg[onnx]'"
+#: "auto" runs the exported graph only when it took at most (1 - this) of PyTorch's time on the pace batch
+ONNX_MIN_GAIN = 0.05
+#: the pace batch: this many random slices, each runner timed this many times (interleaved, after a warm-up)
+PACE_SLICES, PACE_REPEATS = 16, 3
 
 
 class SliceRunner(Protocol):
@@ -239,6 +252,53 @@ def _probe(torch_runner: TorchSlices, onnx_runner: OnnxSlices, channels: int, si
     return float(np.abs(torch_runner(batch) - onnx_runner(batch)).max())
 
 
+def measure_pace(runners: dict[str, SliceRunner], batch: np.ndarray, repeats: int = PACE_REPEATS) -> dict[str, float]:
+    """Median seconds per call of each runner on ``batch`` ``(B, C, S, S)``: one warm-up call each, then
+    ``repeats`` rounds in which every runner is called once in turn (so a change of the machine's load
+    reaches all of them alike)."""
+    for runner in runners.values():
+        runner(batch)
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, runner in runners.items():
+            began = time.perf_counter()
+            runner(batch)
+            times[name].append(time.perf_counter() - began)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def pace_path(graph: Path) -> Path:
+    """The file beside a cached graph recording how fast it ran against PyTorch."""
+    return graph.with_suffix(".pace.json")
+
+
+def onnx_pays(torch_runner: SliceRunner, onnx_runner: SliceRunner, graph: Path, channels: int, size: int) -> bool:
+    """Whether ONNX Runtime runs the bundle at least :data:`ONNX_MIN_GAIN` faster than PyTorch here: read from
+    :func:`pace_path` when it was timed with the current thread count, else timed now on
+    :data:`PACE_SLICES` random slices (about a second) and recorded."""
+    import torch
+
+    from lesionseg.io import write_json_atomic
+
+    threads = torch.get_num_threads()
+    record_path = pace_path(graph)
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        if record["threads"] == threads:
+            return float(record["onnx_s"]) <= (1.0 - ONNX_MIN_GAIN) * float(record["torch_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    batch = np.random.default_rng(0).normal(0.0, 1.0, (PACE_SLICES, channels, size, size)).astype(np.float32)
+    pace = measure_pace({"torch": torch_runner, "onnx": onnx_runner}, batch)
+    try:
+        write_json_atomic(record_path, {"threads": threads, "slices": PACE_SLICES, "torch_s": pace["torch"],
+                                        "onnx_s": pace["onnx"]})
+    except OSError:  # a read-only cache: timed again next time
+        pass
+    LOG.info("ONNX Runtime %.3f s, PyTorch %.3f s on %d slices", pace["onnx"], pace["torch"], PACE_SLICES)
+    return pace["onnx"] <= (1.0 - ONNX_MIN_GAIN) * pace["torch"]
+
+
 def choose_backend(name: str, networks: Sequence[Any], *, bundle_path: Path, device: Any, spatial_dims: int,
                    channels: int, size: int, multiple: int, minimum: int,
                    cache_dir: Path | None = None) -> tuple[SliceRunner, list[str]]:
@@ -288,7 +348,10 @@ def choose_backend(name: str, networks: Sequence[Any], *, bundle_path: Path, dev
     try:
         target = export_path(bundle_path, full, channels, cache_dir)
         if target.is_file():  # checked when it was written
-            return OnnxSlices(target, full, multiple, minimum), []
+            runner = OnnxSlices(target, full, multiple, minimum)
+            if name == "auto" and not onnx_pays(torch_runner, runner, target, channels, size):
+                return torch_runner, []
+            return runner, []
         LOG.info("exporting %s to ONNX (once per bundle): %s", bundle_path, target)
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(suffix=".part.onnx", dir=target.parent)
@@ -309,4 +372,6 @@ def choose_backend(name: str, networks: Sequence[Any], *, bundle_path: Path, dev
     if not difference <= PROBE_TOLERANCE:
         return torch_runner, [f"the ONNX export of {bundle_path.name} differs from PyTorch by {difference:.2g} in "
                               "probability; running with PyTorch."]
+    if name == "auto" and not onnx_pays(torch_runner, runner, target, channels, size):
+        return torch_runner, []
     return runner, []
