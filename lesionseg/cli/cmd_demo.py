@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
     runs = {}
     base = {**preset.train_values(), "device": args.device, "seed": args.seed,
-            "difficulty_csv": str(out / "difficulty.csv"), "starter_if_fits": preset.starter and not args.from_scratch}
+            "difficulty_csv": str(out / "difficulty.csv"), "starter_if_fits": preset.starter and not args.from_scratch,
+            "rehearsal": 0}  # the demo's difficulty table (shared by both runs) has no rows for rehearsal cases
     if args.epochs is None:
         base["minutes"] = args.minutes
     else:

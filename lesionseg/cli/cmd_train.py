@@ -91,7 +91,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                           "preset's, 3e-4 for cpu; else --lr)")
     parser.add_argument("--rehearsal", metavar="N|auto",
                         help="when fine-tuning a shipped starter: also train on N synthetic cases of the starter's "
-                             "recipe (auto: as many as the dataset's training cases, at most 16; default 0: none)")
+                             "recipe (auto: as many as the dataset's training cases, at most 16, the cpu preset's default "
+                             "when it fine-tunes the starter; 0: none)")
     parser.add_argument("--adversarial", type=float, metavar="WEIGHT",
                         help="train against an adversarial critic that tells true masks from predicted ones, its "
                              "term weighted by WEIGHT (e.g. 0.1; default 0: none); 2D networks")

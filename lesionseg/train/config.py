@@ -101,8 +101,8 @@ class TrainConfig:
             critic. 2D networks in one process only.
         rehearsal: synthetic cases of the starter's own recipe trained on beside the run's cases when it fine-tunes
             a shipped starter (:mod:`lesionseg.train.rehearsal`): "auto" (as many as the run's own training
-            cases, at most 16, and none when it does not start from a starter), a number, or 0 (none, the
-            default of every preset: measured, it trades lesion F1 for Dice).
+            cases, at most 16, and none when it does not start from a starter; the cpu and gpu presets' value), a
+            number, or 0 (none; the default without a preset).
     """
 
     network: str = "unet2d"

@@ -9,11 +9,12 @@ Rehearsal keeps part of the starter's world in every epoch: a few cases of the r
 with lesions the scan shows (ages 0.5-1, :data:`LESION_AGE`), prepared with the run's own settings, and trained on
 beside the user's cases, never validated on.
 
-Measured over three seeds (15 minutes, one core each): on template anatomy, held-out Dice 0.658 -> 0.692 but lesion
-F1 0.816 -> 0.796; on the phantom, whose training cases are already varied, Dice 0.760 -> 0.754 and 0.770 -> 0.742,
-lesion F1 0.730 -> 0.676 and 0.720 -> 0.653 (confident false lesions on look-alikes); on CT, no change (0.319 -> 0.326).
-So it is off by default (``--rehearsal auto`` asks for it): worth trying when a user's few training scans show one
-kind of lesion (e.g. all bright) and the scans to segment may hold others.
+Measured over three seeds (15 minutes, one core each, ``benchmarks/results/rehearsal.txt``): on template anatomy
+(real brain anatomy, training lesions all bright), held-out Dice 0.658 +- 0.006 -> 0.702 +- 0.027 (every seed
+gains), lesion F1 0.816 -> 0.812; on the phantom, whose training cases are already varied, Dice 0.764 -> 0.769 and
+lesion F1 0.726 -> 0.711 (seeds -0.04, -0.04, +0.03). Rehearsing the recipe's whole age range (hyperacute lesions
+too) did worse on every figure (template 0.692 / 0.796, phantom F1 0.665: confident false lesions on look-alikes);
+on CT it changed nothing (0.319 -> 0.326). So the fast presets rehearse (``auto``); ``--rehearsal 0`` turns it off.
 
 They are made once per run in ``RUN/rehearsal/`` (only the prepared slices are kept; a resumed run reuses them) and
 their time counts against ``--minutes``: about 3 s per case on one core. The bundle's provenance records the count,
