@@ -124,8 +124,9 @@ def test_a_revised_plan_follows_the_measured_pace_until_its_last_epochs():
     # 4 epochs done; 120 s left. E epochs leave (E - 4) x 5 s of steps and 4 (E - 4) / E validations of 1 s:
     # E = 27 costs 115 + 3.4 s, E = 28 costs 120 + 3.4 s
     assert replan_epochs(done_epochs=4, current_epochs=10, remaining_s=120.0, **common) == 27
-    # a change within the tolerance (15 %) keeps the plan
-    assert replan_epochs(done_epochs=4, current_epochs=25, remaining_s=120.0, **common) is None
+    # a change within the tolerance (5 %) keeps the plan; one beyond it does not
+    assert replan_epochs(done_epochs=4, current_epochs=26, remaining_s=120.0, **common) is None
+    assert replan_epochs(done_epochs=4, current_epochs=25, remaining_s=120.0, **common) == 27
     # late in the run the plan is still revised (6 of 10 done: E - 6 epochs of 5 s and their validations
     # fit 120 s up to E = 29, which costs 115 + 3.2 s) ...
     assert replan_epochs(done_epochs=6, current_epochs=10, remaining_s=120.0, **common) == 29
@@ -133,6 +134,24 @@ def test_a_revised_plan_follows_the_measured_pace_until_its_last_epochs():
     assert replan_epochs(done_epochs=9, current_epochs=10, remaining_s=120.0, **common) is None
     # slower than planned: fewer epochs, never fewer than one more than done
     assert replan_epochs(done_epochs=4, current_epochs=20, remaining_s=10.0, **common) == 5
+
+
+def test_the_revised_plan_s_pace_is_that_of_the_recent_epochs():
+    """A run whose first epochs were slow (another process busy beside it) plans with the pace it has now."""
+    from lesionseg.train.budget import PACE_WINDOW, measured_pace
+
+    # (step seconds, other seconds, steps, crop side): 10 slow epochs of 0.18 s per step, then 12 of 0.14 s
+    epochs = [(1.8, 0.2, 10, 64)] * 10 + [(1.4, 0.1, 10, 64)] * 12
+    assert PACE_WINDOW <= 12
+    pace, overhead = measured_pace(epochs, {64: 0.5, 96: 1.0})
+    assert pace[64] == pytest.approx(0.14) and overhead == pytest.approx(0.1)
+    # a side not trained yet keeps the probe's pace, scaled as the measured side was (0.14 / 0.5)
+    assert pace[96] == pytest.approx(1.0 * 0.14 / 0.5)
+    # within the window one slow epoch raises the figure (the mean, above the median): cautious, never below
+    pace, _ = measured_pace(epochs[:-1] + [(3.0, 0.1, 10, 64)], {64: 0.5})
+    assert pace[64] == pytest.approx((0.14 * (PACE_WINDOW - 1) + 0.30) / PACE_WINDOW)
+    # no epoch yet: the probe
+    assert measured_pace([], {64: 0.5}) == ({64: 0.5}, 0.0)
 
 
 def test_a_revised_curriculum_keeps_the_groups_that_entered_and_delays_none_into_the_past():

@@ -22,6 +22,7 @@ with the least time that would do.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -164,8 +165,40 @@ def plan_budget(*, budget_s: float, setup_s: float, seconds_per_step: dict[int, 
 #: the plan is revised while at most this share of its epochs is done (a revision keeps the curriculum's past
 #: and continues the learning rate from where it is, so late ones are safe; the last epochs are left alone)
 REPLAN_WITHIN = 0.85
-#: ... and only when the revised epochs differ from the planned ones by more than this share
-REPLAN_TOLERANCE = 0.15
+#: ... and only when the revised epochs differ from the planned ones by more than this share (45 s of a
+#: 15-minute run: a run that trained 15 % short, because its first epochs were slow, lost 2 of its 15 minutes)
+REPLAN_TOLERANCE = 0.05
+#: the pace a revision plans with is measured over the most recent epochs, at most this many of each crop side
+#: (a pace measured over the whole run keeps the slowness of its first epochs, e.g. while another process
+#: prepared data beside it: 0.18 s per step in the first tenth of a run, 0.14 s after)
+PACE_WINDOW = 8
+
+
+def measured_pace(epochs: list[tuple[float, float, int, int]], probe: dict[int, float]) -> tuple[dict[int, float], float]:
+    """The pace of a run's recent epochs, for :func:`replan_epochs`.
+
+    Args:
+        epochs: per finished epoch, in order: (seconds of its steps, seconds of the rest but validation,
+            steps, crop side in pixels).
+        probe: the probe's seconds per step by crop side; a side not trained yet keeps the probe's pace
+            scaled by the median ratio of measured to probed pace on the sides trained.
+
+    Returns:
+        Seconds per step by crop side (the larger of the median and the mean over each side's last
+        :data:`PACE_WINDOW` epochs: a cautious figure when a few steps were slow) and the median seconds an epoch
+        costs besides its steps over the last :data:`PACE_WINDOW` epochs.
+    """
+    pace: dict[int, list[float]] = {}
+    for seconds, _, steps, side in epochs:
+        if steps:
+            pace.setdefault(side, []).append(seconds / steps)
+    seen = {side: max(statistics.median(values[-PACE_WINDOW:]), statistics.fmean(values[-PACE_WINDOW:]))
+            for side, values in pace.items()}
+    known = [seen[side] / probe[side] for side in seen if side in probe]
+    ratio = statistics.median(known) if known else 1.0
+    overheads = [overhead for _, overhead, _, _ in epochs[-PACE_WINDOW:]]
+    return ({side: seen.get(side, value * ratio) for side, value in probe.items()},
+            statistics.median(overheads) if overheads else 0.0)
 
 
 def replan_epochs(*, done_epochs: int, current_epochs: int, remaining_s: float, seconds_per_step: dict[int, float],
@@ -193,7 +226,8 @@ def replan_epochs(*, done_epochs: int, current_epochs: int, remaining_s: float, 
         max_epochs: upper bound of the search.
 
     Returns:
-        The new number of epochs, or None to keep the plan (the run is in its last 15 %, or the change is small).
+        The new number of epochs, or None to keep the plan (the run is in its last 15 %, or the change is within
+        :data:`REPLAN_TOLERANCE`).
     """
     if done_epochs > REPLAN_WITHIN * current_epochs or done_epochs < 1:
         return None

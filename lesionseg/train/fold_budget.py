@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from lesionseg.train.batching import batches_for
-from lesionseg.train.budget import FIXED_RESERVE_S, SAFETY_SHARE, BudgetPlan, plan_budget, replan_epochs
+from lesionseg.train.budget import (FIXED_RESERVE_S, SAFETY_SHARE, BudgetPlan, measured_pace, plan_budget,
+                                    replan_epochs)
 from lesionseg.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from lesionseg.train.distributed import broadcast
 from lesionseg.train.optim import set_total_steps
@@ -111,23 +112,14 @@ class BudgetedTraining:
         :func:`lesionseg.train.budget.replan_epochs`); a new length rebuilds the schedules."""
         if self.dist.active:
             return
-        pace: dict[int, list[float]] = {}
-        overheads = []
         # per epoch: seconds of its steps, seconds of the rest but validation (checkpoint, log), steps, crop side
-        for seconds, overhead, steps, side in state["train_seconds"]:
-            overheads.append(overhead)
-            if steps:
-                pace.setdefault(side, []).append(seconds / steps)
-        probe = self.plan.seconds_per_step
-        seen = {side: max(float(np.median(values)), float(np.mean(values))) for side, values in pace.items()}
-        ratio = float(np.median([seen[side] / probe[side] for side in seen if side in probe])) if seen else 1.0
-        seconds_per_step = {side: seen.get(side, value * ratio) for side, value in probe.items()}
+        seconds_per_step, overhead_s = measured_pace(state["train_seconds"], self.plan.seconds_per_step)
         remaining = (self.deadline - time.monotonic()) * (1.0 - SAFETY_SHARE)
         epochs = replan_epochs(done_epochs=epoch + 1, current_epochs=self.config.epochs, remaining_s=remaining,
                                seconds_per_step=seconds_per_step,
                                epoch_steps=lambda count: self._epoch_steps(count, after_epoch=epoch),
                                validations=self.planned_validations, validation_s=self.plan.validation_s,
-                               epoch_overhead_s=float(np.median(overheads)),
+                               epoch_overhead_s=overhead_s,
                                min_epochs=self.config.groups if self.config.curriculum in ("vanilla", "anti") else 1)
         if epochs is None:
             return
