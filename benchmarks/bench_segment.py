@@ -24,6 +24,9 @@ Rows (each a function in ``ROWS``; a row is added by writing one more and listin
 - ``ct``: one 512 x 512 x 300 CT-like volume with a skull base, thick skull and beam hardening, segmented by
   the default (``cpu`` preset) network and slices with the starter's weights (``--skip-ct`` leaves it out;
   preprocessing's own benchmark is ``benchmarks/bench_preprocess_speed.py``).
+- ``sliding3d``: the 3D path, MONAI's sliding window of an untrained ``unet3d`` over one FLAIR volume in
+  16 x 64 x 64 windows: batch 4 at overlap 0.5 (today) against batch 1, 2 and 8, overlap 0.25, bf16 autocast and
+  ``channels_last_3d``; each against today's probabilities and masks.
 
 nnU-Net's environment (kept apart: it pins other versions; PyPI's torchvision is a CUDA build that fails to
 import here, and nnU-Net's predictor does not need it, so it is left out)::
@@ -449,9 +452,74 @@ def row_ct(context: Context) -> None:
           f"x{total / ct_prediction.timings['network']:.2f}")
 
 
+class _Bf16Autocast:
+    """A network called under bfloat16 autocast (CPU: oneDNN's bf16 kernels), for the 3D row."""
+
+    def __init__(self, network: Any) -> None:
+        self.network = network
+
+    def __call__(self, windows: Any) -> Any:
+        import torch
+
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return self.network(windows).float()
+
+
+def row_sliding3d(context: Context) -> None:
+    """The 3D path: MONAI's sliding window over a whole volume with ``unet3d`` (untrained, seeded; the
+    README's patch 16 x 64 x 64), today's settings against batch sizes, less overlap, bf16 and channels_last_3d."""
+    import torch
+
+    from lesionseg.models import build_network
+    from lesionseg.models.sliding import sliding_window_probabilities
+
+    torch.manual_seed(0)
+    network = build_network("unet3d", 1, 2).eval()
+    patch = (16, 64, 64)
+    array = sitk.GetArrayFromImage(sitk.ReadImage(str(context.cases[0]), sitk.sitkFloat32))  # (z, y, x)
+    volume = ((array - array.mean()) / (array.std() + 1e-6))[None].astype(np.float32)  # (1, Z, Y, X)
+    channels_last = copy.deepcopy(network).to(memory_format=torch.channels_last_3d)
+    variants: dict[str, Callable[[], np.ndarray]] = {
+        "batch 4, overlap 0.5 (today)": lambda: sliding_window_probabilities([network], volume, patch, batch_size=4),
+    }
+    for batch in (1, 2, 8):
+        variants[f"batch {batch}"] = (lambda b=batch: sliding_window_probabilities([network], volume, patch,
+                                                                                   batch_size=b))
+    variants["overlap 0.25 (other windows)"] = lambda: sliding_window_probabilities([network], volume, patch,
+                                                                                     batch_size=4, overlap=0.25)
+    variants["bf16 autocast"] = lambda: sliding_window_probabilities([_Bf16Autocast(network)], volume, patch,
+                                                                     batch_size=4)
+    variants["channels_last_3d"] = lambda: sliding_window_probabilities([channels_last], volume, patch, batch_size=4)
+    repeats = min(context.args.repeats, 3)
+    outputs = {name: run() for name, run in variants.items()}  # also the warm-up
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, run in variants.items():
+            began = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - began)
+    reference = outputs["batch 4, overlap 0.5 (today)"]
+    # an untrained network's probabilities hover around one value: the masks compared are its upper half, a
+    # mask as large as it can be, so any voxel a variant changes shows in the Dice
+    threshold = float(np.median(reference))
+    base = statistics.median(times["batch 4, overlap 0.5 (today)"])
+    print(f"\n[sliding3d] unet3d (16-256, untrained) over one {volume.shape[1]}x{volume.shape[2]}x{volume.shape[3]} "
+          f"volume in {patch[0]}x{patch[1]}x{patch[2]} windows (MONAI sliding window, Gaussian blend); median of "
+          f"{repeats} interleaved runs; masks at the reference's median probability")
+    print(f"  {'variant':34s} {'s/case':>7s} {'x today':>7s} {'max |dp|':>9s} {'Dice':>7s}")
+    summary = {}
+    for name in variants:
+        seconds = statistics.median(times[name])
+        difference = float(np.abs(outputs[name] - reference).max())
+        agreement = dice(outputs[name] >= threshold, reference >= threshold)
+        summary[name] = {"seconds": seconds, "ratio": seconds / base, "max_dp": difference, "dice": agreement}
+        print(f"  {name:34s} {seconds:7.2f} {seconds / base:7.2f} {difference:9.2g} {agreement:7.4f}")
+    context.results["sliding3d"] = summary
+
+
 ROWS: dict[str, Callable[[Context], None]] = {
     "network": row_network, "side": row_side, "case": row_case, "startup": row_startup, "nnunet": row_nnunet,
-    "paper": row_paper, "ct": row_ct,
+    "paper": row_paper, "ct": row_ct, "sliding3d": row_sliding3d,
 }
 
 
@@ -477,7 +545,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="interleaved runs of each network variant")
     parser.add_argument("--case-repeats", type=int, default=2, help="interleaved runs over the cases (case row)")
     parser.add_argument("--paper-cases", type=int, default=10)
-    parser.add_argument("--rows", default="network,side,case,startup,nnunet,paper,ct",
+    parser.add_argument("--rows", default="network,side,case,startup,nnunet,paper,ct,sliding3d",
                         help=f"comma-separated rows among {', '.join(ROWS)}")
     parser.add_argument("--skip-ct", action="store_true", help="leave out the CT row")
     parser.add_argument("--no-compile", action="store_true", help="leave out torch.compile (its warm-up is long)")
