@@ -276,3 +276,17 @@ def test_the_gradient_difficulty_retrains_detect_segment_through_its_own_losses(
                                  repeats=1, batch_size=3, multiple=8, minimum=16)
     assert np.isfinite(result.mean_decrease).all() and np.isfinite(result.score).all()
     assert (result.mean_decrease != 0).any()
+
+
+def test_the_size_multiple_the_callers_pad_to_is_the_networks_total_stride():
+    """A strided first convolution, then a 2x2 max-pooling per further level: slices padded to the registry's
+    multiple reach the deepest level whole, and the detection levels are exactly a quarter and an eighth."""
+    for features in ([8, 16, 32], [16, 32, 64, 128]):
+        network = build_network("detect_segment", 1, 2, features=features).eval()
+        multiple = size_multiple("detect_segment", features=features)
+        assert multiple == 2 ** len(features) == network.multiple
+        assert min_size("detect_segment", features=features) == 2 * multiple
+        with torch.no_grad():
+            fine, coarse = network._features(torch.zeros(1, 1, 3 * multiple, 2 * multiple))
+        assert tuple(fine.shape[-2:]) == (3 * multiple // 4, 2 * multiple // 4)
+        assert tuple(coarse.shape[-2:]) == (3 * multiple // 8, 2 * multiple // 8)

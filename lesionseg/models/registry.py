@@ -32,7 +32,8 @@ Names (see :data:`NETWORKS`):
 - ``detect_segment``: detect-then-segment (the curriculum paper's Mask R-CNN, built on MONAI's box utilities):
   lesion boxes from a small U-Net's features, then a mask inside each box, pasted back into the slice
   (:mod:`lesionseg.models.detect_segment`); 2D, one lesion class, its own training losses (its
-  ``training_losses`` method), size multiple ``2 ** (levels - 1)`` (8 by default).
+  ``training_losses`` method), size multiple ``2 ** levels`` (16 by default: a strided first convolution, then a
+  2x2 max-pooling per further level).
 """
 
 from __future__ import annotations
@@ -315,7 +316,7 @@ def size_multiple(name: str, **kwargs: Any) -> int:
     if name in FITTED_NETWORKS:
         return 1  # per-voxel features: any size
     if name == "detect_segment":
-        return 2 ** (len(resolved["features"]) - 1)  # one 2x2 max-pooling per level after the first
+        return 2 ** len(resolved["features"])  # a strided first convolution, then one 2x2 max-pooling per level
     if "strides" not in resolved:
         return 16  # four 2x2(x2) max-poolings
     factor = 1
