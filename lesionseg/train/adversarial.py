@@ -16,18 +16,6 @@ term pushes predictions towards the shapes of real lesions (no speckle, no rim w
   "predicted")) / 2`` with ``p`` detached, on its own Adam (2e-4, betas 0.5 and 0.999: the usual settings of
   convolutional GANs, Radford et al., ICLR 2016).
 
-Two guards keep the segmenter from collapsing. Without them, ``res_unet`` trained from scratch for 10 minutes
-with weight 0.1 ended with empty masks (held-out Dice 0.000, against 0.545 without the critic): the critic had
-learnt within 8 epochs to tell soft predicted masks from 0/1 true ones (its loss 0.014), and the segmenter's term
-(0.1 x 4.6) then outweighed the segmentation loss, whose easiest way to "look true" was to predict nothing.
-
-- **Warm-up**: the segmenter's term is off for the first :data:`WARMUP` share of the planned epochs and grows
-  linearly to its full weight by :data:`RAMPED` (the segmenter first learns the lesions from the labels; the
-  critic trains from the start, so that it is ready).
-- **A critic that rests while it wins**: its step is skipped while its last loss is below :data:`CRITIC_FLOOR`
-  (a critic that is certain gives the segmenter gradients too large to follow; the usual GAN balancing of the
-  two players' strengths).
-
 Weight 0 (the default) means no critic. The critic works on 2D slices and in one process (under ``torchrun``
 each rank would train a critic of its own): the trainer refuses the other cases.
 """
@@ -47,18 +35,6 @@ CRITIC_BETAS = (0.5, 0.999)
 #: the smallest slice side the critic judges (its four 4x4 convolutions leave a 2 x 2 grid of patches at 32
 #: pixels); smaller crops (an early size-curriculum epoch on a tiny slice) train without the critic
 MIN_SIDE = 32
-#: the segmenter's term is off until this share of the planned epochs, then grows linearly to full weight at
-#: :data:`RAMPED`
-WARMUP, RAMPED = 0.2, 0.5
-#: the critic's step is skipped while its last loss is below this (BCE; ln 2 = 0.693 when it cannot tell)
-CRITIC_FLOOR = 0.3
-
-
-def warmup_factor(progress: float) -> float:
-    """The share of its weight the segmenter's term has at ``progress`` (epochs done / planned, 0..1)."""
-    if progress <= WARMUP:
-        return 0.0
-    return min(1.0, (progress - WARMUP) / (RAMPED - WARMUP))
 
 
 def build_critic(image_channels: int) -> nn.Module:
@@ -85,9 +61,6 @@ class AdversarialCritic:
         self._criterion = nn.BCEWithLogitsLoss()
         self._sums = {"critic_loss": 0.0, "adversarial_loss": 0.0}
         self._count = 0
-        self.progress = 0.0  # epochs done / planned: set by the trainer at each epoch (warmup_factor)
-        self._last_critic_loss = float("inf")
-        self._rested, self._terms = 0, 0
 
     def _judge(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The critic's patch logits ``(B, 1, h, w)`` for images ``(B, C, H, W)`` and a mask ``(B, 1, H, W)``."""
@@ -100,14 +73,12 @@ class AdversarialCritic:
             images: (B, C, H, W) the segmenter's input.
             lesion_probability: (B, 1, H, W) the softmax lesion probability (with its gradient).
         """
-        factor = warmup_factor(self.progress)
-        if min(images.shape[-2:]) < MIN_SIDE or factor == 0.0:
+        if min(images.shape[-2:]) < MIN_SIDE:
             return images.new_zeros(())
         logits = self._judge(images, lesion_probability)
         term = self._criterion(logits, torch.ones_like(logits))
         self._sums["adversarial_loss"] += float(term.detach())
-        self._terms += 1
-        return self.weight * factor * term
+        return self.weight * term
 
     def step(self, images: torch.Tensor, lesion_probability: torch.Tensor, truth: torch.Tensor) -> float:
         """One critic step on true masks against the (detached) predictions; returns the critic's loss.
@@ -119,31 +90,21 @@ class AdversarialCritic:
         """
         if min(images.shape[-2:]) < MIN_SIDE:
             return float("nan")
+        self.optimiser.zero_grad(set_to_none=True)
         real = self._judge(images, truth.float())
         fake = self._judge(images, lesion_probability.detach())
         loss = 0.5 * (self._criterion(real, torch.ones_like(real)) + self._criterion(fake, torch.zeros_like(fake)))
-        if self._last_critic_loss >= CRITIC_FLOOR:
-            self.optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimiser.step()
-        else:  # winning: rest this step (its loss on this batch is still measured, so it trains again once it drops)
-            self._rested += 1
-        self._last_critic_loss = float(loss.detach())
-        self._sums["critic_loss"] += self._last_critic_loss
+        loss.backward()
+        self.optimiser.step()
+        self._sums["critic_loss"] += float(loss.detach())
         self._count += 1
-        return self._last_critic_loss
+        return float(loss.detach())
 
     def epoch_means(self) -> dict[str, float]:
-        """Since the last call: the critic's loss and the share of steps it rested (per step), and the segmenter's
-        adversarial term before its weight (per step that applied it; absent during the warm-up)."""
-        means = {}
-        if self._count:
-            means["critic_loss"] = self._sums["critic_loss"] / self._count
-            means["critic_rested"] = self._rested / self._count  # the share of steps the critic sat out
-        if self._terms:  # none during the warm-up
-            means["adversarial_loss"] = self._sums["adversarial_loss"] / self._terms
+        """The critic's and the segmenter's adversarial loss averaged over the steps since the last call."""
+        means = {key: value / self._count for key, value in self._sums.items()} if self._count else {}
         self._sums = dict.fromkeys(self._sums, 0.0)
-        self._count, self._rested, self._terms = 0, 0, 0
+        self._count = 0
         return means
 
     def state_dict(self) -> dict[str, Any]:

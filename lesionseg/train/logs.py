@@ -11,8 +11,7 @@ from typing import Any
 from lesionseg.io import write_json_atomic, write_text_atomic
 
 LOG_COLUMNS = ("epoch", "iterations", "active_slices", "crop_size", "loss", "lr", "seconds", "val_dice",
-               "val_lesion_f1", "val_hd95_mm", "val_hd_mm", "val_detection_rate", "critic_loss", "adversarial_loss",
-               "critic_rested")
+               "val_lesion_f1", "val_hd95_mm", "val_hd_mm", "val_detection_rate", "critic_loss", "adversarial_loss")
 
 
 class EpochLog:

@@ -346,8 +346,6 @@ class FoldTrainer(BudgetedTraining):
             state["visits"].append([i for batch in batches for i in batch])
         self.network.train()
         side = self._crop_side(epoch, self.config.epochs)
-        if self.critic is not None:  # its warm-up follows the (possibly revised) plan
-            self.critic.progress = epoch / max(1, self.config.epochs)
         total, count = 0.0, 0
         for number, batch in enumerate(batches):
             if self.cancel:
