@@ -134,14 +134,15 @@ def test_a_run_from_the_starter_trains_on_the_rehearsal_cases_and_validates_on_i
                for m in messages)
 
     provenance = read_manifest(summary.bundle)["provenance"]
-    assert provenance["rehearsal"] == {"cases": 2, "recipe": "starter", "modality": "flair", "seed": SEED_OFFSET + 1}
+    assert provenance["rehearsal"] == {"cases": 2, "recipe": "starter", "modality": "flair", "seed": SEED_OFFSET + 1,
+                                       "lesion_age": [0.5, 1.0]}
     assert provenance["training_data"]["cases"] == len(own)  # the user's cases only
 
     # the run report says what was rehearsed
     from lesionseg.report.run_report import write_run_report
 
     text = html.unescape(write_run_report(run, tmp_path / "report").read_text(encoding="utf-8"))
-    assert f"2 synthetic cases of the starter's recipe 'starter' (seed {SEED_OFFSET + 1})" in text
+    assert f"2 synthetic cases of the starter's recipe 'starter' (seed {SEED_OFFSET + 1}, lesion ages 0.5-1)" in text
 
     # the same plan again reuses the cases made (a resumed run does not draw them anew)
     from lesionseg.train.rehearsal import make_rehearsal, plan_rehearsal

@@ -49,8 +49,10 @@ def _rehearsal_said(root: Path) -> str:
     """What the run rehearsed (``RUN/rehearsal/rehearsal.json``, :mod:`lesionseg.train.rehearsal`), in words."""
     try:
         plan = json.loads((root / "rehearsal" / "rehearsal.json").read_text(encoding="utf-8"))["plan"]
-        return (f"{plan['cases']} synthetic cases of the starter's recipe '{plan['recipe']}' (seed {plan['seed']}) "
-                "trained on beside the dataset's, never validated on")
+        ages = plan.get("lesion_age")  # plans written before the ages were limited have none: the recipe's own
+        aged = f", lesion ages {ages[0]:g}-{ages[1]:g}" if ages else ""
+        return (f"{plan['cases']} synthetic cases of the starter's recipe '{plan['recipe']}' (seed {plan['seed']}"
+                f"{aged}) trained on beside the dataset's, never validated on")
     except (OSError, ValueError, KeyError, TypeError):
         return "none"
 
