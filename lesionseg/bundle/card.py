@@ -40,7 +40,8 @@ def model_card(manifest: Mapping[str, Any]) -> dict[str, Any]:
 
     Returns:
         ``name``, ``description``, ``created``, ``lesionseg_version``, ``network`` (name), ``spatial_dims``,
-        ``patch_size`` (3D networks' training patch (z, y, x), else None), ``members`` (count), ``folds``,
+        ``patch_size`` (3D networks' training patch (z, y, x), else None), ``slice_size`` (the training slice
+        size in pixels), ``reading_sizes`` (2D: the reading sizes when recorded, else None), ``members`` (count), ``folds``,
         ``channels``, ``reference_channel``, ``expected_spacing_mm`` (x, y, z),
         ``threshold``, ``labels`` (names), ``training_data`` (counts and lesion volumes, as stored),
         ``validation`` (``{metric: {"mean", "sd", "n"}}`` over members), ``library_versions``.
@@ -54,6 +55,8 @@ def model_card(manifest: Mapping[str, Any]) -> dict[str, Any]:
         "network": manifest["network"]["name"],
         "spatial_dims": manifest["spatial_dims"],
         "patch_size": manifest.get("patch_size"),
+        "slice_size": manifest.get("preprocessing", {}).get("size"),
+        "reading_sizes": manifest.get("reading_sizes"),
         "members": len(manifest["members"]),
         "folds": [m.get("fold") for m in manifest["members"]],
         "channels": list(manifest["channels"]),
@@ -84,7 +87,10 @@ def format_model_card(manifest: Mapping[str, Any]) -> str:
     lines = [
         f"Model: {card['name'] or '(unnamed)'}" + (f" - {card['description']}" if card["description"] else ""),
         f"Network: {card['network']} ({card['spatial_dims']}D"
-        + (f", patches {'x'.join(map(str, card['patch_size']))}" if card["patch_size"] else "") + f"), {ensemble}",
+        + (f", patches {'x'.join(map(str, card['patch_size']))}" if card["patch_size"] else "")
+        + (f", trained on {card['slice_size']}-pixel slices, reads at "
+           + " and ".join(str(size) for size in card["reading_sizes"])
+           if card["reading_sizes"] not in (None, [card["slice_size"]]) else "") + f"), {ensemble}",
         f"Input channels: {', '.join(card['channels'])} (reference: {card['reference_channel']})",
         f"Training spacing (x, y, z): {spacing} mm",
         f"Labels: {', '.join(card['labels'])}; threshold {_number(card['threshold'])}",

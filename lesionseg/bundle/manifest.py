@@ -29,6 +29,9 @@ per ensemble member (its weights file and validation metrics) and the provenance
 A 3D network (``"spatial_dims": 3``) also records ``"patch_size": [z, y, x]``, the training patch in
 voxels of the prepared grid, which inference uses as its sliding window. The key is optional (bundles
 written before it existed have none; a 3D bundle without it is run with the default training patch).
+A 2D bundle may record ``"reading_sizes": [128, 160]``, the sides in pixels of the slices it reads new scans as,
+the larger probability of the readings kept per voxel (:mod:`lesionseg.bundle.slice_size`); without it, it reads
+at its training size ``preprocessing.size`` alone.
 
 No patient identifiers (the rule :func:`find_identifiers` enforces when a bundle is saved):
 
@@ -155,7 +158,7 @@ def make_manifest(*, network_config: Mapping[str, Any], channels: Sequence[str],
                   expected_spacing_mm: Sequence[float], preprocessing: Mapping[str, Any],
                   members: Sequence[Mapping[str, Any]], provenance: Mapping[str, Any], name: str = "",
                   description: str = "", threshold: float = 0.5, spatial_dims: int | None = None,
-                  patch_size: Sequence[int] | None = None,
+                  patch_size: Sequence[int] | None = None, reading_sizes: Sequence[int] | None = None,
                   labels: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Build a bundle manifest, filling in the format, versions, labels, creation time and library versions.
 
@@ -174,6 +177,8 @@ def make_manifest(*, network_config: Mapping[str, Any], channels: Sequence[str],
         threshold: lesion probability at or above which a voxel is lesion.
         spatial_dims: 2 or 3; by default the network's (:func:`lesionseg.models.spatial_dims`).
         patch_size: 3D networks: the training patch ``(z, y, x)`` in voxels (the sliding window at inference).
+        reading_sizes: 2D networks: the slice sizes (pixels) new scans are read at, combined by the larger
+            probability; None: the training size alone.
         labels: background first, then one entry per lesion class in the network's output order (name, value
             written to label maps, RGB colour 0..1, terminology); None: the stroke lesion alone.
 
@@ -219,6 +224,8 @@ def make_manifest(*, network_config: Mapping[str, Any], channels: Sequence[str],
     })
     if patch_size is not None:
         manifest["patch_size"] = json_safe(list(patch_size))
+    if reading_sizes is not None:
+        manifest["reading_sizes"] = [int(size) for size in reading_sizes]
     validate_manifest(manifest, "the new bundle")
     return manifest
 
@@ -300,6 +307,10 @@ def _check_channels_and_grid(data: Mapping[str, Any], source: str) -> None:
     if patch is not None and (not isinstance(patch, list) or len(patch) != 3
                               or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in patch)):
         raise _fail(source, f"patch_size must be three positive integers (z, y, x), not {patch!r}")
+    reading = data.get("reading_sizes")
+    if reading is not None and (not isinstance(reading, list) or not reading or not all(
+            isinstance(size, int) and not isinstance(size, bool) and size >= 16 for size in reading)):
+        raise _fail(source, f"reading_sizes must be a list of whole numbers of pixels (each at least 16), not {reading!r}")
     spacing = data["expected_spacing_mm"]
     if (not isinstance(spacing, list) or len(spacing) != 3
             or not all(_is_number(s) and math.isfinite(s) and s > 0 for s in spacing)):

@@ -48,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--skip-existing", action="store_true", help="dataset: keep masks already in OUT (resume)")
     parser.add_argument("--threshold", type=float, help="probability threshold (default: the bundle's, 0.5)")
     parser.add_argument("--min-lesion-mm3", type=float, help="remove lesions smaller than this (default 10)")
+    parser.add_argument("--slice-size", metavar="PIXELS[,PIXELS]",
+                        help="2D models: read the scan as slices of this many pixels; with several sizes each voxel "
+                             "keeps the largest probability (default: the bundle's readings, e.g. 128,160 for a "
+                             "cpu-preset MRI model trained on 128-pixel slices)")
     parser.add_argument("--no-fill-holes", action="store_true", help="do not fill holes inside lesions")
     parser.add_argument("--batch-size", type=int, default=16, help="slices per network call (default 16)")
     parser.add_argument("--backend", default="auto", metavar="{auto,torch,onnx}",
@@ -112,6 +116,16 @@ def single_output_format(out: Path, output_format: str | None) -> str:
     return max(matching, key=lambda name: len(OUTPUT_FORMATS[name]))  # .seg.nrrd before .nrrd
 
 
+def _slice_sizes(text: str | None) -> list[int] | None:
+    """``--slice-size 160`` or ``128,160`` as a list of pixels (None when not given)."""
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ParameterError(f"--slice-size must be whole numbers of pixels such as 160 or 128,160, not {text!r}.") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from lesionseg.infer import Predictor, segment_cases, write_labelmap, write_lesion_table, write_probabilities
     from lesionseg.infer.backend import check_backend
@@ -141,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
         _check_dicom_series(value if kind == "pairs" else {"input": value}, args.series)
     predictor = Predictor(args.bundle, device=args.device, tta=args.tta, batch_size=args.batch_size,
                           threshold=args.threshold, min_lesion_mm3=args.min_lesion_mm3,
-                          fill_holes=not args.no_fill_holes, progress=progress, backend=args.backend)
+                          fill_holes=not args.no_fill_holes, progress=progress, backend=args.backend,
+                          slice_sizes=_slice_sizes(args.slice_size))
     if kind == "dataset":
         from lesionseg.data import discover
 

@@ -93,6 +93,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="when fine-tuning a shipped starter: also train on N synthetic cases of the starter's "
                              "recipe (auto: as many as the dataset's training cases, at most 16, the cpu preset's default "
                              "when it fine-tunes the starter; 0: none)")
+    parser.add_argument("--inference-scale", metavar="F|auto",
+                        help="2D networks: the bundle reads new scans at F times the training slice size (auto, the "
+                             "cpu preset's: 1.25 for MRI, i.e. 128-pixel training and 160-pixel reading, 1 for CT; "
+                             "1: the training size)")
     parser.add_argument("--adversarial", type=float, metavar="WEIGHT",
                         help="train against an adversarial critic that tells true masks from predicted ones, its "
                              "term weighted by WEIGHT (e.g. 0.1; default 0: none); 2D networks")
@@ -133,6 +137,16 @@ def parse_channel_map(text: str | None) -> dict[str, str] | None:
                                  f"not {text!r}.")
         mapping[channel_or_lower(new)] = channel_or_lower(old)
     return mapping
+
+
+def _inference_scale(text: str | None) -> float | str | None:
+    """``--inference-scale``: None (the preset's), "auto", or a number (range checked by TrainConfig)."""
+    if text is None or text.strip().lower() == "auto":
+        return None if text is None else "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise ParameterError(f"--inference-scale must be auto or a number such as 1.25, not {text!r}.") from None
 
 
 def _rehearsal(text: str | None) -> int | str | None:
@@ -198,6 +212,7 @@ def build_config(args: argparse.Namespace):
         "patch_size": args.patch_size, "patches_per_volume": args.patches_per_volume,
         "minutes": args.minutes, "context_slices": args.context_slices, "finetune_lr": args.finetune_lr,
         "adversarial": args.adversarial, "rehearsal": _rehearsal(args.rehearsal),
+        "inference_scale": _inference_scale(args.inference_scale),
         "size_curriculum": _size_curriculum(args.size_curriculum), "channel_map": parse_channel_map(args.channel_map),
     }
     if args.metric:
@@ -251,7 +266,7 @@ _NETWORK_ONLY = (("network_kwargs", "--network-kwargs"), ("loss", "--loss"), ("l
                  ("lr_schedule", "--lr-schedule"), ("no_augment", "--no-augment"), ("precision", "--precision"),
                  ("finetune_from", "--finetune"), ("finetune_lr", "--finetune-lr"), ("channel_map", "--channel-map"),
                  ("adversarial", "--adversarial"), ("rehearsal", "--rehearsal"),
-                 ("freeze_encoder", "--freeze-encoder"), ("resume", "--resume"), ("val_every", "--val-every"),
+                 ("inference_scale", "--inference-scale"), ("freeze_encoder", "--freeze-encoder"), ("resume", "--resume"), ("val_every", "--val-every"),
                  ("early_stopping", "--early-stopping"), ("deterministic", "--deterministic"),
                  ("config", "--config"))
 

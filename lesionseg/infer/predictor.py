@@ -30,7 +30,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -97,16 +97,21 @@ class Predictor:
             "onnx" (:mod:`lesionseg.infer.backend`); a fallback to PyTorch is said in :attr:`backend_warnings`
             and in every prediction's warnings.
         cache_dir: where the ONNX export is cached (default: the user's cache folder).
+        slice_sizes: 2D bundles: the sides in pixels of the slices the scan is read as, the larger probability
+            of the readings kept per voxel; None: the bundle's ``reading_sizes``, else its training size
+            (:mod:`lesionseg.bundle.slice_size`).
     """
 
     def __init__(self, bundle: str | os.PathLike, *, device: str = "auto", tta: bool = False, batch_size: int = 16,
                  threshold: float | None = None, min_lesion_mm3: float | None = None, fill_holes: bool = True,
                  progress: ProgressCallback = ignore_progress, cancel: CancelFlag | None = None,
-                 backend: str = "auto", cache_dir: str | os.PathLike | None = None) -> None:
+                 backend: str = "auto", cache_dir: str | os.PathLike | None = None,
+                 slice_sizes: Sequence[int] | None = None) -> None:
         from lesionseg.bundle import load_bundle
         from lesionseg.device import resolve_device
         from lesionseg.infer.backend import check_backend
         from lesionseg.infer.postprocess import DEFAULT_MIN_LESION_MM3
+        from lesionseg.bundle.slice_size import reading_sizes
         from lesionseg.models import min_size, size_multiple, spatial_dims
         from lesionseg.preprocess import PrepareConfig
 
@@ -132,6 +137,13 @@ class Predictor:
         self.minimum = min_size(self.network_name, **keywords)
         settings = dict(self.manifest["preprocessing"])
         settings.update(channels=list(self.manifest["channels"]), reference=self.manifest["reference_channel"])
+        self.requested_slice_sizes = None if slice_sizes is None else [int(size) for size in slice_sizes]
+        #: 2D: the slice sizes the scan is read at (lesionseg.bundle.slice_size), the first one in :attr:`config`;
+        #: a 3D bundle reads its grid once
+        self.slice_sizes = [int(settings["size"])]
+        if self.spatial_dims == 2:
+            self.slice_sizes = reading_sizes(self.manifest, self.requested_slice_sizes, self.minimum, str(self.path))
+            settings["size"] = self.slice_sizes[0]
         self.config = PrepareConfig.from_dict(settings)
         self.tta = bool(tta)
         self.batch_size = int(batch_size)
@@ -150,7 +162,13 @@ class Predictor:
         self.slices_read = (0, 0)
         self.requested_backend = backend
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
-        self.runner, self.backend_warnings = self._choose_runner(backend)
+        #: one slice runner per reading size (an ONNX graph is exported for one slice size)
+        self.runners: dict[int, Any] = {}
+        self.backend_warnings: list[str] = []
+        for size in self.slice_sizes:
+            self.runners[size], warnings = self._choose_runner(backend, size)
+            self.backend_warnings += [warning for warning in warnings if warning not in self.backend_warnings]
+        self.runner = self.runners[self.slice_sizes[0]]
         for warning in self.backend_warnings:
             LOG.warning("%s", warning)
 
@@ -159,12 +177,12 @@ class Predictor:
         """The backend the networks run on: "torch" or "onnx"."""
         return self.runner.name
 
-    def _choose_runner(self, backend: str) -> tuple[Any, list[str]]:
+    def _choose_runner(self, backend: str, size: int) -> tuple[Any, list[str]]:
         from lesionseg.infer.backend import choose_backend
 
         channels = len(self.config.input_planes(list(self.channels))) * (2 * int(self.config.context_slices) + 1)
         return choose_backend(backend, self.bundle.networks, bundle_path=self.path, device=self.device,
-                              spatial_dims=self.spatial_dims, channels=channels, size=int(self.config.size),
+                              spatial_dims=self.spatial_dims, channels=channels, size=int(size),
                               multiple=self.multiple, minimum=self.minimum, cache_dir=self.cache_dir)
 
     @property
@@ -357,7 +375,8 @@ class Predictor:
         return result
 
     def postprocess(self, probabilities: np.ndarray, variance: np.ndarray | None, prepared: Any,
-                    *, crop: bool = True, shares: np.ndarray | None = None
+                    *, crop: bool = True, shares: np.ndarray | None = None,
+                    others: Sequence[tuple[np.ndarray, Any]] = ()
                     ) -> tuple[sitk.Image, sitk.Image, list[dict[str, Any]], sitk.Image | None]:
         """From slice probabilities to the native mask, probabilities, lesion table and TTA variance.
 
@@ -371,6 +390,8 @@ class Predictor:
             shares: for a bundle of several lesion classes, :meth:`class_shares` of the same slices: the
                 labelmap then holds each lesion voxel's class value. The lesion mask itself (what is lesion)
                 does not depend on them.
+            others: the same case read at other slice sizes (:meth:`_other_readings`): each voxel's probability
+                is the largest of the readings' on the native grid (:mod:`lesionseg.bundle.slice_size`).
 
         Returns:
             ``(labelmap, probabilities, lesions, tta_variance)`` on the reference channel's native grid.
@@ -384,6 +405,9 @@ class Predictor:
         record, brain = prepared.record, prepared.native_brain
         box = footprint_box(record) if crop else None
         box_probabilities = invert(probabilities, record, kind="probability", box=box)
+        for found, other_record in others:  # on the same native grid and box
+            box_probabilities = sitk.Maximum(box_probabilities,
+                                             invert(found, other_record, kind="probability", box=box))
         box_brain = brain if box is None else crop_to_box(brain, box)
         box_labelmap = lesion_mask(box_probabilities, threshold=self.threshold, min_lesion_mm3=self.min_lesion_mm3,
                                    fill_holes=self.fill_holes, brain=box_brain)
@@ -395,6 +419,36 @@ class Predictor:
             tta_variance = paste_into(invert(variance, record, kind="probability", box=box), record.native, box)
         return (paste_into(box_labelmap, record.native, box), paste_into(box_probabilities, record.native, box),
                 lesions, tta_variance)
+
+    def _read(self, inputs: np.ndarray, side: str, warnings: list[str],
+              indices: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """The probabilities (and TTA variance) ``(N, S, S)`` of prepared slices ``(N, C, S, S)`` for ``side``."""
+        if side == "auto":  # both orientations; each slice keeps the one with more lesion
+            return self._both_sides(inputs, warnings, indices)
+        return self.slice_probabilities(inputs, warnings, indices)
+
+    def _other_readings(self, volumes: dict[str, sitk.Image], prepared: Any, case_id: str, chosen_side: str | None,
+                        side: str, warnings: list[str], timings: dict[str, float]) -> list[tuple[np.ndarray, Any]]:
+        """The case read again at each of :attr:`slice_sizes` after the first (same brain mask, so the same
+        square of the head in finer pixels): ``[(probabilities (N', S', S'), record)]`` for :meth:`postprocess`."""
+        from dataclasses import replace
+
+        from lesionseg.preprocess import prepare_images
+
+        readings = []
+        for size in self.slice_sizes[1:]:
+            began = time.perf_counter()
+            other = prepare_images(volumes, replace(self.config, size=size), case_id=case_id,
+                                   user_brain=prepared.native_brain, training=False, side=chosen_side)
+            timings["preprocess"] += time.perf_counter() - began
+            self.runner = self.runners[size]
+            try:
+                found, _ = self._read(other.network_input(self.config.context_slices), side, warnings,
+                                      other.record.slice_indices)
+            finally:
+                self.runner = self.runners[self.slice_sizes[0]]
+            readings.append((found, other.record))
+        return readings
 
     # ---- one case -------------------------------------------------------------------------------------
     def predict(self, images: Mapping[str, Any], *, side: str = "auto", brain_mask: sitk.Image | None = None,
@@ -455,10 +509,8 @@ class Predictor:
         self.network_seconds = 0.0
         indices = prepared.record.slice_indices
         inputs = prepared.network_input(self.config.context_slices)  # (N, C (2k + 1), S, S)
-        if side == "auto":  # both orientations; each slice keeps the one with more lesion
-            probabilities, variance = self._both_sides(inputs, warnings, indices)
-        else:
-            probabilities, variance = self.slice_probabilities(inputs, warnings, indices)
+        probabilities, variance = self._read(inputs, side, warnings, indices)
+        finer = self._other_readings(volumes, prepared, case_id, chosen_side, side, warnings, timings)
         shares, classes = None, self.segment_labels
         if len(classes) > 1:  # several lesion classes: which class each lesion voxel is
             shares = self.class_shares(inputs, both_sides=side == "auto")
@@ -469,7 +521,7 @@ class Predictor:
         record = prepared.record
         brain = prepared.native_brain
         labelmap, native_probabilities, lesions, tta_variance = self.postprocess(probabilities, variance, prepared,
-                                                                                 shares=shares)
+                                                                                 shares=shares, others=finer)
         timings["postprocess"] = time.perf_counter() - began
         class_volumes = {} if shares is None else {
             label.name: lesion_volume_ml(labelmap == label.value) for label in classes}

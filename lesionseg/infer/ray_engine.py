@@ -259,7 +259,8 @@ def segment_cases_ray(predictor: Predictor, cases: list[Case], out: Path, *, out
     options = dict(predictor_options or {"tta": predictor.tta, "batch_size": predictor.batch_size,
                                          "threshold": predictor.threshold, "min_lesion_mm3": predictor.min_lesion_mm3,
                                          "fill_holes": predictor.fill_holes,
-                                         "backend": predictor.requested_backend})
+                                         "backend": predictor.requested_backend,
+                                         "slice_sizes": predictor.requested_slice_sizes})
     out.mkdir(parents=True, exist_ok=True)
     records = out / RECORDS_FOLDER
     shutil.rmtree(records, ignore_errors=True)  # a previous run's records say nothing about this one

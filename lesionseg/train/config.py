@@ -103,6 +103,11 @@ class TrainConfig:
             a shipped starter (:mod:`lesionseg.train.rehearsal`): "auto" (as many as the run's own training
             cases, at most 16, and none when it does not start from a starter; the cpu and gpu presets' value), a
             number, or 0 (none; the default without a preset).
+        inference_scale: 2D networks: the bundle reads new scans at the training slice size and also at this
+            many times it (rounded to the network's size multiple), keeping the larger probability per voxel;
+            recorded as the manifest's ``reading_sizes``, e.g. 1.25: 128-pixel training slices, read at 128 and
+            160 (:mod:`lesionseg.bundle.slice_size`). "auto" (the cpu preset's): 1.25 for MRI, 1 when every
+            channel is CT. 1: read at the training size alone.
     """
 
     network: str = "unet2d"
@@ -151,6 +156,7 @@ class TrainConfig:
     finetune_lr: float | None = None
     adversarial: float = 0.0
     rehearsal: int | str = 0
+    inference_scale: float | str = 1.0
 
     def __post_init__(self) -> None:
         self.patch_size = _patch_size(self.patch_size)
@@ -235,6 +241,11 @@ class TrainConfig:
             raise ParameterError(f"--channel-map must map channel names to channel names, such as ct=flair, "
                                  f"not {self.channel_map!r}.")
         check_adversarial_weight(self.adversarial)
+        from lesionseg.bundle.slice_size import check_scale
+
+        check_scale(self.inference_scale)
+        if self.inference_scale != "auto":
+            self.inference_scale = float(self.inference_scale)
         value = self.rehearsal
         if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise ParameterError(f"--rehearsal must be auto or a whole number of cases (0 = none), not {value!r}.")

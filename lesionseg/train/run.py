@@ -251,8 +251,23 @@ def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, 
         name=run_dir.name, description=(f"{config.network} trained on 3D patches" if config.is_3d else
                                         f"{config.network} trained with the {config.curriculum} curriculum"),
         patch_size=list(config.patch_size) if config.is_3d else None, labels=prepared.config.bundle_labels(),
+        reading_sizes=reading_sizes_of(config, prepared),
     )
     return save_bundle(run_dir / BUNDLE_NAME, manifest, [r.state_dict for r in results], case_ids=prepared.case_ids)
+
+
+def reading_sizes_of(config: TrainConfig, prepared: PreparedDataset) -> list[int] | None:
+    """The slice sizes (pixels) the bundle reads new scans at, the prepared size and its scale by
+    ``config.inference_scale`` (:mod:`lesionseg.bundle.slice_size`), when they differ; None otherwise and for 3D
+    networks (the training size alone)."""
+    from lesionseg.bundle.slice_size import resolved_scale, scaled_slice_size
+    from lesionseg.models import size_multiple
+
+    scale = resolved_scale(config.inference_scale, list(prepared.channels or prepared.config.channels or []))
+    if config.is_3d or scale == 1.0:
+        return None
+    size = scaled_slice_size(prepared.size, scale, size_multiple(config.network, **config.network_kwargs))
+    return None if size == prepared.size else [int(prepared.size), size]
 
 
 def _fold_folder(run_dir: Path, fold: int | None) -> Path:

@@ -1,0 +1,154 @@
+"""A 2D bundle's reading sizes (lesionseg.bundle.slice_size): recorded by the trainer from the inference scale,
+read by the predictor over the same physical square with finer pixels and combined by the larger probability,
+overridable, refused when unusable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from conftest import SMALL_PHANTOM, TINY_NETWORK, run_cli
+from lesionseg.errors import BundleError, ParameterError
+
+SIZE = 64
+
+
+@pytest.mark.parametrize(("size", "scale", "multiple", "expected"), [
+    (128, 1.25, 16, 160),  # the cpu preset: 160 = 128 * 1.25, already a multiple of 16
+    (128, 1.0, 16, 128),
+    (192, 1.25, 32, 256),  # 240 / 32 = 7.5 rounds half to even, to 8: 256
+    (100, 1.0, 16, 96),  # 6.25 multiples round to 6
+    (64, 0.5, 64, 64),  # never below one multiple
+])
+def test_the_reading_size_is_the_scaled_size_rounded_to_the_networks_multiple(size, scale, multiple, expected):
+    from lesionseg.bundle.slice_size import scaled_slice_size
+
+    assert scaled_slice_size(size, scale, multiple) == expected
+
+
+@pytest.mark.parametrize("scale", [0.3, 2.5, True, "1.25", float("nan")])
+def test_an_inference_scale_outside_half_to_double_is_refused_naming_the_option(scale):
+    from lesionseg.train import TrainConfig
+
+    with pytest.raises(ParameterError, match="--inference-scale must be auto or a number from 0.5 to 2"):
+        TrainConfig(inference_scale=scale)
+
+
+def test_the_trainer_records_the_scaled_size_for_2d_networks_only():
+    from lesionseg.train import TrainConfig
+    from lesionseg.train.presets import PRESETS
+    from lesionseg.train.run import reading_sizes_of as reading_size_of
+
+    mri = SimpleNamespace(size=SIZE, channels=["flair"], config=None)
+    ct = SimpleNamespace(size=SIZE, channels=["CT"], config=None)
+    assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale=1.25), mri) == [SIZE, 80]  # 64 * 1.25
+    assert reading_size_of(TrainConfig(**TINY_NETWORK), mri) is None  # the training size: nothing recorded
+    assert reading_size_of(TrainConfig(network="unet3d", inference_scale=1.25), mri) is None
+    # auto: MRI at 1.25 times, CT at its training size (measured: CT lost lesion F1 when read finer)
+    assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale="auto"), mri) == [SIZE, 80]
+    assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale="auto"), ct) is None
+    assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale=1.25), ct) == [SIZE, 80]  # a number is taken as given
+    assert PRESETS["cpu"].train_values()["inference_scale"] == "auto"
+    assert PRESETS["gpu"].train_values().get("inference_scale", 1.0) == 1.0  # 192 px are already about 1 mm
+
+
+def test_the_train_command_takes_auto_or_a_number_and_refuses_words_in_one_sentence(tiny_prepared, tmp_path):
+    finished = run_cli("train", str(tiny_prepared), str(tmp_path / "run"), "--inference-scale", "big", "--epochs", "1")
+    assert finished.returncode == 2
+    assert "--inference-scale must be auto or a number such as 1.25, not 'big'" in finished.stderr
+    assert "Traceback" not in finished.stderr
+
+
+def _bundle(folder: Path, reading_sizes: list[int] | None) -> Path:
+    """An untrained (seeded) 2D bundle trained at 64 px, reading at ``reading_sizes``."""
+    import torch
+
+    from lesionseg.bundle import make_manifest, save_bundle
+    from lesionseg.models import build_network, network_config
+    from lesionseg.preprocess import PrepareConfig
+
+    torch.manual_seed(5)
+    kwargs = {"channels": [4, 8, 16], "strides": [2, 2], "norm": "batch"}
+    network = build_network("monai_unet", 1, 2, **kwargs)
+    manifest = make_manifest(
+        network_config=network_config("monai_unet", 1, 2, **kwargs), channels=["flair"], reference_channel="flair",
+        expected_spacing_mm=list(SMALL_PHANTOM["spacing_mm"]),
+        preprocessing=PrepareConfig(size=SIZE, channels=["flair"]).to_dict(),
+        members=[{"fold": None, "validation": {}}],
+        provenance={"train_config": {}, "curriculum": {}, "data_fingerprint": "0" * 64,
+                    "training_data": {"cases": 0}, "fold_metrics": []},
+        name="reading", reading_sizes=reading_sizes)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "-".join(map(str, reading_sizes or [SIZE]))
+    return save_bundle(folder / f"reading-{name}.lsb", manifest, [network.state_dict()])
+
+
+@pytest.fixture(scope="module")
+def case_image(tmp_path_factory) -> Path:
+    from lesionseg.data import discover
+    from lesionseg.synth import write_cohort
+
+    root = tmp_path_factory.mktemp("reading")
+    write_cohort(root, 1, modalities=("flair",), seed=23, **SMALL_PHANTOM)
+    return discover(root)[0].channels["flair"]
+
+
+def test_the_predictor_reads_the_same_square_at_each_size_and_keeps_the_larger_probability(tmp_path, case_image):
+    from lesionseg.bundle import format_model_card, read_manifest
+    from lesionseg.infer import Predictor
+
+    coarse_model = Predictor(_bundle(tmp_path, None), device="cpu", backend="torch")
+    fine_model = Predictor(_bundle(tmp_path, [80]), device="cpu", backend="torch")
+    both_model = Predictor(_bundle(tmp_path, [SIZE, 80]), device="cpu", backend="torch")
+    assert (coarse_model.slice_sizes, fine_model.slice_sizes, both_model.slice_sizes) == ([SIZE], [80], [SIZE, 80])
+    assert Predictor(_bundle(tmp_path, [SIZE, 80]), device="cpu", backend="torch",
+                     slice_sizes=[80]).slice_sizes == [80]
+    # an untrained network: lower the threshold so that the masks hold voxels to compare
+    for model in (coarse_model, fine_model, both_model):
+        model.threshold = 0.3
+    coarse = coarse_model.predict({"flair": case_image}, side="left")
+    fine = fine_model.predict({"flair": case_image}, side="left")
+    both = both_model.predict({"flair": case_image}, side="left")
+    # the same physical square (the brain's extent plus its margin), cut into 80 pixels instead of 64
+    assert fine.record.grid.size == 80 and coarse.record.grid.size == SIZE
+    assert fine.record.grid.pixel_mm * 80 == pytest.approx(coarse.record.grid.pixel_mm * SIZE, rel=1e-9)
+    assert np.allclose(fine.record.grid.geometry.direction, coarse.record.grid.geometry.direction)
+    # both readings: each voxel's probability is the larger of the single readings' (same weights, same grid)
+    native = sitk.ReadImage(str(case_image))
+    arrays = [sitk.GetArrayFromImage(p.probabilities) for p in (coarse, fine, both)]
+    assert all(p.probabilities.GetSize() == native.GetSize() for p in (coarse, fine, both))
+    assert np.abs(np.maximum(arrays[0], arrays[1]) - arrays[2]).max() < 1e-6
+    assert arrays[0].max() > 0 and not np.array_equal(arrays[0], arrays[1])  # the readings differ
+    masks = [sitk.GetArrayFromImage(p.labelmap) > 0 for p in (coarse, fine, both)]
+    assert masks[2].sum() >= max(masks[0].sum(), masks[1].sum())
+    card = format_model_card(read_manifest(_bundle(tmp_path, [SIZE, 80])))
+    assert "trained on 64-pixel slices, reads at 64 and 80" in card
+    assert "reads at" not in format_model_card(read_manifest(_bundle(tmp_path, None)))
+
+
+def test_unusable_reading_sizes_are_refused_in_one_sentence(tmp_path, case_image):
+    from lesionseg.bundle import make_manifest
+    from lesionseg.infer import Predictor
+    from lesionseg.preprocess import PrepareConfig
+
+    bundle = _bundle(tmp_path, None)
+    with pytest.raises(ParameterError, match="--slice-size 200 is too far from the 64 pixels"):
+        Predictor(bundle, device="cpu", backend="torch", slice_sizes=[64, 200])
+    with pytest.raises(ParameterError, match="--slice-size must be whole numbers of pixels, each at least 16"):
+        Predictor(bundle, device="cpu", backend="torch", slice_sizes=[8])
+    with pytest.raises(ParameterError, match="--slice-size must name one or more different slice sizes"):
+        Predictor(bundle, device="cpu", backend="torch", slice_sizes=[64, 64])
+    with pytest.raises(BundleError, match="reading_sizes must be a list of whole numbers of pixels"):
+        make_manifest(network_config={"name": "monai_unet", "kwargs": {"channels": [4, 8], "strides": [2]}},
+                      channels=["flair"], reference_channel="flair", expected_spacing_mm=[1, 1, 3],
+                      preprocessing=PrepareConfig(size=SIZE).to_dict(), members=[{}],
+                      provenance={"data_fingerprint": "0" * 64}, reading_sizes=[64, 4])
+    finished = run_cli("segment", str(bundle), str(case_image), "-o", str(tmp_path / "out.nii.gz"),
+                       "--slice-size", "64,big", "--device", "cpu")
+    assert finished.returncode == 2
+    assert "--slice-size must be whole numbers of pixels such as 160 or 128,160, not '64,big'" in finished.stderr
+    assert "Traceback" not in finished.stderr

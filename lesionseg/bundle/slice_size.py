@@ -1,0 +1,102 @@
+"""The slice sizes a 2D bundle reads new scans at: its training size and, for MRI, a finer one, combined.
+
+The prepared slice is a square of S pixels over the brain's extent plus a margin (about 180 mm), so its pixel
+is about 1.4 mm at the cpu preset's S = 128, coarser than the 0.8-1.2 mm in-plane voxels of a clinical FLAIR.
+Resampled that coarsely, a lesion of 5-7 mm (50-250 mm³) keeps only part of its contrast, and the network,
+trained at the same pixel size, passes over it (probability 0.00 on lesions of 130-220 mm³ that are plainly
+brighter than their cortex). Read at 1.25 times the training size (160 pixels, about 1.1 mm) the same weights
+find many of them (the network, trained with zoom augmentation of 0.8-1.3, sees the lesions it learned 1.25
+times larger), but they then under-segment the largest, fainter lesions (a 91 mL infarct on real anatomy found
+at 0.25 of its volume instead of 0.49). So the bundle reads both and keeps, voxel by voxel, the larger of the
+two probabilities: the small lesions of the finer reading and the whole large lesions of the training-size one.
+Measured on 15-minute cpu-preset models (benchmarks/results/reading-sizes.txt): on the MNI152 template's
+anatomy, held-out Dice 0.732 -> 0.788 and lesion F1 0.832 -> 0.845 with every large lesion's volume as close or
+closer; on the phantom Dice and lesion F1 rise on every seed. Finer still (192, 224 pixels) false lesions
+multiply: the tissue's texture is then further from anything the network saw.
+
+On CT the finer reading cost lesion F1 (0.247 -> 0.214) and put large lesions' volumes further off: CT's
+hypodense lesions are large and faint, not small and bright, and its 0.45 mm voxels are far finer than either
+reading. So ``auto`` (the cpu preset's choice) adds the finer reading for MRI and reads CT at its training size.
+
+A bundle records its readings in its manifest (``reading_sizes``, pixels, e.g. ``[128, 160]``); bundles without
+it read at their training size alone. The trainer sets it from ``TrainConfig.inference_scale``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from lesionseg.errors import ParameterError
+
+#: ``inference_scale="auto"``: MRI bundles read at this many times their training size, CT bundles at 1
+AUTO_MRI_SCALE = 1.25
+
+#: the reading size's smallest and largest scale of the training size (further, the network sees lesions at
+#: sizes its zoom augmentation never showed it)
+SCALE_RANGE = (0.5, 2.0)
+
+
+def scaled_slice_size(size: int, scale: float, multiple: int) -> int:
+    """``size * scale`` rounded to the nearest multiple of ``multiple`` (at least one multiple).
+
+    Args:
+        size: the training slice size in pixels.
+        scale: the reading size over the training size.
+        multiple: the network's size multiple (2 ** its number of down-samplings).
+
+    Returns:
+        The reading size in pixels, e.g. 160 for (128, 1.25, 16).
+    """
+    check_scale(scale)
+    return max(int(multiple), int(round(size * float(scale) / multiple)) * int(multiple))
+
+
+def check_scale(scale: Any) -> None:
+    """Refuse a reading scale that is neither ``"auto"`` nor inside :data:`SCALE_RANGE` (ParameterError naming
+    the option)."""
+    low, high = SCALE_RANGE
+    if scale == "auto":
+        return
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not low <= float(scale) <= high:
+        raise ParameterError(f"--inference-scale must be auto or a number from {low:g} to {high:g} (the reading size "
+                             f"over the training size), not {scale!r}.")
+
+
+def resolved_scale(scale: float | str, channels: list[str]) -> float:
+    """The reading scale of a run: ``scale`` itself, or for ``"auto"`` :data:`AUTO_MRI_SCALE` unless every one of
+    the run's ``channels`` is CT (then 1)."""
+    from lesionseg.data import CT_CHANNELS
+
+    check_scale(scale)
+    if scale != "auto":
+        return float(scale)
+    all_ct = bool(channels) and all(name.strip().lower() in CT_CHANNELS for name in channels)
+    return 1.0 if all_ct else AUTO_MRI_SCALE
+
+
+def reading_sizes(manifest: Mapping[str, Any], requested: Sequence[int] | None, minimum: int,
+                  source: str) -> list[int]:
+    """The slice sizes (pixels) a predictor reads at, the first one the network's own: ``requested`` when given,
+    else the manifest's ``reading_sizes``, else its training size (``preprocessing.size``) alone.
+
+    A size that is not a multiple of the network's size multiple is read as it is and padded for the network
+    (as the training size is).
+
+    Raises:
+        ParameterError: no size, a repeated one, a size that is not a whole number of pixels or is below
+            ``minimum`` (and 16), or one farther than :data:`SCALE_RANGE` from the training size.
+    """
+    trained = int(manifest["preprocessing"]["size"])
+    chosen = list(requested) if requested is not None else list(manifest.get("reading_sizes") or [trained])
+    option = "--slice-size" if requested is not None else f"the reading_sizes of {source}"
+    smallest = max(int(minimum), 16)
+    if not chosen or len(set(chosen)) != len(chosen):
+        raise ParameterError(f"{option} must name one or more different slice sizes, not {chosen!r}.")
+    low, high = SCALE_RANGE
+    for size in chosen:
+        if isinstance(size, bool) or not isinstance(size, int) or size < smallest:
+            raise ParameterError(f"{option} must be whole numbers of pixels, each at least {smallest}, not {size!r}.")
+        if not low * trained <= size <= high * trained:
+            raise ParameterError(f"{option} {size} is too far from the {trained} pixels the model was trained at; "
+                                 f"choose from {int(low * trained)} to {int(high * trained)}.")
+    return [int(size) for size in chosen]
