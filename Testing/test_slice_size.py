@@ -152,3 +152,17 @@ def test_unusable_reading_sizes_are_refused_in_one_sentence(tmp_path, case_image
     assert finished.returncode == 2
     assert "--slice-size must be whole numbers of pixels such as 160 or 128,160, not '64,big'" in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+def test_onnx_exports_one_graph_per_reading_size_and_gives_torchs_probabilities(tmp_path, case_image):
+    pytest.importorskip("onnxruntime")
+    from lesionseg.infer import Predictor
+
+    bundle = _bundle(tmp_path, [SIZE, 80])
+    on_torch = Predictor(bundle, device="cpu", backend="torch").predict({"flair": case_image}, side="left")
+    onnx = Predictor(bundle, device="cpu", backend="onnx", cache_dir=tmp_path / "cache")
+    assert [runner.name for runner in onnx.runners.values()] == ["onnx", "onnx"]
+    assert len(list((tmp_path / "cache").rglob("*.onnx"))) == 2  # a graph is exported for one slice size
+    on_onnx = onnx.predict({"flair": case_image}, side="left")
+    difference = np.abs(sitk.GetArrayFromImage(on_torch.probabilities) - sitk.GetArrayFromImage(on_onnx.probabilities))
+    assert difference.max() < 1e-4  # the export's checked tolerance
