@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import os
 import shutil
@@ -88,6 +89,18 @@ def median_time(function: Callable[[], Any], repeats: int) -> float:
         function()
         times.append(time.perf_counter() - began)
     return statistics.median(times)
+
+
+def interleaved_times(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+    """Seconds of each call, ``repeats`` rounds of every call in turn (interleaved, so that a change in the
+    machine's load falls on all of them alike)."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            began = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - began)
+    return times
 
 
 def prepared_slices(predictor: Any, image_path: Path) -> np.ndarray:
@@ -156,12 +169,8 @@ def row_network(context: Context) -> None:
 
     for run in variants.values():  # warm-up (oneDNN primitive caches)
         run(first[:16])
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(context.args.repeats):
-        for name, run in variants.items():
-            began = time.perf_counter()
-            run(first)
-            times[name].append(time.perf_counter() - began)
+    times = interleaved_times({name: functools.partial(run, first) for name, run in variants.items()},
+                              context.args.repeats)
     reference = [variants["eager fp32, batch 16 (today)"](stack) for stack in slices]
     threshold = predictor.threshold
     base = statistics.median(times["eager fp32, batch 16 (today)"])
@@ -495,12 +504,7 @@ def row_sliding3d(context: Context) -> None:
     variants["channels_last_3d"] = lambda: sliding_window_probabilities([channels_last], volume, patch, batch_size=4)
     repeats = min(context.args.repeats, 3)
     outputs = {name: run() for name, run in variants.items()}  # also the warm-up
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, run in variants.items():
-            began = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - began)
+    times = interleaved_times(variants, repeats)
     reference = outputs["batch 4, overlap 0.5 (today)"]
     # an untrained network's probabilities hover around one value: the masks compared are its upper half, a
     # mask as large as it can be, so any voxel a variant changes shows in the Dice

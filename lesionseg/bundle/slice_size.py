@@ -67,13 +67,12 @@ def check_scale(scale: Any) -> None:
 def resolved_scale(scale: float | str, channels: list[str]) -> float:
     """The reading scale of a run: ``scale`` itself, or for ``"auto"`` :data:`AUTO_MRI_SCALE` unless every one of
     the run's ``channels`` is CT (then 1)."""
-    from lesionseg.data import CT_CHANNELS
+    from lesionseg.data.channels import all_ct
 
     check_scale(scale)
     if scale != "auto":
         return float(scale)
-    all_ct = bool(channels) and all(name.strip().lower() in CT_CHANNELS for name in channels)
-    return 1.0 if all_ct else AUTO_MRI_SCALE
+    return 1.0 if all_ct(channels) else AUTO_MRI_SCALE
 
 
 def reading_sizes(manifest: Mapping[str, Any], requested: Sequence[int] | None, minimum: int,

@@ -94,9 +94,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "recipe (auto: as many as the dataset's training cases, at most 16, the cpu preset's default "
                              "when it fine-tunes the starter; 0: none)")
     parser.add_argument("--inference-scale", metavar="F|auto",
-                        help="2D networks: the bundle reads new scans at F times the training slice size (auto, the "
-                             "cpu preset's: 1.25 for MRI, i.e. 128-pixel training and 160-pixel reading, 1 for CT; "
-                             "1: the training size)")
+                        help="2D networks: the bundle reads new scans at the training slice size and at F times it, "
+                             "keeping the larger probability (auto, the cpu preset's: 1.25 for MRI, i.e. 128-pixel "
+                             "training read at 128 and 160; 1 for CT; 1: the training size alone)")
     parser.add_argument("--adversarial", type=float, metavar="WEIGHT",
                         help="train against an adversarial critic that tells true masks from predicted ones, its "
                              "term weighted by WEIGHT (e.g. 0.1; default 0: none); 2D networks")
@@ -139,23 +139,15 @@ def parse_channel_map(text: str | None) -> dict[str, str] | None:
     return mapping
 
 
-def _inference_scale(text: str | None) -> float | str | None:
-    """``--inference-scale``: None (the preset's), "auto", or a number (range checked by TrainConfig)."""
+def _auto_or_number(text: str | None, number: type, refusal: str) -> float | int | str | None:
+    """An option that takes ``auto`` or a number: None when not given (the preset's), "auto", or ``number(text)``
+    (its range is checked by TrainConfig); ``refusal`` is the sentence for anything else, ending "not {text!r}."."""
     if text is None or text.strip().lower() == "auto":
         return None if text is None else "auto"
     try:
-        return float(text)
+        return number(text)
     except ValueError:
-        raise ParameterError(f"--inference-scale must be auto or a number such as 1.25, not {text!r}.") from None
-
-
-def _rehearsal(text: str | None) -> int | str | None:
-    if text is None or text.strip().lower() == "auto":
-        return None if text is None else "auto"
-    try:
-        return int(text)
-    except ValueError:
-        raise ParameterError(f"--rehearsal must be auto or a whole number of cases (0 = none), not {text!r}.") from None
+        raise ParameterError(f"{refusal}, not {text!r}.") from None
 
 
 def _size_curriculum(text: str | None) -> list[float] | None:
@@ -211,8 +203,9 @@ def build_config(args: argparse.Namespace):
         "early_stopping": args.early_stopping, "finetune_from": args.finetune_from, "num_threads": args.num_threads,
         "patch_size": args.patch_size, "patches_per_volume": args.patches_per_volume,
         "minutes": args.minutes, "context_slices": args.context_slices, "finetune_lr": args.finetune_lr,
-        "adversarial": args.adversarial, "rehearsal": _rehearsal(args.rehearsal),
-        "inference_scale": _inference_scale(args.inference_scale),
+        "adversarial": args.adversarial, "rehearsal": _auto_or_number(args.rehearsal, int, "--rehearsal must be auto or a whole number of cases (0 = none)"),
+        "inference_scale": _auto_or_number(args.inference_scale, float,
+                                           "--inference-scale must be auto or a number such as 1.25"),
         "size_curriculum": _size_curriculum(args.size_curriculum), "channel_map": parse_channel_map(args.channel_map),
     }
     if args.metric:
@@ -266,7 +259,8 @@ _NETWORK_ONLY = (("network_kwargs", "--network-kwargs"), ("loss", "--loss"), ("l
                  ("lr_schedule", "--lr-schedule"), ("no_augment", "--no-augment"), ("precision", "--precision"),
                  ("finetune_from", "--finetune"), ("finetune_lr", "--finetune-lr"), ("channel_map", "--channel-map"),
                  ("adversarial", "--adversarial"), ("rehearsal", "--rehearsal"),
-                 ("inference_scale", "--inference-scale"), ("freeze_encoder", "--freeze-encoder"), ("resume", "--resume"), ("val_every", "--val-every"),
+                 ("inference_scale", "--inference-scale"), ("freeze_encoder", "--freeze-encoder"),
+                 ("resume", "--resume"), ("val_every", "--val-every"),
                  ("early_stopping", "--early-stopping"), ("deterministic", "--deterministic"),
                  ("config", "--config"))
 

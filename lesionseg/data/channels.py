@@ -33,3 +33,8 @@ def canonical_channel(label: str) -> str | None:
 def channel_or_lower(label: str) -> str:
     """The canonical name when known, else the label in lower case (custom channels are allowed)."""
     return canonical_channel(label) or label.strip().lower()
+
+
+def all_ct(labels: list[str]) -> bool:
+    """Whether there is at least one channel and every one is a CT channel (:data:`CT_CHANNELS`, aliases allowed)."""
+    return bool(labels) and all(channel_or_lower(label) in CT_CHANNELS for label in labels)

@@ -142,10 +142,9 @@ def _mapped_channels(config: TrainConfig, prepared: PreparedDataset) -> tuple[li
 def starter_modality(config: TrainConfig, prepared: PreparedDataset) -> str:
     """Which shipped starter a run means by ``starter``: ``ct`` when each of its channels is a CT channel after
     the channel map, else ``flair`` (so ``--channel-map ct=flair`` takes the FLAIR starter to CT)."""
-    from lesionseg.data import CT_CHANNELS
+    from lesionseg.data.channels import all_ct
 
-    mapped = [_key(name) for name in _mapped_channels(config, prepared)[1]]
-    return "ct" if mapped and all(name in CT_CHANNELS for name in mapped) else "flair"
+    return "ct" if all_ct(_mapped_channels(config, prepared)[1]) else "flair"
 
 
 def resolve_bundle_path(value: str, modality: str = "flair") -> tuple[Path, str]:
