@@ -166,3 +166,41 @@ def test_onnx_exports_one_graph_per_reading_size_and_gives_torchs_probabilities(
     on_onnx = onnx.predict({"flair": case_image}, side="left")
     difference = np.abs(sitk.GetArrayFromImage(on_torch.probabilities) - sitk.GetArrayFromImage(on_onnx.probabilities))
     assert difference.max() < 1e-4  # the export's checked tolerance
+
+
+def test_preparing_at_several_sizes_runs_the_native_steps_once_and_matches_one_size_at_a_time(case_image,
+                                                                                            monkeypatch):
+    """prepare_images_at_sizes gives, per size, what prepare_images gives at that size alone (arrays to the bit,
+    the same record), while brain extraction and the mid-sagittal plane run once for all sizes."""
+    from dataclasses import replace
+
+    import lesionseg.preprocess.brain as brain_module
+    import lesionseg.preprocess.pipeline as pipeline
+    from lesionseg.preprocess import PrepareConfig, prepare_images, prepare_images_at_sizes
+
+    image = sitk.ReadImage(str(case_image), sitk.sitkFloat32)
+    config = PrepareConfig(size=SIZE, registration=[], brain_margin_mm=10.0)
+    alone = [prepare_images({"flair": image}, replace(config, size=size), case_id="c", side="left")
+             for size in (SIZE, 80)]
+    calls = {"brain": 0, "midplane": 0}
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(brain_module, "run_brain_extraction", counted("brain", brain_module.run_brain_extraction))
+    monkeypatch.setattr(pipeline, "estimate_midplane", counted("midplane", pipeline.estimate_midplane))
+    together = prepare_images_at_sizes({"flair": image}, config, [SIZE, 80], case_id="c", side="left")
+    assert calls == {"brain": 1, "midplane": 1}
+    assert [p.images.shape[-1] for p in together] == [SIZE, 80]
+    for one, shared in zip(alone, together):
+        assert np.array_equal(one.images, shared.images) and np.array_equal(one.brains, shared.brains)
+        assert one.record.slice_indices == shared.record.slice_indices and one.record.flipped == shared.record.flipped
+        assert one.record.grid.size == shared.record.grid.size
+        assert np.allclose(one.record.grid.geometry.origin, shared.record.grid.geometry.origin, atol=1e-9)
+        assert one.record.steps["normalisation"] == shared.record.steps["normalisation"]
+    assert together[0].native_brain is together[1].native_brain
+    with pytest.raises(Exception, match="no slice size"):
+        prepare_images_at_sizes({"flair": image}, config, [], case_id="c")

@@ -427,20 +427,13 @@ class Predictor:
             return self._both_sides(inputs, warnings, indices)
         return self.slice_probabilities(inputs, warnings, indices)
 
-    def _other_readings(self, volumes: dict[str, sitk.Image], prepared: Any, case_id: str, chosen_side: str | None,
-                        side: str, warnings: list[str], timings: dict[str, float]) -> list[tuple[np.ndarray, Any]]:
-        """The case read again at each of :attr:`slice_sizes` after the first (same brain mask, so the same
-        square of the head in finer pixels): ``[(probabilities (N', S', S'), record)]`` for :meth:`postprocess`."""
-        from dataclasses import replace
-
-        from lesionseg.preprocess import prepare_images
-
+    def _other_readings(self, others: list[Any], side: str,
+                        warnings: list[str]) -> list[tuple[np.ndarray, Any]]:
+        """The case read again at each of :attr:`slice_sizes` after the first (``others``: the case prepared at
+        those sizes, same brain mask and mid-plane, so the same square of the head in finer pixels):
+        ``[(probabilities (N', S', S'), record)]`` for :meth:`postprocess`."""
         readings = []
-        for size in self.slice_sizes[1:]:
-            began = time.perf_counter()
-            other = prepare_images(volumes, replace(self.config, size=size), case_id=case_id,
-                                   user_brain=prepared.native_brain, training=False, side=chosen_side)
-            timings["preprocess"] += time.perf_counter() - began
+        for size, other in zip(self.slice_sizes[1:], others):
             self.runner = self.runners[size]
             try:
                 found, _ = self._read(other.network_input(self.config.context_slices), side, warnings,
@@ -470,8 +463,8 @@ class Predictor:
         """
         from lesionseg.data.validation import lesion_volume_ml
         from lesionseg.io import read_image, read_mask
-        from lesionseg.preprocess import prepare_images
         from lesionseg.preprocess.normalise import check_finite
+        from lesionseg.preprocess import prepare_images_at_sizes
 
         if side not in SIDES:
             raise ParameterError(f"--side must be one of {', '.join(SIDES)}, not {side!r}.")
@@ -499,8 +492,8 @@ class Predictor:
 
         began = time.perf_counter()
         chosen_side = None if side == "auto" else side
-        prepared = prepare_images(volumes, self.config, case_id=case_id, user_brain=brain_mask, training=False,
-                                  side=chosen_side)
+        prepared, *others = prepare_images_at_sizes(volumes, self.config, self.slice_sizes, case_id=case_id,
+                                                    user_brain=brain_mask, training=False, side=chosen_side)
         timings["preprocess"] = time.perf_counter() - began
         brain_warning = prepared.record.steps.get("brain_extraction", {}).get("warning")
         if brain_warning:  # an atypical brain volume is kept, and said
@@ -510,7 +503,7 @@ class Predictor:
         indices = prepared.record.slice_indices
         inputs = prepared.network_input(self.config.context_slices)  # (N, C (2k + 1), S, S)
         probabilities, variance = self._read(inputs, side, warnings, indices)
-        finer = self._other_readings(volumes, prepared, case_id, chosen_side, side, warnings, timings)
+        finer = self._other_readings(others, side, warnings)
         shares, classes = None, self.segment_labels
         if len(classes) > 1:  # several lesion classes: which class each lesion voxel is
             shares = self.class_shares(inputs, both_sides=side == "auto")

@@ -4,6 +4,7 @@ hemisphere flip and resize, each recorded so that a prediction maps back onto th
 Public API:
     PrepareConfig: the parameters.
     prepare_case: one case -> PreparedCase (slices (N, C, S, S), masks, brain masks, record).
+    prepare_images, prepare_images_at_sizes: the same from volumes in memory, at one or several slice sizes.
     prepare_dataset: a dataset -> the prepared layout (see :mod:`lesionseg.preprocess.prepared`).
     PreparedDataset: read a prepared dataset; PreparedUnion: one with the cases of others added.
     PrepareRecord, invert: the record and the map back onto the native grid.
@@ -24,7 +25,7 @@ from lesionseg.preprocess.invert import invert, stack_on_grid
 
 if TYPE_CHECKING:
     from lesionseg.preprocess.config import PrepareConfig
-    from lesionseg.preprocess.pipeline import PreparedCase, prepare_case, prepare_images
+    from lesionseg.preprocess.pipeline import PreparedCase, prepare_case, prepare_images, prepare_images_at_sizes
     from lesionseg.preprocess.prepared import CaseArrays, PreparedDataset
     from lesionseg.preprocess.prepared_union import PreparedUnion
     from lesionseg.preprocess.record import PrepareRecord
@@ -32,11 +33,12 @@ if TYPE_CHECKING:
 
 #: public name -> the submodule that defines it
 _HOMES = {"PrepareConfig": "config", "PreparedCase": "pipeline",
-          "prepare_case": "pipeline", "prepare_images": "pipeline", "CaseArrays": "prepared",
+          "prepare_case": "pipeline", "prepare_images": "pipeline", "prepare_images_at_sizes": "pipeline",
+          "CaseArrays": "prepared",
           "PreparedDataset": "prepared", "PreparedUnion": "prepared_union", "PrepareRecord": "record", "prepare_dataset": "run"}
 
 __all__ = ["CaseArrays", "PrepareConfig", "PrepareRecord", "PreparedCase", "PreparedDataset", "PreparedUnion", "invert",
-           "prepare_case", "prepare_dataset", "prepare_images", "stack_on_grid"]
+           "prepare_case", "prepare_dataset", "prepare_images", "prepare_images_at_sizes", "stack_on_grid"]
 
 
 __getattr__, __dir__ = lazy_names('lesionseg.preprocess', _HOMES, __all__, globals())

@@ -204,20 +204,66 @@ def prepare_images(images: dict[str, sitk.Image], config: PrepareConfig, *, case
             through that scan's registration onto the reference (the channel's own when it is prepared,
             else one run for the purpose) and ``record.steps["mask_transfer"]`` says so.
     """
+    return prepare_images_at_sizes(images, config, [config.size], case_id=case_id, patient_id=patient_id,
+                                   lesion=lesion, user_brain=user_brain, training=training, side=side,
+                                   mask_name=mask_name, lesion_source=lesion_source)[0]
+
+
+def prepare_images_at_sizes(images: dict[str, sitk.Image], config: PrepareConfig, sizes: list[int], *,
+                            case_id: str, patient_id: str | None = None, lesion: sitk.Image | None = None,
+                            user_brain: sitk.Image | None = None, training: bool = False, side: str | None = None,
+                            mask_name: str = "the lesion mask",
+                            lesion_source: tuple[str, sitk.Image] | None = None) -> list[PreparedCase]:
+    """One case prepared at several slice sizes: :func:`prepare_images` for each size of ``sizes``, with the
+    steps on the native grid (brain extraction, registration, axial frame, mid-sagittal plane, brain extent)
+    run once and only the prepared grid and what follows it (resampling, normalisation, slice selection, flip)
+    run per size. The predictor's several readings of one scan (:mod:`lesionseg.bundle.slice_size`) use it.
+
+    Args:
+        sizes: slice sizes S in pixels, each at least 16; ``config.size`` is ignored.
+        the rest: as in :func:`prepare_images`.
+
+    Returns:
+        One :class:`PreparedCase` per size, in the order of ``sizes``; all share one ``native_brain``.
+    """
+    from dataclasses import replace
+
+    if not sizes:
+        raise PreprocessingError("no slice size was given to prepare the case at.")
     try:
-        return _prepare(images, config, case_id=case_id, patient_id=patient_id or case_id, lesion=lesion,
-                        user_brain=user_brain, training=training, side=side, mask_name=mask_name,
-                        lesion_source=lesion_source)
+        native = _native_stage(images, config, case_id=case_id, lesion=lesion, user_brain=user_brain,
+                               training=training, mask_name=mask_name, lesion_source=lesion_source)
+        return [_grid_stage(native, replace(config, size=int(size)), case_id=case_id,
+                            patient_id=patient_id or case_id, training=training, side=side)
+                for size in sizes]
     except LesionSegError as error:
         raise _in_case(error, case_id) from error
 
 
-def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: str, patient_id: str,
-             lesion: sitk.Image | None, user_brain: sitk.Image | None, training: bool, side: str | None,
-             mask_name: str, lesion_source: tuple[str, sitk.Image] | None = None) -> PreparedCase:
-    from lesionseg.preprocess.bias import correct_bias_n4
+@dataclass
+class _NativeStage:
+    """What preparing a case finds on its native grids, whatever the slice size: the inputs, the brain mask on
+    the reference grid, the registrations, the lesion mask on the reference grid, the axial frame, the
+    mid-sagittal plane and the brain's extent in that frame (mm), and the record's steps so far."""
+
+    images: dict[str, sitk.Image]
+    channels: list[str]
+    reference_name: str
+    brain: sitk.Image
+    transforms: dict[str, Any]
+    lesion: sitk.Image | None
+    lesion_native: sitk.Image | None
+    lesion_transform: sitk.Transform | None
+    frame: Any
+    midplane: Any
+    extent: Any
+    steps: dict[str, Any]
+
+
+def _native_stage(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: str, lesion: sitk.Image | None,
+                  user_brain: sitk.Image | None, training: bool, mask_name: str,
+                  lesion_source: tuple[str, sitk.Image] | None = None) -> _NativeStage:
     from lesionseg.preprocess.brain import run_brain_extraction
-    from lesionseg.preprocess.normalise import normalise_mri, window_ct
     from lesionseg.preprocess.perfusion import UNITS_METADATA_KEY
 
     channels = list(config.channels or images)
@@ -284,7 +330,22 @@ def _prepare(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: s
         from lesionseg.preprocess.grid import brain_extent_mm
 
         extent = brain_extent_mm(brain, frame, config.brain_margin_mm)
-    grid = prepared_grid(frame, midplane, config.size, config.min_rotation_deg, brain_extent=extent)
+    return _NativeStage(images, channels, reference_name, brain, transforms, lesion, lesion_native, lesion_transform,
+                        frame, midplane, extent, steps)
+
+
+def _grid_stage(native: _NativeStage, config: PrepareConfig, *, case_id: str, patient_id: str, training: bool,
+                side: str | None) -> PreparedCase:
+    """The case on its prepared grid of ``config.size`` pixels: resampling, normalisation, slice selection, flip."""
+    from lesionseg.preprocess.bias import correct_bias_n4
+    from lesionseg.preprocess.normalise import normalise_mri, window_ct
+
+    images, channels, reference_name, brain = native.images, native.channels, native.reference_name, native.brain
+    transforms, lesion, lesion_native = native.transforms, native.lesion, native.lesion_native
+    lesion_transform, frame, midplane = native.lesion_transform, native.frame, native.midplane
+    reference = images[reference_name]
+    steps = dict(native.steps)  # each size records its own normalisation and slices
+    grid = prepared_grid(frame, midplane, config.size, config.min_rotation_deg, brain_extent=native.extent)
 
     # one resampling onto the prepared grid, then normalisation there
     brain_stack = sample_onto_grid(brain, grid, is_mask=True)
