@@ -41,6 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--brain-margin", type=float, metavar="MM",
                         help="frame the slices on the brain with this margin in mm (cpu and gpu presets: 10) instead "
                              "of the whole field of view; 'off' is --brain-margin -1")
+    parser.add_argument("--antialias", choices=("on", "off"),
+                        help="smooth each channel before sampling it onto coarser prepared pixels, so that a pixel "
+                             "averages the voxels it covers (cpu and gpu presets: on; paper: off); models trained "
+                             "on it do it too")
     parser.add_argument("--mirror-difference", action="store_true",
                         help="also store each channel minus its reflection about the mid-sagittal plane as a channel "
                              "<channel>-mirror (a one-sided lesion stands out); models trained on it compute it too")
@@ -94,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
 
     preset = get_preset(args.preset).prepare_values()
     given = {"size": args.size, "negatives": args.negatives, "context_slices": args.context_slices,
-             "brain_margin_mm": args.brain_margin}
+             "brain_margin_mm": args.brain_margin,
+             "antialias": None if args.antialias is None else args.antialias == "on"}
     chosen = {**preset, **{key: value for key, value in given.items() if value is not None}}
     if chosen["brain_margin_mm"] is not None and chosen["brain_margin_mm"] < 0:
         chosen["brain_margin_mm"] = None
@@ -102,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         channels=parse_channel_list(args.channels, "--channels") if args.channels else None,
         reference=parse_channel_list(args.reference, "--reference")[0] if args.reference else None,
         size=chosen["size"], negatives=chosen["negatives"], context_slices=chosen["context_slices"],
-        brain_margin_mm=chosen["brain_margin_mm"],
+        brain_margin_mm=chosen["brain_margin_mm"], antialias=bool(chosen.get("antialias", False)),
         lesion_side=args.side, brain_extraction=args.brain_extraction,
         registration=[] if args.no_register else (["rigid"] if args.rigid_only else ["rigid", "affine"]),
         deformable=args.deformable,

@@ -130,6 +130,7 @@ class PrepareConfig:
     working_spacing_mm: float | None = 2.0
     mirror_difference: bool = False
     classes: list[dict[str, Any]] | None = None
+    antialias: bool = False
 
     def __post_init__(self) -> None:
         self.validate()

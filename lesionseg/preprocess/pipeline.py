@@ -337,6 +337,7 @@ def _native_stage(images: dict[str, sitk.Image], config: PrepareConfig, *, case_
 def _grid_stage(native: _NativeStage, config: PrepareConfig, *, case_id: str, patient_id: str, training: bool,
                 side: str | None) -> PreparedCase:
     """The case on its prepared grid of ``config.size`` pixels: resampling, normalisation, slice selection, flip."""
+    from lesionseg.preprocess.antialias import antialias_sigmas_mm, smooth_for_grid
     from lesionseg.preprocess.bias import correct_bias_n4
     from lesionseg.preprocess.normalise import normalise_mri, window_ct
 
@@ -352,9 +353,14 @@ def _grid_stage(native: _NativeStage, config: PrepareConfig, *, case_id: str, pa
     brain_on_grid = sitk.GetImageFromArray(brain_stack)
     channel_stacks = []
     normalisation = {}
+    antialiased: dict[str, list[float]] = {}
     for name in channels:
         outside = -1024.0 if _modality(name) == "ct" else float(np.min(sitk.GetArrayViewFromImage(images[name])))
-        stack = sample_onto_grid(images[name], grid, is_mask=False, default_value=outside, transform=transforms[name])
+        source = images[name]
+        if config.antialias:  # a prepared pixel averages the native voxels it covers
+            source = smooth_for_grid(source, grid.geometry, transforms[name])
+            antialiased[name] = antialias_sigmas_mm(images[name], grid.geometry)
+        stack = sample_onto_grid(source, grid, is_mask=False, default_value=outside, transform=transforms[name])
         stack_image = sitk.GetImageFromArray(stack)
         if name in PERFUSION_CHANNELS:
             normalised, normalisation[name] = _normalise_map(images[name], stack_image, brain_on_grid, name, case_id)
@@ -378,6 +384,8 @@ def _grid_stage(native: _NativeStage, config: PrepareConfig, *, case_id: str, pa
                 normalisation[name]["bias_correction"] = bias_record
         channel_stacks.append(sitk.GetArrayFromImage(normalised).astype(np.float32))
     steps["normalisation"] = normalisation
+    if config.antialias:  # the Gaussian's sigma (mm) along each channel's axes x, y, z
+        steps["antialias_sigma_mm"] = antialiased
     images_on_grid = np.stack(channel_stacks, axis=1)  # (slices, C, S, S)
     if config.mirror_difference:  # (slices, 2C, S, S): each channel's difference from the other hemisphere
         from lesionseg.preprocess.mirror_difference import add_mirror_differences

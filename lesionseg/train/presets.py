@@ -95,7 +95,7 @@ PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         name="cpu",
         description="measured best on a laptop CPU in minutes: 128 px (MRI read at 128 and 160), 2.5D, small U-Net, Adam + cosine",
-        prepare={"size": 128, "negatives": 1.0, "context_slices": 1, "brain_margin_mm": 10.0},
+        prepare={"size": 128, "negatives": 1.0, "context_slices": 1, "brain_margin_mm": 10.0, "antialias": True},
         # 128-pixel slices (about 1.4 mm pixels) train fast; new MRI scans are read at 128 and at 160 (about
         # 1.1 mm, where small lesions keep their contrast), CT at 128 (lesionseg.bundle.slice_size). The gpu preset's 192
         # pixels are already about 1 mm: it reads at its training size.
@@ -106,7 +106,7 @@ PRESETS: dict[str, Preset] = {
     "gpu": Preset(
         name="gpu",
         description="the CPU recipe at 192 px with a wider U-Net, for a GPU",
-        prepare={"size": 192, "negatives": 1.0, "context_slices": 1, "brain_margin_mm": 10.0},
+        prepare={"size": 192, "negatives": 1.0, "context_slices": 1, "brain_margin_mm": 10.0, "antialias": True},
         train={**_FAST_TRAIN, "network_kwargs": {"channels": [32, 64, 128, 256, 512], "norm": "batch"}},
         minutes=15.0,
         starter=False,
