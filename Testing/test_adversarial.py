@@ -25,7 +25,7 @@ def disks(batch: int, size: int = 48, seed: int = 0) -> tuple[torch.Tensor, torc
     return torch.as_tensor(images), torch.as_tensor(masks)
 
 
-def test_the_critic_learns_to_tell_true_masks_from_blurry_predictions():
+def test_the_critic_learns_to_tell_true_masks_from_undecided_predictions():
     from lesionseg.train.adversarial import AdversarialCritic
 
     torch.manual_seed(0)
@@ -33,12 +33,25 @@ def test_the_critic_learns_to_tell_true_masks_from_blurry_predictions():
     losses = []
     for step in range(40):
         images, truth = disks(8, seed=step)
-        predicted = torch.full_like(truth, 0.5)  # a segmenter that cannot decide: every pixel at 0.5
+        predicted = torch.full_like(truth, 0.5)  # a segmenter that cannot decide: every pixel at 0.5, all lesion
         losses.append(critic.step(images, predicted, truth))
     # ln 2 = 0.693 is the loss of a critic that cannot tell; it must get well below it
     assert losses[0] > 0.5 and np.mean(losses[-5:]) < 0.35, losses
     means = critic.epoch_means()
     assert means["critic_loss"] == pytest.approx(np.mean(losses), rel=1e-6) and critic.epoch_means() == {}
+
+
+def test_the_critic_sees_the_predicted_mask_and_the_gradient_reaches_the_probability():
+    """Straight through: the critic is shown the 0/1 mask at 0.5 (so it cannot tell predictions by their soft
+    values, which made a from-scratch segmenter collapse to empty masks) and the probability gets the gradient of
+    that mask as if it were the mask itself."""
+    from lesionseg.train.adversarial import AdversarialCritic
+
+    probability = torch.tensor([[[[0.2, 0.5], [0.7, 0.49]]]], requires_grad=True)
+    shown = AdversarialCritic._as_mask(probability)
+    assert shown.detach().tolist() == [[[[0.0, 1.0], [1.0, 0.0]]]]
+    (shown * torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])).sum().backward()
+    assert probability.grad.tolist() == [[[[1.0, 2.0], [3.0, 4.0]]]]
 
 
 def test_the_segmenter_term_is_weighted_and_reaches_the_prediction():
