@@ -24,10 +24,10 @@ PRESET_LABELS: dict[str, str] = {
     "paper": "Paper: the published settings (200 epochs, 5 folds)",
 }
 #: Each preset's preparation values (``Preset.prepare``: slice size, lesion-free fraction, neighbouring slices,
-#: the margin around the brain that the slices frame, None for the whole field of view).
+#: the margin around the brain that the slices frame, None for the whole field of view; anti-aliasing before resampling).
 PRESET_PREPARE: dict[str, dict[str, Any]] = {
-    "cpu": {"size": 128, "negatives": 1.0, "context_slices": 1, "brain_margin_mm": 10.0},
-    "gpu": {"size": 192, "negatives": 1.0, "context_slices": 1, "brain_margin_mm": 10.0},
+    "cpu": {"size": 128, "negatives": 1.0, "context_slices": 1, "brain_margin_mm": 10.0, "antialias": True},
+    "gpu": {"size": 192, "negatives": 1.0, "context_slices": 1, "brain_margin_mm": 10.0, "antialias": True},
     "paper": {"size": 192, "negatives": 0.1, "context_slices": 0, "brain_margin_mm": None},
 }
 #: Each preset's training time in minutes (``Preset.minutes``; None: it trains a number of epochs).
