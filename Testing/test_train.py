@@ -261,3 +261,20 @@ def test_few_cases_train_one_model_on_all_of_them_and_asked_folds_are_kept(tiny_
     assert config_of("--device", "cpu", "--fold", "0").hold_out_min_cases == 0
     assert config_of("--device", "cpu", "--folds", "3").hold_out_min_cases == 0
     assert config_of("--preset", "paper").hold_out_min_cases == 0
+
+
+def test_another_loss_on_the_command_line_drops_the_presets_options_for_its_own_loss(tiny_prepared, tmp_path):
+    """The cpu preset's loss is ce_dice with batch_dice; --loss boundary_nll alone used to keep batch_dice and be
+    refused ("does not take batch_dice"); options given with --loss-kwargs are kept."""
+    from lesionseg.cli import build_parser
+    from lesionseg.cli.cmd_train import build_config
+
+    def config_of(*options):
+        return build_config(build_parser().parse_args(["train", str(tiny_prepared), str(tmp_path / "r"),
+                                                       "--device", "cpu", *options]))
+
+    assert (config_of().loss, config_of().loss_kwargs) == ("ce_dice", {"batch_dice": True})
+    assert (config_of("--loss", "boundary_nll").loss, config_of("--loss", "boundary_nll").loss_kwargs) == (
+        "boundary_nll", {})
+    assert config_of("--loss", "boundary_nll", "--loss-kwargs", '{"band_weight": 5}').loss_kwargs == {"band_weight": 5}
+    assert config_of("--loss", "ce_dice").loss_kwargs == {"batch_dice": True}  # the preset's own loss keeps them

@@ -232,6 +232,8 @@ def build_config(args: argparse.Namespace):
                              "which trains with its own detection and box-mask losses; leave it out.")
     if args.network and args.network != base.get("network") and args.network_kwargs is None:
         merged["network_kwargs"] = {}  # the preset's widths belong to the preset's network
+    if args.loss and args.loss != base.get("loss") and args.loss_kwargs is None:
+        merged["loss_kwargs"] = {}  # the preset's options (e.g. batch_dice) belong to the preset's loss
     if _is_3d(merged):  # a 3D network takes none of a 2D preset's slice options unless they are asked for
         for key, value in (("context_slices", 0), ("size_curriculum", []), ("curriculum", None)):
             if overrides[key] is None:
