@@ -108,10 +108,10 @@ class Predictor:
                  backend: str = "auto", cache_dir: str | os.PathLike | None = None,
                  slice_sizes: Sequence[int] | None = None) -> None:
         from lesionseg.bundle import load_bundle
+        from lesionseg.bundle.slice_size import reading_sizes
         from lesionseg.device import resolve_device
         from lesionseg.infer.backend import check_backend
         from lesionseg.infer.postprocess import DEFAULT_MIN_LESION_MM3
-        from lesionseg.bundle.slice_size import reading_sizes
         from lesionseg.models import min_size, size_multiple, spatial_dims
         from lesionseg.preprocess import PrepareConfig
 
@@ -463,8 +463,8 @@ class Predictor:
         """
         from lesionseg.data.validation import lesion_volume_ml
         from lesionseg.io import read_image, read_mask
-        from lesionseg.preprocess.normalise import check_finite
         from lesionseg.preprocess import prepare_images_at_sizes
+        from lesionseg.preprocess.normalise import check_finite
 
         if side not in SIDES:
             raise ParameterError(f"--side must be one of {', '.join(SIDES)}, not {side!r}.")

@@ -69,7 +69,8 @@ def _read_box(image: sitk.Image, grid_geometry, transform: sitk.Transform | None
     return [int(v) for v in low], [int(v) for v in high - low + 1]
 
 
-def smooth_for_grid(image: sitk.Image, grid_geometry, transform: sitk.Transform | None = None) -> sitk.Image:
+def smooth_for_grid(image: sitk.Image, grid_geometry, transform: sitk.Transform | None = None, *,
+                    sigmas_mm: list[float] | None = None) -> sitk.Image:
     """``image`` smoothed for sampling onto ``grid_geometry`` (see the module docstring): the part of it the
     grid reads, same spacing, origin and direction as the image there; ``image`` itself when no axis needs it.
 
@@ -77,8 +78,9 @@ def smooth_for_grid(image: sitk.Image, grid_geometry, transform: sitk.Transform 
         image: a native scalar volume (any pixel type; the result is float32).
         grid_geometry: the prepared grid (:class:`lesionseg.io.Geometry`).
         transform: maps grid points to ``image`` points, as given to the resampler (registration), or None.
+        sigmas_mm: :func:`antialias_sigmas_mm` of the same image and grid when the caller has it already.
     """
-    sigmas = np.asarray(antialias_sigmas_mm(image, grid_geometry))
+    sigmas = np.asarray(antialias_sigmas_mm(image, grid_geometry) if sigmas_mm is None else sigmas_mm, float)
     if not sigmas.any():
         return image
     spacing = np.asarray(image.GetSpacing(), float)

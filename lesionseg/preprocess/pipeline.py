@@ -244,7 +244,8 @@ def prepare_images_at_sizes(images: dict[str, sitk.Image], config: PrepareConfig
 class _NativeStage:
     """What preparing a case finds on its native grids, whatever the slice size: the inputs, the brain mask on
     the reference grid, the registrations, the lesion mask on the reference grid, the axial frame, the
-    mid-sagittal plane and the brain's extent in that frame (mm), and the record's steps so far."""
+    mid-sagittal plane and the brain's extent in that frame (mm), the record's steps so far, and each channel's
+    value outside its field of view on the grid (CT: air; MRI: the channel's lowest value)."""
 
     images: dict[str, sitk.Image]
     channels: list[str]
@@ -258,6 +259,7 @@ class _NativeStage:
     midplane: Any
     extent: Any
     steps: dict[str, Any]
+    outside: dict[str, float]
 
 
 def _native_stage(images: dict[str, sitk.Image], config: PrepareConfig, *, case_id: str, lesion: sitk.Image | None,
@@ -330,8 +332,10 @@ def _native_stage(images: dict[str, sitk.Image], config: PrepareConfig, *, case_
         from lesionseg.preprocess.grid import brain_extent_mm
 
         extent = brain_extent_mm(brain, frame, config.brain_margin_mm)
+    outside = {name: -1024.0 if _modality(name) == "ct" else float(np.min(sitk.GetArrayViewFromImage(images[name])))
+               for name in channels}
     return _NativeStage(images, channels, reference_name, brain, transforms, lesion, lesion_native, lesion_transform,
-                        frame, midplane, extent, steps)
+                        frame, midplane, extent, steps, outside)
 
 
 def _grid_stage(native: _NativeStage, config: PrepareConfig, *, case_id: str, patient_id: str, training: bool,
@@ -355,12 +359,12 @@ def _grid_stage(native: _NativeStage, config: PrepareConfig, *, case_id: str, pa
     normalisation = {}
     antialiased: dict[str, list[float]] = {}
     for name in channels:
-        outside = -1024.0 if _modality(name) == "ct" else float(np.min(sitk.GetArrayViewFromImage(images[name])))
         source = images[name]
         if config.antialias:  # a prepared pixel averages the native voxels it covers
-            source = smooth_for_grid(source, grid.geometry, transforms[name])
-            antialiased[name] = antialias_sigmas_mm(images[name], grid.geometry)
-        stack = sample_onto_grid(source, grid, is_mask=False, default_value=outside, transform=transforms[name])
+            antialiased[name] = antialias_sigmas_mm(source, grid.geometry)
+            source = smooth_for_grid(source, grid.geometry, transforms[name], sigmas_mm=antialiased[name])
+        stack = sample_onto_grid(source, grid, is_mask=False, default_value=native.outside[name],
+                                 transform=transforms[name])
         stack_image = sitk.GetImageFromArray(stack)
         if name in PERFUSION_CHANNELS:
             normalised, normalisation[name] = _normalise_map(images[name], stack_image, brain_on_grid, name, case_id)
