@@ -230,6 +230,32 @@ def test_boundary_nll_weights_the_band_ten_times():
         float(F.cross_entropy(logits, target[:, 0])), rel=1e-5)
 
 
+def _soft_dice_loss_by_hand(logits: torch.Tensor, target: torch.Tensor, over_batch: bool) -> np.ndarray:
+    """1 - (2 sum(p g) + 1e-5) / (sum p + sum g + 1e-5) per class, averaged over both classes (NumPy)."""
+    probability = torch.softmax(logits, 1).numpy().astype(np.float64)
+    truth = np.concatenate([(target.numpy() == 0), (target.numpy() == 1)], axis=1).astype(np.float64)
+    axes = (0, 2, 3) if over_batch else (2, 3)
+    overlap, total = (probability * truth).sum(axes), (probability + truth).sum(axes)
+    return (1.0 - (2.0 * overlap + 1e-5) / (total + 1e-5)).mean(-1)
+
+
+def test_boundary_nll_with_a_dice_term_adds_the_soft_dice():
+    torch.manual_seed(7)
+    target = torch.zeros(3, 1, 20, 20, dtype=torch.long)
+    target[0, 0, 4:12, 6:14] = 1
+    target[1, 0, 2:5, 2:5] = 1  # the third slice has no lesion
+    logits = torch.randn(3, 2, 20, 20)
+    nll_only = build_loss("boundary_nll").per_sample(logits, target).numpy()
+    combined = build_loss("boundary_nll", lambda_dice=0.5)
+    np.testing.assert_allclose(combined.per_sample(logits, target).numpy(),
+                               nll_only + 0.5 * _soft_dice_loss_by_hand(logits, target, False), rtol=1e-5)
+    assert combined.per_sample_mean_is_batch
+    over_batch = build_loss("boundary_nll", lambda_dice=0.5, batch_dice=True)
+    assert not over_batch.per_sample_mean_is_batch
+    assert float(over_batch(logits, target)) == pytest.approx(
+        nll_only.mean() + 0.5 * float(_soft_dice_loss_by_hand(logits, target, True)), rel=1e-5)
+
+
 def test_f1_loss_adds_alpha_times_one_minus_the_estimate_and_keeps_the_estimator_frozen(estimator_file):
     torch.manual_seed(8)
     logits = torch.randn(2, 2, 64, 64, requires_grad=True)
@@ -261,6 +287,7 @@ def test_unknown_loss_lists_the_valid_names():
     (lambda: build_loss("ce_dice", alpha=1), ["alpha", "lambda_dice"]),
     (lambda: build_loss("f1"), ["estimator"]),
     (lambda: build_loss("boundary_nll", band_weight=-1), ["band_weight"]),
+    (lambda: build_loss("boundary_nll", lambda_dice=-0.5), ["lambda_dice"]),
     (lambda: build_loss("lovasz", classes="some"), ["classes"]),
     (lambda: build_loss("ce_dice")(torch.zeros(2, 2, 8, 8), torch.zeros(2, 8, 8)), ["(2, 1, 8, 8)"]),
     (lambda: build_loss("ce_dice")(torch.zeros(2, 1, 8, 8), torch.zeros(2, 1, 8, 8)), ["2 channels"]),

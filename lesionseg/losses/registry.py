@@ -42,7 +42,8 @@ LOSSES: dict[str, LossSpec] = {
                          "lesionseg.losses.dice_ce:DiceBCELoss"),
     "lovasz": LossSpec("Lovász-softmax (Berman et al. 2018), hand-written: MONAI has none",
                        "lesionseg.losses.lovasz:LovaszSoftmaxLoss"),
-    "boundary_nll": LossSpec("pixel-wise NLL with weight 10 on the band dilation minus erosion (3x3) of the truth",
+    "boundary_nll": LossSpec("pixel-wise NLL with weight 10 on the band dilation minus erosion (3x3) of the truth; "
+                             "options band_weight, lambda_dice (an added soft Dice term), batch_dice",
                              "lesionseg.losses.boundary:BoundaryWeightedNLLLoss"),
     "f1": LossSpec("a base loss + alpha x (1 - lesion-wise F1 estimated by a frozen CNN), alpha 0.2",
                    "lesionseg.losses.f1_loss:F1TermLoss"),
