@@ -7,7 +7,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from lesionseg.infer.lesions import lesion_table
-from lesionseg.infer.postprocess import foreground_box, lesion_mask
+from lesionseg.infer.postprocess import foreground_box, keep_confirmed_lesions, lesion_mask
 
 
 def probability_image(shape_zyx=(40, 90, 80), seed: int = 3) -> tuple[sitk.Image, sitk.Image]:
@@ -62,3 +62,21 @@ def test_empty_candidates_give_an_empty_mask_and_table():
     mask = lesion_mask(probabilities, threshold=1.5, brain=brain)
     assert mask.GetSize() == probabilities.GetSize() and sitk.GetArrayViewFromImage(mask).sum() == 0
     assert lesion_table(mask) == []
+
+
+def test_a_lesion_is_kept_whole_when_the_second_map_reaches_the_level_in_one_voxel():
+    probabilities, brain = probability_image()
+    mask = lesion_mask(probabilities, threshold=0.6, min_lesion_mm3=40.0, brain=brain)
+    labels, count = ndimage.label(sitk.GetArrayFromImage(mask) > 0, np.ones((3, 3, 3)))
+    assert count >= 3
+    # the confirming map: 0.3 everywhere, one voxel at 0.45 in lesion 1, 0.44 everywhere in lesion 2
+    confirming = np.full(labels.shape, 0.3, np.float32)
+    confirming[tuple(np.argwhere(labels == 1)[0])] = 0.45
+    confirming[labels == 2] = 0.44
+    confirming_image = sitk.GetImageFromArray(confirming)
+    confirming_image.CopyInformation(mask)
+    kept = sitk.GetArrayFromImage(keep_confirmed_lesions(mask, confirming_image, 0.45))
+    np.testing.assert_array_equal(kept > 0, labels == 1)  # lesion 1 whole; 2 (just below) and the rest gone
+    assert keep_confirmed_lesions(mask, confirming_image, 0.3).GetOrigin() == mask.GetOrigin()
+    everything = sitk.GetArrayFromImage(keep_confirmed_lesions(mask, confirming_image, 0.3))
+    np.testing.assert_array_equal(everything > 0, labels > 0)

@@ -65,3 +65,24 @@ def lesion_mask(probabilities: sitk.Image, *, threshold: float = 0.5, min_lesion
         labels = sitk.RelabelComponent(labels, minimumObjectSize=max(minimum_voxels, 1), sortByObjectSize=True)
         mask = sitk.Cast(labels > 0, sitk.sitkUInt8)
     return paste_into(mask, Geometry.of(whole), box)
+
+
+def keep_confirmed_lesions(mask: sitk.Image, confirming: sitk.Image, level: float) -> sitk.Image:
+    """Keep the lesions of ``mask`` that a second probability map confirms.
+
+    Args:
+        mask: 0/1 lesion mask (uint8), any grid.
+        confirming: float probabilities on the same grid, e.g. the mean of several readings.
+        level: a connected lesion (26-connectivity) is kept when ``confirming`` reaches this value at one of its
+            voxels at least.
+
+    Returns:
+        A uint8 0/1 mask on the same grid: the confirmed lesions whole, nothing of the others.
+    """
+    labels = sitk.ConnectedComponent(sitk.Cast(mask > 0, sitk.sitkUInt8), True)
+    statistics = sitk.LabelStatisticsImageFilter()
+    statistics.Execute(confirming, labels)
+    confirmed = [label for label in statistics.GetLabels() if label and statistics.GetMaximum(label) >= level]
+    kept = sitk.GetImageFromArray(np.isin(sitk.GetArrayViewFromImage(labels), confirmed).astype(np.uint8))
+    kept.CopyInformation(mask)
+    return kept

@@ -100,15 +100,18 @@ class Predictor:
         slice_sizes: 2D bundles: the sides in pixels of the slices the scan is read as, the larger probability
             of the readings kept per voxel; None: the bundle's ``reading_sizes``, else its training size
             (:mod:`lesionseg.bundle.slice_size`).
+        reading_agreement: several readings: a lesion of their maximum is kept when their mean reaches this
+            fraction of the threshold at one of its voxels (default
+            :data:`~lesionseg.bundle.slice_size.READING_AGREEMENT`); in (0, 1].
     """
 
     def __init__(self, bundle: str | os.PathLike, *, device: str = "auto", tta: bool = False, batch_size: int = 16,
                  threshold: float | None = None, min_lesion_mm3: float | None = None, fill_holes: bool = True,
                  progress: ProgressCallback = ignore_progress, cancel: CancelFlag | None = None,
                  backend: str = "auto", cache_dir: str | os.PathLike | None = None,
-                 slice_sizes: Sequence[int] | None = None) -> None:
+                 slice_sizes: Sequence[int] | None = None, reading_agreement: float | None = None) -> None:
         from lesionseg.bundle import load_bundle
-        from lesionseg.bundle.slice_size import reading_sizes
+        from lesionseg.bundle.slice_size import READING_AGREEMENT, reading_sizes
         from lesionseg.device import resolve_device
         from lesionseg.infer.backend import check_backend
         from lesionseg.infer.postprocess import DEFAULT_MIN_LESION_MM3
@@ -150,6 +153,9 @@ class Predictor:
         self.threshold = float(self.manifest.get("threshold", 0.5) if threshold is None else threshold)
         if not 0.0 < self.threshold < 1.0:
             raise ParameterError(f"--threshold must lie strictly between 0 and 1, not {self.threshold}.")
+        self.reading_agreement = float(READING_AGREEMENT if reading_agreement is None else reading_agreement)
+        if not 0.0 < self.reading_agreement <= 1.0:
+            raise ParameterError(f"reading_agreement must lie in (0, 1], not {self.reading_agreement}.")
         self.min_lesion_mm3 = DEFAULT_MIN_LESION_MM3 if min_lesion_mm3 is None else float(min_lesion_mm3)
         self.fill_holes = fill_holes
         self.progress = progress
@@ -391,13 +397,14 @@ class Predictor:
                 labelmap then holds each lesion voxel's class value. The lesion mask itself (what is lesion)
                 does not depend on them.
             others: the same case read at other slice sizes (:meth:`_other_readings`): each voxel's probability
-                is the largest of the readings' on the native grid (:mod:`lesionseg.bundle.slice_size`).
+                is the largest of the readings' on the native grid, and a lesion is kept when the readings' mean
+                reaches :attr:`reading_agreement` times the threshold in it (:mod:`lesionseg.bundle.slice_size`).
 
         Returns:
             ``(labelmap, probabilities, lesions, tta_variance)`` on the reference channel's native grid.
         """
         from lesionseg.infer.lesions import lesion_table
-        from lesionseg.infer.postprocess import lesion_mask
+        from lesionseg.infer.postprocess import keep_confirmed_lesions, lesion_mask
         from lesionseg.preprocess import invert
         from lesionseg.io.geometry import crop_to_box, paste_into
         from lesionseg.preprocess.invert import footprint_box
@@ -405,12 +412,17 @@ class Predictor:
         record, brain = prepared.record, prepared.native_brain
         box = footprint_box(record) if crop else None
         box_probabilities = invert(probabilities, record, kind="probability", box=box)
+        readings_sum = box_probabilities
         for found, other_record in others:  # on the same native grid and box
-            box_probabilities = sitk.Maximum(box_probabilities,
-                                             invert(found, other_record, kind="probability", box=box))
+            other = invert(found, other_record, kind="probability", box=box)
+            box_probabilities = sitk.Maximum(box_probabilities, other)
+            readings_sum = readings_sum + other
         box_brain = brain if box is None else crop_to_box(brain, box)
         box_labelmap = lesion_mask(box_probabilities, threshold=self.threshold, min_lesion_mm3=self.min_lesion_mm3,
                                    fill_holes=self.fill_holes, brain=box_brain)
+        if others:
+            box_labelmap = keep_confirmed_lesions(box_labelmap, readings_sum / (len(others) + 1.0),
+                                                  self.reading_agreement * self.threshold)
         lesions = lesion_table(box_labelmap, record.midplane, box_probabilities)
         if shares is not None:
             box_labelmap = self._class_labelmap(box_labelmap, shares, record, box)
