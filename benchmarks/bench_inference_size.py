@@ -2,7 +2,8 @@
 
 The cpu preset trains on 128-pixel slices (about 1.4 mm pixels over the brain's extent plus its margin). This
 scores bundles on held-out cases read at several slice sizes with the same weights, alone and combined (``128+160``:
-each voxel keeps the larger probability of the two readings, what a cpu-preset MRI bundle does), side by side:
+each voxel keeps the larger probability of the two readings and a lesion of that maximum is kept when the
+readings' mean confirms it, what a cpu-preset MRI bundle does), side by side:
 per-case Dice and lesion-wise F1 (means), false and missed lesions per case, the volume ratio of every lesion
 over 10 mL, the faint bin of ``bench_budget.py`` when given, and seconds per case. The missed lesions are
 listed by size (mm3) at each reading, so that one sees which lesions a finer reading finds.
@@ -11,7 +12,9 @@ Bundles come from ``bench_budget.py`` / ``bench_template_anatomy.py`` runs (``RU
 from their work folders (``W/heldout``, ``W/faint``).
 
 Run: ``.venv/bin/python benchmarks/bench_inference_size.py --bundle p0=W/run-base-0/model.lsb
---held-out W/heldout --faint W/faint --readings 128,160,128+160``.
+--held-out W/heldout --faint W/faint --readings 128,160,128+160``; ``--readings 128+160 --agreements 0.5,0.9,1``
+scores the combined reading at several reading agreements (which of the maximum's lesions the readings' mean
+confirms).
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from lesionseg.infer import Predictor
 from lesionseg.metrics import dice, lesion_volume_ratios, lesionwise_counts, spacing_from_image
 
 
-def score(bundle: Path, cases, sizes: list[int]) -> dict:
-    """Means over ``cases`` read at ``sizes`` pixels (combined), and the sizes (mm3) of the missed truth lesions."""
-    predictor = Predictor(bundle, device="cpu", backend="torch", slice_sizes=sizes)
+def score(bundle: Path, cases, sizes: list[int], agreement: float | None = None) -> dict:
+    """Means over ``cases`` read at ``sizes`` pixels (combined, lesions kept at ``agreement``: the Predictor's
+    ``reading_agreement``, None its default), and the sizes (mm3) of the missed truth lesions."""
+    predictor = Predictor(bundle, device="cpu", backend="torch", slice_sizes=sizes, reading_agreement=agreement)
     rows, missed = [], []
     began = time.perf_counter()
     for case in cases:
@@ -65,7 +69,12 @@ def main() -> None:
     parser.add_argument("--faint", type=Path, help="a second folder reported on its own (bench_budget's faint bin)")
     parser.add_argument("--readings", default="128,160,128+160",
                         help="readings, comma-separated; each a slice size in pixels or sizes joined by +")
+    parser.add_argument("--agreements", default="",
+                        help="combined readings are scored at each of these reading agreements (fractions of the "
+                             "threshold the readings' mean must reach in a lesion; 0.5 with two readings keeps every "
+                             "lesion of their maximum), comma-separated; default: the Predictor's")
     args = parser.parse_args()
+    agreements = [float(value) for value in args.agreements.split(",") if value] or [None]
     readings = [[int(size) for size in item.split("+")] for item in args.readings.split(",")]
     held_out = discover(args.held_out)
     faint = discover(args.faint) if args.faint else []
@@ -74,18 +83,18 @@ def main() -> None:
     for name, _, path in (item.partition("=") for item in args.bundle):
         bundle = Path(path)
         for sizes in readings:
-            result = score(bundle, held_out, sizes)
-            shown = "+".join(map(str, sizes))
-            line = (f"{name:>8} read at {shown:>7} px: Dice {result['dice']:.3f}, lesion F1 {result['f1']:.3f}, "
-                    f"{result['fp']:.2f} false and {result['fn']:.2f} missed lesions per case; lesions > 10 mL "
-                    f"{result['in_range']}/{len(result['ratios'])} in 0.8-1.25 ("
-                    + " ".join(f"{r:.2f}" for r in result["ratios"]) + f"); {result['seconds']:.2f} s per case")
-            if faint:
-                dim = score(bundle, faint, sizes)
-                line += f"; faint Dice {dim['dice']:.3f}, F1 {dim['f1']:.3f}"
-            print(line, flush=True)
-            print(f"{'':>8}   missed (mm3): " + " ".join(str(v) for v in result["missed"]), flush=True)
-
+            for agreement in (agreements if len(sizes) > 1 else [None]):
+                result = score(bundle, held_out, sizes, agreement)
+                shown = "+".join(map(str, sizes)) + ("" if agreement is None else f" at {agreement:g}")
+                line = (f"{name:>8} read at {shown:>7} px: Dice {result['dice']:.3f}, lesion F1 {result['f1']:.3f}, "
+                        f"{result['fp']:.2f} false and {result['fn']:.2f} missed lesions per case; lesions > 10 mL "
+                        f"{result['in_range']}/{len(result['ratios'])} in 0.8-1.25 ("
+                        + " ".join(f"{r:.2f}" for r in result["ratios"]) + f"); {result['seconds']:.2f} s per case")
+                if faint:
+                    dim = score(bundle, faint, sizes, agreement)
+                    line += f"; faint Dice {dim['dice']:.3f}, F1 {dim['f1']:.3f}"
+                print(line, flush=True)
+                print(f"{'':>8}   missed (mm3): " + " ".join(str(v) for v in result["missed"]), flush=True)
 
 if __name__ == "__main__":
     main()
