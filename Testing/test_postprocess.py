@@ -69,7 +69,8 @@ def test_a_lesion_is_kept_whole_when_the_second_map_reaches_the_level_in_one_vox
     mask = lesion_mask(probabilities, threshold=0.6, min_lesion_mm3=40.0, brain=brain)
     labels, count = ndimage.label(sitk.GetArrayFromImage(mask) > 0, np.ones((3, 3, 3)))
     assert count >= 3
-    # the confirming map: 0.3 everywhere, one voxel at 0.45 in lesion 1, 0.44 everywhere in lesion 2
+    # the confirming map (float32, as the probabilities): 0.3 everywhere, one voxel at 0.45 in lesion 1 (stored as
+    # 0.4499999881), 0.44 everywhere in lesion 2
     confirming = np.full(labels.shape, 0.3, np.float32)
     confirming[tuple(np.argwhere(labels == 1)[0])] = 0.45
     confirming[labels == 2] = 0.44

@@ -82,7 +82,10 @@ def keep_confirmed_lesions(mask: sitk.Image, confirming: sitk.Image, level: floa
     labels = sitk.ConnectedComponent(sitk.Cast(mask > 0, sitk.sitkUInt8), True)
     statistics = sitk.LabelStatisticsImageFilter()
     statistics.Execute(confirming, labels)
-    confirmed = [label for label in statistics.GetLabels() if label and statistics.GetMaximum(label) >= level]
+    # the probabilities are float32: 0.45 stored is 0.4499999881, so compare with a margin far below any meaningful
+    # difference of probability and above float32's resolution
+    confirmed = [label for label in statistics.GetLabels()
+                 if label and statistics.GetMaximum(label) >= level - 1e-6]
     kept = sitk.GetImageFromArray(np.isin(sitk.GetArrayViewFromImage(labels), confirmed).astype(np.uint8))
     kept.CopyInformation(mask)
     return kept
