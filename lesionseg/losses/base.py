@@ -66,6 +66,21 @@ def lesion_probability(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=1)[:, 1:].sum(dim=1)
 
 
+def non_negative_option(value: float, label: str, name: str) -> float:
+    """``value`` as a float, or ParameterError naming the loss ``name`` and its option ``label`` when below 0."""
+    value = float(value)
+    if not value >= 0.0:
+        raise ParameterError(f"loss {name!r}: {label} must be >= 0, not {value!r}.")
+    return value
+
+
+def true_or_false_option(value: object, label: str, name: str) -> bool:
+    """``value`` when it is a bool, else ParameterError naming the loss ``name`` and its option ``label``."""
+    if not isinstance(value, bool):
+        raise ParameterError(f"loss {name!r}: {label} must be true or false, not {value!r}.")
+    return value
+
+
 def mean_per_sample(values: torch.Tensor) -> torch.Tensor:
     """Average everything but the batch axis: ``(B, ...) -> (B,)``."""
     return values.reshape(values.shape[0], -1).mean(dim=1)

@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
 from monai.losses import DiceLoss
 
 from lesionseg.errors import ParameterError
-from lesionseg.losses.base import SegmentationLoss, mean_per_sample
+from lesionseg.losses.base import SegmentationLoss, mean_per_sample, non_negative_option, true_or_false_option
 
 
 def _dilate(mask: torch.Tensor) -> torch.Tensor:
@@ -75,14 +74,10 @@ class BoundaryWeightedNLLLoss(SegmentationLoss):
         band_weight = float(band_weight)
         if not band_weight > 0.0:
             raise ParameterError(f"loss 'boundary_nll': band_weight must be > 0, not {band_weight!r}.")
-        lambda_dice = float(lambda_dice)
-        if not lambda_dice >= 0.0:
-            raise ParameterError(f"loss 'boundary_nll': lambda_dice must be >= 0, not {lambda_dice!r}.")
-        if not isinstance(batch_dice, bool):
-            raise ParameterError(f"loss 'boundary_nll': batch_dice must be true or false, not {batch_dice!r}.")
         self.band_weight = band_weight
-        self.lambda_dice = lambda_dice
-        self.per_sample_mean_is_batch = not (lambda_dice and batch_dice)
+        self.lambda_dice = non_negative_option(lambda_dice, "lambda_dice", self.name)
+        true_or_false_option(batch_dice, "batch_dice", self.name)
+        self.per_sample_mean_is_batch = not (self.lambda_dice and batch_dice)
         options = dict(to_onehot_y=True, softmax=True)
         self.dice_batch = DiceLoss(**options, batch=batch_dice)
         self.dice_none = DiceLoss(**options, reduction="none")

@@ -13,15 +13,10 @@ import torch.nn.functional as F
 from monai.losses import DiceCELoss, DiceLoss, GeneralizedDiceLoss
 
 from lesionseg.errors import ParameterError
-from lesionseg.losses.base import SegmentationLoss, lesion_logit, lesion_probability, mean_per_sample
+from lesionseg.losses.base import (
+    SegmentationLoss, lesion_logit, lesion_probability, mean_per_sample, non_negative_option, true_or_false_option,
+)
 from lesionseg.losses.blob import blob_dice_losses
-
-
-def _non_negative(value: float, label: str, name: str) -> float:
-    value = float(value)
-    if not value >= 0.0:
-        raise ParameterError(f"loss {name!r}: {label} must be >= 0, not {value!r}.")
-    return value
 
 
 def _cross_entropy_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -53,11 +48,10 @@ class CEDiceLoss(SegmentationLoss):
                  smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch_dice: bool = False,
                  lambda_blob: float = 0.0, per_sample: bool = False) -> None:
         super().__init__(per_sample)
-        self.lambda_dice = _non_negative(lambda_dice, "lambda_dice", self.name)
-        self.lambda_ce = _non_negative(lambda_ce, "lambda_ce", self.name)
-        self.lambda_blob = _non_negative(lambda_blob, "lambda_blob", self.name)
-        if not isinstance(batch_dice, bool):
-            raise ParameterError(f"loss {self.name!r}: batch_dice must be true or false, not {batch_dice!r}.")
+        self.lambda_dice = non_negative_option(lambda_dice, "lambda_dice", self.name)
+        self.lambda_ce = non_negative_option(lambda_ce, "lambda_ce", self.name)
+        self.lambda_blob = non_negative_option(lambda_blob, "lambda_blob", self.name)
+        true_or_false_option(batch_dice, "batch_dice", self.name)
         # a batch Dice, or a lesion-wise term averaged over the batch's lesions, is not the mean of per-sample values
         self.per_sample_mean_is_batch = not batch_dice and not self.lambda_blob
         options = dict(include_background=include_background, to_onehot_y=True, softmax=True,
@@ -103,8 +97,8 @@ class GDiceCELoss(SegmentationLoss):
         super().__init__(per_sample)
         if w_type not in ("square", "simple", "uniform"):
             raise ParameterError(f"loss {self.name!r}: w_type must be square, simple or uniform, not {w_type!r}.")
-        self.lambda_gdice = _non_negative(lambda_gdice, "lambda_gdice", self.name)
-        self.lambda_ce = _non_negative(lambda_ce, "lambda_ce", self.name)
+        self.lambda_gdice = non_negative_option(lambda_gdice, "lambda_gdice", self.name)
+        self.lambda_ce = non_negative_option(lambda_ce, "lambda_ce", self.name)
         options = dict(include_background=include_background, to_onehot_y=True, softmax=True, w_type=w_type)
         self.gdice_mean = GeneralizedDiceLoss(**options, reduction="mean")
         self.gdice_none = GeneralizedDiceLoss(**options, reduction="none")
@@ -139,8 +133,8 @@ class DiceBCELoss(SegmentationLoss):
     def __init__(self, lambda_dice: float = 1.0, lambda_bce: float = 1.0, smooth_nr: float = 1e-5,
                  smooth_dr: float = 1e-5, per_sample: bool = False) -> None:
         super().__init__(per_sample)
-        self.lambda_dice = _non_negative(lambda_dice, "lambda_dice", self.name)
-        self.lambda_bce = _non_negative(lambda_bce, "lambda_bce", self.name)
+        self.lambda_dice = non_negative_option(lambda_dice, "lambda_dice", self.name)
+        self.lambda_bce = non_negative_option(lambda_bce, "lambda_bce", self.name)
         options = dict(sigmoid=True, smooth_nr=smooth_nr, smooth_dr=smooth_dr)
         self.monai_loss = DiceCELoss(**options, lambda_dice=self.lambda_dice, lambda_ce=self.lambda_bce)
         self.dice_none = DiceLoss(**options, reduction="none")

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import torch
 
 from lesionseg.errors import ParameterError
-from lesionseg.losses.base import SegmentationLoss, lesion_probability
+from lesionseg.losses.base import SegmentationLoss, lesion_probability, non_negative_option
 from lesionseg.losses.f1_estimator import F1Estimator, load_f1_estimator
 from lesionseg.losses.f1_pairs import resize_pair
 
@@ -51,9 +51,7 @@ class F1TermLoss(SegmentationLoss):
             raise ParameterError("loss 'f1' needs estimator=<file from 'lesionseg train-f1-estimator'>.")
         if not isinstance(estimator, F1Estimator):
             estimator, _ = load_f1_estimator(estimator)
-        alpha = float(alpha)
-        if not alpha >= 0.0:
-            raise ParameterError(f"loss 'f1': alpha must be >= 0, not {alpha!r}.")
+        alpha = non_negative_option(alpha, "alpha", self.name)
         if base == "f1":
             raise ParameterError("loss 'f1': the base loss cannot itself be 'f1'.")
         self.alpha = alpha
