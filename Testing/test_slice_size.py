@@ -132,6 +132,24 @@ def test_the_predictor_reads_the_same_square_at_each_size_and_keeps_the_larger_p
     confirmed = [label for label in range(1, count + 1) if mean[labels == label].max() >= 0.27 - 1e-6]
     assert count > 0 and confirmed
     np.testing.assert_array_equal(sitk.GetArrayFromImage(both.labelmap) > 0, np.isin(labels, confirmed))
+    # the command line's --reading-agreement: at a threshold between the readings' mean and their maximum (both
+    # at their peak in the brain), agreement 1 drops lesions the default (0.9) keeps
+    brain = sitk.GetArrayFromImage(both.brain_mask) > 0
+    threshold = float(mean[brain].max() + arrays[2][brain].max()) / 2.0
+
+    def kept(agreement: float) -> np.ndarray:
+        found = sitk.GetArrayFromImage(lesion_mask(both.probabilities, threshold=threshold, brain=both.brain_mask)) > 0
+        labels, count = ndimage.label(found, np.ones((3, 3, 3)))
+        return np.isin(labels, [label for label in range(1, count + 1)
+                                if mean[labels == label].max() >= agreement * threshold - 1e-6])
+
+    assert not np.array_equal(kept(1.0), kept(0.9))
+    out = tmp_path / "agree.nii.gz"
+    finished = run_cli("segment", str(_bundle(tmp_path, [SIZE, 80])), str(case_image), "-o", str(out), "--side", "left",
+                       "--threshold", str(threshold), "--reading-agreement", "1", "--device", "cpu",
+                       "--backend", "torch", "--progress", "none")
+    assert finished.returncode == 0, finished.stderr
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(out))) > 0, kept(1.0))
     card = format_model_card(read_manifest(_bundle(tmp_path, [SIZE, 80])))
     assert "trained on 64-pixel slices, reads at 64 and 80" in card
     assert "reads at" not in format_model_card(read_manifest(_bundle(tmp_path, None)))
@@ -160,6 +178,11 @@ def test_unusable_reading_sizes_are_refused_in_one_sentence(tmp_path, case_image
                        "--slice-size", "64,big", "--device", "cpu")
     assert finished.returncode == 2
     assert "--slice-size must be whole numbers of pixels such as 160 or 128,160, not '64,big'" in finished.stderr
+    assert "Traceback" not in finished.stderr
+    finished = run_cli("segment", str(bundle), str(case_image), "-o", str(tmp_path / "out.nii.gz"),
+                       "--reading-agreement", "0", "--device", "cpu")
+    assert finished.returncode == 2
+    assert "--reading-agreement must lie in (0, 1] (a fraction of the threshold), not 0.0" in finished.stderr
     assert "Traceback" not in finished.stderr
 
 

@@ -52,6 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="2D models: read the scan as slices of this many pixels; with several sizes each voxel "
                              "keeps the largest probability (default: the bundle's readings, e.g. 128,160 for a "
                              "cpu-preset MRI model trained on 128-pixel slices)")
+    parser.add_argument("--reading-agreement", type=float, metavar="FRACTION",
+                        help="several readings: a lesion of their larger probability is kept when their mean reaches "
+                             "FRACTION x the threshold at one of its voxels; 0.5 keeps every lesion either reading "
+                             "finds (faint hyperacute lesions), 1 only those their mean finds (default 0.9)")
     parser.add_argument("--no-fill-holes", action="store_true", help="do not fill holes inside lesions")
     parser.add_argument("--batch-size", type=int, default=16, help="slices per network call (default 16)")
     parser.add_argument("--backend", default="auto", metavar="{auto,torch,onnx}",
@@ -126,6 +130,13 @@ def _slice_sizes(text: str | None) -> list[int] | None:
         raise ParameterError(f"--slice-size must be whole numbers of pixels such as 160 or 128,160, not {text!r}.") from None
 
 
+def _reading_agreement(value: float | None) -> float | None:
+    """``--reading-agreement`` checked here so that the sentence names the option."""
+    if value is not None and not 0.0 < value <= 1.0:
+        raise ParameterError(f"--reading-agreement must lie in (0, 1] (a fraction of the threshold), not {value}.")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     from lesionseg.infer import Predictor, segment_cases, write_labelmap, write_lesion_table, write_probabilities
     from lesionseg.infer.backend import check_backend
@@ -156,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor(args.bundle, device=args.device, tta=args.tta, batch_size=args.batch_size,
                           threshold=args.threshold, min_lesion_mm3=args.min_lesion_mm3,
                           fill_holes=not args.no_fill_holes, progress=progress, backend=args.backend,
-                          slice_sizes=_slice_sizes(args.slice_size))
+                          slice_sizes=_slice_sizes(args.slice_size),
+                          reading_agreement=_reading_agreement(args.reading_agreement))
     if kind == "dataset":
         from lesionseg.data import discover
 

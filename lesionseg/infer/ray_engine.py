@@ -260,7 +260,8 @@ def segment_cases_ray(predictor: Predictor, cases: list[Case], out: Path, *, out
                                          "threshold": predictor.threshold, "min_lesion_mm3": predictor.min_lesion_mm3,
                                          "fill_holes": predictor.fill_holes,
                                          "backend": predictor.requested_backend,
-                                         "slice_sizes": predictor.requested_slice_sizes})
+                                         "slice_sizes": predictor.requested_slice_sizes,
+                                         "reading_agreement": predictor.reading_agreement})
     out.mkdir(parents=True, exist_ok=True)
     records = out / RECORDS_FOLDER
     shutil.rmtree(records, ignore_errors=True)  # a previous run's records say nothing about this one
