@@ -85,8 +85,8 @@ def main() -> None:
         for sizes in readings:
             for agreement in (agreements if len(sizes) > 1 else [None]):
                 result = score(bundle, held_out, sizes, agreement)
-                shown = "+".join(map(str, sizes)) + ("" if agreement is None else f" at {agreement:g}")
-                line = (f"{name:>8} read at {shown:>7} px: Dice {result['dice']:.3f}, lesion F1 {result['f1']:.3f}, "
+                shown = "+".join(map(str, sizes)) + " px" + ("" if agreement is None else f", agreement {agreement:g}")
+                line = (f"{name:>8} read at {shown:>10}: Dice {result['dice']:.3f}, lesion F1 {result['f1']:.3f}, "
                         f"{result['fp']:.2f} false and {result['fn']:.2f} missed lesions per case; lesions > 10 mL "
                         f"{result['in_range']}/{len(result['ratios'])} in 0.8-1.25 ("
                         + " ".join(f"{r:.2f}" for r in result["ratios"]) + f"); {result['seconds']:.2f} s per case")
