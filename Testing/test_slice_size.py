@@ -50,12 +50,56 @@ def test_the_trainer_records_the_scaled_size_for_2d_networks_only():
     assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale=1.25), mri) == [SIZE, 80]  # 64 * 1.25
     assert reading_size_of(TrainConfig(**TINY_NETWORK), mri) is None  # the training size: nothing recorded
     assert reading_size_of(TrainConfig(network="unet3d", inference_scale=1.25), mri) is None
-    # auto: MRI at 1.25 times, CT at its training size (measured: CT lost lesion F1 when read finer)
+    # auto: 1.25 times, MRI and CT alike (CT gains with its own agreement, below)
     assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale="auto"), mri) == [SIZE, 80]
-    assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale="auto"), ct) is None
-    assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale=1.25), ct) == [SIZE, 80]  # a number is taken as given
+    assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale="auto"), ct) == [SIZE, 80]
+    assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale=1.0), ct) is None  # a number is taken as given
     assert PRESETS["cpu"].train_values()["inference_scale"] == "auto"
     assert PRESETS["gpu"].train_values().get("inference_scale", 1.0) == 1.0  # 192 px are already about 1 mm
+
+
+def test_the_bundle_records_the_reading_agreement_of_its_modality_and_the_predictor_uses_it(tiny_prepared, tmp_path):
+    import torch
+
+    from lesionseg.bundle import format_model_card, read_manifest
+    from lesionseg.bundle.slice_size import CT_READING_AGREEMENT, READING_AGREEMENT, reading_agreement_for
+    from lesionseg.infer import Predictor
+    from lesionseg.models import build_network
+    from lesionseg.preprocess import PreparedDataset
+    from lesionseg.train import TrainConfig
+    from lesionseg.train.run import write_bundle
+
+    assert (READING_AGREEMENT, CT_READING_AGREEMENT) == (0.9, 1.0)  # the levels measured (slice_size's docstring)
+    assert reading_agreement_for(["CT"]) == 1.0 and reading_agreement_for(["flair"]) == 0.9
+    assert reading_agreement_for(["flair", "ct"]) == 0.9  # only an all-CT bundle reads as CT
+    # the trainer writes the modality's agreement beside the readings, and nothing without a second reading
+    prepared = PreparedDataset(tiny_prepared)
+    for scale, expected in (("auto", READING_AGREEMENT), (1.0, None)):
+        config = TrainConfig(**TINY_NETWORK, inference_scale=scale)
+        network = build_network(config.network, 2 * config.context_slices + 1, 2, **config.network_kwargs)
+        result = SimpleNamespace(fold=None, validation={}, state_dict=network.state_dict())
+        manifest = read_manifest(write_bundle(tmp_path / f"run-{scale}", config, prepared, [result]))
+        assert manifest.get("reading_agreement") == expected
+    # the predictor takes the bundle's agreement unless it is given one; the card says it
+    torch.manual_seed(0)
+    ct_like = _bundle(tmp_path / "ct", [SIZE, 80], reading_agreement=CT_READING_AGREEMENT)
+    assert Predictor(ct_like, device="cpu", backend="torch").reading_agreement == 1.0
+    assert Predictor(ct_like, device="cpu", backend="torch", reading_agreement=0.5).reading_agreement == 0.5
+    assert Predictor(_bundle(tmp_path, [SIZE, 80]), device="cpu", backend="torch").reading_agreement == 0.9
+    assert "reads at 64 and 80 (agreement 1)" in format_model_card(read_manifest(ct_like))
+
+
+def test_a_reading_agreement_outside_zero_to_one_is_refused_in_the_manifest():
+    from lesionseg.bundle import make_manifest
+    from lesionseg.preprocess import PrepareConfig
+
+    for agreement in (0.0, 1.5, "high"):
+        with pytest.raises(BundleError, match=f"reading_agreement must be a number in \\(0, 1\\], not {agreement!r}"):
+            make_manifest(network_config={"name": "monai_unet", "kwargs": {"channels": [4, 8], "strides": [2]}},
+                          channels=["ct"], reference_channel="ct", expected_spacing_mm=[1, 1, 5],
+                          preprocessing=PrepareConfig(size=SIZE).to_dict(), members=[{}],
+                          provenance={"data_fingerprint": "0" * 64}, reading_sizes=[64, 80],
+                          reading_agreement=agreement)
 
 
 def test_the_train_command_takes_auto_or_a_number_and_refuses_words_in_one_sentence(tiny_prepared, tmp_path):
@@ -65,8 +109,8 @@ def test_the_train_command_takes_auto_or_a_number_and_refuses_words_in_one_sente
     assert "Traceback" not in finished.stderr
 
 
-def _bundle(folder: Path, reading_sizes: list[int] | None) -> Path:
-    """An untrained (seeded) 2D bundle trained at 64 px, reading at ``reading_sizes``."""
+def _bundle(folder: Path, reading_sizes: list[int] | None, reading_agreement: float | None = None) -> Path:
+    """An untrained (seeded) 2D bundle trained at 64 px, reading at ``reading_sizes`` (with ``reading_agreement``)."""
     import torch
 
     from lesionseg.bundle import make_manifest, save_bundle
@@ -83,7 +127,7 @@ def _bundle(folder: Path, reading_sizes: list[int] | None) -> Path:
         members=[{"fold": None, "validation": {}}],
         provenance={"train_config": {}, "curriculum": {}, "data_fingerprint": "0" * 64,
                     "training_data": {"cases": 0}, "fold_metrics": []},
-        name="reading", reading_sizes=reading_sizes)
+        name="reading", reading_sizes=reading_sizes, reading_agreement=reading_agreement)
     folder.mkdir(parents=True, exist_ok=True)
     name = "-".join(map(str, reading_sizes or [SIZE]))
     return save_bundle(folder / f"reading-{name}.lsb", manifest, [network.state_dict()])

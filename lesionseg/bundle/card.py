@@ -41,7 +41,8 @@ def model_card(manifest: Mapping[str, Any]) -> dict[str, Any]:
     Returns:
         ``name``, ``description``, ``created``, ``lesionseg_version``, ``network`` (name), ``spatial_dims``,
         ``patch_size`` (3D networks' training patch (z, y, x), else None), ``slice_size`` (the training slice
-        size in pixels), ``reading_sizes`` (2D: the reading sizes when recorded, else None), ``members`` (count), ``folds``,
+        size in pixels), ``reading_sizes`` (2D: the reading sizes when recorded, else None), ``reading_agreement``
+        (when recorded, else None), ``members`` (count), ``folds``,
         ``channels``, ``reference_channel``, ``expected_spacing_mm`` (x, y, z),
         ``threshold``, ``labels`` (names), ``training_data`` (counts and lesion volumes, as stored),
         ``validation`` (``{metric: {"mean", "sd", "n"}}`` over members), ``library_versions``.
@@ -57,6 +58,7 @@ def model_card(manifest: Mapping[str, Any]) -> dict[str, Any]:
         "patch_size": manifest.get("patch_size"),
         "slice_size": manifest.get("preprocessing", {}).get("size"),
         "reading_sizes": manifest.get("reading_sizes"),
+        "reading_agreement": manifest.get("reading_agreement"),
         "members": len(manifest["members"]),
         "folds": [m.get("fold") for m in manifest["members"]],
         "channels": list(manifest["channels"]),
@@ -90,6 +92,7 @@ def format_model_card(manifest: Mapping[str, Any]) -> str:
         + (f", patches {'x'.join(map(str, card['patch_size']))}" if card["patch_size"] else "")
         + (f", trained on {card['slice_size']}-pixel slices, reads at "
            + " and ".join(str(size) for size in card["reading_sizes"])
+           + (f" (agreement {_number(card['reading_agreement'])})" if card["reading_agreement"] is not None else "")
            if card["reading_sizes"] not in (None, [card["slice_size"]]) else "") + f"), {ensemble}",
         f"Input channels: {', '.join(card['channels'])} (reference: {card['reference_channel']})",
         f"Training spacing (x, y, z): {spacing} mm",

@@ -31,7 +31,9 @@ voxels of the prepared grid, which inference uses as its sliding window. The key
 written before it existed have none; a 3D bundle without it is run with the default training patch).
 A 2D bundle may record ``"reading_sizes": [128, 160]``, the sides in pixels of the slices it reads new scans as,
 the larger probability of the readings kept per voxel (:mod:`lesionseg.bundle.slice_size`); without it, it reads
-at its training size ``preprocessing.size`` alone.
+at its training size ``preprocessing.size`` alone. With several readings it may also record ``"reading_agreement":
+0.9``, the fraction of the threshold the readings' mean must reach in a lesion of their maximum; without it the
+predictor uses :data:`lesionseg.bundle.slice_size.READING_AGREEMENT`.
 
 No patient identifiers (the rule :func:`find_identifiers` enforces when a bundle is saved):
 
@@ -159,7 +161,7 @@ def make_manifest(*, network_config: Mapping[str, Any], channels: Sequence[str],
                   members: Sequence[Mapping[str, Any]], provenance: Mapping[str, Any], name: str = "",
                   description: str = "", threshold: float = 0.5, spatial_dims: int | None = None,
                   patch_size: Sequence[int] | None = None, reading_sizes: Sequence[int] | None = None,
-                  labels: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+                  reading_agreement: float | None = None, labels: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Build a bundle manifest, filling in the format, versions, labels, creation time and library versions.
 
     Args:
@@ -179,6 +181,8 @@ def make_manifest(*, network_config: Mapping[str, Any], channels: Sequence[str],
         patch_size: 3D networks: the training patch ``(z, y, x)`` in voxels (the sliding window at inference).
         reading_sizes: 2D networks: the slice sizes (pixels) new scans are read at, combined by the larger
             probability; None: the training size alone.
+        reading_agreement: several readings: the fraction of the threshold, in (0, 1], their mean must reach in a
+            lesion of their maximum (:mod:`lesionseg.bundle.slice_size`); None: the predictor's default.
         labels: background first, then one entry per lesion class in the network's output order (name, value
             written to label maps, RGB colour 0..1, terminology); None: the stroke lesion alone.
 
@@ -226,6 +230,8 @@ def make_manifest(*, network_config: Mapping[str, Any], channels: Sequence[str],
         manifest["patch_size"] = json_safe(list(patch_size))
     if reading_sizes is not None:
         manifest["reading_sizes"] = [int(size) for size in reading_sizes]
+    if reading_agreement is not None:
+        manifest["reading_agreement"] = json_safe(reading_agreement)
     validate_manifest(manifest, "the new bundle")
     return manifest
 
@@ -311,6 +317,9 @@ def _check_channels_and_grid(data: Mapping[str, Any], source: str) -> None:
     if reading is not None and (not isinstance(reading, list) or not reading or not all(
             isinstance(size, int) and not isinstance(size, bool) and size >= 16 for size in reading)):
         raise _fail(source, f"reading_sizes must be a list of whole numbers of pixels (each at least 16), not {reading!r}")
+    agreement = data.get("reading_agreement")
+    if agreement is not None and not (_is_number(agreement) and 0.0 < agreement <= 1.0):
+        raise _fail(source, f"reading_agreement must be a number in (0, 1], not {agreement!r}")
     spacing = data["expected_spacing_mm"]
     if (not isinstance(spacing, list) or len(spacing) != 3
             or not all(_is_number(s) and math.isfinite(s) and s > 0 for s in spacing)):

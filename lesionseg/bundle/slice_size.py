@@ -1,4 +1,4 @@
-"""The slice sizes a 2D bundle reads new scans at: its training size and, for MRI, a finer one, combined.
+"""The slice sizes a 2D bundle reads new scans at: its training size and a finer one, combined.
 
 The prepared slice is a square of S pixels over the brain's extent plus a margin (about 180 mm), so its pixel
 is about 1.4 mm at the cpu preset's S = 128, coarser than the 0.8-1.2 mm in-plane voxels of a clinical FLAIR.
@@ -24,12 +24,19 @@ and lesion F1 0.707 -> 0.725 (one model's F1 0.724 -> 0.716), 0.3 more false les
 bright look-alikes are seen better too (the demo's cohort: lesion F1 0.92 -> 0.69-0.74 on four cases). Finer still (192, 224 pixels)
 false lesions multiply: the tissue's texture is then further from anything the network saw.
 
-On CT the finer reading cost lesion F1 (0.247 -> 0.214) and put large lesions' volumes further off: CT's
-hypodense lesions are large and faint, not small and bright, and its 0.45 mm voxels are far finer than either
-reading. So ``auto`` (the cpu preset's choice) adds the finer reading for MRI and reads CT at its training size.
+On CT, read with the maximum alone, the finer reading cost lesion F1 (0.247 -> 0.214): under CT's 3-6 HU of noise
+it calls more specks lesion. With the agreement at the threshold itself (:data:`CT_READING_AGREEMENT`: the readings'
+mean must call a lesion lesion somewhere in it) the two readings gain on CT over the training size alone: on three
+CT models (two fine-tuned from the CT starter, the starter untrained) Dice +0.036, +0.008, +0.015 and lesion F1
++0.047, +0.022, -0.005, false lesions per case 1.75 -> 0.60, 1.00 -> 0.60, 0.45 -> 0.25, the large lesions' volumes
+closer to whole (benchmarks/results/ct-budget.txt). At 0.9 CT kept more false lesions (2.25 and 1.60 per case). So
+``auto`` (the cpu preset's choice) adds the finer reading for every modality, and the trainer records the agreement
+in the bundle: :data:`READING_AGREEMENT` for MRI, :data:`CT_READING_AGREEMENT` when every channel is CT
+(:func:`reading_agreement_for`).
 
-A bundle records its readings in its manifest (``reading_sizes``, pixels, e.g. ``[128, 160]``); bundles without
-it read at their training size alone. The trainer sets it from ``TrainConfig.inference_scale``.
+A bundle records its readings in its manifest (``reading_sizes``, pixels, e.g. ``[128, 160]``, and
+``reading_agreement``); bundles without them read at their training size alone, or with :data:`READING_AGREEMENT`.
+The trainer sets them from ``TrainConfig.inference_scale`` and the run's channels.
 """
 
 from __future__ import annotations
@@ -38,12 +45,16 @@ from typing import Any, Mapping, Sequence
 
 from lesionseg.errors import ParameterError
 
-#: ``inference_scale="auto"``: MRI bundles read at this many times their training size, CT bundles at 1
-AUTO_MRI_SCALE = 1.25
+#: ``inference_scale="auto"``: bundles read at their training size and at this many times it
+AUTO_SCALE = 1.25
 
 #: several readings: a lesion of their maximum is kept when their mean reaches this fraction of the threshold at
-#: one of its voxels (1: the mean must call it lesion; 1 / the number of readings: every lesion of the maximum)
+#: one of its voxels (1: the mean must call it lesion; 1 / the number of readings: every lesion of the maximum);
+#: MRI bundles and bundles that do not record their own
 READING_AGREEMENT = 0.9
+
+#: the reading agreement of CT bundles (every channel CT)
+CT_READING_AGREEMENT = 1.0
 
 #: the reading size's smallest and largest scale of the training size (further, the network sees lesions at
 #: sizes its zoom augmentation never showed it)
@@ -76,15 +87,18 @@ def check_scale(scale: Any) -> None:
                              f"over the training size), not {scale!r}.")
 
 
-def resolved_scale(scale: float | str, channels: list[str]) -> float:
-    """The reading scale of a run: ``scale`` itself, or for ``"auto"`` :data:`AUTO_MRI_SCALE` unless every one of
-    the run's ``channels`` is CT (then 1)."""
+def resolved_scale(scale: float | str) -> float:
+    """The reading scale of a run: ``scale`` itself, or :data:`AUTO_SCALE` for ``"auto"``."""
+    check_scale(scale)
+    return AUTO_SCALE if scale == "auto" else float(scale)
+
+
+def reading_agreement_for(channels: Sequence[str]) -> float:
+    """The reading agreement a bundle of these input ``channels`` records: :data:`CT_READING_AGREEMENT` when every
+    one is CT, else :data:`READING_AGREEMENT`."""
     from lesionseg.data.channels import all_ct
 
-    check_scale(scale)
-    if scale != "auto":
-        return float(scale)
-    return 1.0 if all_ct(channels) else AUTO_MRI_SCALE
+    return CT_READING_AGREEMENT if all_ct(list(channels)) else READING_AGREEMENT
 
 
 def reading_sizes(manifest: Mapping[str, Any], requested: Sequence[int] | None, minimum: int,

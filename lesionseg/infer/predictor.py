@@ -101,7 +101,7 @@ class Predictor:
             of the readings kept per voxel; None: the bundle's ``reading_sizes``, else its training size
             (:mod:`lesionseg.bundle.slice_size`).
         reading_agreement: several readings: a lesion of their maximum is kept when their mean reaches this
-            fraction of the threshold at one of its voxels (default
+            fraction of the threshold at one of its voxels (default: the bundle's ``reading_agreement``, else
             :data:`~lesionseg.bundle.slice_size.READING_AGREEMENT`); in (0, 1].
     """
 
@@ -153,7 +153,9 @@ class Predictor:
         self.threshold = float(self.manifest.get("threshold", 0.5) if threshold is None else threshold)
         if not 0.0 < self.threshold < 1.0:
             raise ParameterError(f"--threshold must lie strictly between 0 and 1, not {self.threshold}.")
-        self.reading_agreement = float(READING_AGREEMENT if reading_agreement is None else reading_agreement)
+        if reading_agreement is None:
+            reading_agreement = self.manifest.get("reading_agreement", READING_AGREEMENT)
+        self.reading_agreement = float(reading_agreement)
         if not 0.0 < self.reading_agreement <= 1.0:
             raise ParameterError(f"reading_agreement must lie in (0, 1], not {self.reading_agreement}.")
         self.min_lesion_mm3 = DEFAULT_MIN_LESION_MM3 if min_lesion_mm3 is None else float(min_lesion_mm3)

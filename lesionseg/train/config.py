@@ -106,8 +106,8 @@ class TrainConfig:
         inference_scale: 2D networks: the bundle reads new scans at the training slice size and also at this
             many times it (rounded to the network's size multiple), keeping the larger probability per voxel;
             recorded as the manifest's ``reading_sizes``, e.g. 1.25: 128-pixel training slices, read at 128 and
-            160 (:mod:`lesionseg.bundle.slice_size`). "auto" (the cpu preset's): 1.25 for MRI, 1 when every
-            channel is CT. 1: read at the training size alone.
+            160 (:mod:`lesionseg.bundle.slice_size`; the bundle also records the readings' agreement, 1 when every
+            channel is CT, else 0.9). "auto" (the cpu preset's): 1.25. 1: read at the training size alone.
     """
 
     network: str = "unet2d"

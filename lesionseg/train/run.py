@@ -226,9 +226,11 @@ def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, 
     """Write ``RUN/model.lsb`` with one member per trained model (``extra_provenance``: the preset, the time
     budget, the bundle it was fine-tuned from)."""
     from lesionseg.bundle import make_manifest, redact_paths, save_bundle
+    from lesionseg.bundle.slice_size import reading_agreement_for
     from lesionseg.models import network_config
 
     channels = prepared.channels or list(prepared.config.channels or [])
+    reading_sizes = reading_sizes_of(config, prepared)
     members = [{"fold": r.fold, "validation": {k: v for k, v in r.validation.items() if math.isfinite(v)}}
                for r in results]
     provenance = {
@@ -251,7 +253,7 @@ def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, 
         name=run_dir.name, description=(f"{config.network} trained on 3D patches" if config.is_3d else
                                         f"{config.network} trained with the {config.curriculum} curriculum"),
         patch_size=list(config.patch_size) if config.is_3d else None, labels=prepared.config.bundle_labels(),
-        reading_sizes=reading_sizes_of(config, prepared),
+        reading_sizes=reading_sizes, reading_agreement=reading_agreement_for(channels) if reading_sizes else None,
     )
     return save_bundle(run_dir / BUNDLE_NAME, manifest, [r.state_dict for r in results], case_ids=prepared.case_ids)
 
@@ -263,7 +265,7 @@ def reading_sizes_of(config: TrainConfig, prepared: PreparedDataset) -> list[int
     from lesionseg.bundle.slice_size import resolved_scale, scaled_slice_size
     from lesionseg.models import size_multiple
 
-    scale = resolved_scale(config.inference_scale, list(prepared.channels or prepared.config.channels or []))
+    scale = resolved_scale(config.inference_scale)
     if config.is_3d or scale == 1.0:
         return None
     size = scaled_slice_size(prepared.size, scale, size_multiple(config.network, **config.network_kwargs))
