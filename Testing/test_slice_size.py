@@ -50,9 +50,13 @@ def test_the_trainer_records_the_scaled_size_for_2d_networks_only():
     assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale=1.25), mri) == [SIZE, 80]  # 64 * 1.25
     assert reading_size_of(TrainConfig(**TINY_NETWORK), mri) is None  # the training size: nothing recorded
     assert reading_size_of(TrainConfig(network="unet3d", inference_scale=1.25), mri) is None
-    # auto: 1.25 times, MRI and CT alike (CT gains with its own agreement, below)
-    assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale="auto"), mri) == [SIZE, 80]
-    assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale="auto"), ct) == [SIZE, 80]
+    # auto: 1.25 and 1.5 times (64 -> 80 and 96, multiples of 16), MRI and CT alike (CT with its own agreement)
+    assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale="auto"), mri) == [SIZE, 80, 96]
+    assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale="auto"), ct) == [SIZE, 80, 96]
+    # a scale rounding back to the training size adds no reading (48 * 1.25 = 60 -> 64; 48 * 1.5 = 72 -> 64)
+    small = SimpleNamespace(size=48, channels=["flair"], config=None)
+    assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale="auto"), small) == [48, 64]
+    assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale=1.1), small) is None
     assert reading_size_of(TrainConfig(**TINY_NETWORK, inference_scale=1.0), ct) is None  # a number is taken as given
     assert PRESETS["cpu"].train_values()["inference_scale"] == "auto"
     assert PRESETS["gpu"].train_values().get("inference_scale", 1.0) == 1.0  # 192 px are already about 1 mm
@@ -87,6 +91,8 @@ def test_the_bundle_records_the_reading_agreement_of_its_modality_and_the_predic
     assert Predictor(ct_like, device="cpu", backend="torch", reading_agreement=0.5).reading_agreement == 0.5
     assert Predictor(_bundle(tmp_path, [SIZE, 80]), device="cpu", backend="torch").reading_agreement == 0.9
     assert "reads at 64 and 80 (agreement 1)" in format_model_card(read_manifest(ct_like))
+    assert "reads at 64, 80 and 96 (agreement 0.9)" in format_model_card(read_manifest(
+        _bundle(tmp_path / "three", [SIZE, 80, 96], reading_agreement=0.9)))
 
 
 def test_a_reading_agreement_outside_zero_to_one_is_refused_in_the_manifest():
@@ -176,6 +182,19 @@ def test_the_predictor_reads_the_same_square_at_each_size_and_keeps_the_larger_p
     confirmed = [label for label in range(1, count + 1) if mean[labels == label].max() >= 0.27 - 1e-6]
     assert count > 0 and confirmed
     np.testing.assert_array_equal(sitk.GetArrayFromImage(both.labelmap) > 0, np.isin(labels, confirmed))
+    # three readings (auto's 1, 1.25 and 1.5 times): the largest of the three, its lesions confirmed by their mean
+    finest_model, three_model = (Predictor(_bundle(tmp_path, sizes), device="cpu", backend="torch")
+                                 for sizes in ([96], [SIZE, 80, 96]))
+    for model in (finest_model, three_model):
+        model.threshold = 0.3
+    finest = sitk.GetArrayFromImage(finest_model.predict({"flair": case_image}, side="left").probabilities)
+    three = three_model.predict({"flair": case_image}, side="left")
+    assert np.abs(np.maximum(arrays[2], finest) - sitk.GetArrayFromImage(three.probabilities)).max() < 1e-6
+    found = sitk.GetArrayFromImage(lesion_mask(three.probabilities, threshold=0.3, brain=three.brain_mask)) > 0
+    labels3, count3 = ndimage.label(found, np.ones((3, 3, 3)))
+    mean3 = (arrays[0] + arrays[1] + finest) / 3.0
+    kept3 = [label for label in range(1, count3 + 1) if mean3[labels3 == label].max() >= 0.27 - 1e-6]
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(three.labelmap) > 0, np.isin(labels3, kept3))
     # the command line's --reading-agreement: at a threshold between the readings' mean and their maximum (both
     # at their peak in the brain), agreement 1 drops lesions the default (0.9) keeps
     brain = sitk.GetArrayFromImage(both.brain_mask) > 0

@@ -73,6 +73,12 @@ def model_card(manifest: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _listed(values: list[Any]) -> str:
+    """``[128, 160, 192]`` as "128, 160 and 192"."""
+    words = [str(value) for value in values]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def _number(value: Any, digits: int = 3) -> str:
     if value is None:
         return "n/a"
@@ -91,7 +97,7 @@ def format_model_card(manifest: Mapping[str, Any]) -> str:
         f"Network: {card['network']} ({card['spatial_dims']}D"
         + (f", patches {'x'.join(map(str, card['patch_size']))}" if card["patch_size"] else "")
         + (f", trained on {card['slice_size']}-pixel slices, reads at "
-           + " and ".join(str(size) for size in card["reading_sizes"])
+           + _listed(card["reading_sizes"])
            + (f" (agreement {_number(card['reading_agreement'])})" if card["reading_agreement"] is not None else "")
            if card["reading_sizes"] not in (None, [card["slice_size"]]) else "") + f"), {ensemble}",
         f"Input channels: {', '.join(card['channels'])} (reference: {card['reference_channel']})",

@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-lesion-mm3", type=float, help="remove lesions smaller than this (default 10)")
     parser.add_argument("--slice-size", metavar="PIXELS[,PIXELS]",
                         help="2D models: read the scan as slices of this many pixels; with several sizes each voxel "
-                             "keeps the largest probability (default: the bundle's readings, e.g. 128,160 for a "
-                             "cpu-preset MRI model trained on 128-pixel slices)")
+                             "keeps the largest probability (default: the bundle's readings, e.g. 128,160,192 for a "
+                             "cpu-preset model trained on 128-pixel slices)")
     parser.add_argument("--reading-agreement", type=float, metavar="FRACTION",
                         help="several readings: a lesion of their larger probability is kept when their mean reaches "
                              "FRACTION x the threshold at one of its voxels; 0.5 keeps every lesion either reading "

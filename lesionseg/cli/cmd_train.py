@@ -95,9 +95,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "when it fine-tunes the starter; 0: none)")
     parser.add_argument("--inference-scale", metavar="F|auto",
                         help="2D networks: the bundle reads new scans at the training slice size and at F times it, "
-                             "keeping the larger probability (auto, the cpu preset's: 1.25, i.e. 128-pixel training read "
-                             "at 128 and 160, a lesion kept where the readings' mean reaches 0.9 x the threshold, "
-                             "1 x for CT; 1: the training size alone)")
+                             "keeping the larger probability (auto, the cpu preset's: 1.25 and 1.5, i.e. 128-pixel "
+                             "training read at 128, 160 and 192, a lesion kept where the readings' mean reaches 0.9 x "
+                             "the threshold, 1 x for CT; 1: the training size alone)")
     parser.add_argument("--adversarial", type=float, metavar="WEIGHT",
                         help="train against an adversarial critic that tells true masks from predicted ones, its "
                              "term weighted by WEIGHT (e.g. 0.1; default 0: none); 2D networks")

@@ -107,7 +107,8 @@ class TrainConfig:
             many times it (rounded to the network's size multiple), keeping the larger probability per voxel;
             recorded as the manifest's ``reading_sizes``, e.g. 1.25: 128-pixel training slices, read at 128 and
             160 (:mod:`lesionseg.bundle.slice_size`; the bundle also records the readings' agreement, 1 when every
-            channel is CT, else 0.9). "auto" (the cpu preset's): 1.25. 1: read at the training size alone.
+            channel is CT, else 0.9). "auto" (the cpu preset's): 1.25 and 1.5 (128-pixel slices read at 128, 160
+            and 192). 1: read at the training size alone.
     """
 
     network: str = "unet2d"

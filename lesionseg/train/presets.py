@@ -94,7 +94,7 @@ _FAST_TRAIN: dict[str, Any] = {
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         name="cpu",
-        description="measured best on a laptop CPU in minutes: 128 px (MRI read at 128 and 160), 2.5D, small U-Net, Adam + cosine",
+        description="measured best on a laptop CPU in minutes: 128 px (read at 128, 160 and 192), 2.5D, small U-Net, Adam + cosine",
         prepare={"size": 128, "negatives": 1.0, "context_slices": 1, "brain_margin_mm": 10.0, "antialias": True},
         # 128-pixel slices (about 1.4 mm pixels) train fast; new MRI scans are read at 128 and at 160 (about
         # 1.1 mm, where small lesions keep their contrast), CT at 128 (lesionseg.bundle.slice_size). The gpu preset's 192

@@ -259,17 +259,20 @@ def write_bundle(run_dir: Path, config: TrainConfig, prepared: PreparedDataset, 
 
 
 def reading_sizes_of(config: TrainConfig, prepared: PreparedDataset) -> list[int] | None:
-    """The slice sizes (pixels) the bundle reads new scans at, the prepared size and its scale by
-    ``config.inference_scale`` (:mod:`lesionseg.bundle.slice_size`), when they differ; None otherwise and for 3D
-    networks (the training size alone)."""
-    from lesionseg.bundle.slice_size import resolved_scale, scaled_slice_size
+    """The slice sizes (pixels) the bundle reads new scans at: the prepared size, then its scales by
+    ``config.inference_scale`` (:mod:`lesionseg.bundle.slice_size`) that differ from it; None when none does and
+    for 3D networks (the training size alone)."""
+    from lesionseg.bundle.slice_size import resolved_scales, scaled_slice_size
     from lesionseg.models import size_multiple
 
-    scale = resolved_scale(config.inference_scale)
-    if config.is_3d or scale == 1.0:
+    if config.is_3d:
         return None
-    size = scaled_slice_size(prepared.size, scale, size_multiple(config.network, **config.network_kwargs))
-    return None if size == prepared.size else [int(prepared.size), size]
+    sizes = [int(prepared.size)]
+    for scale in resolved_scales(config.inference_scale):
+        size = scaled_slice_size(prepared.size, scale, size_multiple(config.network, **config.network_kwargs))
+        if size not in sizes:
+            sizes.append(size)
+    return sizes if len(sizes) > 1 else None
 
 
 def _fold_folder(run_dir: Path, fold: int | None) -> Path:
