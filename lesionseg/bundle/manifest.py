@@ -161,7 +161,8 @@ def make_manifest(*, network_config: Mapping[str, Any], channels: Sequence[str],
                   members: Sequence[Mapping[str, Any]], provenance: Mapping[str, Any], name: str = "",
                   description: str = "", threshold: float = 0.5, spatial_dims: int | None = None,
                   patch_size: Sequence[int] | None = None, reading_sizes: Sequence[int] | None = None,
-                  reading_agreement: float | None = None, labels: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+                  reading_agreement: float | None = None,
+                  labels: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Build a bundle manifest, filling in the format, versions, labels, creation time and library versions.
 
     Args:

@@ -21,8 +21,9 @@ Measured on 15-minute cpu-preset models (benchmarks/results/reading-sizes.txt): 
 anatomy, over three models, held-out Dice 0.700 -> 0.772 and lesion F1 0.811 -> 0.849 (every model gains both),
 the under-segmented large lesions a little closer to whole; on the phantom, over three models, Dice 0.759 -> 0.781
 and lesion F1 0.707 -> 0.725 (one model's F1 0.724 -> 0.716), 0.3 more false lesions per case. The cost: small
-bright look-alikes are seen better too (the demo's cohort: lesion F1 0.92 -> 0.69-0.74 on four cases). Finer still (192, 224 pixels)
-false lesions multiply: the tissue's texture is then further from anything the network saw.
+bright look-alikes are seen better too (the demo's cohort: lesion F1 0.92 -> 0.69-0.74 on four cases).
+Read alone at finer sizes still (192, 224 pixels) false lesions multiply: the tissue's texture is then further
+from anything the network saw.
 
 On CT, read with the maximum alone, the finer reading cost lesion F1 (0.247 -> 0.214): under CT's 3-6 HU of noise
 it calls more specks lesion. With the agreement at the threshold itself (:data:`CT_READING_AGREEMENT`: the readings'
@@ -38,11 +39,12 @@ A third reading, at 1.5 times the training size (192 pixels, about 0.95 mm), add
 (the maximum's lesions kept where the three readings' mean reaches the agreement level) gains Dice on every
 real-anatomy model measured: four template models 0.774 -> 0.811 on average (+0.029 to +0.054 each, lesion F1 0.864 ->
 0.865); on CT 0.351 -> 0.359 and 0.318 -> 0.346 (F1 -0.015, +0.018); on the phantom four of six models gain a little
-and two lose a little (the five fine-tuned ones 0.783 -> 0.787, F1 0.753 -> 0.763). The finer readings draw the lesions' edges closer to the native
-voxels and fill more of the large, faint lesions the coarse one finds in part. Alone, 192 with 128 (no 160) kept
-more false lesions on the phantom (F1 0.727 against 0.766). So ``auto`` reads at the training size and at
-:data:`AUTO_SCALES` times it (128, 160 and 192 pixels for the cpu preset); the third reading costs about 0.5 s per
-case on one thread (benchmarks/results/reading-sizes.txt).
+and two lose a little (the five fine-tuned ones 0.783 -> 0.787, F1 0.753 -> 0.763). The finer readings draw the
+lesions' edges closer to the native voxels and fill more of the large, faint lesions the coarse one finds in part;
+the three-way mean keeps the 192 reading's specks out. 192 with 128 but without 160 kept more false lesions on the
+phantom (F1 0.727 against 0.766). So ``auto`` reads at the training size and at :data:`AUTO_SCALES` times it (128,
+160 and 192 pixels for the cpu preset); a case then takes x1.36 the time of one reading
+(benchmarks/bench_reading_cost.py; benchmarks/results/reading-sizes.txt).
 
 A bundle records its readings in its manifest (``reading_sizes``, pixels, e.g. ``[128, 160]``, and
 ``reading_agreement``); bundles without them read at their training size alone, or with :data:`READING_AGREEMENT`

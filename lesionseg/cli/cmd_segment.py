@@ -53,9 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "keeps the largest probability (default: the bundle's readings, e.g. 128,160,192 for a "
                              "cpu-preset model trained on 128-pixel slices)")
     parser.add_argument("--reading-agreement", type=float, metavar="FRACTION",
-                        help="several readings: a lesion of their larger probability is kept when their mean reaches "
+                        help="several readings: a lesion of their largest probability is kept when their mean reaches "
                              "FRACTION x the threshold at one of its voxels; 0.5 keeps every lesion either reading "
-                             "finds (faint hyperacute lesions), 1 only those their mean finds (default 0.9)")
+                             "finds (faint hyperacute lesions), 1 only those their mean finds (default: the bundle's, "
+                             "0.9 for MRI and 1 for CT)")
     parser.add_argument("--no-fill-holes", action="store_true", help="do not fill holes inside lesions")
     parser.add_argument("--batch-size", type=int, default=16, help="slices per network call (default 16)")
     parser.add_argument("--backend", default="auto", metavar="{auto,torch,onnx}",
