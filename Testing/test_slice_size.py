@@ -139,6 +139,16 @@ def _bundle(folder: Path, reading_sizes: list[int] | None, reading_agreement: fl
     return save_bundle(folder / f"reading-{name}.lsb", manifest, [network.state_dict()])
 
 
+def _confirmed_by_mean(prediction, threshold: float, mean: np.ndarray, level: float) -> tuple[np.ndarray, int, int]:
+    """The lesions of ``prediction``'s combined probability (thresholded, in its brain, 26-connected) in which the
+    readings' ``mean`` reaches ``level`` at one voxel at least, recomputed with SciPy: (mask, candidates, kept)."""
+    found = sitk.GetArrayFromImage(lesion_mask(prediction.probabilities, threshold=threshold,
+                                               brain=prediction.brain_mask)) > 0
+    labels, count = ndimage.label(found, np.ones((3, 3, 3)))
+    kept = [label for label in range(1, count + 1) if mean[labels == label].max() >= level - 1e-6]
+    return np.isin(labels, kept), count, len(kept)
+
+
 @pytest.fixture(scope="module")
 def case_image(tmp_path_factory) -> Path:
     from lesionseg.data import discover
@@ -176,12 +186,10 @@ def test_the_predictor_reads_the_same_square_at_each_size_and_keeps_the_larger_p
     assert np.abs(np.maximum(arrays[0], arrays[1]) - arrays[2]).max() < 1e-6
     assert arrays[0].max() > 0 and not np.array_equal(arrays[0], arrays[1])  # the readings differ
     # its lesions: those of the maximum (thresholded, in the brain) in which the readings' mean reaches 0.9 x 0.3
-    candidates = sitk.GetArrayFromImage(lesion_mask(both.probabilities, threshold=0.3, brain=both.brain_mask)) > 0
-    labels, count = ndimage.label(candidates, np.ones((3, 3, 3)))
     mean = (arrays[0] + arrays[1]) / 2.0
-    confirmed = [label for label in range(1, count + 1) if mean[labels == label].max() >= 0.27 - 1e-6]
-    assert count > 0 and confirmed
-    np.testing.assert_array_equal(sitk.GetArrayFromImage(both.labelmap) > 0, np.isin(labels, confirmed))
+    confirmed, count, kept_count = _confirmed_by_mean(both, 0.3, mean, 0.27)
+    assert count > 0 and kept_count > 0
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(both.labelmap) > 0, confirmed)
     # three readings (auto's 1, 1.25 and 1.5 times): the largest of the three, its lesions confirmed by their mean
     finest_model, three_model = (Predictor(_bundle(tmp_path, sizes), device="cpu", backend="torch")
                                  for sizes in ([96], [SIZE, 80, 96]))
@@ -190,21 +198,15 @@ def test_the_predictor_reads_the_same_square_at_each_size_and_keeps_the_larger_p
     finest = sitk.GetArrayFromImage(finest_model.predict({"flair": case_image}, side="left").probabilities)
     three = three_model.predict({"flair": case_image}, side="left")
     assert np.abs(np.maximum(arrays[2], finest) - sitk.GetArrayFromImage(three.probabilities)).max() < 1e-6
-    found = sitk.GetArrayFromImage(lesion_mask(three.probabilities, threshold=0.3, brain=three.brain_mask)) > 0
-    labels3, count3 = ndimage.label(found, np.ones((3, 3, 3)))
-    mean3 = (arrays[0] + arrays[1] + finest) / 3.0
-    kept3 = [label for label in range(1, count3 + 1) if mean3[labels3 == label].max() >= 0.27 - 1e-6]
-    np.testing.assert_array_equal(sitk.GetArrayFromImage(three.labelmap) > 0, np.isin(labels3, kept3))
+    confirmed3, _, _ = _confirmed_by_mean(three, 0.3, (arrays[0] + arrays[1] + finest) / 3.0, 0.27)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(three.labelmap) > 0, confirmed3)
     # the command line's --reading-agreement: at a threshold between the readings' mean and their maximum (both
     # at their peak in the brain), agreement 1 drops lesions the default (0.9) keeps
     brain = sitk.GetArrayFromImage(both.brain_mask) > 0
     threshold = float(mean[brain].max() + arrays[2][brain].max()) / 2.0
 
     def kept(agreement: float) -> np.ndarray:
-        found = sitk.GetArrayFromImage(lesion_mask(both.probabilities, threshold=threshold, brain=both.brain_mask)) > 0
-        labels, count = ndimage.label(found, np.ones((3, 3, 3)))
-        return np.isin(labels, [label for label in range(1, count + 1)
-                                if mean[labels == label].max() >= agreement * threshold - 1e-6])
+        return _confirmed_by_mean(both, threshold, mean, agreement * threshold)[0]
 
     assert not np.array_equal(kept(1.0), kept(0.9))
     out = tmp_path / "agree.nii.gz"

@@ -267,9 +267,10 @@ def reading_sizes_of(config: TrainConfig, prepared: PreparedDataset) -> list[int
 
     if config.is_3d:
         return None
+    multiple = size_multiple(config.network, **config.network_kwargs)
     sizes = [int(prepared.size)]
     for scale in resolved_scales(config.inference_scale):
-        size = scaled_slice_size(prepared.size, scale, size_multiple(config.network, **config.network_kwargs))
+        size = scaled_slice_size(prepared.size, scale, multiple)
         if size not in sizes:
             sizes.append(size)
     return sizes if len(sizes) > 1 else None
