@@ -24,9 +24,14 @@ stages (the log gives both):
 cohort of the ``ct_starter`` recipe (lesions 2-15 HU below their tissue, noise sigma 2-8 HU, 1-5 mm slices,
 oblique storage and gantry tilt, the skull base, beam hardening, thick skulls, old infarcts as look-alikes),
 prepared as a user's CT is by default (the brain window), so that ``lesionseg train`` fine-tunes it on CT scans.
-The shipped CT starter was made in one stage: ``make_starter.py --work W --minutes 60 --seed 20261206 --modality ct``
-(100 cases; its planned 135 epochs ended after 52 of the 60 minutes; validation Dice 0.320 on 10 held-back cases
-of the recipe, whose faintest lesions are 2 HU below their tissue).
+The shipped CT starter was made in two stages (the log gives both):
+
+1. ``make_starter.py --work W --minutes 60 --seed 20261206 --modality ct`` (100 cases; its planned 135 epochs ended
+   after 52 of the 60 minutes; validation Dice 0.320 on 10 held-back cases of the recipe, whose faintest lesions are
+   2 HU below their tissue; prepared without anti-aliasing);
+2. ``make_starter.py --work W --minutes 60 --seed 20261207 --cohort-seeds 20261206,20261207 --modality ct
+   --init lesionseg/starter/ct_starter.lsb`` (200 cases, prepared with anti-aliasing as the ``cpu`` preset now
+   prepares; 75 epochs in 58 minutes; validation Dice 0.496 on 20 held-back cases, some of them seen by stage 1).
 
 Run (about ``--minutes`` plus a quarter of an hour on a 2-core CPU):
 ``.venv/bin/python scripts/make_starter.py --work /tmp/starter [--minutes 90] [--seed 20261204] [--modality ct]``.
