@@ -73,6 +73,50 @@ def lesion(command: list[str], accept: tuple[int, ...] = (0,)) -> float:
     return time.perf_counter() - began
 
 
+#: the preset's prepare values and the ``lesionseg prepare`` option that overrides each
+PREPARE_OPTION = {"size": "--size", "negatives": "--negatives", "context_slices": "--context-slices",
+                  "brain_margin_mm": "--brain-margin", "antialias": "--antialias"}
+
+
+def stale_prepare_values(prepared: Path, prepare_options: str) -> list[str]:
+    """What a reused prepared folder holds that ``lesionseg prepare`` would no longer make by default.
+
+    A work folder's ``prepared`` is reused across runs; when a default changed since it was made (e.g. anti-aliasing),
+    the arms would measure the old defaults. Values the ``--prepare-options`` set themselves are not compared.
+    Returns one ``name: stored -> default`` text per differing value (empty when the folder is current).
+    """
+    from lesionseg.train.presets import get_preset
+
+    given = shlex.split(prepare_options)
+    if any(option.startswith("--preset") for option in given):
+        return []
+    stored = json.loads((prepared / "prepare.json").read_text(encoding="utf-8"))["config"]
+    stale = []
+    for name, default in get_preset("auto").prepare_values().items():
+        if any(option.split("=")[0] == PREPARE_OPTION.get(name) for option in given):
+            continue
+        value = stored.get(name, False if isinstance(default, bool) else None)  # older folders lack newer keys
+        if value != default:
+            stale.append(f"{name}: {value} -> {default}")
+    return stale
+
+
+def prepare_once(train: Path, prepared: Path, prepare_options: str = "", workers: int = 1) -> Path:
+    """``lesionseg prepare`` of the training cases into ``prepared`` unless a current one is there already.
+
+    Exits naming the values when the folder there was made with other defaults (:func:`stale_prepare_values`).
+    """
+    if not (prepared / "prepare.json").exists():
+        seconds = lesion(["prepare", str(train), str(prepared), "--workers", str(workers), "--progress", "none",
+                          *shlex.split(prepare_options)])
+        print(f"prepared {len(discover(train))} training cases in {seconds:.0f} s", flush=True)
+    stale = stale_prepare_values(prepared, prepare_options)
+    if stale:
+        sys.exit(f"{prepared} was prepared with other values than today's defaults ({'; '.join(stale)}): delete it "
+                 "to prepare again, or pass those values in --prepare-options.")
+    return prepared
+
+
 def evaluate(bundle: Path, cases, modality: str = "flair") -> list[dict]:
     """Per held-out case: Dice, lesion-wise counts and the volume ratios of its lesions over 10 mL."""
     predictor = Predictor(bundle, device="cpu")
@@ -120,11 +164,7 @@ def main() -> None:
     write_varied(work / "heldout", args.held_out, HELD_OUT_SEED, None, args.workers, args.modality)
     if args.faint:
         write_varied(work / "faint", args.faint, FAINT_SEED, (0.0, 0.5), args.workers)
-    prepared = work / "prepared"
-    if not (prepared / "prepare.json").exists():
-        seconds = lesion(["prepare", str(work / "train"), str(prepared), "--workers", str(args.workers),
-                          "--progress", "none", *shlex.split(args.prepare_options)])
-        print(f"prepared {args.train_cases} training cases in {seconds:.0f} s", flush=True)
+    prepared = prepare_once(work / "train", work / "prepared", args.prepare_options, args.workers)
     held_out = discover(work / "heldout")
     faint = discover(work / "faint") if args.faint else []
     runs = [("zero-shot", "", "0")] if args.zero_shot else []

@@ -24,7 +24,7 @@ import json
 import shlex
 from pathlib import Path
 
-from bench_budget import evaluate, lesion, summary
+from bench_budget import evaluate, lesion, prepare_once, summary
 from template_cohort import load_template, write_template_cohort
 
 from lesionseg.data import discover
@@ -56,10 +56,7 @@ def main() -> None:
     runs = [(name, path, None, "0") for name, _, path in (b.partition("=") for b in args.bundle)]
     if args.arm:
         write_template_cohort(work / "train", args.train_cases, TRAIN_SEED, template)
-        prepared = work / "prepared"
-        if not (prepared / "prepare.json").exists():
-            seconds = lesion(["prepare", str(work / "train"), str(prepared), "--progress", "none"])
-            print(f"prepared {args.train_cases} training cases in {seconds:.0f} s", flush=True)
+        prepare_once(work / "train", work / "prepared")
         runs += [(name, None, options, seed) for name, _, options in (a.partition("=") for a in args.arm)
                  for seed in args.seeds.split(",")]
     held_out = discover(work / "heldout")
