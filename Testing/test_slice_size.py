@@ -32,6 +32,18 @@ def test_the_reading_size_is_the_scaled_size_rounded_to_the_networks_multiple(si
     assert scaled_slice_size(size, scale, multiple) == expected
 
 
+@pytest.mark.parametrize(("size", "scale", "multiple", "expected"), [
+    (128, "auto", 16, [128, 160, 192]),  # 1.25 and 1.5 times 128, both multiples of 16
+    (64, "auto", 16, [64, 80, 96]),
+    (64, 1.1, 16, [64]),  # 70.4 rounds back to 64: no repeat
+    (128, 0.75, 32, [128, 96]),
+])
+def test_the_reading_sizes_start_at_the_training_size_and_hold_no_repeat(size, scale, multiple, expected):
+    from lesionseg.bundle.slice_size import scaled_reading_sizes
+
+    assert scaled_reading_sizes(size, scale, multiple) == expected
+
+
 @pytest.mark.parametrize("scale", [0.3, 2.5, True, "1.25", float("nan")])
 def test_an_inference_scale_outside_half_to_double_is_refused_naming_the_option(scale):
     from lesionseg.train import TrainConfig

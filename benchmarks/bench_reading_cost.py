@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from lesionseg.bundle import read_manifest
-from lesionseg.bundle.slice_size import AUTO_SCALES, scaled_slice_size
+from lesionseg.bundle.slice_size import scaled_reading_sizes
 from lesionseg.data import discover
 from lesionseg.infer import Predictor
 from lesionseg.models import size_multiple
@@ -38,7 +38,7 @@ def main() -> None:
     manifest = read_manifest(args.bundle)
     size = int(manifest["preprocessing"]["size"])
     multiple = size_multiple(manifest["network"]["name"], **manifest["network"].get("kwargs", {}))
-    sizes = [size] + [scaled_slice_size(size, scale, multiple) for scale in AUTO_SCALES]
+    sizes = scaled_reading_sizes(size, "auto", multiple)
     predictors = {"+".join(map(str, sizes[:count])): Predictor(args.bundle, device="cpu", backend="torch",
                                                                slice_sizes=sizes[:count])
                   for count in range(1, len(sizes) + 1)}

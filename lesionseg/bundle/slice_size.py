@@ -106,6 +106,18 @@ def resolved_scales(scale: float | str) -> tuple[float, ...]:
     return AUTO_SCALES if scale == "auto" else (float(scale),)
 
 
+def scaled_reading_sizes(size: int, scale: float | str, multiple: int) -> list[int]:
+    """The slice sizes (pixels) a model trained at ``size`` reads at: ``size`` first, then its scales by ``scale``
+    (:func:`resolved_scales`, rounded by :func:`scaled_slice_size`) that differ from it, without repeats,
+    e.g. [128, 160, 192] for (128, "auto", 16)."""
+    sizes = [int(size)]
+    for factor in resolved_scales(scale):
+        scaled = scaled_slice_size(size, factor, multiple)
+        if scaled not in sizes:
+            sizes.append(scaled)
+    return sizes
+
+
 def reading_agreement_for(channels: Sequence[str]) -> float:
     """The reading agreement a bundle of these input ``channels`` records: :data:`CT_READING_AGREEMENT` when every
     one is CT, else :data:`READING_AGREEMENT`."""

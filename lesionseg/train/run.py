@@ -262,17 +262,13 @@ def reading_sizes_of(config: TrainConfig, prepared: PreparedDataset) -> list[int
     """The slice sizes (pixels) the bundle reads new scans at: the prepared size, then its scales by
     ``config.inference_scale`` (:mod:`lesionseg.bundle.slice_size`) that differ from it; None when none does and
     for 3D networks (the training size alone)."""
-    from lesionseg.bundle.slice_size import resolved_scales, scaled_slice_size
+    from lesionseg.bundle.slice_size import scaled_reading_sizes
     from lesionseg.models import size_multiple
 
     if config.is_3d:
         return None
-    multiple = size_multiple(config.network, **config.network_kwargs)
-    sizes = [int(prepared.size)]
-    for scale in resolved_scales(config.inference_scale):
-        size = scaled_slice_size(prepared.size, scale, multiple)
-        if size not in sizes:
-            sizes.append(size)
+    sizes = scaled_reading_sizes(prepared.size, config.inference_scale,
+                                 size_multiple(config.network, **config.network_kwargs))
     return sizes if len(sizes) > 1 else None
 
 
