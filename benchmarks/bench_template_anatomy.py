@@ -12,6 +12,8 @@ maps). Two kinds of rows:
 
 Printed per row as ``bench_budget.py`` prints: per-case Dice and lesion-wise F1 (means), false and missed
 lesions per case, the volume ratio of every lesion over 10 mL. ``--log FILE`` appends JSON lines.
+``--held-out-contrast LOW,HIGH`` draws the same held-out cases with another per-case lesion contrast (fraction over
+the tissue; default 0.3,1.5), in their own folder: e.g. 1.5,3.0 for very bright lesions (2.5-4 times their tissue).
 
 Run: ``.venv/bin/python benchmarks/bench_template_anatomy.py --work W --bundle starter=starter --arm
 starter= --arm scratch=--from-scratch --minutes 15 --log benchmarks/results/template-anatomy.jsonl``.
@@ -25,7 +27,7 @@ import shlex
 from pathlib import Path
 
 from bench_budget import evaluate, lesion, prepare_once, summary
-from template_cohort import load_template, write_template_cohort
+from template_cohort import DEFAULT_LESION_CONTRAST, load_template, write_template_cohort
 
 from lesionseg.data import discover
 from lesionseg.starter import starter_bundle_path
@@ -36,6 +38,17 @@ TRAIN_SEED, HELD_OUT_SEED = 8100, 8200
 def _short(path: str | None) -> str | None:
     """The bundle as logged: its run folder and file name, never this machine's absolute path."""
     return None if path is None else path if path == "starter" else "/".join(Path(path).parts[-2:])
+
+
+def _contrast_range(text: str) -> tuple[float, float]:
+    """``LOW,HIGH`` as two floats with 0 <= LOW <= HIGH (argparse type)."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--held-out-contrast wants LOW,HIGH (two numbers), not {text!r}") from None
+    if not 0.0 <= low <= high:
+        raise argparse.ArgumentTypeError(f"--held-out-contrast wants 0 <= LOW <= HIGH, not {text!r}")
+    return low, high
 
 
 def main() -> None:
@@ -49,17 +62,22 @@ def main() -> None:
     parser.add_argument("--arm", action="append", default=[], metavar="NAME=OPTIONS")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--log", type=Path, help="append each row's results to this JSON-lines file")
+    parser.add_argument("--held-out-contrast", type=_contrast_range, default=DEFAULT_LESION_CONTRAST,
+                        metavar="LOW,HIGH", help="per-case lesion contrast of the held-out cases (default 0.3,1.5)")
     args = parser.parse_args()
     work = args.work
     template = load_template()
-    write_template_cohort(work / "heldout", args.held_out, HELD_OUT_SEED, template)
+    contrast = tuple(args.held_out_contrast)
+    held_out_folder = work / ("heldout" if contrast == DEFAULT_LESION_CONTRAST
+                              else f"heldout-contrast-{contrast[0]:g}-{contrast[1]:g}")
+    write_template_cohort(held_out_folder, args.held_out, HELD_OUT_SEED, template, contrast)
     runs = [(name, path, None, "0") for name, _, path in (b.partition("=") for b in args.bundle)]
     if args.arm:
         write_template_cohort(work / "train", args.train_cases, TRAIN_SEED, template)
         prepare_once(work / "train", work / "prepared")
         runs += [(name, None, options, seed) for name, _, options in (a.partition("=") for a in args.arm)
                  for seed in args.seeds.split(",")]
-    held_out = discover(work / "heldout")
+    held_out = discover(held_out_folder)
     for name, path, options, seed in runs:
         seconds = 0.0
         if path is not None:
@@ -79,6 +97,7 @@ def main() -> None:
             args.log.parent.mkdir(parents=True, exist_ok=True)
             with args.log.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"row": name, "bundle": _short(path), "options": options,
+                                         "held_out_contrast": list(contrast),
                                          "seed": int(seed), "minutes_budget": None if path else args.minutes,
                                          "minutes_wall": seconds / 60, "held_out": held, "cases": rows}) + "\n")
 

@@ -14,7 +14,8 @@ built here, independently of :mod:`lesionseg.synth`, so that the two generators 
 - 1-5 lesions: unions of 1-3 rotated ellipsoids with a rough surface (smooth noise of 25 % of the radius),
   clipped to grey and white matter, the first of 4-14 mm radius, the others 2.5-10 mm, and in a third of
   the cases one large lesion of 15-24 mm radius; lesion contrast +30 % to +150 % over the tissue it replaces
-  (one draw per case, times 0.7-1.3 per lesion, with a 15 % internal texture);
+  (one draw per case, times 0.7-1.3 per lesion, with a 15 % internal texture; ``lesion_contrast`` draws another
+  range, e.g. +150 % to +300 % for the very bright large lesions whose interiors a model may miss);
 - the acquisition: in-plane spacing 0.85-1.2 mm, slices of 3-5 mm (a box profile: each slice averages its
   thickness), half of the cases stored obliquely (up to 20 degrees of pitch, 8 of roll and yaw, written in
   the header's direction), a multiplicative bias field of 10-30 % peak to peak, Rician noise of 2-5 % of white
@@ -103,7 +104,12 @@ def _draw_lesion(rng: np.random.Generator, parenchyma: np.ndarray, radius_mm: fl
     return box, mask
 
 
-def _lesions(rng: np.random.Generator, template: Template) -> tuple[np.ndarray, np.ndarray]:
+#: the range of the per-case lesion contrast (fraction over the tissue the lesion replaces) by default
+DEFAULT_LESION_CONTRAST = (0.3, 1.5)
+
+
+def _lesions(rng: np.random.Generator, template: Template,
+             lesion_contrast_range: tuple[float, float] = DEFAULT_LESION_CONTRAST) -> tuple[np.ndarray, np.ndarray]:
     """Lesion fraction (0-1, partial volume) and per-voxel contrast on the template grid."""
     parenchyma = template.grey + template.white
     fraction = np.zeros_like(parenchyma)
@@ -113,7 +119,7 @@ def _lesions(rng: np.random.Generator, template: Template) -> tuple[np.ndarray, 
     radii += [float(np.exp(rng.uniform(np.log(2.5), np.log(10.0)))) for _ in range(count - 1)]
     if rng.random() < 1 / 3:
         radii[0] = float(rng.uniform(15.0, 24.0))
-    case_contrast = float(rng.uniform(0.3, 1.5))
+    case_contrast = float(rng.uniform(*lesion_contrast_range))
     for radius in radii:
         for _ in range(30):
             drawn = _draw_lesion(rng, parenchyma, radius)
@@ -193,10 +199,13 @@ def _thick_slices(fine: np.ndarray, subdivisions: int) -> np.ndarray:
     return fine.reshape(fine.shape[0] // subdivisions, subdivisions, *fine.shape[1:]).mean(1)
 
 
-def make_template_case(template: Template, seed: int, index: int) -> tuple[sitk.Image, sitk.Image, dict]:
-    """One case: (FLAIR int16 image, uint8 mask image, its drawn parameters)."""
+def make_template_case(template: Template, seed: int, index: int,
+                       lesion_contrast_range: tuple[float, float] = DEFAULT_LESION_CONTRAST,
+                       ) -> tuple[sitk.Image, sitk.Image, dict]:
+    """One case: (FLAIR int16 image, uint8 mask image, its drawn parameters). Another ``lesion_contrast_range``
+    draws the same case (anatomy, lesion shapes, acquisition) with other lesion intensities."""
     rng = np.random.default_rng([seed, index])
-    lesion_fraction, lesion_contrast = _lesions(rng, template)
+    lesion_fraction, lesion_contrast = _lesions(rng, template, lesion_contrast_range)
     flair = _flair(rng, template, lesion_fraction, lesion_contrast)
     oblique = bool(rng.random() < 0.5)
     fine, subdivisions, acquisition = _acquisition_grid(rng, template, oblique)
@@ -232,7 +241,8 @@ def make_template_case(template: Template, seed: int, index: int) -> tuple[sitk.
     return image_of(np.round(noisy * 500.0), np.int16), image_of(truth, np.uint8), parameters
 
 
-def write_template_cohort(root: Path, count: int, seed: int, template: Template | None = None) -> None:
+def write_template_cohort(root: Path, count: int, seed: int, template: Template | None = None,
+                          lesion_contrast_range: tuple[float, float] = DEFAULT_LESION_CONTRAST) -> None:
     """Write ``count`` cases (ISLES'22 public layout, FLAIR and mask) unless the folder already holds them."""
     root = Path(root)
     if (root / "dataset_description.json").exists():
@@ -242,11 +252,12 @@ def write_template_cohort(root: Path, count: int, seed: int, template: Template 
     for index in range(count):
         case_id = f"sub-strokecase{index + 1:04d}"
         files = case_files(root, case_id, ("flair",))
-        flair, mask, parameters = make_template_case(template, seed, index)
+        flair, mask, parameters = make_template_case(template, seed, index, lesion_contrast_range)
         write_image(flair, files.channels["flair"])
         write_image(mask, files.mask)
         records.append({"case_id": case_id, **parameters})
     (root / "template_cases.json").write_text(json.dumps(records, indent=1))
     (root / "dataset_description.json").write_text(json.dumps(
         {"Name": "LesionSeg template-anatomy cohort", "BIDSVersion": "1.8.0", "DatasetType": "raw",
-         "GeneratedBy": [{"Name": "benchmarks/template_cohort.py", "Seed": seed}]}, indent=1))
+         "GeneratedBy": [{"Name": "benchmarks/template_cohort.py", "Seed": seed,
+                          "LesionContrast": list(lesion_contrast_range)}]}, indent=1))
