@@ -12,7 +12,9 @@ maps). Two kinds of rows:
 
 Printed per row as ``bench_budget.py`` prints: per-case Dice and lesion-wise F1 (means), false and missed
 lesions per case, the volume ratio of every lesion over 10 mL. ``--log FILE`` appends JSON lines.
-``--held-out-contrast LOW,HIGH`` draws the same held-out cases with another per-case lesion contrast (fraction over
+``--modality ct`` does the same with non-contrast CT heads drawn on the template (:func:`template_cohort.
+make_template_ct_case`: a skull around its brain, hypodense lesions 2-8 HU, 5 mm slices, noise 3-6 HU), in their
+own folders; ``starter`` is then the CT starter. ``--held-out-contrast LOW,HIGH`` draws the same held-out cases with another per-case lesion contrast (fraction over
 the tissue; default 0.3,1.5), in their own folder: e.g. 1.5,3.0 for very bright lesions (2.5-4 times their tissue).
 
 Run: ``.venv/bin/python benchmarks/bench_template_anatomy.py --work W --bundle starter=starter --arm
@@ -27,7 +29,8 @@ import shlex
 from pathlib import Path
 
 from bench_budget import evaluate, lesion, prepare_once, summary
-from template_cohort import DEFAULT_LESION_CONTRAST, load_template, write_template_cohort
+from template_cohort import (CT_LESION_HU, CT_NOISE_CORRELATION_PX, DEFAULT_LESION_CONTRAST, load_template,
+                             write_template_cohort)
 
 from lesionseg.data import discover
 from lesionseg.starter import starter_bundle_path
@@ -62,32 +65,47 @@ def main() -> None:
     parser.add_argument("--arm", action="append", default=[], metavar="NAME=OPTIONS")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--log", type=Path, help="append each row's results to this JSON-lines file")
+    parser.add_argument("--modality", choices=("flair", "ct"), default="flair")
+    parser.add_argument("--ct-noise-correlation", type=float, default=CT_NOISE_CORRELATION_PX, metavar="PX",
+                        help="CT held-out noise correlation in pixels (0: white noise; default %(default)s)")
+    parser.add_argument("--ct-lesion-hu", type=_contrast_range, default=CT_LESION_HU, metavar="LOW,HIGH",
+                        help="CT held-out lesion depth below the tissue in HU (default 2,8)")
     parser.add_argument("--held-out-contrast", type=_contrast_range, default=DEFAULT_LESION_CONTRAST,
                         metavar="LOW,HIGH", help="per-case lesion contrast of the held-out cases (default 0.3,1.5)")
     args = parser.parse_args()
     work = args.work
     template = load_template()
     contrast = tuple(args.held_out_contrast)
-    held_out_folder = work / ("heldout" if contrast == DEFAULT_LESION_CONTRAST
-                              else f"heldout-contrast-{contrast[0]:g}-{contrast[1]:g}")
-    write_template_cohort(held_out_folder, args.held_out, HELD_OUT_SEED, template, contrast)
+    suffix = "-ct" if args.modality == "ct" else ""
+    if args.modality == "ct":
+        depth = tuple(args.ct_lesion_hu)
+        held_out_folder = work / ("heldout-ct"
+                                  + ("" if args.ct_noise_correlation == CT_NOISE_CORRELATION_PX
+                                     else f"-noise-{args.ct_noise_correlation:g}px")
+                                  + ("" if depth == CT_LESION_HU else f"-hu-{depth[0]:g}-{depth[1]:g}"))
+    else:
+        held_out_folder = work / ("heldout" if contrast == DEFAULT_LESION_CONTRAST
+                                  else f"heldout-contrast-{contrast[0]:g}-{contrast[1]:g}")
+    write_template_cohort(held_out_folder, args.held_out, HELD_OUT_SEED, template, contrast, args.modality,
+                          args.ct_noise_correlation, tuple(args.ct_lesion_hu))
     runs = [(name, path, None, "0") for name, _, path in (b.partition("=") for b in args.bundle)]
     if args.arm:
-        write_template_cohort(work / "train", args.train_cases, TRAIN_SEED, template)
-        prepare_once(work / "train", work / "prepared")
+        write_template_cohort(work / ("train" + suffix), args.train_cases, TRAIN_SEED, template,
+                              modality=args.modality)
+        prepare_once(work / ("train" + suffix), work / ("prepared" + suffix))
         runs += [(name, None, options, seed) for name, _, options in (a.partition("=") for a in args.arm)
                  for seed in args.seeds.split(",")]
     held_out = discover(held_out_folder)
     for name, path, options, seed in runs:
         seconds = 0.0
         if path is not None:
-            bundle = starter_bundle_path() if path == "starter" else Path(path)
+            bundle = starter_bundle_path(args.modality) if path == "starter" else Path(path)
         else:
             run = work / f"run-{name}-{seed}"
-            seconds = lesion(["train", str(work / "prepared"), str(run), "--minutes", f"{args.minutes:g}",
+            seconds = lesion(["train", str(work / ("prepared" + suffix)), str(run), "--minutes", f"{args.minutes:g}",
                               "--seed", seed, "--progress", "none", *shlex.split(options)])
             bundle = run / "model.lsb"
-        rows = evaluate(bundle, held_out)
+        rows = evaluate(bundle, held_out, args.modality)
         held = summary(rows)
         print(f"{name:>10} seed {seed}: {seconds / 60:.1f} min; template held-out Dice {held['dice']:.3f}, lesion F1 "
               f"{held['f1']:.3f}, {held['fp_per_case']:.1f} false and {held['fn_per_case']:.1f} missed lesions per "
@@ -97,7 +115,10 @@ def main() -> None:
             args.log.parent.mkdir(parents=True, exist_ok=True)
             with args.log.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"row": name, "bundle": _short(path), "options": options,
-                                         "held_out_contrast": list(contrast),
+                                         "modality": args.modality,
+                                         "held_out_contrast": None if args.modality == "ct" else list(contrast),
+                                         "ct_noise_correlation_px": args.ct_noise_correlation if args.modality == "ct" else None,
+                                         "ct_lesion_hu": list(args.ct_lesion_hu) if args.modality == "ct" else None,
                                          "seed": int(seed), "minutes_budget": None if path else args.minutes,
                                          "minutes_wall": seconds / 60, "held_out": held, "cases": rows}) + "\n")
 

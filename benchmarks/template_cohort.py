@@ -21,7 +21,15 @@ built here, independently of :mod:`lesionseg.synth`, so that the two generators 
   the header's direction), a multiplicative bias field of 10-30 % peak to peak, Rician noise of 2-5 % of white
   matter; the truth mask is the lesion's partial-volume fraction >= 0.5 on the acquired grid.
 
-Cases are written in the ISLES'22 public layout (FLAIR and mask), so that ``lesionseg prepare`` and
+``modality="ct"`` draws non-contrast CT heads on the same anatomy instead (:func:`make_template_ct_case`):
+Hounsfield units per case (white matter 22-28, grey matter 8-14 above it, CSF 2-10), hypodense lesions 2-8 HU
+below the tissue they replace (the 15 % texture included; no lesion of the 15-24 mm kind, so lesions of about
+0.05-12 mL), a skull drawn around the template's brain (a CSF layer of 1-3 mm, bone of 4-8 mm at 900-1600 HU,
+scalp of 3-6 mm, air), a brightening of 0-8 HU near the inner table (beam hardening), 5 mm slices from
+0.7-1.0 mm pixels, a third stored obliquely (gantry tilt up to 20 degrees), and noise of 3-6 HU correlated
+over about a pixel (``ct_noise_correlation_px``; 0: white noise, as the phantom draws it).
+
+Cases are written in the ISLES'22 public layout (FLAIR or CT, and mask), so that ``lesionseg prepare`` and
 :func:`lesionseg.data.discover` read them as they read any published dataset.
 """
 
@@ -109,15 +117,17 @@ DEFAULT_LESION_CONTRAST = (0.3, 1.5)
 
 
 def _lesions(rng: np.random.Generator, template: Template,
-             lesion_contrast_range: tuple[float, float] = DEFAULT_LESION_CONTRAST) -> tuple[np.ndarray, np.ndarray]:
-    """Lesion fraction (0-1, partial volume) and per-voxel contrast on the template grid."""
+             lesion_contrast_range: tuple[float, float] = DEFAULT_LESION_CONTRAST,
+             large_probability: float = 1 / 3) -> tuple[np.ndarray, np.ndarray]:
+    """Lesion fraction (0-1, partial volume) and per-voxel contrast on the template grid; one lesion of 15-24 mm
+    radius in a case with ``large_probability``."""
     parenchyma = template.grey + template.white
     fraction = np.zeros_like(parenchyma)
     contrast = np.zeros_like(parenchyma)
     count = int(rng.choice(np.arange(1, 6), p=_LESION_COUNT_PROBABILITY))
     radii = [float(np.exp(rng.uniform(np.log(4.0), np.log(14.0))))]
     radii += [float(np.exp(rng.uniform(np.log(2.5), np.log(10.0)))) for _ in range(count - 1)]
-    if rng.random() < 1 / 3:
+    if rng.random() < large_probability:
         radii[0] = float(rng.uniform(15.0, 24.0))
     case_contrast = float(rng.uniform(*lesion_contrast_range))
     for radius in radii:
@@ -171,16 +181,20 @@ def _warp(rng: np.random.Generator, template: Template) -> sitk.Transform:
     return sitk.CompositeTransform([affine, bspline])
 
 
-def _acquisition_grid(rng: np.random.Generator, template: Template, oblique: bool) -> tuple[sitk.Image, int, dict]:
+def _acquisition_grid(rng: np.random.Generator, template: Template, oblique: bool,
+                      in_plane_range: tuple[float, float] = (0.85, 1.2),
+                      thickness_range: tuple[float, float] = (3.0, 5.0),
+                      extent_mm: tuple[float, float, float] = (190.0, 230.0, 175.0),
+                      ) -> tuple[sitk.Image, int, dict]:
     """The fine grid (slices subdivided k times) in the stored orientation, k, and the drawn acquisition."""
-    in_plane = float(rng.uniform(0.85, 1.2))
-    thickness = float(rng.uniform(3.0, 5.0))
+    in_plane = float(rng.uniform(*in_plane_range))
+    thickness = float(rng.uniform(*thickness_range))
     subdivisions = int(np.ceil(thickness / 0.75))
     angles = (rng.uniform(-20, 20), rng.uniform(-8, 8), rng.uniform(-8, 8)) if oblique else (0.0, 0.0, 0.0)
     direction = Rotation.from_euler("xyz", angles, degrees=True).as_matrix()
     if rng.random() < 0.5:  # stored as a NIfTI from a RAS-oriented converter would be
         direction = direction @ np.diag([-1.0, -1.0, 1.0])
-    extent = np.array([190.0, 230.0, 175.0])
+    extent = np.array(extent_mm)
     size = [int(np.ceil(extent[0] / in_plane)), int(np.ceil(extent[1] / in_plane)),
             int(np.ceil(extent[2] / thickness)) * subdivisions]
     spacing = [in_plane, in_plane, thickness / subdivisions]
@@ -241,9 +255,108 @@ def make_template_case(template: Template, seed: int, index: int,
     return image_of(np.round(noisy * 500.0), np.int16), image_of(truth, np.uint8), parameters
 
 
+#: the per-case depth of CT lesions below their tissue (HU) and the range every lesion voxel's depth is kept in
+CT_LESION_HU = (2.0, 8.0)
+_CT_PAD_MM = 30  # room on the template's tight 1 mm grid for the skull and scalp drawn around its brain
+
+
+def _ct_head(rng: np.random.Generator, template: Template, lesion_fraction: np.ndarray,
+             lesion_depth_hu: np.ndarray, lesion_hu: tuple[float, float] = CT_LESION_HU,
+             ) -> tuple[np.ndarray, sitk.Image, np.ndarray]:
+    """A CT head in HU on the template grid padded by :data:`_CT_PAD_MM` on every side: (HU array z, y, x, the
+    padded grid, the lesion fraction on it)."""
+    pad = _CT_PAD_MM
+
+    def padded(array: np.ndarray) -> np.ndarray:
+        return np.pad(array, pad)
+
+    grey, white, csf = padded(template.grey), padded(template.white), padded(template.csf)
+    fraction = padded(lesion_fraction)
+    depth = padded(np.where(lesion_fraction > 0, np.clip(lesion_depth_hu, *lesion_hu), 0.0))
+    # the skull follows the brain's smoothed envelope: it bridges the interhemispheric fissure and the sulci
+    envelope = ndimage.gaussian_filter(padded(template.brain).astype(np.float32), 4.0) > 0.35
+    brain = ndimage.binary_fill_holes(envelope | padded(template.brain))
+    outside_brain_mm = ndimage.distance_transform_edt(~brain)
+    thickness = (lambda low, high, sigma: low + (high - low) * (0.5 + 0.5 * np.tanh(
+        _smooth_noise(rng, brain.shape, sigma) / 2.0)))
+    csf_layer = float(rng.uniform(1.0, 3.0))
+    bone = thickness(4.0, 8.0, 12.0)
+    scalp = float(rng.uniform(3.0, 6.0))
+    intracranial = outside_brain_mm <= csf_layer
+    skull = ~intracranial & (outside_brain_mm <= csf_layer + bone)
+    soft = ~intracranial & ~skull & (outside_brain_mm <= csf_layer + bone + scalp)
+    white_hu = float(rng.uniform(22.0, 28.0))
+    grey_hu = white_hu + float(rng.uniform(8.0, 14.0))
+    csf_hu = float(rng.uniform(2.0, 10.0))
+    parenchyma_hu = grey_hu * grey + white_hu * white + csf_hu * csf
+    hu = np.full(brain.shape, -1000.0, np.float32)
+    hu[intracranial] = csf_hu
+    hu[brain] = (parenchyma_hu + csf_hu * np.clip(1.0 - grey - white - csf, 0.0, 1.0))[brain]  # closed-in gaps: CSF
+    hu -= depth * fraction  # hypodense lesions: each voxel darker by its share of lesion
+    bone_hu = float(rng.uniform(900.0, 1600.0)) * (1.0 + 0.1 * _smooth_noise(rng, brain.shape, 6.0))
+    hu[skull] = bone_hu[skull]
+    hu[soft] = float(rng.uniform(20.0, 45.0))
+    inner_table_mm = ndimage.distance_transform_edt(intracranial)  # 0 outside, else the distance to the bone
+    hu += np.where(intracranial, float(rng.uniform(0.0, 8.0)) * np.exp(-inner_table_mm / 6.0), 0.0)
+    reference = sitk.Image([int(v) for v in brain.shape[::-1]], sitk.sitkFloat32)
+    reference.SetSpacing(template.reference.GetSpacing())
+    reference.SetDirection(template.reference.GetDirection())
+    reference.SetOrigin(template.reference.TransformIndexToPhysicalPoint([-pad, -pad, -pad]))
+    return hu.astype(np.float32), reference, fraction
+
+
+#: the CT noise's correlation length (pixels, the sigma of the Gaussian that filters white noise in each slice):
+#: reconstruction kernels make CT noise grainy rather than white
+CT_NOISE_CORRELATION_PX = 0.6
+
+
+def make_template_ct_case(template: Template, seed: int, index: int,
+                          noise_correlation_px: float = CT_NOISE_CORRELATION_PX,
+                          lesion_hu: tuple[float, float] = CT_LESION_HU) -> tuple[sitk.Image, sitk.Image, dict]:
+    """One non-contrast CT case on the template's anatomy: (CT int16 image in HU, uint8 mask image, its drawn
+    parameters); see the module's docstring. ``noise_correlation_px`` 0 draws white noise of the same sigma;
+    ``lesion_hu`` (low, high) another lesion depth below the tissue (HU), e.g. (10, 15) for clear lesions."""
+    rng = np.random.default_rng([seed, index, 7])  # another stream than the FLAIR case of the same index
+    lesion_fraction, lesion_depth = _lesions(rng, template, lesion_hu, large_probability=0.0)
+    hu, reference, fraction = _ct_head(rng, template, lesion_fraction, lesion_depth, lesion_hu)
+    oblique = bool(rng.random() < 1 / 3)
+    fine, subdivisions, acquisition = _acquisition_grid(rng, template, oblique, in_plane_range=(0.7, 1.0),
+                                                        thickness_range=(5.0, 5.0), extent_mm=(240.0, 260.0, 190.0))
+    warp = _warp(rng, template)
+
+    def acquire(array: np.ndarray, outside: float) -> np.ndarray:
+        image = sitk.GetImageFromArray(array)
+        image.CopyInformation(reference)
+        resampled = sitk.Resample(image, fine, warp, sitk.sitkLinear, outside, sitk.sitkFloat32)
+        return _thick_slices(sitk.GetArrayFromImage(resampled), subdivisions)
+
+    signal = acquire(hu, -1000.0)
+    truth = acquire(fraction, 0.0) >= 0.5
+    sigma_hu = float(rng.uniform(3.0, 6.0))
+    noise = np.stack([ndimage.gaussian_filter(rng.standard_normal(signal.shape[1:]), noise_correlation_px)
+                      for _ in range(signal.shape[0])])
+    noisy = signal + sigma_hu * noise / noise.std()
+    spacing = list(fine.GetSpacing()[:2]) + [fine.GetSpacing()[2] * subdivisions]
+    origin = fine.TransformContinuousIndexToPhysicalPoint([0.0, 0.0, (subdivisions - 1) / 2.0])
+
+    def image_of(array: np.ndarray, pixel) -> sitk.Image:
+        image = sitk.GetImageFromArray(array.astype(pixel))
+        image.SetSpacing(spacing)
+        image.SetDirection(fine.GetDirection())
+        image.SetOrigin(origin)
+        return image
+
+    lesion_ml = float(truth.sum() * np.prod(spacing) / 1000.0)
+    parameters = {**acquisition, "seed": seed, "index": index, "noise_hu": sigma_hu,
+                  "noise_correlation_px": noise_correlation_px, "lesion_hu": list(lesion_hu), "lesion_ml": lesion_ml}
+    return image_of(np.clip(np.round(noisy), -1024, 3071), np.int16), image_of(truth, np.uint8), parameters
+
+
 def write_template_cohort(root: Path, count: int, seed: int, template: Template | None = None,
-                          lesion_contrast_range: tuple[float, float] = DEFAULT_LESION_CONTRAST) -> None:
-    """Write ``count`` cases (ISLES'22 public layout, FLAIR and mask) unless the folder already holds them."""
+                          lesion_contrast_range: tuple[float, float] = DEFAULT_LESION_CONTRAST,
+                          modality: str = "flair", ct_noise_correlation_px: float = CT_NOISE_CORRELATION_PX,
+                          ct_lesion_hu: tuple[float, float] = CT_LESION_HU) -> None:
+    """Write ``count`` cases (ISLES'22 public layout, FLAIR or CT, and mask) unless the folder already holds them."""
     root = Path(root)
     if (root / "dataset_description.json").exists():
         return
@@ -251,13 +364,16 @@ def write_template_cohort(root: Path, count: int, seed: int, template: Template 
     records = []
     for index in range(count):
         case_id = f"sub-strokecase{index + 1:04d}"
-        files = case_files(root, case_id, ("flair",))
-        flair, mask, parameters = make_template_case(template, seed, index, lesion_contrast_range)
-        write_image(flair, files.channels["flair"])
+        files = case_files(root, case_id, (modality,))
+        if modality == "ct":
+            image, mask, parameters = make_template_ct_case(template, seed, index, ct_noise_correlation_px, ct_lesion_hu)
+        else:
+            image, mask, parameters = make_template_case(template, seed, index, lesion_contrast_range)
+        write_image(image, files.channels[modality])
         write_image(mask, files.mask)
         records.append({"case_id": case_id, **parameters})
     (root / "template_cases.json").write_text(json.dumps(records, indent=1))
     (root / "dataset_description.json").write_text(json.dumps(
         {"Name": "LesionSeg template-anatomy cohort", "BIDSVersion": "1.8.0", "DatasetType": "raw",
-         "GeneratedBy": [{"Name": "benchmarks/template_cohort.py", "Seed": seed,
-                          "LesionContrast": list(lesion_contrast_range)}]}, indent=1))
+         "GeneratedBy": [{"Name": "benchmarks/template_cohort.py", "Seed": seed, "Modality": modality,
+                          "LesionContrast": list(ct_lesion_hu if modality == "ct" else lesion_contrast_range)}]}, indent=1))
