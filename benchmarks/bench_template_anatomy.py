@@ -12,10 +12,13 @@ maps). Two kinds of rows:
 
 Printed per row as ``bench_budget.py`` prints: per-case Dice and lesion-wise F1 (means), false and missed
 lesions per case, the volume ratio of every lesion over 10 mL. ``--log FILE`` appends JSON lines.
-``--modality ct`` does the same with non-contrast CT heads drawn on the template (:func:`template_cohort.
-make_template_ct_case`: a skull around its brain, hypodense lesions 2-8 HU, 5 mm slices, noise 3-6 HU), in their
-own folders; ``starter`` is then the CT starter. ``--held-out-contrast LOW,HIGH`` draws the same held-out cases with another per-case lesion contrast (fraction over
-the tissue; default 0.3,1.5), in their own folder: e.g. 1.5,3.0 for very bright lesions (2.5-4 times their tissue).
+``--modality ct`` does the same with non-contrast CT heads drawn on the template
+(:func:`template_cohort.make_template_ct_case`: a skull around its brain, hypodense lesions 2-8 HU, 5 mm slices,
+noise 3-6 HU), in their own folders; ``starter`` is then the CT starter; ``--ct-lesion-hu`` and
+``--ct-noise-correlation`` draw the same held-out heads with other lesion depths or white noise.
+``--held-out-contrast LOW,HIGH`` draws the same FLAIR held-out cases with another per-case lesion contrast
+(fraction over the tissue; default 0.3,1.5), in their own folder: e.g. 1.5,3.0 for very bright lesions (2.5-4
+times their tissue).
 
 Run: ``.venv/bin/python benchmarks/bench_template_anatomy.py --work W --bundle starter=starter --arm
 starter= --arm scratch=--from-scratch --minutes 15 --log benchmarks/results/template-anatomy.jsonl``.
@@ -114,11 +117,12 @@ def main() -> None:
         if args.log:
             args.log.parent.mkdir(parents=True, exist_ok=True)
             with args.log.open("a", encoding="utf-8") as handle:
+                ct = args.modality == "ct"
                 handle.write(json.dumps({"row": name, "bundle": _short(path), "options": options,
                                          "modality": args.modality,
-                                         "held_out_contrast": None if args.modality == "ct" else list(contrast),
-                                         "ct_noise_correlation_px": args.ct_noise_correlation if args.modality == "ct" else None,
-                                         "ct_lesion_hu": list(args.ct_lesion_hu) if args.modality == "ct" else None,
+                                         "held_out_contrast": None if ct else list(contrast),
+                                         "ct_noise_correlation_px": args.ct_noise_correlation if ct else None,
+                                         "ct_lesion_hu": list(args.ct_lesion_hu) if ct else None,
                                          "seed": int(seed), "minutes_budget": None if path else args.minutes,
                                          "minutes_wall": seconds / 60, "held_out": held, "cases": rows}) + "\n")
 

@@ -14,7 +14,7 @@ built here, independently of :mod:`lesionseg.synth`, so that the two generators 
 - 1-5 lesions: unions of 1-3 rotated ellipsoids with a rough surface (smooth noise of 25 % of the radius),
   clipped to grey and white matter, the first of 4-14 mm radius, the others 2.5-10 mm, and in a third of
   the cases one large lesion of 15-24 mm radius; lesion contrast +30 % to +150 % over the tissue it replaces
-  (one draw per case, times 0.7-1.3 per lesion, with a 15 % internal texture; ``lesion_contrast`` draws another
+  (one draw per case, times 0.7-1.3 per lesion, with a 15 % internal texture; ``lesion_contrast_range`` draws another
   range, e.g. +150 % to +300 % for the very bright large lesions whose interiors a model may miss);
 - the acquisition: in-plane spacing 0.85-1.2 mm, slices of 3-5 mm (a box profile: each slice averages its
   thickness), half of the cases stored obliquely (up to 20 degrees of pitch, 8 of roll and yaw, written in
@@ -277,10 +277,8 @@ def _ct_head(rng: np.random.Generator, template: Template, lesion_fraction: np.n
     envelope = ndimage.gaussian_filter(padded(template.brain).astype(np.float32), 4.0) > 0.35
     brain = ndimage.binary_fill_holes(envelope | padded(template.brain))
     outside_brain_mm = ndimage.distance_transform_edt(~brain)
-    thickness = (lambda low, high, sigma: low + (high - low) * (0.5 + 0.5 * np.tanh(
-        _smooth_noise(rng, brain.shape, sigma) / 2.0)))
     csf_layer = float(rng.uniform(1.0, 3.0))
-    bone = thickness(4.0, 8.0, 12.0)
+    bone = 4.0 + 4.0 * (0.5 + 0.5 * np.tanh(_smooth_noise(rng, brain.shape, 12.0) / 2.0))  # 4-8 mm, smoothly varying
     scalp = float(rng.uniform(3.0, 6.0))
     intracranial = outside_brain_mm <= csf_layer
     skull = ~intracranial & (outside_brain_mm <= csf_layer + bone)
@@ -366,7 +364,8 @@ def write_template_cohort(root: Path, count: int, seed: int, template: Template 
         case_id = f"sub-strokecase{index + 1:04d}"
         files = case_files(root, case_id, (modality,))
         if modality == "ct":
-            image, mask, parameters = make_template_ct_case(template, seed, index, ct_noise_correlation_px, ct_lesion_hu)
+            image, mask, parameters = make_template_ct_case(template, seed, index, ct_noise_correlation_px,
+                                                            ct_lesion_hu)
         else:
             image, mask, parameters = make_template_case(template, seed, index, lesion_contrast_range)
         write_image(image, files.channels[modality])
@@ -376,4 +375,5 @@ def write_template_cohort(root: Path, count: int, seed: int, template: Template 
     (root / "dataset_description.json").write_text(json.dumps(
         {"Name": "LesionSeg template-anatomy cohort", "BIDSVersion": "1.8.0", "DatasetType": "raw",
          "GeneratedBy": [{"Name": "benchmarks/template_cohort.py", "Seed": seed, "Modality": modality,
-                          "LesionContrast": list(ct_lesion_hu if modality == "ct" else lesion_contrast_range)}]}, indent=1))
+                          "LesionContrast": list(ct_lesion_hu if modality == "ct" else lesion_contrast_range)}]},
+        indent=1))
