@@ -46,14 +46,14 @@ def _short(path: str | None) -> str | None:
     return None if path is None else path if path == "starter" else "/".join(Path(path).parts[-2:])
 
 
-def _contrast_range(text: str) -> tuple[float, float]:
-    """``LOW,HIGH`` as two floats with 0 <= LOW <= HIGH (argparse type)."""
+def _number_range(text: str) -> tuple[float, float]:
+    """``LOW,HIGH`` as two floats with 0 <= LOW <= HIGH (argparse type; argparse names the option in its error)."""
     try:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--held-out-contrast wants LOW,HIGH (two numbers), not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"wants LOW,HIGH (two numbers), not {text!r}") from None
     if not 0.0 <= low <= high:
-        raise argparse.ArgumentTypeError(f"--held-out-contrast wants 0 <= LOW <= HIGH, not {text!r}")
+        raise argparse.ArgumentTypeError(f"wants 0 <= LOW <= HIGH, not {text!r}")
     return low, high
 
 
@@ -71,9 +71,9 @@ def main() -> None:
     parser.add_argument("--modality", choices=("flair", "ct"), default="flair")
     parser.add_argument("--ct-noise-correlation", type=float, default=CT_NOISE_CORRELATION_PX, metavar="PX",
                         help="CT held-out noise correlation in pixels (0: white noise; default %(default)s)")
-    parser.add_argument("--ct-lesion-hu", type=_contrast_range, default=CT_LESION_HU, metavar="LOW,HIGH",
+    parser.add_argument("--ct-lesion-hu", type=_number_range, default=CT_LESION_HU, metavar="LOW,HIGH",
                         help="CT held-out lesion depth below the tissue in HU (default 2,8)")
-    parser.add_argument("--held-out-contrast", type=_contrast_range, default=DEFAULT_LESION_CONTRAST,
+    parser.add_argument("--held-out-contrast", type=_number_range, default=DEFAULT_LESION_CONTRAST,
                         metavar="LOW,HIGH", help="per-case lesion contrast of the held-out cases (default 0.3,1.5)")
     args = parser.parse_args()
     work = args.work

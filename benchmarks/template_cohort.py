@@ -213,6 +213,26 @@ def _thick_slices(fine: np.ndarray, subdivisions: int) -> np.ndarray:
     return fine.reshape(fine.shape[0] // subdivisions, subdivisions, *fine.shape[1:]).mean(1)
 
 
+def _acquire(array: np.ndarray, reference: sitk.Image, fine: sitk.Image, warp: sitk.Transform, subdivisions: int,
+             outside: float = 0.0) -> np.ndarray:
+    """An array (z, y, x) on ``reference``'s grid seen through ``warp`` on the fine grid (linear, ``outside`` beyond
+    it), averaged into thick slices of ``subdivisions`` fine slices each."""
+    image = sitk.GetImageFromArray(array)
+    image.CopyInformation(reference)
+    resampled = sitk.Resample(image, fine, warp, sitk.sitkLinear, outside, sitk.sitkFloat32)
+    return _thick_slices(sitk.GetArrayFromImage(resampled), subdivisions)
+
+
+def _stored_image(array: np.ndarray, pixel, fine: sitk.Image, subdivisions: int) -> sitk.Image:
+    """A thick-slice array (z, y, x) as the stored image: the fine grid's in-plane spacing and direction, each slice
+    ``subdivisions`` fine slices thick and centred on them."""
+    image = sitk.GetImageFromArray(array.astype(pixel))
+    image.SetSpacing(list(fine.GetSpacing()[:2]) + [fine.GetSpacing()[2] * subdivisions])
+    image.SetDirection(fine.GetDirection())
+    image.SetOrigin(fine.TransformContinuousIndexToPhysicalPoint([0.0, 0.0, (subdivisions - 1) / 2.0]))
+    return image
+
+
 def make_template_case(template: Template, seed: int, index: int,
                        lesion_contrast_range: tuple[float, float] = DEFAULT_LESION_CONTRAST,
                        ) -> tuple[sitk.Image, sitk.Image, dict]:
@@ -225,14 +245,8 @@ def make_template_case(template: Template, seed: int, index: int,
     fine, subdivisions, acquisition = _acquisition_grid(rng, template, oblique)
     warp = _warp(rng, template)
 
-    def acquire(array: np.ndarray) -> np.ndarray:
-        image = sitk.GetImageFromArray(array)
-        image.CopyInformation(template.reference)
-        resampled = sitk.Resample(image, fine, warp, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-        return _thick_slices(sitk.GetArrayFromImage(resampled), subdivisions)
-
-    signal = acquire(flair)
-    truth = acquire(lesion_fraction) >= 0.5
+    signal = _acquire(flair, template.reference, fine, warp, subdivisions)
+    truth = _acquire(lesion_fraction, template.reference, fine, warp, subdivisions) >= 0.5
     shape = signal.shape
     bias_low = rng.standard_normal((3, 3, 3))
     bias = np.exp(ndimage.zoom(bias_low, np.array(shape) / 3.0, order=3)[: shape[0], : shape[1], : shape[2]]
@@ -240,19 +254,10 @@ def make_template_case(template: Template, seed: int, index: int,
     sigma = float(rng.uniform(0.02, 0.05))
     noisy = np.hypot(signal * bias + rng.normal(0, sigma, shape), rng.normal(0, sigma, shape))
     noisy[signal <= 0] = 0.0  # skull-stripped: the background stays zero, as the template's
-    spacing = list(fine.GetSpacing()[:2]) + [fine.GetSpacing()[2] * subdivisions]
-    origin = fine.TransformContinuousIndexToPhysicalPoint([0.0, 0.0, (subdivisions - 1) / 2.0])
-
-    def image_of(array: np.ndarray, pixel) -> sitk.Image:
-        image = sitk.GetImageFromArray(array.astype(pixel))
-        image.SetSpacing(spacing)
-        image.SetDirection(fine.GetDirection())
-        image.SetOrigin(origin)
-        return image
-
-    lesion_ml = float(truth.sum() * np.prod(spacing) / 1000.0)
+    mask = _stored_image(truth, np.uint8, fine, subdivisions)
+    lesion_ml = float(truth.sum() * np.prod(mask.GetSpacing()) / 1000.0)
     parameters = {**acquisition, "seed": seed, "index": index, "noise": sigma, "lesion_ml": lesion_ml}
-    return image_of(np.round(noisy * 500.0), np.int16), image_of(truth, np.uint8), parameters
+    return _stored_image(np.round(noisy * 500.0), np.int16, fine, subdivisions), mask, parameters
 
 
 #: the per-case depth of CT lesions below their tissue (HU) and the range every lesion voxel's depth is kept in
@@ -322,32 +327,18 @@ def make_template_ct_case(template: Template, seed: int, index: int,
                                                         thickness_range=(5.0, 5.0), extent_mm=(240.0, 260.0, 190.0))
     warp = _warp(rng, template)
 
-    def acquire(array: np.ndarray, outside: float) -> np.ndarray:
-        image = sitk.GetImageFromArray(array)
-        image.CopyInformation(reference)
-        resampled = sitk.Resample(image, fine, warp, sitk.sitkLinear, outside, sitk.sitkFloat32)
-        return _thick_slices(sitk.GetArrayFromImage(resampled), subdivisions)
-
-    signal = acquire(hu, -1000.0)
-    truth = acquire(fraction, 0.0) >= 0.5
+    signal = _acquire(hu, reference, fine, warp, subdivisions, outside=-1000.0)
+    truth = _acquire(fraction, reference, fine, warp, subdivisions) >= 0.5
     sigma_hu = float(rng.uniform(3.0, 6.0))
     noise = np.stack([ndimage.gaussian_filter(rng.standard_normal(signal.shape[1:]), noise_correlation_px)
                       for _ in range(signal.shape[0])])
     noisy = signal + sigma_hu * noise / noise.std()
-    spacing = list(fine.GetSpacing()[:2]) + [fine.GetSpacing()[2] * subdivisions]
-    origin = fine.TransformContinuousIndexToPhysicalPoint([0.0, 0.0, (subdivisions - 1) / 2.0])
-
-    def image_of(array: np.ndarray, pixel) -> sitk.Image:
-        image = sitk.GetImageFromArray(array.astype(pixel))
-        image.SetSpacing(spacing)
-        image.SetDirection(fine.GetDirection())
-        image.SetOrigin(origin)
-        return image
-
-    lesion_ml = float(truth.sum() * np.prod(spacing) / 1000.0)
+    mask = _stored_image(truth, np.uint8, fine, subdivisions)
+    lesion_ml = float(truth.sum() * np.prod(mask.GetSpacing()) / 1000.0)
     parameters = {**acquisition, "seed": seed, "index": index, "noise_hu": sigma_hu,
                   "noise_correlation_px": noise_correlation_px, "lesion_hu": list(lesion_hu), "lesion_ml": lesion_ml}
-    return image_of(np.clip(np.round(noisy), -1024, 3071), np.int16), image_of(truth, np.uint8), parameters
+    image = _stored_image(np.clip(np.round(noisy), -1024, 3071), np.int16, fine, subdivisions)
+    return image, mask, parameters
 
 
 def write_template_cohort(root: Path, count: int, seed: int, template: Template | None = None,
