@@ -129,3 +129,70 @@ def test_starter_means_the_ct_starter_for_a_ct_run(tiny_prepared, tiny_2p5d_bund
     assert "fine-tuning from ct starter although channel flair is normalised" in messages[0]["message"]
     assert finetune_source(_config(starter_if_fits=True, channel_map={"flair": "ct"}), prepared, messages.append) is None
     assert messages[-1]["message"].startswith("training from scratch: the ct starter model does not fit")
+
+
+# --- a bundle without the mirrored differences, fine-tuned on a dataset prepared with them ------------------------
+
+
+def test_widened_weights_compute_what_the_bundle_computed_whatever_the_new_planes_hold():
+    """Two of the CPU preset's networks (MONAI's U-Net, in evaluation mode), one taking 3 input planes, one 6: with
+    the first's weights widened, the second's output on any 6 planes is the first's on the first 3 (the added
+    planes get zero weight); a weight that differs otherwise than by added inputs is refused in a sentence."""
+    import torch
+
+    from lesionseg.errors import BundleError
+    from lesionseg.models import build_network
+    from lesionseg.train.finetune import widen_state_dict
+
+    torch.manual_seed(0)
+    kwargs = {"channels": [8, 16, 32], "strides": [2, 2], "num_res_units": 0, "norm": "batch"}
+    narrow, wide = (build_network("monai_unet", planes, 2, **kwargs).eval() for planes in (3, 6))
+    for _ in range(2):  # running statistics that are not the defaults, so the norm layers count too
+        narrow.train()(torch.randn(4, 3, 32, 32))
+    narrow.eval()
+    wide.load_state_dict(widen_state_dict(narrow.state_dict(), wide.state_dict()))
+    planes = torch.randn(2, 6, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(wide(planes), narrow(planes[:, :3]), rtol=1e-5, atol=1e-5)
+        other = planes.clone()
+        other[:, 3:] = torch.randn(2, 3, 32, 32) * 10
+        torch.testing.assert_close(wide(other), wide(planes), rtol=1e-5, atol=1e-5)
+    three_classes = build_network("monai_unet", 6, 3, **kwargs)
+    with pytest.raises(BundleError, match=r"only added input channels can be filled\.$"):
+        widen_state_dict(narrow.state_dict(), three_classes.state_dict())
+
+
+def test_a_bundle_without_mirrored_differences_fine_tunes_on_a_dataset_with_them(tiny_prepared, tiny_2p5d_bundle,
+                                                                                  tmp_path):
+    """The tiny dataset prepared again with the mirrored differences: the bundle (without them) fits softly, with a
+    sentence; one epoch of fine-tuning gives a bundle of twice the input planes whose mirror planes have learnt
+    weight (they start at zero, and train). The other way round (a bundle with them, a dataset without) is refused."""
+    import torch
+
+    from lesionseg.bundle import read_manifest
+    from lesionseg.bundle.archive import load_state_dicts
+    from lesionseg.preprocess import PreparedDataset, PrepareConfig, prepare_dataset
+    from lesionseg.train import train_run
+    from lesionseg.train.finetune import fit_problems
+
+    mirrored = tmp_path / "prepared-mirror"
+    prepare_dataset(tiny_prepared.parent / "data", mirrored,
+                    PrepareConfig(size=64, negatives=0.3, context_slices=1, mirror_difference=True))
+    manifest = read_manifest(tiny_2p5d_bundle)
+    hard, soft = fit_problems(manifest, _config(), PreparedDataset(mirrored))
+    assert hard is None and soft.endswith("their input weights start at zero")
+    with_mirror = {**manifest, "preprocessing": {**manifest["preprocessing"], "mirror_difference": True}}
+    hard, _ = fit_problems(with_mirror, _config(), PreparedDataset(tiny_prepared))
+    assert hard.startswith("it takes the mirrored-hemisphere difference channels but the dataset was prepared without")
+
+    messages = []
+    result = train_run(mirrored, tmp_path / "run", _config(finetune_from=str(tiny_2p5d_bundle), batch_size=8,
+                                                           device="cpu", num_threads=1, curriculum="none"),
+                       progress=messages.append)
+    assert any("their input weights start at zero" in str(m.get("message", "")) for m in messages)
+    weights = load_state_dicts(result.bundle)[0]
+    before = load_state_dicts(tiny_2p5d_bundle)[0]
+    changed = [name for name in weights if weights[name].shape != before[name].shape]
+    assert len(changed) == 1 and read_manifest(result.bundle)["network"]["in_channels"] == 6
+    grown = weights[changed[0]]
+    assert grown.shape[1] == 6 and float(torch.count_nonzero(grown[:, 3:])) > 0

@@ -270,6 +270,37 @@ def test_look_alikes_are_bright_on_flair_outside_the_mask_and_leave_ct_alone():
     assert ct[cavity].mean() < ct_before[cavity].mean() - 10  # the old infarct is CSF-dark on CT
 
 
+def test_varied_cortex_folds_deeper_and_leaves_the_rest_of_the_head():
+    """With ``varied_cortex`` (same seed, noise-free twins): the skull, scalp and air are the same voxels and
+    the brain axes the same draw; the recorded cortex lies in the varied ranges; and sulcal CSF reaches deeper
+    than the default folding allows. Depth is measured with a SimpleITK distance map from the intracranial
+    surface, over the convexity (head-frame z above 24 mm: the Sylvian fissure ends below about 19 mm plus the
+    warp, and the ventricles are CSF of their own label) and away from the interhemispheric fissure (|x| > 8 mm):
+    there the default's sulci end at most 14 mm under the pial surface, i.e. 14 mm plus the drawn CSF layer under
+    the intracranial one."""
+    from lesionseg.synth.phantom import VARIED_CORTEX_MM
+
+    options = dict(size_xyz=(96, 112, 64), spacing_mm=(2.0, 2.0, 2.0), **CLEAN)
+    plain = make_case(1, seed=2, **options)
+    varied = make_case(1, seed=2, varied_cortex=True, **options)
+    anatomy, plain_anatomy = varied.parameters["anatomy"], plain.parameters["anatomy"]
+    assert anatomy["brain_axes"] == plain_anatomy["brain_axes"]
+    for name in ("cortex_thickness", "sulcal_depth"):
+        low, high = VARIED_CORTEX_MM[name]
+        assert low <= anatomy[name] <= high
+    assert anatomy["sulcal_depth"] > 18.0  # this case draws deep sulci (the check below needs them)
+    labels, plain_labels = arr(varied.tissue_labels), arr(plain.tissue_labels)
+    assert np.array_equal(labels <= 2, plain_labels <= 2)
+    depth = arr(sitk.SignedMaurerDistanceMap(varied.brain_mask, insideIsPositive=True, squaredDistance=False,
+                                             useImageSpacing=True))
+    z, y, x = np.meshgrid(*[np.arange(n) * 2.0 - (n - 1) for n in labels.shape], indexing="ij")
+    convexity = (z > 24.0) & (np.abs(x) > 8.0)
+    default_limit = 14.0 + plain_anatomy["csf_thickness"]
+    for case_labels, deeper in ((plain_labels, False), (labels, True)):
+        sulcal = convexity & (case_labels == 3)
+        assert (np.count_nonzero(sulcal & (depth > default_limit + 2.0)) > 10) == deeper
+
+
 # --- options, per-case options, CLI --------------------------------------------------------------------
 
 

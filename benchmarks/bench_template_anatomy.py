@@ -15,7 +15,9 @@ lesions per case, the volume ratio of every lesion over 10 mL. ``--log FILE`` ap
 ``--modality ct`` does the same with non-contrast CT heads drawn on the template
 (:func:`template_cohort.make_template_ct_case`: a skull around its brain, hypodense lesions 2-8 HU, 5 mm slices,
 noise 3-6 HU), in their own folders; ``starter`` is then the CT starter; ``--ct-lesion-hu`` and
-``--ct-noise-correlation`` draw the same held-out heads with other lesion depths or white noise.
+``--ct-noise-correlation`` draw the same held-out heads with other lesion depths or white noise; ``--ct-asymmetry MM``
+draws held-out and training heads whose hemispheres differ (folders ``*-ct-asym-MM``), and ``--prepare-options``
+prepares the training heads otherwise (e.g. ``--mirror-difference``, in a folder of its own).
 ``--held-out-contrast LOW,HIGH`` draws the same FLAIR held-out cases with another per-case lesion contrast
 (fraction over the tissue; default 0.3,1.5), in their own folder: e.g. 1.5,3.0 for very bright lesions (2.5-4
 times their tissue).
@@ -73,6 +75,10 @@ def main() -> None:
                         help="CT held-out noise correlation in pixels (0: white noise; default %(default)s)")
     parser.add_argument("--ct-lesion-hu", type=_number_range, default=CT_LESION_HU, metavar="LOW,HIGH",
                         help="CT held-out lesion depth below the tissue in HU (default 2,8)")
+    parser.add_argument("--ct-asymmetry", type=float, default=0.0, metavar="MM",
+                        help="CT heads (held-out and training) warped further at the scale of gyri, this standard "
+                             "deviation in mm, so that the hemispheres differ (default 0: the symmetric template)")
+    parser.add_argument("--prepare-options", default="", help="extra options of lesionseg prepare for the arms")
     parser.add_argument("--held-out-contrast", type=_number_range, default=DEFAULT_LESION_CONTRAST,
                         metavar="LOW,HIGH", help="per-case lesion contrast of the held-out cases (default 0.3,1.5)")
     args = parser.parse_args()
@@ -80,9 +86,11 @@ def main() -> None:
     template = load_template()
     contrast = tuple(args.held_out_contrast)
     suffix = "-ct" if args.modality == "ct" else ""
+    if args.modality == "ct" and args.ct_asymmetry > 0:
+        suffix += f"-asym-{args.ct_asymmetry:g}"
     if args.modality == "ct":
         depth = tuple(args.ct_lesion_hu)
-        held_out_folder = work / ("heldout-ct"
+        held_out_folder = work / ("heldout" + suffix
                                   + ("" if args.ct_noise_correlation == CT_NOISE_CORRELATION_PX
                                      else f"-noise-{args.ct_noise_correlation:g}px")
                                   + ("" if depth == CT_LESION_HU else f"-hu-{depth[0]:g}-{depth[1]:g}"))
@@ -90,12 +98,15 @@ def main() -> None:
         held_out_folder = work / ("heldout" if contrast == DEFAULT_LESION_CONTRAST
                                   else f"heldout-contrast-{contrast[0]:g}-{contrast[1]:g}")
     write_template_cohort(held_out_folder, args.held_out, HELD_OUT_SEED, template, contrast, args.modality,
-                          args.ct_noise_correlation, tuple(args.ct_lesion_hu))
+                          args.ct_noise_correlation, tuple(args.ct_lesion_hu), args.ct_asymmetry)
     runs = [(name, path, None, "0") for name, _, path in (b.partition("=") for b in args.bundle)]
+    # one prepared folder per set of prepare options (the default's keeps its name)
+    prepared = work / ("prepared" + suffix + ("-" + "".join(c if c.isalnum() else "_" for c in args.prepare_options)
+                                              if args.prepare_options else ""))
     if args.arm:
         write_template_cohort(work / ("train" + suffix), args.train_cases, TRAIN_SEED, template,
-                              modality=args.modality)
-        prepare_once(work / ("train" + suffix), work / ("prepared" + suffix))
+                              modality=args.modality, ct_asymmetry_mm=args.ct_asymmetry)
+        prepare_once(work / ("train" + suffix), prepared, args.prepare_options)
         runs += [(name, None, options, seed) for name, _, options in (a.partition("=") for a in args.arm)
                  for seed in args.seeds.split(",")]
     held_out = discover(held_out_folder)
@@ -105,7 +116,7 @@ def main() -> None:
             bundle = starter_bundle_path(args.modality) if path == "starter" else Path(path)
         else:
             run = work / f"run-{name}-{seed}"
-            seconds = lesion(["train", str(work / ("prepared" + suffix)), str(run), "--minutes", f"{args.minutes:g}",
+            seconds = lesion(["train", str(prepared), str(run), "--minutes", f"{args.minutes:g}",
                               "--seed", seed, "--progress", "none", *shlex.split(options)])
             bundle = run / "model.lsb"
         rows = evaluate(bundle, held_out, args.modality)
@@ -123,6 +134,8 @@ def main() -> None:
                                          "held_out_contrast": None if ct else list(contrast),
                                          "ct_noise_correlation_px": args.ct_noise_correlation if ct else None,
                                          "ct_lesion_hu": list(args.ct_lesion_hu) if ct else None,
+                                         "ct_asymmetry_mm": args.ct_asymmetry if ct else None,
+                                         "prepare_options": args.prepare_options,
                                          "seed": int(seed), "minutes_budget": None if path else args.minutes,
                                          "minutes_wall": seconds / 60, "held_out": held, "cases": rows}) + "\n")
 

@@ -27,7 +27,9 @@ below the tissue they replace (the 15 % texture included; no lesion of the 15-24
 0.05-12 mL), a skull drawn around the template's brain (a CSF layer of 1-3 mm, bone of 4-8 mm at 900-1600 HU,
 scalp of 3-6 mm, air), a brightening of 0-8 HU near the inner table (beam hardening), 5 mm slices from
 0.7-1.0 mm pixels, a third stored obliquely (gantry tilt up to 20 degrees), and noise of 3-6 HU correlated
-over about a pixel (``ct_noise_correlation_px``; 0: white noise, as the phantom draws it).
+over about a pixel (``ct_noise_correlation_px``; 0: white noise, as the phantom draws it). The template is
+symmetric; ``ct_asymmetry_mm`` adds a warp at the scale of gyri (about 2 mm) that makes the hemispheres differ as an
+individual's do, for models that compare them (the mirrored-hemisphere difference).
 
 Cases are written in the ISLES'22 public layout (FLAIR or CT, and mask), so that ``lesionseg prepare`` and
 :func:`lesionseg.data.discover` read them as they read any published dataset.
@@ -163,8 +165,11 @@ def _flair(rng: np.random.Generator, template: Template, lesion_fraction: np.nda
     return (tissue * (1.0 + lesion_contrast * lesion_fraction)).astype(np.float32)
 
 
-def _warp(rng: np.random.Generator, template: Template) -> sitk.Transform:
-    """Random affine about the brain's centre followed by a smooth B-spline displacement (mm)."""
+def _warp(rng: np.random.Generator, template: Template, asymmetry_mm: float = 0.0,
+          asymmetry_rng: np.random.Generator | None = None) -> sitk.Transform:
+    """Random affine about the brain's centre followed by a smooth B-spline displacement (mm); with
+    ``asymmetry_mm`` > 0 a finer B-spline displacement (control points about 18 mm apart, that standard deviation in
+    mm, drawn from ``asymmetry_rng``) after it, which moves gyri and sulci of the two hemispheres apart."""
     centre = template.reference.TransformContinuousIndexToPhysicalPoint(
         [float(v) for v in np.argwhere(template.brain).mean(0)[::-1]])
     affine = sitk.AffineTransform(3)
@@ -178,7 +183,12 @@ def _warp(rng: np.random.Generator, template: Template) -> sitk.Transform:
     affine.SetTranslation(rng.uniform(-6, 6, 3).tolist())
     bspline = sitk.BSplineTransformInitializer(template.reference, [4, 4, 4])
     bspline.SetParameters((rng.normal(0.0, 3.0, len(bspline.GetParameters()))).tolist())
-    return sitk.CompositeTransform([affine, bspline])
+    transforms = [affine, bspline]
+    if asymmetry_mm > 0:
+        fine = sitk.BSplineTransformInitializer(template.reference, [10, 12, 10])
+        fine.SetParameters(asymmetry_rng.normal(0.0, asymmetry_mm, len(fine.GetParameters())).tolist())
+        transforms.append(fine)
+    return sitk.CompositeTransform(transforms)
 
 
 def _acquisition_grid(rng: np.random.Generator, template: Template, oblique: bool,
@@ -315,17 +325,21 @@ CT_NOISE_CORRELATION_PX = 0.6
 
 def make_template_ct_case(template: Template, seed: int, index: int,
                           noise_correlation_px: float = CT_NOISE_CORRELATION_PX,
-                          lesion_hu: tuple[float, float] = CT_LESION_HU) -> tuple[sitk.Image, sitk.Image, dict]:
+                          lesion_hu: tuple[float, float] = CT_LESION_HU,
+                          asymmetry_mm: float = 0.0) -> tuple[sitk.Image, sitk.Image, dict]:
     """One non-contrast CT case on the template's anatomy: (CT int16 image in HU, uint8 mask image, its drawn
     parameters); see the module's docstring. ``noise_correlation_px`` 0 draws white noise of the same sigma;
-    ``lesion_hu`` (low, high) another lesion depth below the tissue (HU), e.g. (10, 15) for clear lesions."""
+    ``lesion_hu`` (low, high) another lesion depth below the tissue (HU), e.g. (10, 15) for clear lesions.
+    ``asymmetry_mm`` > 0 warps the anatomy further at the scale of gyri (:func:`_warp`, from a stream of its own, so
+    everything else is drawn as without it): the template is symmetric, an individual brain is not, and a model
+    that compares the hemispheres would otherwise be judged on a mirror-perfect brain."""
     rng = np.random.default_rng([seed, index, 7])  # another stream than the FLAIR case of the same index
     lesion_fraction, lesion_depth = _lesions(rng, template, lesion_hu, large_probability=0.0)
     hu, reference, fraction = _ct_head(rng, template, lesion_fraction, lesion_depth, lesion_hu)
     oblique = bool(rng.random() < 1 / 3)
     fine, subdivisions, acquisition = _acquisition_grid(rng, template, oblique, in_plane_range=(0.7, 1.0),
                                                         thickness_range=(5.0, 5.0), extent_mm=(240.0, 260.0, 190.0))
-    warp = _warp(rng, template)
+    warp = _warp(rng, template, asymmetry_mm, np.random.default_rng([seed, index, 8]))
 
     signal = _acquire(hu, reference, fine, warp, subdivisions, outside=-1000.0)
     truth = _acquire(fraction, reference, fine, warp, subdivisions) >= 0.5
@@ -336,7 +350,8 @@ def make_template_ct_case(template: Template, seed: int, index: int,
     mask = _stored_image(truth, np.uint8, fine, subdivisions)
     lesion_ml = float(truth.sum() * np.prod(mask.GetSpacing()) / 1000.0)
     parameters = {**acquisition, "seed": seed, "index": index, "noise_hu": sigma_hu,
-                  "noise_correlation_px": noise_correlation_px, "lesion_hu": list(lesion_hu), "lesion_ml": lesion_ml}
+                  "noise_correlation_px": noise_correlation_px, "lesion_hu": list(lesion_hu), "lesion_ml": lesion_ml,
+                  **({"asymmetry_mm": asymmetry_mm} if asymmetry_mm > 0 else {})}
     image = _stored_image(np.clip(np.round(noisy), -1024, 3071), np.int16, fine, subdivisions)
     return image, mask, parameters
 
@@ -344,7 +359,7 @@ def make_template_ct_case(template: Template, seed: int, index: int,
 def write_template_cohort(root: Path, count: int, seed: int, template: Template | None = None,
                           lesion_contrast_range: tuple[float, float] = DEFAULT_LESION_CONTRAST,
                           modality: str = "flair", ct_noise_correlation_px: float = CT_NOISE_CORRELATION_PX,
-                          ct_lesion_hu: tuple[float, float] = CT_LESION_HU) -> None:
+                          ct_lesion_hu: tuple[float, float] = CT_LESION_HU, ct_asymmetry_mm: float = 0.0) -> None:
     """Write ``count`` cases (ISLES'22 public layout, FLAIR or CT, and mask) unless the folder already holds them."""
     root = Path(root)
     if (root / "dataset_description.json").exists():
@@ -356,7 +371,7 @@ def write_template_cohort(root: Path, count: int, seed: int, template: Template 
         files = case_files(root, case_id, (modality,))
         if modality == "ct":
             image, mask, parameters = make_template_ct_case(template, seed, index, ct_noise_correlation_px,
-                                                            ct_lesion_hu)
+                                                            ct_lesion_hu, ct_asymmetry_mm)
         else:
             image, mask, parameters = make_template_case(template, seed, index, lesion_contrast_range)
         write_image(image, files.channels[modality])

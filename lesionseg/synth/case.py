@@ -36,14 +36,14 @@ from lesionseg.synth.patterns import choose_pattern, draw_pattern
 from lesionseg.synth.perfusion import (
     PERFUSION_MAPS, draw_fields, draw_perfusion, draw_tissue_fate, fate_from_instances, render_perfusion,
 )
-from lesionseg.synth.phantom import draw_anatomy, params_dict
+from lesionseg.synth.phantom import draw_anatomy, params_dict, vary_cortex
 from lesionseg.synth.records import LesionInfo, SynthCase, case_id_for
 from lesionseg.synth.sampling import Content, sample_content
 from lesionseg.synth.skull_base import draw_skull_base
 
 _STREAM = {"anatomy": 1, "lesions": 2, "modality": 4, "noise": 5, "bias": 6, "misalignment": 7, "pattern": 8,
            "contrast": 9, "oblique": 10, "tilt": 11, "tissue_contrast": 12, "distractors": 13, "ct": 14,
-           "perfusion": 15}
+           "perfusion": 15, "cortex": 16}
 _CT_KEY = {"hu": 1, "beam_hardening": 2, "skull_thickness": 3, "skull_base": 4}  # sub-streams of "ct"
 _CT_OPTIONS = ("ct_lesion_hu", "ct_noise_hu", "beam_hardening", "skull_thickness_mm", "skull_base")
 _CODE = {name: i for i, name in enumerate(MODALITIES)}
@@ -84,6 +84,7 @@ def make_case(
     beam_hardening: bool = False,
     skull_thickness_mm=None,
     skull_base: bool = False,
+    varied_cortex: bool = False,
 ) -> SynthCase:
     """Generate one synthetic stroke case in memory.
 
@@ -145,6 +146,9 @@ def make_case(
         skull_base: False; True cuts a foramen magnum through the skull's floor (neck soft tissue meets the
             intracranial CSF) and raises two petrous ridges into the cranium (see
             :mod:`lesionseg.synth.skull_base`).
+        varied_cortex: False; True redraws the cortical folding from wider ranges (sulci 10-26 mm deep,
+            cortex 1.8-3.6 mm, narrow to wide gyri; :func:`~lesionseg.synth.phantom.vary_cortex`) from its own
+            stream, so the rest of the case is drawn as without it.
 
     Returns:
         The :class:`SynthCase`; by default the grid has identity direction and its centre at LPS (0, 0, 0).
@@ -157,7 +161,7 @@ def make_case(
                    lesion_contrast=lesion_contrast, oblique_deg=oblique_deg, head_tilt_deg=head_tilt_deg,
                    skull=skull, tissue_contrast=tissue_contrast, distractors=distractors, ct_lesion_hu=ct_lesion_hu,
                    ct_noise_hu=ct_noise_hu, beam_hardening=beam_hardening, skull_thickness_mm=skull_thickness_mm,
-                   skull_base=skull_base)
+                   skull_base=skull_base, varied_cortex=varied_cortex)
     mods = check_options(modalities, index=index, seed=seed, **options)
     index, seed = int(index), int(seed)
 
@@ -176,6 +180,8 @@ def make_case(
     if skull_thickness_mm is not None:  # drawn apart, so the rest of the anatomy stays as it was
         anatomy.params.skull_thickness = float(stream("ct", _CT_KEY["skull_thickness"]).uniform(
             *(float(v) for v in skull_thickness_mm)))
+    if varied_cortex:
+        vary_cortex(anatomy, stream("cortex"))
     if skull_base:
         anatomy.skull_base = draw_skull_base(stream("ct", _CT_KEY["skull_base"]), anatomy.params.brain_axes)
     lesion_rng = stream("lesions")

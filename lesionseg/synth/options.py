@@ -32,6 +32,7 @@ CASE_OPTION_DEFAULTS: dict[str, Any] = {
     "beam_hardening": False,
     "skull_thickness_mm": None,
     "skull_base": False,
+    "varied_cortex": False,
 }
 #: Largest accepted values: lesion-contrast multiplier, oblique storage angle and head tilt (degrees).
 MAX_LESION_CONTRAST = 4.0
@@ -80,7 +81,7 @@ def _is_whole(value) -> bool:
 
 def _check(modalities, size_xyz, spacing_mm, misalignment, head_pose, noise, bias, lesion_age, lesion_pattern,
            lesion_contrast, oblique_deg, head_tilt_deg, skull, tissue_contrast, distractors, ct_lesion_hu,
-           ct_noise_hu, beam_hardening, skull_thickness_mm, skull_base) -> tuple[str, ...]:
+           ct_noise_hu, beam_hardening, skull_thickness_mm, skull_base, varied_cortex) -> tuple[str, ...]:
     names = (modalities,) if isinstance(modalities, str) else tuple(modalities)
     mods = tuple(str(m).lower() for m in names)
     if not mods or any(m not in MODALITIES for m in mods) or len(set(mods)) != len(mods):
@@ -103,7 +104,8 @@ def _check(modalities, size_xyz, spacing_mm, misalignment, head_pose, noise, bia
                 f"not {head_pose!r}."
             )
     for name, flag in (("noise", noise), ("bias", bias), ("skull", skull), ("distractors", distractors),
-                       ("beam_hardening", beam_hardening), ("skull_base", skull_base)):
+                       ("beam_hardening", beam_hardening), ("skull_base", skull_base),
+                       ("varied_cortex", varied_cortex)):
         if not isinstance(flag, (bool, np.bool_)):
             raise ParameterError(f"{name} must be True or False, not {flag!r}.")
     low, high = (float(v) for v in lesion_age)

@@ -146,6 +146,29 @@ def draw_anatomy(rng: np.random.Generator) -> Anatomy:
     return Anatomy(params, displacement, folding)
 
 
+#: ranges drawn by :func:`vary_cortex` (mm): cortex thickness, sulcal depth, sulcal width, gyral scale
+VARIED_CORTEX_MM = {"cortex_thickness": (2.0, 3.4), "sulcal_depth": (10.0, 22.0), "sulcal_width": (0.8, 2.5),
+                    "gyral_scale": (2.5, 5.0)}
+
+
+def vary_cortex(anatomy: Anatomy, rng: np.random.Generator) -> None:
+    """Redraw the head's cortical folding from wider ranges than :func:`draw_anatomy` (in place).
+
+    :func:`draw_anatomy` folds the cortex in a shallow shell (sulci 9-14 mm deep under a 2.4-3.2 mm ribbon), so
+    every head has a large homogeneous white-matter core under a regular grey rim. Real brains vary more:
+    sulci of 10-25 mm and more (the insula lies about 30 mm under the lateral surface), cortex 2-4 mm thick,
+    narrow or wide gyri and tight or open sulci. This draws those (``VARIED_CORTEX_MM``) and a new sulcal
+    pattern from ``rng``; everything else about the head is kept.
+    """
+    u = rng.uniform
+    ranges = VARIED_CORTEX_MM
+    p = anatomy.params
+    p.cortex_thickness = float(u(*ranges["cortex_thickness"]))
+    p.sulcal_depth = float(u(*ranges["sulcal_depth"]))
+    p.sulcal_width = float(u(*ranges["sulcal_width"]) + 1.6 * p.atrophy)
+    anatomy.folding = _radial_folding(rng, p, float(u(*ranges["gyral_scale"])))
+
+
 def _symmetric_displacement(rng, amplitude_mm: float, asymmetry_mm: float):
     """A smooth displacement field, mirror-symmetric about x = 0 plus a small asymmetric part."""
     components = []
@@ -161,9 +184,12 @@ def _symmetric_displacement(rng, amplitude_mm: float, asymmetry_mm: float):
     return tuple(components)
 
 
-def _radial_folding(rng, params: AnatomyParams) -> LatticeField:
-    """A sulcal field constant along rays: noise on the brain ellipsoid, extended radially, in mm."""
-    sheet = smooth_noise(rng, (76.0, 94.0, 64.0), 2.0, 3.0)
+def _radial_folding(rng, params: AnatomyParams, gyral_scale_mm: float = 3.0) -> LatticeField:
+    """A sulcal field constant along rays: noise on the brain ellipsoid, extended radially, in mm.
+
+    ``gyral_scale_mm`` is the correlation length of the noise on the unit-scaled ellipsoid's sheet (its
+    lattice is 2 mm): smaller values give narrower, more numerous gyri."""
+    sheet = smooth_noise(rng, (76.0, 94.0, 64.0), 2.0, gyral_scale_mm)
     # A little 3D noise makes the sulci bend instead of running straight along rays.
     folding = smooth_noise(rng, _BRAIN_HALF_EXTENT, 2.5, 5.0)
     x, y, z = lattice_points(folding)

@@ -10,6 +10,10 @@ last two differ (a FLAIR model as the start of a CT model is a choice a research
 is used by default only when all five match. The transfer paper's setting is this one: a model fine-tuned
 on a few target cases.
 
+A dataset prepared with ``--mirror-difference`` has, after the bundle's planes, each plane's mirrored difference. A
+bundle without them fits it softly: its first layer is widened, the added planes' input weights starting at zero
+(:func:`widen_state_dict`), so the run starts from what the bundle computes and learns to use the other hemisphere.
+
 ``--finetune starter`` names the starter model shipped with the package for the run's channel
 (:mod:`lesionseg.starter`: the CT starter when every channel is CT after the channel map, else the FLAIR one);
 the presets fine-tune from it by default when it fits (``starter_if_fits``) and train from scratch otherwise,
@@ -87,9 +91,10 @@ def fit_problems(manifest: Mapping[str, Any], config: TrainConfig, prepared: Pre
                 None)
     preprocessing = dict(manifest.get("preprocessing", {}))
     bundle_mirror = preprocessing.get("mirror_difference", False) is True
-    if bundle_mirror != prepared.config.mirror_difference:
-        return (f"it takes {'the' if bundle_mirror else 'no'} mirrored-hemisphere difference channels but the "
-                f"dataset was prepared {'without' if bundle_mirror else 'with'} them (--mirror-difference)", None)
+    if bundle_mirror and not prepared.config.mirror_difference:
+        return ("it takes the mirrored-hemisphere difference channels but the dataset was prepared without them "
+                "(--mirror-difference)", None)
+    added_mirror = prepared.config.mirror_difference and not bundle_mirror  # widened: see widen_state_dict
     bundle_context = int(preprocessing.get("context_slices", 0) or 0)
     if bundle_context != config.context_slices:
         return (f"it takes {bundle_context} neighbouring slice(s) on each side but the run uses "
@@ -106,7 +111,9 @@ def fit_problems(manifest: Mapping[str, Any], config: TrainConfig, prepared: Pre
     if given.get("name") != wanted["name"] or given.get("kwargs") != wanted["kwargs"]:
         return (f"its network is {given.get('name')} {given.get('kwargs')} but the run trains {wanted['name']} "
                 f"{wanted['kwargs']}", None)
-    if given.get("in_channels", wanted["in_channels"]) != wanted["in_channels"]:  # e.g. CT with two windows
+    # the mirrored differences come after every plane, so the bundle's planes are the first half of the run's
+    bundle_in = wanted["in_channels"] // 2 if added_mirror else wanted["in_channels"]
+    if given.get("in_channels", bundle_in) != bundle_in:  # e.g. CT with two windows
         return (f"its network takes {given.get('in_channels')} input plane(s) but the run has "
                 f"{wanted['in_channels']} ({', '.join(prepared.config.input_planes(run_channels))}; --ct-windows)",
                 None)
@@ -124,7 +131,51 @@ def fit_problems(manifest: Mapping[str, Any], config: TrainConfig, prepared: Pre
         if _normalisation(run_name, prepared_settings) != _normalisation(bundle_name, preprocessing):
             return None, (f"channel {run_name} is normalised as {_normalisation(run_name, prepared_settings)} but "
                           f"its channel {bundle_name} as {_normalisation(bundle_name, preprocessing)}")
+    if added_mirror:
+        return None, ("it takes no mirrored-hemisphere difference channels (the dataset was prepared with "
+                      "--mirror-difference): their input weights start at zero")
     return None, None
+
+
+def widen_state_dict(state: Mapping[str, Any], target: Mapping[str, Any]) -> dict:
+    """A bundle's weights for a network that takes more input planes than the bundle's (a dataset prepared with
+    ``--mirror-difference`` fine-tuning a bundle without it, see :func:`fit_problems`).
+
+    Weights of the target's shape are kept as they are. A weight whose shape differs only along axis 1 (a
+    convolution's input channels, ``(out, in, *kernel)``) and has more input channels in the target keeps the
+    bundle's values for its first input channels (the bundle's planes come first in the run's input) and zeros for
+    the added ones, so the widened network computes what the bundle computed until training gives the new planes
+    weight. (Surgery on the first layer rather than a library call: MONAI and PyTorch load weights of equal shape
+    only.)
+
+    Args:
+        state: the bundle's state dict (tensors).
+        target: the run's network's state dict (tensors; only shapes and dtypes are read).
+
+    Returns:
+        A state dict of the target's shapes.
+
+    Raises:
+        BundleError: a weight is missing, or differs in shape otherwise than by added input channels.
+    """
+    import torch
+
+    widened = {}
+    for name, reference in target.items():
+        if name not in state:
+            raise BundleError(f"the bundle's weights have no {name}; it was made for another network.")
+        value = state[name]
+        if tuple(value.shape) == tuple(reference.shape):
+            widened[name] = value
+            continue
+        if (value.dim() < 2 or value.dim() != reference.dim() or value.shape[0] != reference.shape[0]
+                or value.shape[2:] != reference.shape[2:] or value.shape[1] > reference.shape[1]):
+            raise BundleError(f"the bundle's weight {name} has shape {tuple(value.shape)}, the run's network "
+                              f"{tuple(reference.shape)}; only added input channels can be filled.")
+        grown = torch.zeros(reference.shape, dtype=value.dtype)
+        grown[:, : value.shape[1]] = value
+        widened[name] = grown
+    return widened
 
 
 def fit_problem(manifest: Mapping[str, Any], config: TrainConfig, prepared: PreparedDataset) -> str | None:

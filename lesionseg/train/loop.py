@@ -43,6 +43,7 @@ from lesionseg.train.config import TrainConfig
 from lesionseg.train.crops import crop_batch, epoch_crop_size
 from lesionseg.train.curriculum_setup import build_schedule
 from lesionseg.train.distributed import DistInfo, barrier, broadcast
+from lesionseg.train.finetune import widen_state_dict
 from lesionseg.train.fold_budget import BudgetedTraining
 from lesionseg.train.logs import EpochLog
 from lesionseg.train.optim import encoder_parameter_names, make_lr_schedule, make_optimiser
@@ -178,8 +179,8 @@ class FoldTrainer(BudgetedTraining):
         channels *= 2 * config.context_slices + 1
         self.network = build_network(config.network, channels, self.prepared.config.n_outputs(),
                                      **config.network_kwargs).to(self.device)
-        if self.initial_state is not None:
-            self.network.load_state_dict(self.initial_state)
+        if self.initial_state is not None:  # widened when the run adds input planes (mirrored differences)
+            self.network.load_state_dict(widen_state_dict(self.initial_state, self.network.state_dict()))
         if config.freeze_encoder:
             frozen = set(encoder_parameter_names(config.network, self.network))
             for name, parameter in self.network.named_parameters():
