@@ -146,8 +146,8 @@ def make_case(
         skull_base: False; True cuts a foramen magnum through the skull's floor (neck soft tissue meets the
             intracranial CSF) and raises two petrous ridges into the cranium (see
             :mod:`lesionseg.synth.skull_base`).
-        varied_cortex: False; True redraws the cortical folding from wider ranges (sulci 10-26 mm deep,
-            cortex 1.8-3.6 mm, narrow to wide gyri; :func:`~lesionseg.synth.phantom.vary_cortex`) from its own
+        varied_cortex: False; True redraws the cortical folding from wider ranges (sulci 10-22 mm deep,
+            cortex 2-3.4 mm, narrow to wide gyri; :func:`~lesionseg.synth.phantom.vary_cortex`) from its own
             stream, so the rest of the case is drawn as without it.
 
     Returns:
