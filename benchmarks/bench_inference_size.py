@@ -14,7 +14,8 @@ from their work folders (``W/heldout``, ``W/faint``).
 Run: ``.venv/bin/python benchmarks/bench_inference_size.py --bundle p0=W/run-base-0/model.lsb
 --held-out W/heldout --faint W/faint --readings 128,160,128+160``; ``--readings 128+160 --agreements 0.5,0.9,1``
 scores the combined reading at several reading agreements (which of the maximum's lesions the readings' mean
-confirms).
+confirms). ``--readings default`` reads as the bundle does by default; ``--thresholds 0.5,0.4,0.3`` scores each
+reading at these probability thresholds instead of the bundle's.
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ from lesionseg.infer import Predictor
 from lesionseg.metrics import dice, lesion_volume_ratios, lesionwise_counts, spacing_from_image
 
 
-def score(bundle: Path, cases, sizes: list[int], agreement: float | None = None) -> dict:
-    """Means over ``cases`` read at ``sizes`` pixels (combined, lesions kept at ``agreement``: the Predictor's
-    ``reading_agreement``, None its default), and the sizes (mm3) of the missed truth lesions."""
-    predictor = Predictor(bundle, device="cpu", backend="torch", slice_sizes=sizes, reading_agreement=agreement)
+def score(bundle: Path, cases, sizes: list[int] | None, agreement: float | None = None,
+          threshold: float | None = None) -> dict:
+    """Means over ``cases`` read at ``sizes`` pixels (None: the bundle's default readings; combined, lesions kept at
+    ``agreement``: the Predictor's ``reading_agreement``, None its default) at ``threshold`` (None: the bundle's),
+    and the sizes (mm3) of the missed truth lesions."""
+    predictor = Predictor(bundle, device="cpu", backend="torch", slice_sizes=sizes, reading_agreement=agreement,
+                          threshold=threshold)
     rows, missed = [], []
     began = time.perf_counter()
     for case in cases:
@@ -73,28 +77,35 @@ def main() -> None:
                         help="combined readings are scored at each of these reading agreements (fractions of the "
                              "threshold the readings' mean must reach in a lesion; 0.5 with two readings keeps every "
                              "lesion of their maximum), comma-separated; default: the Predictor's")
+    parser.add_argument("--thresholds", default="",
+                        help="probability thresholds, comma-separated; default: the bundle's")
     args = parser.parse_args()
     agreements = [float(value) for value in args.agreements.split(",") if value] or [None]
-    readings = [[int(size) for size in item.split("+")] for item in args.readings.split(",")]
+    thresholds = [float(value) for value in args.thresholds.split(",") if value] or [None]
+    readings = [None if item == "default" else [int(size) for size in item.split("+")]
+                for item in args.readings.split(",")]
     held_out = discover(args.held_out)
     faint = discover(args.faint) if args.faint else []
     print(f"bench_inference_size: {len(held_out)} held-out cases ({args.held_out.name})"
           + (f", {len(faint)} faint" if faint else "") + f"; readings {args.readings}")
     for name, _, path in (item.partition("=") for item in args.bundle):
         bundle = Path(path)
-        for sizes in readings:
-            for agreement in (agreements if len(sizes) > 1 else [None]):
-                result = score(bundle, held_out, sizes, agreement)
-                shown = "+".join(map(str, sizes)) + " px" + ("" if agreement is None else f", agreement {agreement:g}")
-                line = (f"{name:>8} read at {shown:>10}: Dice {result['dice']:.3f}, lesion F1 {result['f1']:.3f}, "
-                        f"{result['fp']:.2f} false and {result['fn']:.2f} missed lesions per case; lesions > 10 mL "
-                        f"{result['in_range']}/{len(result['ratios'])} in 0.8-1.25 ("
-                        + " ".join(f"{r:.2f}" for r in result["ratios"]) + f"); {result['seconds']:.2f} s per case")
-                if faint:
-                    dim = score(bundle, faint, sizes, agreement)
-                    line += f"; faint Dice {dim['dice']:.3f}, F1 {dim['f1']:.3f}"
-                print(line, flush=True)
-                print(f"{'':>8}   missed (mm3): " + " ".join(str(v) for v in result["missed"]), flush=True)
+        for sizes, agreement, threshold in ((sizes, agreement, threshold) for sizes in readings
+                                            for agreement in (agreements if sizes and len(sizes) > 1 else [None])
+                                            for threshold in thresholds):
+            result = score(bundle, held_out, sizes, agreement, threshold)
+            shown = ("default" if sizes is None else "+".join(map(str, sizes)) + " px") + (
+                "" if agreement is None else f", agreement {agreement:g}") + (
+                "" if threshold is None else f", threshold {threshold:g}")
+            line = (f"{name:>8} read at {shown:>10}: Dice {result['dice']:.3f}, lesion F1 {result['f1']:.3f}, "
+                    f"{result['fp']:.2f} false and {result['fn']:.2f} missed lesions per case; lesions > 10 mL "
+                    f"{result['in_range']}/{len(result['ratios'])} in 0.8-1.25 ("
+                    + " ".join(f"{r:.2f}" for r in result["ratios"]) + f"); {result['seconds']:.2f} s per case")
+            if faint:
+                dim = score(bundle, faint, sizes, agreement, threshold)
+                line += f"; faint Dice {dim['dice']:.3f}, F1 {dim['f1']:.3f}"
+            print(line, flush=True)
+            print(f"{'':>8}   missed (mm3): " + " ".join(str(v) for v in result["missed"]), flush=True)
 
 if __name__ == "__main__":
     main()
