@@ -85,10 +85,9 @@ def main() -> None:
     work = args.work
     template = load_template()
     contrast = tuple(args.held_out_contrast)
-    suffix = "-ct" if args.modality == "ct" else ""
-    if args.modality == "ct" and args.ct_asymmetry > 0:
-        suffix += f"-asym-{args.ct_asymmetry:g}"
+    suffix = ""
     if args.modality == "ct":
+        suffix = "-ct" + (f"-asym-{args.ct_asymmetry:g}" if args.ct_asymmetry > 0 else "")
         depth = tuple(args.ct_lesion_hu)
         held_out_folder = work / ("heldout" + suffix
                                   + ("" if args.ct_noise_correlation == CT_NOISE_CORRELATION_PX
