@@ -35,6 +35,9 @@ The shipped CT starter was made in two stages (the log gives both):
 
 Run (about ``--minutes`` plus a quarter of an hour on a 2-core CPU):
 ``.venv/bin/python scripts/make_starter.py --work /tmp/starter [--minutes 90] [--seed 20261204] [--modality ct]``.
+A trial that should not replace the shipped starter writes elsewhere (``--output FOLDER``: the bundle and its log);
+``--mirror-difference`` prepares the cohorts with the mirrored-hemisphere difference planes (an ``--init`` bundle
+without them is widened, their input weights starting at zero: :func:`lesionseg.train.finetune.widen_state_dict`).
 """
 
 from __future__ import annotations
@@ -144,7 +147,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--modality", choices=sorted(STARTERS), default="flair",
                         help="which starter: flair (FLAIR-like, shipped as starter.lsb) or ct (ct_starter.lsb)")
+    parser.add_argument("--mirror-difference", action="store_true",
+                        help="prepare with the mirrored-hemisphere difference planes (a bundle given by --init "
+                             "without them is widened, their weights starting at zero)")
+    parser.add_argument("--output", type=Path, default=OUTPUT,
+                        help="folder of the bundle and its log (default: the package's starter folder, which a "
+                             "trial should not overwrite)")
     args = parser.parse_args()
+    args.output.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
     seeds = [int(value) for value in args.cohort_seeds.split(",")] if args.cohort_seeds else [args.seed]
     earlier_stages = []
@@ -155,7 +165,7 @@ def main() -> None:
         earlier_stages = made_by.get("stages", [{k: v for k, v in made_by.items() if k != "log"}])
     starter = STARTERS[args.modality]
     cohorts = COHORTS[args.modality]
-    log = Log(OUTPUT / starter.log, append=args.init is not None)
+    log = Log(args.output / starter.log, append=args.init is not None)
     preset = PRESETS["cpu"]
     log(f"lesionseg {__version__}, Python {platform.python_version()}, seed {args.seed}, {args.minutes:g} minutes, "
         f"preset '{preset.name}'" + (f", continuing from {args.init.name} (stage {len(earlier_stages) + 1})"
@@ -163,10 +173,12 @@ def main() -> None:
     manifest = write_cohorts(args.work, seeds, args.workers, log, args.cases_scale, args.modality)
     prepared = args.work / "prepared"
     began = time.monotonic()
-    prepare = PrepareConfig(channels=[args.modality], seed=args.seed, **preset.prepare_values())
+    prepare = PrepareConfig(channels=[args.modality], seed=args.seed, mirror_difference=args.mirror_difference,
+                            **preset.prepare_values())
     summary = prepare_dataset(manifest, prepared, prepare, workers=args.workers)
     log(f"prepared {summary['cases']} cases: {summary['slices']} slices, {summary['lesion_slices']} with lesion "
-        f"({time.monotonic() - began:.0f} s; {json.dumps(preset.prepare)})")
+        f"({time.monotonic() - began:.0f} s; {json.dumps(preset.prepare)}"
+        + (", mirrored-hemisphere differences" if args.mirror_difference else "") + ")")
     values = {**preset.train_values(), "minutes": args.minutes, "seed": args.seed, "fold": 0,
               "folds": min(10, len(seeds) * sum(max(1, round(n * args.cases_scale)) for n in cohorts.values())),
               "starter_if_fits": False, "num_threads": args.threads}
@@ -199,9 +211,10 @@ def main() -> None:
              "init": None if args.init is None else "the previous stage's bundle"}
     bundle_manifest["provenance"]["made_by"] = {**stage, "stages": [*earlier_stages, stage],
                                                 "log": f"lesionseg/starter/{starter.log}"}
-    save_bundle(OUTPUT / starter.file, bundle_manifest, load_state_dicts(result.bundle))
+    save_bundle(args.output / starter.file, bundle_manifest, load_state_dicts(result.bundle))
     fold = result.results[0]
-    log(f"wrote lesionseg/starter/{starter.file} ({(OUTPUT / starter.file).stat().st_size / 1e6:.1f} MB): "
+    shown_path = f"lesionseg/starter/{starter.file}" if args.output.resolve() == OUTPUT else starter.file
+    log(f"wrote {shown_path} ({(args.output / starter.file).stat().st_size / 1e6:.1f} MB): "
         f"{fold.epochs_run} epochs, {fold.iterations} steps, validation Dice {fold.validation.get('val_dice', 0):.3f}, "
         f"lesion F1 {fold.validation.get('val_lesion_f1', 0):.3f}")
 
