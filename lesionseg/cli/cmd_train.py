@@ -88,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "does this by default when the starter fits the run)")
     parser.add_argument("--from-scratch", action="store_true", help="do not start from the starter model")
     parser.add_argument("--finetune-lr", type=float, help="learning rate when starting from a bundle (default: the "
-                                                          "preset's, 3e-4 for cpu; else --lr)")
+                                                          "preset's, 1e-4 for cpu; else --lr)")
     parser.add_argument("--rehearsal", metavar="N|auto",
                         help="when fine-tuning a shipped starter: also train on N synthetic cases of the starter's "
                              "recipe (auto: as many as the dataset's training cases, at most 16, the cpu preset's default "
