@@ -209,12 +209,15 @@ def main() -> None:
                          for position, seed in enumerate(seeds)
                          for number, (name, count) in enumerate(cohorts.items())},
              "init": None if args.init is None else "the previous stage's bundle"}
+
+    def shown(name: str) -> str:  # a file written to --output, as the manifest and the log name it
+        return f"lesionseg/starter/{name}" if args.output.resolve() == OUTPUT else name
+
     bundle_manifest["provenance"]["made_by"] = {**stage, "stages": [*earlier_stages, stage],
-                                                "log": f"lesionseg/starter/{starter.log}"}
+                                                "log": shown(starter.log)}
     save_bundle(args.output / starter.file, bundle_manifest, load_state_dicts(result.bundle))
     fold = result.results[0]
-    shown_path = f"lesionseg/starter/{starter.file}" if args.output.resolve() == OUTPUT else starter.file
-    log(f"wrote {shown_path} ({(args.output / starter.file).stat().st_size / 1e6:.1f} MB): "
+    log(f"wrote {shown(starter.file)} ({(args.output / starter.file).stat().st_size / 1e6:.1f} MB): "
         f"{fold.epochs_run} epochs, {fold.iterations} steps, validation Dice {fold.validation.get('val_dice', 0):.3f}, "
         f"lesion F1 {fold.validation.get('val_lesion_f1', 0):.3f}")
 

@@ -16,8 +16,9 @@ the user gives override it; ``--preset`` picks another row.
   of 5: its validation cases pick the checkpoint; with fewer than :data:`HOLD_OUT_MIN_CASES` cases, one model
   on all of them and its final weights), fine-tuned from the starter model when it fits (at a learning rate
   of 1e-4: against 3e-4, over two seeds, held-out Dice on real anatomy 0.796 -> 0.816 with its large faint
-  infarcts kept more whole, the phantom level, ``benchmarks/results/template-anatomy.txt``), with rehearsal of the starter's recipe (:mod:`lesionseg.train.rehearsal`: as many synthetic cases of
-  lesions the scan shows as the run's own, at most 16). Over three seeds (``benchmarks/results/rehearsal.txt``)
+  infarcts kept more whole, the phantom level, ``benchmarks/results/template-anatomy.txt``), with rehearsal
+  of the starter's recipe (:mod:`lesionseg.train.rehearsal`: as many synthetic cases of lesions the scan
+  shows as the run's own, at most 16). Over three seeds (``benchmarks/results/rehearsal.txt``)
   rehearsal raised held-out Dice on real anatomy (the MNI152 template) from 0.658 +- 0.006 to 0.702 +- 0.027 at
   a lesion F1 of 0.812 against 0.816, and left the phantom level (Dice 0.769 against 0.764, lesion F1 0.711 against
   0.726); ``--rehearsal 0`` turns it off.
