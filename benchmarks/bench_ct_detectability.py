@@ -1,0 +1,155 @@
+"""Benchmark: which CT lesions can be seen at all, and which a model finds (issue 19's small hypodense lesions).
+
+A hypodense lesion of ``n`` voxels, ``c`` HU below its tissue, under white Gaussian noise of ``sigma`` HU, is
+seen by an ideal observer who knows its shape and place with the signal-to-noise ratio
+
+    d' = c / sigma * sqrt(n)
+
+(the matched filter's output over its standard deviation). An observer who must also search the brain for it
+(about 10^5 independent places) needs d' of about 5 to keep false alarms under one per head (the Rose
+criterion). This benchmark draws held-out cases of the ``ct_heldout`` recipe (the same seed as
+``bench_budget.py --modality ct``), takes every truth lesion (a 26-connected component of the stored mask,
+as lesion-wise F1 counts it), its voxel count ``n``, its contrast ``c`` (the case's drawn lesion offset times the
+lesion's own factor, clipped into the recipe's 2-8 HU, as the generator draws it) and the case's noise
+``sigma``, and prints, by bins of d':
+
+- how many truth lesions fall in the bin and their volumes;
+- the fraction each given bundle finds (at least one predicted voxel on it, the lesion-wise F1 rule) and its
+  highest probability there (median over the bin);
+- the lesions of d' >= 8 by the tissue they replaced, and how many each bundle finds;
+- the mean per-case Dice an observer reaches that segments exactly every lesion of d' at least X and nothing
+  else (the truth masks alone; an upper bound for any method with that sensitivity), and the same for one that
+  never finds a lesion of the cortex.
+
+d' counts noise only: a lesion of the cortex (3 mm of grey matter in a 5 mm slice, between CSF and white
+matter) also sits in the clutter of the ribbon's partial volumes, so its d' overstates how plain it is.
+
+Run: ``.venv/bin/python benchmarks/bench_ct_detectability.py --cases 20 --bundle starter=starter
+--bundle ft=RUN/model.lsb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from lesionseg.infer import Predictor
+from lesionseg.metrics import dice
+from lesionseg.metrics.lesionwise import label_lesions
+from lesionseg.starter import starter_bundle_path
+from lesionseg.synth import make_case
+from lesionseg.synth.phantom import TISSUE_LABELS
+from lesionseg.synth.variety import varied_case_options
+
+HELD_OUT_SEED = 7200  # bench_budget.py's held-out cohort
+CORTEX = TISSUE_LABELS[4]
+D_PRIME_EDGES = (0.0, 3.0, 5.0, 8.0, 12.0, 20.0, np.inf)
+
+
+def truth_lesions(case) -> tuple[np.ndarray, list[dict]]:
+    """The case's truth components (26-connected) with their voxel count, contrast (HU) and d'."""
+    model = case.parameters["modalities"]["ct"]
+    low, high = model["lesion_range_hu"]
+    sigma = float(model["noise_sigma"])
+    factors = {info.label: info.contrast_factor for info in case.lesions}
+    instances = sitk.GetArrayFromImage(case.lesion_instances)
+    tissues = sitk.GetArrayFromImage(case.tissue_labels)
+    components, count = label_lesions(instances > 0)
+    voxel_ml = float(np.prod(case.lesion_mask.GetSpacing())) / 1000.0
+    rows = []
+    for label in range(1, count + 1):
+        inside = components == label
+        owners, votes = np.unique(instances[inside], return_counts=True)
+        owner = int(owners[np.argmax(votes)])
+        contrast = float(np.clip(abs(model["lesion_contrast"]) * factors.get(owner, 1.0), low, high))
+        voxels = int(inside.sum())
+        tissue = TISSUE_LABELS[int(np.argmax(np.bincount(tissues[inside], minlength=len(TISSUE_LABELS))))]
+        rows.append({"label": label, "voxels": voxels, "ml": voxels * voxel_ml, "contrast_hu": contrast,
+                     "tissue": tissue,
+                     "sigma_hu": sigma, "d_prime": contrast / sigma * np.sqrt(voxels)})
+    return components, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=20)
+    parser.add_argument("--bundle", action="append", default=[], metavar="NAME=PATH|starter[@SIZES]",
+                        help="a bundle to score (starter: the shipped CT starter), read at its default sizes or at "
+                             "SIZES pixels (e.g. @192 or @128+160)")
+    parser.add_argument("--sides", default="auto", help="comma-separated sides to read each bundle with: auto, "
+                        "truth (the hemisphere of the case's lesions, as a user who knows it would say)")
+    args = parser.parse_args()
+    bundles = {}
+    for item in args.bundle:
+        name, _, path = item.partition("=")
+        path, _, sizes = path.partition("@")
+        bundles[name] = Predictor(starter_bundle_path("ct") if path == "starter" else Path(path), device="cpu",
+                                  slice_sizes=[int(size) for size in sizes.split("+")] if sizes else None)
+    sides = args.sides.split(",")
+    readings = [(f"{name}/{side}" if len(sides) > 1 else name, predictor, side)
+                for name, predictor in bundles.items() for side in sides]
+
+    lesions, cases = [], []
+    for index in range(1, args.cases + 1):
+        case = make_case(index, HELD_OUT_SEED, modalities=("ct",),
+                         **varied_case_options(HELD_OUT_SEED, index, recipe="ct_heldout"))
+        components, rows = truth_lesions(case)
+        truth = components > 0
+        lesion_sides = [info.side for info in case.lesions]
+        truth_side = max(set(lesion_sides), key=lesion_sides.count) if lesion_sides else "auto"
+        for name, predictor, side in readings:
+            prediction = predictor.predict({"ct": case.channels["ct"]}, side=truth_side if side == "truth" else side,
+                                           case_id=case.case_id)
+            predicted = sitk.GetArrayFromImage(prediction.labelmap) > 0
+            probability = sitk.GetArrayFromImage(prediction.probabilities)
+            for row in rows:
+                inside = components == row["label"]
+                row[f"{name} found"] = bool(predicted[inside].any())
+                row[f"{name} peak"] = float(probability[inside].max())
+        lesions += rows
+        cases.append({"truth": truth, "components": components, "rows": rows})
+        print(f"{case.case_id}: {len(rows)} lesions, sigma {rows[0]['sigma_hu'] if rows else 0:.1f} HU, "
+              f"d' " + " ".join(f"{r['d_prime']:.1f}" for r in rows), flush=True)
+
+    print(f"\n{len(lesions)} truth lesions in {len(cases)} cases; by the ideal observer's d' (contrast / sigma x "
+          "sqrt(voxels)):")
+    header = f"  {'d-prime':>10} {'lesions':>8} {'median mL':>10}"
+    names = [name for name, _, _ in readings]
+    for name in names:
+        header += f" {name + ' found':>14} {'peak p':>8}"
+    print(header)
+    d_primes = np.array([r["d_prime"] for r in lesions])
+    for low, high in zip(D_PRIME_EDGES[:-1], D_PRIME_EDGES[1:]):
+        chosen = [r for r, d in zip(lesions, d_primes) if low <= d < high]
+        line = f"  {f'{low:g}-{high:g}':>10} {len(chosen):>8} "
+        line += f"{np.median([r['ml'] for r in chosen]) if chosen else 0:>10.2f}"
+        for name in names:
+            found = sum(r[f"{name} found"] for r in chosen)
+            peak = np.median([r[f"{name} peak"] for r in chosen]) if chosen else 0.0
+            line += f" {f'{found}/{len(chosen)}':>14} {peak:>8.3f}"
+        print(line)
+
+    print("\nlesions of d' >= 8 (plain to an ideal observer) by the tissue they replaced (the commonest):")
+    clear = [r for r in lesions if r["d_prime"] >= 8.0]
+    for tissue in sorted({r["tissue"] for r in clear}):
+        chosen = [r for r in clear if r["tissue"] == tissue]
+        line = f"  {tissue:<36} {len(chosen):>3} lesions, median {np.median([r['ml'] for r in chosen]):.2f} mL,"
+        line += f" median d' {np.median([r['d_prime'] for r in chosen]):.1f}:"
+        line += "".join(f" {name} found {sum(r[f'{name} found'] for r in chosen)}" for name in names)
+        print(line)
+
+    print("\nmean per-case Dice of an observer that segments exactly every lesion of d' >= X and nothing else "
+          "(all lesions; those outside the cortex only):")
+    for threshold in (0.0, 3.0, 5.0, 8.0, 12.0):
+        scores = {"all": [], "outside cortex": []}
+        for item in cases:
+            for name, keep in (("all", lambda r: True), ("outside cortex", lambda r: r["tissue"] != CORTEX)):
+                labels = [r["label"] for r in item["rows"] if r["d_prime"] >= threshold and keep(r)]
+                scores[name].append(dice(np.isin(item["components"], labels), item["truth"]))
+        print(f"  X = {threshold:>4g}: {np.mean(scores['all']):.3f}; {np.mean(scores['outside cortex']):.3f}")
+
+if __name__ == "__main__":
+    main()
