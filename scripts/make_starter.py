@@ -36,7 +36,8 @@ The shipped CT starter was made in two stages (the log gives both):
 Run (about ``--minutes`` plus a quarter of an hour on a 2-core CPU):
 ``.venv/bin/python scripts/make_starter.py --work /tmp/starter [--minutes 90] [--seed 20261204] [--modality ct]``.
 A trial that should not replace the shipped starter writes elsewhere (``--output FOLDER``: the bundle and its log);
-``--mirror-difference`` prepares the cohorts with the mirrored-hemisphere difference planes (an ``--init`` bundle
+``--size PX`` prepares the slices at another size than the preset's (a trial; ``lesionseg train`` fine-tunes such a
+starter only when named with ``--finetune`` on data prepared at that size). ``--mirror-difference`` prepares the cohorts with the mirrored-hemisphere difference planes (an ``--init`` bundle
 without them is widened, their input weights starting at zero: :func:`lesionseg.train.finetune.widen_state_dict`).
 """
 
@@ -150,6 +151,8 @@ def main() -> None:
     parser.add_argument("--mirror-difference", action="store_true",
                         help="prepare with the mirrored-hemisphere difference planes (a bundle given by --init "
                              "without them is widened, their weights starting at zero)")
+    parser.add_argument("--size", type=int, help="slice size in pixels (default: the cpu preset's); a trial at "
+                        "another size than the shipped starter's")
     parser.add_argument("--output", type=Path, default=OUTPUT,
                         help="folder of the bundle and its log (default: the package's starter folder, which a "
                              "trial should not overwrite)")
@@ -173,11 +176,13 @@ def main() -> None:
     manifest = write_cohorts(args.work, seeds, args.workers, log, args.cases_scale, args.modality)
     prepared = args.work / "prepared"
     began = time.monotonic()
+    size = {} if args.size is None else {"size": args.size}
+    prepare_values = {**preset.prepare_values(), **size}
     prepare = PrepareConfig(channels=[args.modality], seed=args.seed, mirror_difference=args.mirror_difference,
-                            **preset.prepare_values())
+                            **prepare_values)
     summary = prepare_dataset(manifest, prepared, prepare, workers=args.workers)
     log(f"prepared {summary['cases']} cases: {summary['slices']} slices, {summary['lesion_slices']} with lesion "
-        f"({time.monotonic() - began:.0f} s; {json.dumps(preset.prepare)}"
+        f"({time.monotonic() - began:.0f} s; {json.dumps({**preset.prepare, **size})}"
         + (", mirrored-hemisphere differences" if args.mirror_difference else "") + ")")
     values = {**preset.train_values(), "minutes": args.minutes, "seed": args.seed, "fold": 0,
               "folds": min(10, len(seeds) * sum(max(1, round(n * args.cases_scale)) for n in cohorts.values())),
