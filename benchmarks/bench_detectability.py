@@ -1,28 +1,30 @@
-"""Benchmark: which CT lesions can be seen at all, and which a model finds (issue 19's small hypodense lesions).
+"""Benchmark: which lesions can be seen at all, and which a model finds (CT's small hypodense lesions, FLAIR's misses).
 
-A hypodense lesion of ``n`` voxels, ``c`` HU below its tissue, under white Gaussian noise of ``sigma`` HU, is
+A lesion of ``n`` voxels that changes them by ``c`` (HU on CT) under white Gaussian noise of ``sigma``, is
 seen by an ideal observer who knows its shape and place with the signal-to-noise ratio
 
     d' = c / sigma * sqrt(n)
 
 (the matched filter's output over its standard deviation). An observer who must also search the brain for it
 (about 10^5 independent places) needs d' of about 5 to keep false alarms under one per head (the Rose
-criterion). This benchmark draws held-out cases of the ``ct_heldout`` recipe (the same seed as
-``bench_budget.py --modality ct``), takes every truth lesion (a 26-connected component of the stored mask,
-as lesion-wise F1 counts it), its voxel count ``n``, its contrast ``c`` (the case's drawn lesion offset times the
-lesion's own factor, clipped into the recipe's 2-8 HU, as the generator draws it) and the case's noise
-``sigma``, and prints, by bins of d':
+criterion). This benchmark draws the held-out cases of ``bench_budget.py`` (its seed; the ``ct_heldout``
+recipe with ``--modality ct``, ``heldout`` for FLAIR), takes every truth lesion (a 26-connected component of the stored mask,
+as lesion-wise F1 counts it), its voxel count ``n``, its contrast ``c`` (the mean change the lesion makes to its voxels, measured
+on the case drawn without noise against the same case without lesions: on CT the recipe's 2-8 HU, diluted
+where a voxel is partly CSF) and the case's noise ``sigma``, and prints, by bins of d':
 
-- how many truth lesions fall in the bin and their volumes;
+- how many truth lesions fall in the bin and their volumes (and the same by bins of volume);
 - the fraction each given bundle finds (at least one predicted voxel on it, the lesion-wise F1 rule) and its
   highest probability there (median over the bin);
 - the lesions of d' >= 8 by the tissue they replaced, and how many each bundle finds;
+- (FLAIR: with Rician noise, d' is the Gaussian approximation, close at these signal levels);
 - the mean per-case Dice an observer reaches that segments exactly every lesion of d' at least X and nothing
   else (the truth masks alone; an upper bound for any method with that sensitivity), and the same for one that
   never finds a lesion of the cortex.
 
 d' counts noise only: a lesion of the cortex (3 mm of grey matter in a 5 mm slice, between CSF and white
-matter) also sits in the clutter of the ribbon's partial volumes, so its d' overstates how plain it is.
+matter) also sits in the clutter of the ribbon's partial volumes, whose brightness varies by more than the
+lesion's change, so its d' overstates how plain it is.
 
 Run: ``.venv/bin/python benchmarks/bench_ct_detectability.py --cases 20 --bundle starter=starter
 --bundle ft=RUN/model.lsb``.
@@ -46,38 +48,57 @@ from lesionseg.synth.variety import varied_case_options
 
 HELD_OUT_SEED = 7200  # bench_budget.py's held-out cohort
 CORTEX = TISSUE_LABELS[4]
+VOLUME_EDGES_ML = (0.0, 0.1, 0.3, 1.0, 10.0, np.inf)
 D_PRIME_EDGES = (0.0, 3.0, 5.0, 8.0, 12.0, 20.0, np.inf)
 
 
-def truth_lesions(case) -> tuple[np.ndarray, list[dict]]:
-    """The case's truth components (26-connected) with their voxel count, contrast (HU) and d'."""
-    model = case.parameters["modalities"]["ct"]
-    low, high = model["lesion_range_hu"]
-    sigma = float(model["noise_sigma"])
-    factors = {info.label: info.contrast_factor for info in case.lesions}
-    instances = sitk.GetArrayFromImage(case.lesion_instances)
+#: per modality: the bench_budget recipe, and the option that draws the same case with lesions that change nothing
+RECIPE = {"ct": "ct_heldout", "flair": "heldout"}
+NO_LESION = {"ct": {"ct_lesion_hu": (0.0, 0.0)}, "flair": {"lesion_contrast": (0.0, 0.0)}}
+
+
+def lesion_change(index: int, options: dict, modality: str) -> np.ndarray:
+    """The lesions' own change of the case's image, (z, y, x) in its units: the noiseless case minus the same
+    without lesions.
+
+    Both are drawn with the same seed and options but no noise, the second with every lesion's change 0
+    (``NO_LESION``: each option has its own random draws, so the anatomy and lesions stay the same), which
+    takes each voxel's partial volume of lesion into account.
+    """
+    with_lesions = make_case(index, HELD_OUT_SEED, modalities=(modality,), **{**options, "noise": False})
+    without = make_case(index, HELD_OUT_SEED, modalities=(modality,),
+                        **{**options, "noise": False, **NO_LESION[modality]})
+    return (sitk.GetArrayFromImage(with_lesions.channels[modality]).astype(np.float64)
+            - sitk.GetArrayFromImage(without.channels[modality]).astype(np.float64))
+
+
+def truth_lesions(case, change: np.ndarray, modality: str) -> tuple[np.ndarray, list[dict]]:
+    """The case's truth components (26-connected) with their voxel count, tissue, contrast and d'.
+
+    The contrast is the size of the mean of ``change`` (:func:`lesion_change`) over the component: what the
+    lesion does to its voxels after partial volume (a lesion of the cortex shares its voxels with CSF).
+    """
+    sigma = float(case.parameters["modalities"][modality]["noise_sigma"])
     tissues = sitk.GetArrayFromImage(case.tissue_labels)
-    components, count = label_lesions(instances > 0)
+    components, count = label_lesions(sitk.GetArrayFromImage(case.lesion_mask) > 0)
     voxel_ml = float(np.prod(case.lesion_mask.GetSpacing())) / 1000.0
     rows = []
     for label in range(1, count + 1):
         inside = components == label
-        owners, votes = np.unique(instances[inside], return_counts=True)
-        owner = int(owners[np.argmax(votes)])
-        contrast = float(np.clip(abs(model["lesion_contrast"]) * factors.get(owner, 1.0), low, high))
         voxels = int(inside.sum())
+        contrast = float(abs(change[inside].mean()))
         tissue = TISSUE_LABELS[int(np.argmax(np.bincount(tissues[inside], minlength=len(TISSUE_LABELS))))]
-        rows.append({"label": label, "voxels": voxels, "ml": voxels * voxel_ml, "contrast_hu": contrast,
-                     "tissue": tissue,
-                     "sigma_hu": sigma, "d_prime": contrast / sigma * np.sqrt(voxels)})
+        rows.append({"label": label, "voxels": voxels, "ml": voxels * voxel_ml, "contrast": contrast,
+                     "tissue": tissue, "sigma": sigma, "d_prime": contrast / sigma * np.sqrt(voxels)})
     return components, rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modality", choices=sorted(RECIPE), default="ct")
     parser.add_argument("--cases", type=int, default=20)
     parser.add_argument("--bundle", action="append", default=[], metavar="NAME=PATH|starter[@SIZES]",
-                        help="a bundle to score (starter: the shipped CT starter), read at its default sizes or at "
+                        help="a bundle to score (starter: the shipped starter of the modality), read at its default sizes or at "
                              "SIZES pixels (e.g. @192 or @128+160)")
     parser.add_argument("--sides", default="auto", help="comma-separated sides to read each bundle with: auto, "
                         "truth (the hemisphere of the case's lesions, as a user who knows it would say)")
@@ -86,7 +107,7 @@ def main() -> None:
     for item in args.bundle:
         name, _, path = item.partition("=")
         path, _, sizes = path.partition("@")
-        bundles[name] = Predictor(starter_bundle_path("ct") if path == "starter" else Path(path), device="cpu",
+        bundles[name] = Predictor(starter_bundle_path(args.modality) if path == "starter" else Path(path), device="cpu",
                                   slice_sizes=[int(size) for size in sizes.split("+")] if sizes else None)
     sides = args.sides.split(",")
     readings = [(f"{name}/{side}" if len(sides) > 1 else name, predictor, side)
@@ -94,14 +115,14 @@ def main() -> None:
 
     lesions, cases = [], []
     for index in range(1, args.cases + 1):
-        case = make_case(index, HELD_OUT_SEED, modalities=("ct",),
-                         **varied_case_options(HELD_OUT_SEED, index, recipe="ct_heldout"))
-        components, rows = truth_lesions(case)
+        options = varied_case_options(HELD_OUT_SEED, index, recipe=RECIPE[args.modality])
+        case = make_case(index, HELD_OUT_SEED, modalities=(args.modality,), **options)
+        components, rows = truth_lesions(case, lesion_change(index, options, args.modality), args.modality)
         truth = components > 0
         lesion_sides = [info.side for info in case.lesions]
         truth_side = max(set(lesion_sides), key=lesion_sides.count) if lesion_sides else "auto"
         for name, predictor, side in readings:
-            prediction = predictor.predict({"ct": case.channels["ct"]}, side=truth_side if side == "truth" else side,
+            prediction = predictor.predict({args.modality: case.channels[args.modality]}, side=truth_side if side == "truth" else side,
                                            case_id=case.case_id)
             predicted = sitk.GetArrayFromImage(prediction.labelmap) > 0
             probability = sitk.GetArrayFromImage(prediction.probabilities)
@@ -111,7 +132,7 @@ def main() -> None:
                 row[f"{name} peak"] = float(probability[inside].max())
         lesions += rows
         cases.append({"truth": truth, "components": components, "rows": rows})
-        print(f"{case.case_id}: {len(rows)} lesions, sigma {rows[0]['sigma_hu'] if rows else 0:.1f} HU, "
+        print(f"{case.case_id}: {len(rows)} lesions, noise sigma {rows[0]['sigma'] if rows else 0:.1f}, "
               f"d' " + " ".join(f"{r['d_prime']:.1f}" for r in rows), flush=True)
 
     print(f"\n{len(lesions)} truth lesions in {len(cases)} cases; by the ideal observer's d' (contrast / sigma x "
@@ -126,6 +147,19 @@ def main() -> None:
         chosen = [r for r, d in zip(lesions, d_primes) if low <= d < high]
         line = f"  {f'{low:g}-{high:g}':>10} {len(chosen):>8} "
         line += f"{np.median([r['ml'] for r in chosen]) if chosen else 0:>10.2f}"
+        for name in names:
+            found = sum(r[f"{name} found"] for r in chosen)
+            peak = np.median([r[f"{name} peak"] for r in chosen]) if chosen else 0.0
+            line += f" {f'{found}/{len(chosen)}':>14} {peak:>8.3f}"
+        print(line)
+
+    print("\nby volume (mL):")
+    print(header.replace(f"  {'d-prime':>10} {'lesions':>8} {'median mL':>10}", f"  {'mL':>10} {'lesions':>8} {'median d':>10}"))
+    volumes = np.array([r["ml"] for r in lesions])
+    for low, high in zip(VOLUME_EDGES_ML[:-1], VOLUME_EDGES_ML[1:]):
+        chosen = [r for r, v in zip(lesions, volumes) if low <= v < high]
+        line = f"  {f'{low:g}-{high:g}':>10} {len(chosen):>8} "
+        line += f"{np.median([r['d_prime'] for r in chosen]) if chosen else 0:>10.1f}"
         for name in names:
             found = sum(r[f"{name} found"] for r in chosen)
             peak = np.median([r[f"{name} peak"] for r in chosen]) if chosen else 0.0
