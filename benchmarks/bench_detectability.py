@@ -8,10 +8,11 @@ seen by an ideal observer who knows its shape and place with the signal-to-noise
 (the matched filter's output over its standard deviation). An observer who must also search the brain for it
 (about 10^5 independent places) needs d' of about 5 to keep false alarms under one per head (the Rose
 criterion). This benchmark draws the held-out cases of ``bench_budget.py`` (its seed; the ``ct_heldout``
-recipe with ``--modality ct``, ``heldout`` for FLAIR), takes every truth lesion (a 26-connected component of the stored mask,
-as lesion-wise F1 counts it), its voxel count ``n``, its contrast ``c`` (the mean change the lesion makes to its voxels, measured
-on the case drawn without noise against the same case without lesions: on CT the recipe's 2-8 HU, diluted
-where a voxel is partly CSF) and the case's noise ``sigma``, and prints, by bins of d':
+recipe with ``--modality ct``, ``heldout`` for FLAIR), takes every truth lesion (a 26-connected component of
+the stored mask, as lesion-wise F1 counts it), its voxel count ``n``, its contrast ``c`` (the mean change the
+lesion makes to its voxels, measured on the case drawn without noise against the same case without lesions:
+on CT the recipe's 2-8 HU, diluted where a voxel is partly CSF) and the case's noise ``sigma``, and prints, by
+bins of d':
 
 - how many truth lesions fall in the bin and their volumes (and the same by bins of volume);
 - the fraction each given bundle finds (at least one predicted voxel on it, the lesion-wise F1 rule) and its
@@ -50,8 +51,6 @@ HELD_OUT_SEED = 7200  # bench_budget.py's held-out cohort
 CORTEX = TISSUE_LABELS[4]
 VOLUME_EDGES_ML = (0.0, 0.1, 0.3, 1.0, 10.0, np.inf)
 D_PRIME_EDGES = (0.0, 3.0, 5.0, 8.0, 12.0, 20.0, np.inf)
-
-
 #: per modality: the bench_budget recipe, and the option that draws the same case with lesions that change nothing
 RECIPE = {"ct": "ct_heldout", "flair": "heldout"}
 NO_LESION = {"ct": {"ct_lesion_hu": (0.0, 0.0)}, "flair": {"lesion_contrast": (0.0, 0.0)}}
@@ -98,8 +97,8 @@ def main() -> None:
     parser.add_argument("--modality", choices=sorted(RECIPE), default="ct")
     parser.add_argument("--cases", type=int, default=20)
     parser.add_argument("--bundle", action="append", default=[], metavar="NAME=PATH|starter[@SIZES]",
-                        help="a bundle to score (starter: the shipped starter of the modality), read at its default sizes or at "
-                             "SIZES pixels (e.g. @192 or @128+160)")
+                        help="a bundle to score (starter: the shipped starter of the modality), read at its "
+                             "default sizes or at SIZES pixels (e.g. @192 or @128+160)")
     parser.add_argument("--sides", default="auto", help="comma-separated sides to read each bundle with: auto, "
                         "truth (the hemisphere of the case's lesions, as a user who knows it would say)")
     args = parser.parse_args()
@@ -107,7 +106,8 @@ def main() -> None:
     for item in args.bundle:
         name, _, path = item.partition("=")
         path, _, sizes = path.partition("@")
-        bundles[name] = Predictor(starter_bundle_path(args.modality) if path == "starter" else Path(path), device="cpu",
+        bundle = starter_bundle_path(args.modality) if path == "starter" else Path(path)
+        bundles[name] = Predictor(bundle, device="cpu",
                                   slice_sizes=[int(size) for size in sizes.split("+")] if sizes else None)
     sides = args.sides.split(",")
     readings = [(f"{name}/{side}" if len(sides) > 1 else name, predictor, side)
@@ -122,8 +122,8 @@ def main() -> None:
         lesion_sides = [info.side for info in case.lesions]
         truth_side = max(set(lesion_sides), key=lesion_sides.count) if lesion_sides else "auto"
         for name, predictor, side in readings:
-            prediction = predictor.predict({args.modality: case.channels[args.modality]}, side=truth_side if side == "truth" else side,
-                                           case_id=case.case_id)
+            prediction = predictor.predict({args.modality: case.channels[args.modality]},
+                                           side=truth_side if side == "truth" else side, case_id=case.case_id)
             predicted = sitk.GetArrayFromImage(prediction.labelmap) > 0
             probability = sitk.GetArrayFromImage(prediction.probabilities)
             for row in rows:
@@ -154,7 +154,8 @@ def main() -> None:
         print(line)
 
     print("\nby volume (mL):")
-    print(header.replace(f"  {'d-prime':>10} {'lesions':>8} {'median mL':>10}", f"  {'mL':>10} {'lesions':>8} {'median d':>10}"))
+    print(header.replace(f"  {'d-prime':>10} {'lesions':>8} {'median mL':>10}",
+                         f"  {'mL':>10} {'lesions':>8} {'median d':>10}"))
     volumes = np.array([r["ml"] for r in lesions])
     for low, high in zip(VOLUME_EDGES_ML[:-1], VOLUME_EDGES_ML[1:]):
         chosen = [r for r, v in zip(lesions, volumes) if low <= v < high]

@@ -37,8 +37,9 @@ Run (about ``--minutes`` plus a quarter of an hour on a 2-core CPU):
 ``.venv/bin/python scripts/make_starter.py --work /tmp/starter [--minutes 90] [--seed 20261204] [--modality ct]``.
 A trial that should not replace the shipped starter writes elsewhere (``--output FOLDER``: the bundle and its log);
 ``--size PX`` prepares the slices at another size than the preset's (a trial; ``lesionseg train`` fine-tunes such a
-starter only when named with ``--finetune`` on data prepared at that size). ``--mirror-difference`` prepares the cohorts with the mirrored-hemisphere difference planes (an ``--init`` bundle
-without them is widened, their input weights starting at zero: :func:`lesionseg.train.finetune.widen_state_dict`).
+starter only when named with ``--finetune`` on data prepared at that size). ``--mirror-difference`` prepares the
+cohorts with the mirrored-hemisphere difference planes (an ``--init`` bundle without them is widened, their input
+weights starting at zero: :func:`lesionseg.train.finetune.widen_state_dict`).
 """
 
 from __future__ import annotations
