@@ -16,7 +16,8 @@ bins of d':
 
 - how many truth lesions fall in the bin and their volumes (and the same by bins of volume);
 - the fraction each given bundle finds (at least one predicted voxel on it, the lesion-wise F1 rule) and its
-  highest probability there (median over the bin);
+  highest probability there (median over the bin; the predictor's probability map, the largest of its readings,
+  so a lesion can peak above the threshold and still be dropped when the readings' mean does not confirm it);
 - the lesions of d' >= 8 by the tissue they replaced, and how many each bundle finds;
 - (FLAIR: with Rician noise, d' is the Gaussian approximation, close at these signal levels);
 - the mean per-case Dice an observer reaches that segments exactly every lesion of d' at least X and nothing
@@ -92,6 +93,26 @@ def truth_lesions(case, change: np.ndarray, modality: str) -> tuple[np.ndarray, 
     return components, rows
 
 
+def print_bins(lesions: list[dict], names: list[str], key: str, edges, columns: tuple[str, str, str, str]) -> None:
+    """One line per bin of ``lesions[key]`` between consecutive ``edges``: the bin, its lesion count, the median of
+    another value, and per reading how many it found and its median peak probability there.
+
+    ``columns``: the bin's heading, the other value's heading, the other value's key and its format.
+    """
+    bin_heading, other_heading, other_key, other_format = columns
+    header = f"  {bin_heading:>10} {'lesions':>8} {other_heading:>10}"
+    print(header + "".join(f" {name + ' found':>14} {'peak p':>8}" for name in names))
+    for low, high in zip(edges[:-1], edges[1:]):
+        chosen = [r for r in lesions if low <= r[key] < high]
+        other = np.median([r[other_key] for r in chosen]) if chosen else 0.0
+        line = f"  {f'{low:g}-{high:g}':>10} {len(chosen):>8} {other:>10{other_format}}"
+        for name in names:
+            found = sum(r[f"{name} found"] for r in chosen)
+            peak = np.median([r[f"{name} peak"] for r in chosen]) if chosen else 0.0
+            line += f" {f'{found}/{len(chosen)}':>14} {peak:>8.3f}"
+        print(line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modality", choices=sorted(RECIPE), default="ct")
@@ -137,35 +158,10 @@ def main() -> None:
 
     print(f"\n{len(lesions)} truth lesions in {len(cases)} cases; by the ideal observer's d' (contrast / sigma x "
           "sqrt(voxels)):")
-    header = f"  {'d-prime':>10} {'lesions':>8} {'median mL':>10}"
     names = [name for name, _, _ in readings]
-    for name in names:
-        header += f" {name + ' found':>14} {'peak p':>8}"
-    print(header)
-    d_primes = np.array([r["d_prime"] for r in lesions])
-    for low, high in zip(D_PRIME_EDGES[:-1], D_PRIME_EDGES[1:]):
-        chosen = [r for r, d in zip(lesions, d_primes) if low <= d < high]
-        line = f"  {f'{low:g}-{high:g}':>10} {len(chosen):>8} "
-        line += f"{np.median([r['ml'] for r in chosen]) if chosen else 0:>10.2f}"
-        for name in names:
-            found = sum(r[f"{name} found"] for r in chosen)
-            peak = np.median([r[f"{name} peak"] for r in chosen]) if chosen else 0.0
-            line += f" {f'{found}/{len(chosen)}':>14} {peak:>8.3f}"
-        print(line)
-
+    print_bins(lesions, names, "d_prime", D_PRIME_EDGES, ("d-prime", "median mL", "ml", ".2f"))
     print("\nby volume (mL):")
-    print(header.replace(f"  {'d-prime':>10} {'lesions':>8} {'median mL':>10}",
-                         f"  {'mL':>10} {'lesions':>8} {'median d':>10}"))
-    volumes = np.array([r["ml"] for r in lesions])
-    for low, high in zip(VOLUME_EDGES_ML[:-1], VOLUME_EDGES_ML[1:]):
-        chosen = [r for r, v in zip(lesions, volumes) if low <= v < high]
-        line = f"  {f'{low:g}-{high:g}':>10} {len(chosen):>8} "
-        line += f"{np.median([r['d_prime'] for r in chosen]) if chosen else 0:>10.1f}"
-        for name in names:
-            found = sum(r[f"{name} found"] for r in chosen)
-            peak = np.median([r[f"{name} peak"] for r in chosen]) if chosen else 0.0
-            line += f" {f'{found}/{len(chosen)}':>14} {peak:>8.3f}"
-        print(line)
+    print_bins(lesions, names, "ml", VOLUME_EDGES_ML, ("mL", "median d", "d_prime", ".1f"))
 
     print("\nlesions of d' >= 8 (plain to an ideal observer) by the tissue they replaced (the commonest):")
     clear = [r for r in lesions if r["d_prime"] >= 8.0]
