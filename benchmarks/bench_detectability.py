@@ -19,6 +19,10 @@ bins of d':
   highest probability there (median over the bin; the predictor's probability map, the largest of its readings,
   so a lesion can peak above the threshold and still be dropped when the readings' mean does not confirm it);
 - the lesions of d' >= 8 by the tissue they replaced, and how many each bundle finds;
+- each bundle's false lesions (predicted 26-connected components that touch no truth voxel) by what they lie
+  on: one of the case's look-alikes that are not in the lesion mask (``distractors``: white-matter
+  hyperintensities, an old infarct's cavity or gliotic rim; the generator's own label image) or, when they touch
+  none, the tissue under most of their voxels;
 - (FLAIR: with Rician noise, d' is the Gaussian approximation, close at these signal levels);
 - the mean per-case Dice an observer reaches that segments exactly every lesion of d' at least X and nothing
   else (the truth masks alone; an upper bound for any method with that sensitivity), and the same for one that
@@ -28,7 +32,7 @@ d' counts noise only: a lesion of the cortex (3 mm of grey matter in a 5 mm slic
 matter) also sits in the clutter of the ribbon's partial volumes, whose brightness varies by more than the
 lesion's change, so its d' overstates how plain it is.
 
-Run: ``.venv/bin/python benchmarks/bench_ct_detectability.py --cases 20 --bundle starter=starter
+Run: ``.venv/bin/python benchmarks/bench_detectability.py --modality ct --cases 20 --bundle starter=starter
 --bundle ft=RUN/model.lsb``.
 """
 
@@ -93,6 +97,37 @@ def truth_lesions(case, change: np.ndarray, modality: str) -> tuple[np.ndarray, 
     return components, rows
 
 
+#: the look-alike labels of ``SynthCase.distractor_labels`` (lesionseg.synth.distractors), as printed
+LOOK_ALIKES = {1: "white-matter hyperintensity look-alike", 2: "old infarct (cavity)", 3: "old infarct (gliotic rim)"}
+
+
+def false_lesions(predicted: np.ndarray, probability: np.ndarray, truth: np.ndarray, case) -> list[dict]:
+    """The predicted lesions that touch no truth voxel, each with its volume (mL), peak probability and what it
+    lies on: the look-alike label it overlaps most (:data:`LOOK_ALIKES`), else the commonest tissue under it.
+
+    Args:
+        predicted, probability, truth: ``(z, y, x)`` arrays on the case's grid (0/1, [0, 1], 0/1).
+        case: the :class:`~lesionseg.synth.SynthCase` (its tissue and look-alike label images).
+    """
+    components, count = label_lesions(predicted)
+    tissues = sitk.GetArrayFromImage(case.tissue_labels)
+    look_alikes = (np.zeros_like(tissues) if case.distractor_labels is None
+                   else sitk.GetArrayFromImage(case.distractor_labels))
+    voxel_ml = float(np.prod(case.lesion_mask.GetSpacing())) / 1000.0
+    rows = []
+    for label in range(1, count + 1):
+        inside = components == label
+        if truth[inside].any():
+            continue
+        under = np.bincount(look_alikes[inside], minlength=len(LOOK_ALIKES) + 1)
+        if under[1:].any():
+            what = LOOK_ALIKES[int(np.argmax(under[1:])) + 1]
+        else:
+            what = TISSUE_LABELS[int(np.argmax(np.bincount(tissues[inside], minlength=len(TISSUE_LABELS))))]
+        rows.append({"ml": int(inside.sum()) * voxel_ml, "peak": float(probability[inside].max()), "on": what})
+    return rows
+
+
 def print_bins(lesions: list[dict], names: list[str], key: str, edges, columns: tuple[str, str, str, str]) -> None:
     """One line per bin of ``lesions[key]`` between consecutive ``edges``: the bin, its lesion count, the median of
     another value, and per reading how many it found and its median peak probability there.
@@ -135,6 +170,7 @@ def main() -> None:
                 for name, predictor in bundles.items() for side in sides]
 
     lesions, cases = [], []
+    false_found: dict[str, list[dict]] = {name: [] for name, _, _ in readings}
     for index in range(1, args.cases + 1):
         options = varied_case_options(HELD_OUT_SEED, index, recipe=RECIPE[args.modality])
         case = make_case(index, HELD_OUT_SEED, modalities=(args.modality,), **options)
@@ -151,6 +187,7 @@ def main() -> None:
                 inside = components == row["label"]
                 row[f"{name} found"] = bool(predicted[inside].any())
                 row[f"{name} peak"] = float(probability[inside].max())
+            false_found[name] += false_lesions(predicted, probability, truth, case)
         lesions += rows
         cases.append({"truth": truth, "components": components, "rows": rows})
         print(f"{case.case_id}: {len(rows)} lesions, noise sigma {rows[0]['sigma'] if rows else 0:.1f}, "
@@ -171,6 +208,15 @@ def main() -> None:
         line += f" median d' {np.median([r['d_prime'] for r in chosen]):.1f}:"
         line += "".join(f" {name} found {sum(r[f'{name} found'] for r in chosen)}" for name in names)
         print(line)
+
+    print(f"\nfalse lesions (touching no truth voxel) in {len(cases)} cases, by what they lie on:")
+    for name in names:
+        rows = false_found[name]
+        print(f"  {name}: {len(rows)}")
+        for what in sorted({r["on"] for r in rows}):
+            chosen = [r for r in rows if r["on"] == what]
+            print(f"    {what:<40} {len(chosen):>3}, median {np.median([r['ml'] for r in chosen]) * 1000:.0f} mm3, "
+                  f"median peak p {np.median([r['peak'] for r in chosen]):.2f}")
 
     print("\nmean per-case Dice of an observer that segments exactly every lesion of d' >= X and nothing else "
           "(all lesions; those outside the cortex only):")
