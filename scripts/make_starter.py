@@ -39,7 +39,8 @@ A trial that should not replace the shipped starter writes elsewhere (``--output
 ``--size PX`` prepares the slices at another size than the preset's (a trial; ``lesionseg train`` fine-tunes such a
 starter only when named with ``--finetune`` on data prepared at that size). ``--mirror-difference`` prepares the
 cohorts with the mirrored-hemisphere difference planes (an ``--init`` bundle without them is widened, their input
-weights starting at zero: :func:`lesionseg.train.finetune.widen_state_dict`).
+weights starting at zero: :func:`lesionseg.train.finetune.widen_state_dict`). ``--varied-cortex SEEDS`` draws the
+cohorts of those seeds with deeper, more varied cortical folding (the case option ``varied_cortex``; a trial).
 """
 
 from __future__ import annotations
@@ -91,9 +92,10 @@ def cohort_seed(seed: int, number: int) -> int:
 
 
 def write_cohorts(work: Path, seeds: list[int], workers: int, log: Log, scale: float = 1.0,
-                  starter: str = "flair") -> Path:
+                  starter: str = "flair", varied_cortex_seeds: frozenset[int] = frozenset()) -> Path:
     """Per seed, one synthetic cohort per modality of ``COHORTS[starter]``; a CSV manifest that gives every image as
-    the starter's channel (``flair`` or ``ct``).
+    the starter's channel (``flair`` or ``ct``). The cohorts of ``varied_cortex_seeds`` are drawn with the case
+    option ``varied_cortex`` (deeper, more varied cortical folding than the recipe's).
 
     The first seed's cohorts are in ``work/cohorts/<modality>``, a later seed's in
     ``work/cohorts/<seed>/<modality>``; case ids carry the modality and, after the first seed, the seed.
@@ -101,7 +103,8 @@ def write_cohorts(work: Path, seeds: list[int], workers: int, log: Log, scale: f
     rows = []
     for position, seed in enumerate(seeds):
         rows += _cohort_rows(work, seed, workers, log, scale, "" if position == 0 else f"{seed}-",
-                             work / "cohorts" if position == 0 else work / "cohorts" / str(seed), starter)
+                             work / "cohorts" if position == 0 else work / "cohorts" / str(seed), starter,
+                             seed in varied_cortex_seeds)
     manifest = work / "cohorts" / "starter.csv"
     with manifest.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["case_id", "patient_id", starter, "mask", "brain_mask"])
@@ -111,17 +114,18 @@ def write_cohorts(work: Path, seeds: list[int], workers: int, log: Log, scale: f
 
 
 def _cohort_rows(work: Path, seed: int, workers: int, log: Log, scale: float, prefix: str, folder: Path,
-                 starter: str) -> list[dict]:
+                 starter: str, varied_cortex: bool = False) -> list[dict]:
     rows = []
     recipe = RECIPE[starter]
+    extra = {"varied_cortex": True} if varied_cortex else {}
     for number, (modality, count) in enumerate(COHORTS[starter].items()):
         count = max(1, round(count * scale))
         cohort_seed_value = cohort_seed(seed, number)
         root = folder / modality
         if not (root / "dataset_description.json").exists():
             write_cohort(root, count, modalities=(modality,), seed=cohort_seed_value, workers=workers,
-                         case_options_fn=lambda index, s=cohort_seed_value: varied_case_options(s, index,
-                                                                                                 recipe=recipe))
+                         case_options_fn=lambda index, s=cohort_seed_value: {
+                             **varied_case_options(s, index, recipe=recipe), **extra})
         from lesionseg.data import discover
         from lesionseg.synth.writer import case_files
 
@@ -132,7 +136,8 @@ def _cohort_rows(work: Path, seed: int, workers: int, log: Log, scale: float, pr
                          "patient_id": f"{modality}-{prefix}{case.patient_id}",
                          starter: str(next(iter(case.channels.values()))),  # the cohort's one channel
                          "mask": str(case.mask), "brain_mask": str(brain)})
-        log(f"cohort {modality}: {count} cases, seed {cohort_seed_value}, recipe '{recipe}'")
+        log(f"cohort {modality}: {count} cases, seed {cohort_seed_value}, recipe '{recipe}'"
+            + (", varied cortical folding" if varied_cortex else ""))
     return rows
 
 
@@ -154,6 +159,9 @@ def main() -> None:
                              "without them is widened, their weights starting at zero)")
     parser.add_argument("--size", type=int, help="slice size in pixels (default: the cpu preset's); a trial at "
                         "another size than the shipped starter's")
+    parser.add_argument("--varied-cortex", default="", metavar="SEEDS",
+                        help="comma-separated cohort seeds whose heads are drawn with deeper, more varied cortical "
+                             "folding (the synthetic case option varied_cortex)")
     parser.add_argument("--output", type=Path, default=OUTPUT,
                         help="folder of the bundle and its log (default: the package's starter folder, which a "
                              "trial should not overwrite)")
@@ -174,7 +182,8 @@ def main() -> None:
     log(f"lesionseg {__version__}, Python {platform.python_version()}, seed {args.seed}, {args.minutes:g} minutes, "
         f"preset '{preset.name}'" + (f", continuing from {args.init.name} (stage {len(earlier_stages) + 1})"
                                     if args.init is not None else ""))
-    manifest = write_cohorts(args.work, seeds, args.workers, log, args.cases_scale, args.modality)
+    varied_cortex_seeds = frozenset(int(value) for value in args.varied_cortex.split(",") if value)
+    manifest = write_cohorts(args.work, seeds, args.workers, log, args.cases_scale, args.modality, varied_cortex_seeds)
     prepared = args.work / "prepared"
     began = time.monotonic()
     size = {} if args.size is None else {"size": args.size}
@@ -211,7 +220,8 @@ def main() -> None:
     bundle_manifest["description"] = starter.description
     stage = {"script": "scripts/make_starter.py", "seed": args.seed, "minutes": args.minutes,
              "cohorts": {f"{name}" + ("" if position == 0 else f"-{seed}"):
-                         {"cases": count, "seed": cohort_seed(seed, number), "recipe": RECIPE[args.modality]}
+                         {"cases": count, "seed": cohort_seed(seed, number), "recipe": RECIPE[args.modality],
+                          **({"varied_cortex": True} if seed in varied_cortex_seeds else {})}
                          for position, seed in enumerate(seeds)
                          for number, (name, count) in enumerate(cohorts.items())},
              "init": None if args.init is None else "the previous stage's bundle"}
