@@ -76,22 +76,27 @@ def lesion_change(index: int, options: dict, modality: str) -> np.ndarray:
             - sitk.GetArrayFromImage(without.channels[modality]).astype(np.float64))
 
 
-def truth_lesions(case, change: np.ndarray, modality: str) -> tuple[np.ndarray, list[dict]]:
+def commonest_tissue(tissues: np.ndarray, inside: np.ndarray) -> str:
+    """The name of the tissue label (``TISSUE_LABELS``) under most voxels of ``inside``; both ``(z, y, x)``."""
+    return TISSUE_LABELS[int(np.argmax(np.bincount(tissues[inside], minlength=len(TISSUE_LABELS))))]
+
+
+def truth_lesions(case, change: np.ndarray, modality: str, tissues: np.ndarray,
+                  voxel_ml: float) -> tuple[np.ndarray, list[dict]]:
     """The case's truth components (26-connected) with their voxel count, tissue, contrast and d'.
 
     The contrast is the size of the mean of ``change`` (:func:`lesion_change`) over the component: what the
     lesion does to its voxels after partial volume (a lesion of the cortex shares its voxels with CSF).
+    ``tissues``: the case's tissue labels, ``(z, y, x)``; ``voxel_ml``: the volume of one voxel.
     """
     sigma = float(case.parameters["modalities"][modality]["noise_sigma"])
-    tissues = sitk.GetArrayFromImage(case.tissue_labels)
     components, count = label_lesions(sitk.GetArrayFromImage(case.lesion_mask) > 0)
-    voxel_ml = float(np.prod(case.lesion_mask.GetSpacing())) / 1000.0
     rows = []
     for label in range(1, count + 1):
         inside = components == label
         voxels = int(inside.sum())
         contrast = float(abs(change[inside].mean()))
-        tissue = TISSUE_LABELS[int(np.argmax(np.bincount(tissues[inside], minlength=len(TISSUE_LABELS))))]
+        tissue = commonest_tissue(tissues, inside)
         rows.append({"label": label, "voxels": voxels, "ml": voxels * voxel_ml, "contrast": contrast,
                      "tissue": tissue, "sigma": sigma, "d_prime": contrast / sigma * np.sqrt(voxels)})
     return components, rows
@@ -101,19 +106,17 @@ def truth_lesions(case, change: np.ndarray, modality: str) -> tuple[np.ndarray, 
 LOOK_ALIKES = {1: "white-matter hyperintensity look-alike", 2: "old infarct (cavity)", 3: "old infarct (gliotic rim)"}
 
 
-def false_lesions(predicted: np.ndarray, probability: np.ndarray, truth: np.ndarray, case) -> list[dict]:
+def false_lesions(predicted: np.ndarray, probability: np.ndarray, truth: np.ndarray, tissues: np.ndarray,
+                  look_alikes: np.ndarray, voxel_ml: float) -> list[dict]:
     """The predicted lesions that touch no truth voxel, each with its volume (mL), peak probability and what it
     lies on: the look-alike label it overlaps most (:data:`LOOK_ALIKES`), else the commonest tissue under it.
 
     Args:
         predicted, probability, truth: ``(z, y, x)`` arrays on the case's grid (0/1, [0, 1], 0/1).
-        case: the :class:`~lesionseg.synth.SynthCase` (its tissue and look-alike label images).
+        tissues, look_alikes: the case's tissue labels and look-alike labels (0 where none), same grid.
+        voxel_ml: the volume of one voxel.
     """
     components, count = label_lesions(predicted)
-    tissues = sitk.GetArrayFromImage(case.tissue_labels)
-    look_alikes = (np.zeros_like(tissues) if case.distractor_labels is None
-                   else sitk.GetArrayFromImage(case.distractor_labels))
-    voxel_ml = float(np.prod(case.lesion_mask.GetSpacing())) / 1000.0
     rows = []
     for label in range(1, count + 1):
         inside = components == label
@@ -123,7 +126,7 @@ def false_lesions(predicted: np.ndarray, probability: np.ndarray, truth: np.ndar
         if under[1:].any():
             what = LOOK_ALIKES[int(np.argmax(under[1:])) + 1]
         else:
-            what = TISSUE_LABELS[int(np.argmax(np.bincount(tissues[inside], minlength=len(TISSUE_LABELS))))]
+            what = commonest_tissue(tissues, inside)
         rows.append({"ml": int(inside.sum()) * voxel_ml, "peak": float(probability[inside].max()), "on": what})
     return rows
 
@@ -174,7 +177,12 @@ def main() -> None:
     for index in range(1, args.cases + 1):
         options = varied_case_options(HELD_OUT_SEED, index, recipe=RECIPE[args.modality])
         case = make_case(index, HELD_OUT_SEED, modalities=(args.modality,), **options)
-        components, rows = truth_lesions(case, lesion_change(index, options, args.modality), args.modality)
+        tissues = sitk.GetArrayFromImage(case.tissue_labels)
+        look_alikes = (np.zeros_like(tissues) if case.distractor_labels is None
+                       else sitk.GetArrayFromImage(case.distractor_labels))
+        voxel_ml = float(np.prod(case.lesion_mask.GetSpacing())) / 1000.0
+        components, rows = truth_lesions(case, lesion_change(index, options, args.modality), args.modality,
+                                         tissues, voxel_ml)
         truth = components > 0
         lesion_sides = [info.side for info in case.lesions]
         truth_side = max(set(lesion_sides), key=lesion_sides.count) if lesion_sides else "auto"
@@ -187,7 +195,7 @@ def main() -> None:
                 inside = components == row["label"]
                 row[f"{name} found"] = bool(predicted[inside].any())
                 row[f"{name} peak"] = float(probability[inside].max())
-            false_found[name] += false_lesions(predicted, probability, truth, case)
+            false_found[name] += false_lesions(predicted, probability, truth, tissues, look_alikes, voxel_ml)
         lesions += rows
         cases.append({"truth": truth, "components": components, "rows": rows})
         print(f"{case.case_id}: {len(rows)} lesions, noise sigma {rows[0]['sigma'] if rows else 0:.1f}, "
@@ -227,6 +235,7 @@ def main() -> None:
                 labels = [r["label"] for r in item["rows"] if r["d_prime"] >= threshold and keep(r)]
                 scores[name].append(dice(np.isin(item["components"], labels), item["truth"]))
         print(f"  X = {threshold:>4g}: {np.mean(scores['all']):.3f}; {np.mean(scores['outside cortex']):.3f}")
+
 
 if __name__ == "__main__":
     main()
