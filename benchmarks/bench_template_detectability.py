@@ -25,6 +25,7 @@ import copy
 from pathlib import Path
 
 import numpy as np
+import SimpleITK as sitk
 from scipy import ndimage
 
 import template_cohort as cohort
@@ -54,6 +55,9 @@ def lesion_table(template: cohort.Template, seed: int, index: int) -> tuple[list
     grey = acquired(np.pad(template.grey, cohort._CT_PAD_MM))
     white = acquired(np.pad(template.white, cohort._CT_PAD_MM))
     truth = acquired(padded_fraction) >= 0.5
+    if not np.array_equal(truth, sitk.GetArrayFromImage(mask) > 0):  # the steps above must be the generator's
+        raise RuntimeError(f"head {index}: the replayed draws no longer give the generator's mask; "
+                           "bring lesion_table in line with template_cohort.make_template_ct_case.")
     labels, count = ndimage.label(truth, np.ones((3, 3, 3)))
     sigma = parameters["noise_hu"]
     correlation = np.sqrt(4 * np.pi * parameters["noise_correlation_px"] ** 2)
@@ -74,8 +78,6 @@ def main() -> None:
     parser.add_argument("--bundle", action="append", default=[], metavar="NAME=PATH",
                         help="a bundle to score (PATH 'starter': the shipped CT starter)")
     args = parser.parse_args()
-    import SimpleITK as sitk
-
     from lesionseg.infer.predictor import Predictor
     from lesionseg.starter import starter_bundle_path
 
