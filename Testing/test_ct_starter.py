@@ -17,6 +17,8 @@ def test_the_ct_starter_is_a_ct_bundle_made_by_the_script_with_its_log():
     path = starter_bundle_path("ct")
     manifest = read_manifest(path)
     assert manifest["channels"] == ["ct"] and manifest["name"] == "ct_starter"
+    # the card the Inference panel shows is the package's own text, known limit included
+    assert manifest["description"] == lesionseg.starter.STARTERS["ct"].description and "cortex" in manifest["description"]
     assert manifest["preprocessing"]["ct_window"] == [0.0, 80.0]  # the default preparation of a CT: it fits
     made_by = manifest["provenance"]["made_by"]
     assert made_by["script"] == "scripts/make_starter.py" and made_by["cohorts"]["ct"]["recipe"] == "ct_starter"

@@ -37,7 +37,8 @@ STARTERS: dict[str, Starter] = {
                      "starter model trained on synthetic data only (FLAIR-like, 2.5D); fine-tune it on your scans"),
     "ct": Starter("ct_starter.lsb", "ct_starter.log", "ct_starter",
                   "CT starter model trained on synthetic data only (non-contrast head CT, brain window, 2.5D); "
-                  "fine-tune it on your scans"),
+                  "fine-tune it on your scans. It finds clear white-matter hypodensities and misses most small or "
+                  "cortical ones (a darkened cortex reaches white matter's density): check the cortex yourself"),
 }
 STARTER_FILE = STARTERS["flair"].file
 STARTER_LOG = STARTERS["flair"].log
