@@ -39,6 +39,7 @@ Run: ``.venv/bin/python benchmarks/bench_detectability.py --modality ct --cases 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,21 @@ def print_bins(lesions: list[dict], names: list[str], key: str, edges, columns: 
         print(line)
 
 
+#: the d' thresholds of the observer's Dice
+OBSERVER_THRESHOLDS = (0.0, 3.0, 5.0, 8.0, 12.0)
+
+
+def observer_dice(cases: list[dict], threshold: float, keep: Callable[[dict], bool] = lambda row: True) -> float:
+    """The mean per-case Dice of an observer that segments exactly the lesions of d' >= ``threshold`` that ``keep``
+    accepts, and nothing else. ``cases``: ``{"truth": (z, y, x) bool, "components": its labelled lesions,
+    "rows": one dict per lesion with "label", "d_prime" and what ``keep`` reads}``."""
+    scores = []
+    for item in cases:
+        labels = [row["label"] for row in item["rows"] if row["d_prime"] >= threshold and keep(row)]
+        scores.append(dice(np.isin(item["components"], labels), item["truth"]))
+    return float(np.mean(scores))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modality", choices=sorted(RECIPE), default="ct")
@@ -228,13 +244,9 @@ def main() -> None:
 
     print("\nmean per-case Dice of an observer that segments exactly every lesion of d' >= X and nothing else "
           "(all lesions; those outside the cortex only):")
-    for threshold in (0.0, 3.0, 5.0, 8.0, 12.0):
-        scores = {"all": [], "outside cortex": []}
-        for item in cases:
-            for name, keep in (("all", lambda r: True), ("outside cortex", lambda r: r["tissue"] != CORTEX)):
-                labels = [r["label"] for r in item["rows"] if r["d_prime"] >= threshold and keep(r)]
-                scores[name].append(dice(np.isin(item["components"], labels), item["truth"]))
-        print(f"  X = {threshold:>4g}: {np.mean(scores['all']):.3f}; {np.mean(scores['outside cortex']):.3f}")
+    for threshold in OBSERVER_THRESHOLDS:
+        print(f"  X = {threshold:>4g}: {observer_dice(cases, threshold):.3f}; "
+              f"{observer_dice(cases, threshold, lambda r: r['tissue'] != CORTEX):.3f}")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,11 @@ lesion (26-connected component of the stored mask):
   correlation (white noise filtered by a Gaussian of s pixels, then scaled to sigma: a mean over many voxels
   has 4 pi s^2 times the variance white noise of that sigma would give it); searching a head needs about 5;
 - the tissue it lies in (the larger of the template's grey and white matter maps over it);
-- whether each ``--bundle`` touches it with a predicted lesion.
+- whether each ``--bundle`` touches it with a predicted lesion, and its peak probability there.
 
-Then the mean per-case Dice of an observer that segments exactly every lesion of d' >= X and nothing else.
+Then the mean per-case Dice of an observer that segments exactly every lesion of d' >= X and nothing else (of
+all lesions, and of those outside grey matter). The tables and the observer are ``bench_detectability.py``'s
+(``print_bins``, ``observer_dice``).
 
 Run: ``python benchmarks/bench_template_detectability.py --cases 20 --bundle starter=starter --bundle ft=RUN/model.lsb``
 (about 2 minutes per case on two cores: each head is drawn twice without noise).
@@ -26,17 +28,17 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 import template_cohort as cohort
+from bench_detectability import D_PRIME_EDGES, OBSERVER_THRESHOLDS, VOLUME_EDGES_ML, observer_dice, print_bins
 from bench_template_anatomy import HELD_OUT_SEED
+from lesionseg.metrics.lesionwise import label_lesions
 
-D_PRIME_BINS = ((0, 3), (3, 5), (5, 8), (8, 12), (12, 20), (20, np.inf))
 
-
-def lesion_table(template: cohort.Template, seed: int, index: int) -> tuple[list[dict], object, object]:
-    """The truth lesions of held-out head ``index`` with their measured contrast, d' and tissue; and the head's
-    CT and mask images (the same draws as :func:`template_cohort.make_template_ct_case`)."""
+def lesion_table(template: cohort.Template, seed: int, index: int) -> tuple[dict, sitk.Image]:
+    """Held-out head ``index`` (the same draws as :func:`template_cohort.make_template_ct_case`): its truth
+    ``{"truth": (z, y, x) bool, "components": its 26-connected lesions labelled, "rows": one dict per lesion with
+    "label", "voxels", "ml", "contrast_hu", "d_prime" and "tissue"}`` and its CT image (HU)."""
     image, mask, parameters = cohort.make_template_ct_case(template, seed, index)
     # the case's noiseless signal with and without its lesions, through the generator's own steps
     rng = np.random.default_rng([seed, index, 7])
@@ -58,7 +60,7 @@ def lesion_table(template: cohort.Template, seed: int, index: int) -> tuple[list
     if not np.array_equal(truth, sitk.GetArrayFromImage(mask) > 0):  # the steps above must be the generator's
         raise RuntimeError(f"head {index}: the replayed draws no longer give the generator's mask; "
                            "bring lesion_table in line with template_cohort.make_template_ct_case.")
-    labels, count = ndimage.label(truth, np.ones((3, 3, 3)))
+    labels, count = label_lesions(truth, 26)
     sigma = parameters["noise_hu"]
     correlation = np.sqrt(4 * np.pi * parameters["noise_correlation_px"] ** 2)
     voxel_ml = float(np.prod(mask.GetSpacing())) / 1000.0
@@ -69,7 +71,7 @@ def lesion_table(template: cohort.Template, seed: int, index: int) -> tuple[list
         lesions.append({"label": label, "voxels": int(inside.sum()), "ml": float(inside.sum() * voxel_ml),
                         "contrast_hu": contrast, "d_prime": contrast / sigma * np.sqrt(inside.sum()) / correlation,
                         "tissue": "grey" if grey[inside].mean() > white[inside].mean() else "white"})
-    return lesions, image, mask
+    return {"truth": truth, "components": labels, "rows": lesions}, image
 
 
 def main() -> None:
@@ -84,43 +86,38 @@ def main() -> None:
     template = cohort.load_template()
     predictors = {name: Predictor(starter_bundle_path("ct") if path == "starter" else Path(path), device="cpu")
                   for name, _, path in (entry.partition("=") for entry in args.bundle)}
-    rows, per_case = [], []
+    rows, cases = [], []
     for index in range(args.cases):
-        lesions, image, mask = lesion_table(template, HELD_OUT_SEED, index)
-        truth = sitk.GetArrayFromImage(mask) > 0
-        labels, _ = ndimage.label(truth, np.ones((3, 3, 3)))
+        case, image = lesion_table(template, HELD_OUT_SEED, index)
         for name, predictor in predictors.items():
-            predicted = sitk.GetArrayFromImage(predictor.predict({"ct": image}, case_id=f"case{index}").labelmap) > 0
-            for lesion in lesions:
-                lesion[name] = bool(predicted[labels == lesion["label"]].any())
-        rows += lesions
-        per_case.append(lesions)
+            prediction = predictor.predict({"ct": image}, case_id=f"case{index}")
+            predicted = sitk.GetArrayFromImage(prediction.labelmap) > 0
+            probability = sitk.GetArrayFromImage(prediction.probabilities)
+            for lesion in case["rows"]:
+                inside = case["components"] == lesion["label"]
+                lesion[f"{name} found"] = bool(predicted[inside].any())
+                lesion[f"{name} peak"] = float(probability[inside].max())
+        rows += case["rows"]
+        cases.append(case)
         print(f"case {index + 1:02d}: " + "; ".join(
             f"{lesion['ml']:.2f} mL {lesion['tissue']} {lesion['contrast_hu']:.1f} HU d' {lesion['d_prime']:.1f}"
-            + "".join(f" {name}={'found' if lesion[name] else '-'}" for name in predictors) for lesion in lesions),
-            flush=True)
+            + "".join(f" {name}={'found' if lesion[f'{name} found'] else '-'}" for name in predictors)
+            for lesion in case["rows"]), flush=True)
     names = list(predictors)
     print(f"{len(rows)} truth lesions in {args.cases} heads; median {np.median([r['ml'] for r in rows]):.2f} mL, "
           f"measured contrast median {np.median([r['contrast_hu'] for r in rows]):.1f} HU")
-    print(f"{'d-prime':>8} {'lesions':>8} {'grey':>5}" + "".join(f" {name + ' found':>14}" for name in names))
-    for low, high in D_PRIME_BINS:
-        chosen = [r for r in rows if low <= r["d_prime"] < high]
-        print(f"{low:>3}-{'inf' if high == np.inf else high:<4} {len(chosen):>8} "
-              f"{sum(r['tissue'] == 'grey' for r in chosen):>5}"
-              + "".join(f" {sum(r[name] for r in chosen):>11}/{len(chosen):<2}" for name in names))
+    print_bins(rows, names, "d_prime", D_PRIME_EDGES, ("d-prime", "median mL", "ml", ".2f"))
+    print("by volume (mL):")
+    print_bins(rows, names, "ml", VOLUME_EDGES_ML, ("mL", "median d", "d_prime", ".1f"))
     for tissue in ("grey", "white"):
         chosen = [r for r in rows if r["tissue"] == tissue and r["d_prime"] >= 5]
         print(f"lesions of d' >= 5 in {tissue} matter: {len(chosen)}"
-              + "".join(f", {name} found {sum(r[name] for r in chosen)}" for name in names))
-    print("mean per-case Dice of an observer that segments exactly every lesion of d' >= X and nothing else:")
-    for threshold in (0, 3, 5, 8, 12):
-        dice = []
-        for lesions in per_case:
-            total = sum(r["voxels"] for r in lesions)
-            kept = sum(r["voxels"] for r in lesions if r["d_prime"] >= threshold)
-            dice.append(2 * kept / (kept + total) if total else 1.0)
-        print(f"  X = {threshold:>4}: {np.mean(dice):.3f}")
-
+              + "".join(f", {name} found {sum(r[f'{name} found'] for r in chosen)}" for name in names))
+    print("mean per-case Dice of an observer that segments exactly every lesion of d' >= X and nothing else "
+          "(all lesions; those outside grey matter only):")
+    for threshold in OBSERVER_THRESHOLDS:
+        print(f"  X = {threshold:>4g}: {observer_dice(cases, threshold):.3f}; "
+              f"{observer_dice(cases, threshold, lambda r: r['tissue'] != 'grey'):.3f}")
 
 if __name__ == "__main__":
     main()
