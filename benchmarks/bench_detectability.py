@@ -28,6 +28,13 @@ bins of d':
   else (the truth masks alone; an upper bound for any method with that sensitivity), and the same for one that
   never finds a lesion of the cortex.
 
+- the same by bins of the lesion's relative change (its mean change over the median of the lesion-free
+  parenchyma: grey and white matter and the deep nuclei): on FLAIR, where noise is low and d' is large for almost
+  every lesion, what separates a lesion from the case's white-matter hyperintensity look-alikes (+10-40 % over
+  their tissue) is its brightness, not its d';
+- the fragments: truth lesions under the 10 mm3 that post-processing keeps of a predicted lesion
+  (``DEFAULT_MIN_LESION_MM3``), found only when a larger predicted lesion reaches them;
+
 d' counts noise only: a lesion of the cortex (3 mm of grey matter in a 5 mm slice, between CSF and white
 matter) also sits in the clutter of the ribbon's partial volumes, whose brightness varies by more than the
 lesion's change, so its d' overstates how plain it is.
@@ -46,35 +53,44 @@ import numpy as np
 import SimpleITK as sitk
 
 from lesionseg.infer import Predictor
+from lesionseg.infer.postprocess import DEFAULT_MIN_LESION_MM3
 from lesionseg.metrics import dice
 from lesionseg.metrics.lesionwise import label_lesions
 from lesionseg.starter import starter_bundle_path
 from lesionseg.synth import make_case
 from lesionseg.synth.phantom import TISSUE_LABELS
-from lesionseg.synth.variety import varied_case_options
+from lesionseg.synth.variety import RECIPES, varied_case_options
 
 HELD_OUT_SEED = 7200  # bench_budget.py's held-out cohort
 CORTEX = TISSUE_LABELS[4]
 VOLUME_EDGES_ML = (0.0, 0.1, 0.3, 1.0, 10.0, np.inf)
 D_PRIME_EDGES = (0.0, 3.0, 5.0, 8.0, 12.0, 20.0, np.inf)
+#: bins of the relative change (FLAIR's look-alikes: +0.10 to +0.40 over their tissue)
+RELATIVE_EDGES = (0.0, 0.15, 0.25, 0.4, 1.0, np.inf)
+#: the parenchyma's tissue labels (cortical grey matter, white matter, deep grey matter)
+PARENCHYMA_LABELS = (4, 5, 7)
 #: per modality: the bench_budget recipe, and the option that draws the same case with lesions that change nothing
 RECIPE = {"ct": "ct_heldout", "flair": "heldout"}
 NO_LESION = {"ct": {"ct_lesion_hu": (0.0, 0.0)}, "flair": {"lesion_contrast": (0.0, 0.0)}}
 
 
-def lesion_change(index: int, options: dict, modality: str) -> np.ndarray:
+def lesion_change(index: int, options: dict, modality: str,
+                  seed: int = HELD_OUT_SEED) -> tuple[np.ndarray, float]:
     """The lesions' own change of the case's image, (z, y, x) in its units: the noiseless case minus the same
-    without lesions.
+    without lesions; and the lesion-free case's parenchyma median (``PARENCHYMA_LABELS``, same units). ``seed``:
+    the cohort's.
 
     Both are drawn with the same seed and options but no noise, the second with every lesion's change 0
     (``NO_LESION``: each option has its own random draws, so the anatomy and lesions stay the same), which
     takes each voxel's partial volume of lesion into account.
     """
-    with_lesions = make_case(index, HELD_OUT_SEED, modalities=(modality,), **{**options, "noise": False})
-    without = make_case(index, HELD_OUT_SEED, modalities=(modality,),
+    with_lesions = make_case(index, seed, modalities=(modality,), **{**options, "noise": False})
+    without = make_case(index, seed, modalities=(modality,),
                         **{**options, "noise": False, **NO_LESION[modality]})
-    return (sitk.GetArrayFromImage(with_lesions.channels[modality]).astype(np.float64)
-            - sitk.GetArrayFromImage(without.channels[modality]).astype(np.float64))
+    lesion_free = sitk.GetArrayFromImage(without.channels[modality]).astype(np.float64)
+    parenchyma = np.isin(sitk.GetArrayFromImage(without.tissue_labels), PARENCHYMA_LABELS)
+    change = sitk.GetArrayFromImage(with_lesions.channels[modality]).astype(np.float64) - lesion_free
+    return change, float(np.median(lesion_free[parenchyma]))
 
 
 def commonest_tissue(tissues: np.ndarray, inside: np.ndarray) -> str:
@@ -83,11 +99,13 @@ def commonest_tissue(tissues: np.ndarray, inside: np.ndarray) -> str:
 
 
 def truth_lesions(case, change: np.ndarray, modality: str, tissues: np.ndarray,
-                  voxel_ml: float) -> tuple[np.ndarray, list[dict]]:
-    """The case's truth components (26-connected) with their voxel count, tissue, contrast and d'.
+                  voxel_ml: float, parenchyma_median: float) -> tuple[np.ndarray, list[dict]]:
+    """The case's truth components (26-connected) with their voxel count, tissue, contrast, relative change, d'
+    and whether they are fragments.
 
     The contrast is the size of the mean of ``change`` (:func:`lesion_change`) over the component: what the
-    lesion does to its voxels after partial volume (a lesion of the cortex shares its voxels with CSF).
+    lesion does to its voxels after partial volume (a lesion of the cortex shares its voxels with CSF); the
+    relative change is that size over ``parenchyma_median``. A fragment is under ``DEFAULT_MIN_LESION_MM3``.
     ``tissues``: the case's tissue labels, ``(z, y, x)``; ``voxel_ml``: the volume of one voxel.
     """
     sigma = float(case.parameters["modalities"][modality]["noise_sigma"])
@@ -99,7 +117,9 @@ def truth_lesions(case, change: np.ndarray, modality: str, tissues: np.ndarray,
         contrast = float(abs(change[inside].mean()))
         tissue = commonest_tissue(tissues, inside)
         rows.append({"label": label, "voxels": voxels, "ml": voxels * voxel_ml, "contrast": contrast,
-                     "tissue": tissue, "sigma": sigma, "d_prime": contrast / sigma * np.sqrt(voxels)})
+                     "tissue": tissue, "sigma": sigma, "d_prime": contrast / sigma * np.sqrt(voxels),
+                     "relative": contrast / parenchyma_median,
+                     "fragment": voxels * voxel_ml * 1000.0 < DEFAULT_MIN_LESION_MM3})
     return components, rows
 
 
@@ -171,6 +191,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modality", choices=sorted(RECIPE), default="ct")
     parser.add_argument("--cases", type=int, default=20)
+    parser.add_argument("--recipe", choices=RECIPES, help="the cohort's recipe (default: the modality's held-out "
+                        "one; e.g. ct_starter with the starter's cohort seed, to see what a bundle learnt on its own "
+                        "training heads)")
+    parser.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="the cohort's seed (default: "
+                        "bench_budget.py's held-out cohort)")
     parser.add_argument("--bundle", action="append", default=[], metavar="NAME=PATH|starter[@SIZES]",
                         help="a bundle to score (starter: the shipped starter of the modality), read at its "
                              "default sizes or at SIZES pixels (e.g. @192 or @128+160)")
@@ -191,14 +216,14 @@ def main() -> None:
     lesions, cases = [], []
     false_found: dict[str, list[dict]] = {name: [] for name, _, _ in readings}
     for index in range(1, args.cases + 1):
-        options = varied_case_options(HELD_OUT_SEED, index, recipe=RECIPE[args.modality])
-        case = make_case(index, HELD_OUT_SEED, modalities=(args.modality,), **options)
+        options = varied_case_options(args.seed, index, recipe=args.recipe or RECIPE[args.modality])
+        case = make_case(index, args.seed, modalities=(args.modality,), **options)
         tissues = sitk.GetArrayFromImage(case.tissue_labels)
         look_alikes = (np.zeros_like(tissues) if case.distractor_labels is None
                        else sitk.GetArrayFromImage(case.distractor_labels))
         voxel_ml = float(np.prod(case.lesion_mask.GetSpacing())) / 1000.0
-        components, rows = truth_lesions(case, lesion_change(index, options, args.modality), args.modality,
-                                         tissues, voxel_ml)
+        change, parenchyma_median = lesion_change(index, options, args.modality, args.seed)
+        components, rows = truth_lesions(case, change, args.modality, tissues, voxel_ml, parenchyma_median)
         truth = components > 0
         lesion_sides = [info.side for info in case.lesions]
         truth_side = max(set(lesion_sides), key=lesion_sides.count) if lesion_sides else "auto"
@@ -223,6 +248,14 @@ def main() -> None:
     print_bins(lesions, names, "d_prime", D_PRIME_EDGES, ("d-prime", "median mL", "ml", ".2f"))
     print("\nby volume (mL):")
     print_bins(lesions, names, "ml", VOLUME_EDGES_ML, ("mL", "median d", "d_prime", ".1f"))
+
+    whole = [r for r in lesions if not r["fragment"]]
+    print(f"\nby relative change (over the lesion-free parenchyma's median), the {len(whole)} lesions of at least "
+          f"{DEFAULT_MIN_LESION_MM3:g} mm3:")
+    print_bins(whole, names, "relative", RELATIVE_EDGES, ("relative", "median mL", "ml", ".2f"))
+    fragments = [r for r in lesions if r["fragment"]]
+    print(f"fragments (under {DEFAULT_MIN_LESION_MM3:g} mm3): {len(fragments)};"
+          + "".join(f" {name} found {sum(r[f'{name} found'] for r in fragments)}" for name in names))
 
     print("\nlesions of d' >= 8 (plain to an ideal observer) by the tissue they replaced (the commonest):")
     clear = [r for r in lesions if r["d_prime"] >= 8.0]
