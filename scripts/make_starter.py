@@ -162,6 +162,10 @@ def main() -> None:
     parser.add_argument("--varied-cortex", default="", metavar="SEEDS",
                         help="comma-separated cohort seeds whose heads are drawn with deeper, more varied cortical "
                              "folding (the synthetic case option varied_cortex)")
+    parser.add_argument("--train-options", type=json.loads, default={}, metavar="JSON",
+                        help="training settings over the cpu preset's for a trial, e.g. "
+                             "'{\"loss_kwargs\": {\"batch_dice\": true, \"lambda_blob\": 2.0}}' (recorded in the "
+                             "manifest's stage and the log)")
     parser.add_argument("--output", type=Path, default=OUTPUT,
                         help="folder of the bundle and its log (default: the package's starter folder, which a "
                              "trial should not overwrite)")
@@ -196,7 +200,7 @@ def main() -> None:
         + (", mirrored-hemisphere differences" if args.mirror_difference else "") + ")")
     values = {**preset.train_values(), "minutes": args.minutes, "seed": args.seed, "fold": 0,
               "folds": min(10, len(seeds) * sum(max(1, round(n * args.cases_scale)) for n in cohorts.values())),
-              "starter_if_fits": False, "num_threads": args.threads}
+              "starter_if_fits": False, "num_threads": args.threads, **args.train_options}
     if args.init is not None:  # a later stage: the earlier weights, at the preset's own learning rate again
         values.update(finetune_from=str(args.work / "init.lsb"), finetune_lr=values["lr"])
     config = TrainConfig.from_dict(values)
@@ -224,7 +228,8 @@ def main() -> None:
                           **({"varied_cortex": True} if seed in varied_cortex_seeds else {})}
                          for position, seed in enumerate(seeds)
                          for number, (name, count) in enumerate(cohorts.items())},
-             "init": None if args.init is None else "the previous stage's bundle"}
+             "init": None if args.init is None else "the previous stage's bundle",
+             **({"train_options": args.train_options} if args.train_options else {})}
 
     def shown(name: str) -> str:  # a file written to --output, as the manifest and the log name it
         return f"lesionseg/starter/{name}" if args.output.resolve() == OUTPUT else name
