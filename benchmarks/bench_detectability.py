@@ -18,6 +18,12 @@ bins of d':
 - the fraction each given bundle finds (at least one predicted voxel on it, the lesion-wise F1 rule) and its
   highest probability there (median over the bin; the predictor's probability map, the largest of its readings,
   so a lesion can peak above the threshold and still be dropped when the readings' mean does not confirm it);
+- the same by bins of the lesion's relative change, fragments apart (its mean change over the median of the
+  lesion-free parenchyma: grey and white matter and the deep nuclei): on FLAIR, where noise is low and d' is
+  large for almost every lesion, what separates a lesion from the case's white-matter hyperintensity look-alikes
+  (+10-40 % over their tissue) is its brightness, not its d';
+- the fragments: truth lesions under the 10 mm3 that post-processing keeps of a predicted lesion
+  (``DEFAULT_MIN_LESION_MM3``), found only when a larger predicted lesion reaches them;
 - the lesions of d' >= 8 by the tissue they replaced, and how many each bundle finds;
 - each bundle's false lesions (predicted 26-connected components that touch no truth voxel) by what they lie
   on: one of the case's look-alikes that are not in the lesion mask (``distractors``: white-matter
@@ -28,19 +34,13 @@ bins of d':
   else (the truth masks alone; an upper bound for any method with that sensitivity), and the same for one that
   never finds a lesion of the cortex.
 
-- the same by bins of the lesion's relative change (its mean change over the median of the lesion-free
-  parenchyma: grey and white matter and the deep nuclei): on FLAIR, where noise is low and d' is large for almost
-  every lesion, what separates a lesion from the case's white-matter hyperintensity look-alikes (+10-40 % over
-  their tissue) is its brightness, not its d';
-- the fragments: truth lesions under the 10 mm3 that post-processing keeps of a predicted lesion
-  (``DEFAULT_MIN_LESION_MM3``), found only when a larger predicted lesion reaches them;
-
 d' counts noise only: a lesion of the cortex (3 mm of grey matter in a 5 mm slice, between CSF and white
 matter) also sits in the clutter of the ribbon's partial volumes, whose brightness varies by more than the
 lesion's change, so its d' overstates how plain it is.
 
 Run: ``.venv/bin/python benchmarks/bench_detectability.py --modality ct --cases 20 --bundle starter=starter
---bundle ft=RUN/model.lsb``.
+--bundle ft=RUN/model.lsb``; on a training cohort instead of the held-out one, e.g. ``--recipe ct_starter
+--seed 20262206`` (the CT starter's first cohort).
 """
 
 from __future__ import annotations
